@@ -14,6 +14,8 @@ stays fast for the CLI.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -91,6 +93,25 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Keep public functions from being shadowed by same-named submodules.
+
+    Importing ``prefqa.simulate`` makes Python bind the *module* as the
+    package attribute ``simulate``; with eager ``from .simulate import
+    simulate`` the function would win, and this class gives the lazy package
+    the same behaviour.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _EXPORTS:
+            self.__dict__.pop(name, None)  # resolved again, to the function, by __getattr__
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

@@ -132,6 +132,11 @@ class LoadReport:
         Responses whose text is empty or whitespace only; kept.
     notes : tuple of str
         Plain-language remarks (unknown display order, coerced values, ...).
+    rejected_values : DataFrame
+        Cell-level rejections inside rows that were otherwise used (a wide
+        row whose LLM-judge cell says ``"garbage"``): ``line``, ``column``,
+        ``value``, ``reason``. These rows count as used; the cells are listed
+        here so nothing is dropped silently.
     """
 
     source: str
@@ -149,6 +154,12 @@ class LoadReport:
     n_repeats: int = 0
     n_empty_texts: int = 0
     notes: tuple[str, ...] = ()
+    rejected_values: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"line": pd.Series(dtype="int64"), "column": pd.Series(dtype="str"),
+             "value": pd.Series(dtype="str"), "reason": pd.Series(dtype="str")}
+        )
+    )
 
     def __post_init__(self) -> None:
         if self.n_rows != self.n_rows_used + len(self.rejected):
@@ -162,6 +173,11 @@ class LoadReport:
         """Rows rejected (see ``rejected`` for line numbers and reasons)."""
         return len(self.rejected)
 
+    @property
+    def n_rejected_values(self) -> int:
+        """Cells rejected inside used rows (see ``rejected_values``)."""
+        return len(self.rejected_values)
+
     def to_frame(self) -> pd.DataFrame:
         """Return the counts as a one-row tidy DataFrame."""
         return pd.DataFrame(
@@ -170,6 +186,7 @@ class LoadReport:
                 "n_rows_used": self.n_rows_used, "n_rejected": self.n_rejected,
                 "n_judgments": self.n_judgments, "n_ratings": self.n_ratings,
                 "n_repeats": self.n_repeats, "n_empty_texts": self.n_empty_texts,
+                "n_rejected_values": self.n_rejected_values,
             }]
         )
 
@@ -185,6 +202,12 @@ class LoadReport:
             lines.append(f"  line {row.line}, column {row.column!r}: {row.reason}")
         if self.n_rejected > 10:
             lines.append(f"  ... and {self.n_rejected - 10:,} more rejected rows")
+        if self.n_rejected_values:
+            lines.append(f"{self.n_rejected_values:,} cells rejected inside used rows:")
+            for row in self.rejected_values.head(10).itertuples(index=False):
+                lines.append(f"  line {row.line}, column {row.column!r}, value {row.value!r}: {row.reason}")
+            if self.n_rejected_values > 10:
+                lines.append(f"  ... and {self.n_rejected_values - 10:,} more rejected cells")
         lines.extend(f"Note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -629,7 +652,7 @@ def _check_references(data: PreferenceData) -> None:
     if len(known):
         for col in ("response_a_id", "response_b_id"):
             if col in j:
-                unknown = ~j[col].isin(known) & j[col].notna()
+                unknown = ~_isin(j[col], known) & j[col].notna().to_numpy()
                 if unknown.any():
                     raise SchemaError(
                         f"`judgments.{col}` names response ids not in `responses`: "
@@ -647,6 +670,15 @@ def _check_references(data: PreferenceData) -> None:
     if "prompt_id" in j:
         comp, _ = data.codes("comparison_id")
         _one_value_per_comparison(comp, data.codes("prompt_id")[0], j["comparison_id"], "prompts")
+
+
+def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """Vectorized membership test (pandas' arrow-string ``isin`` loops in Python)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pa.array(allowed, type=pa.string()))
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _one_value_per_comparison(comp: np.ndarray, values: np.ndarray, ids: pd.Series, what: str) -> None:

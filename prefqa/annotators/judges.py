@@ -1,0 +1,2 @@
+def judge_report(*a, **k): raise NotImplementedError
+class JudgeReport: pass

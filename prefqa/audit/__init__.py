@@ -1,0 +1,236 @@
+"""One-call audit: run every analysis the data supports and report findings.
+
+:func:`audit` calls the public API of prefqa (no statistics live here),
+records for each step whether it ran, was skipped (and why) or failed, and
+bundles a severity-ordered list of findings. :class:`AuditReport` renders
+the same JSON-able dict to JSON (:meth:`AuditReport.to_json`), a
+self-contained HTML page (:meth:`AuditReport.to_html`) and plain text
+(:meth:`AuditReport.summary`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import SchemaError
+from ..schema import PreferenceData
+from ._config import STEP_NAMES, resolve_config
+from ._findings import findings_for
+from ._json import SCHEMA_VERSION, dumps, jsonable, versions
+from ._run import run_steps
+from ._steps import STEPS
+
+__all__ = ["AuditReport", "audit", "SCHEMA_VERSION", "STEP_NAMES"]
+
+_SEVERITIES = ("high", "medium", "low", "info")
+
+
+@dataclass(frozen=True, eq=False)
+class AuditReport:
+    """The outcome of :func:`audit`.
+
+    Attributes
+    ----------
+    content : dict
+        The whole report as JSON-able values; :meth:`to_json` writes it and
+        :meth:`to_html` renders it (every number shown comes from here).
+    results : dict
+        The raw result object of each step that ran (``AgreementResult``,
+        ``BradleyTerryResult``, DataFrames, ...), keyed by step name.
+    """
+
+    content: dict[str, Any]
+    results: dict[str, Any]
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """Findings, most severe first: ``severity``, ``code``, ``message``, ``command``."""
+        return self.content["findings"]
+
+    @property
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """One entry per step: ``title``, ``status``, ``reason``, ``seconds``, ``result``."""
+        return self.content["sections"]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning any step raised, prefixed with the step name."""
+        return tuple(f"{name}: {w}" for name, s in self.sections.items() for w in s["warnings"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per step: ``status``, ``reason``, ``seconds`` (index ``step``)."""
+        rows = [{"step": k, "title": s["title"], "status": s["status"], "reason": s["reason"],
+                 "seconds": s["seconds"]} for k, s in self.sections.items()]
+        return pd.DataFrame(rows).set_index("step")
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """Return the report as JSON text; also write it (atomically) when ``path`` is given."""
+        text = dumps(self.content)
+        if path is not None:
+            _atomic_write(Path(path), text)
+        return text
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """Return a self-contained HTML page; also write it (atomically) when ``path`` is given."""
+        from ._html import render_html
+
+        text = render_html(self.content)
+        if path is not None:
+            _atomic_write(Path(path), text)
+        return text
+
+    def summary(self) -> str:
+        """Return a plain-text summary for terminals and logs."""
+        from ._html import render_text
+
+        return render_text(self.content)
+
+    def __repr__(self) -> str:
+        counts = self.to_frame()["status"].value_counts().to_dict()
+        return (f"AuditReport({self.content['input']['n_judgments']:,} judgments, "
+                f"{len(self.findings)} findings, steps {counts})")
+
+
+def _validate_audit(data: Any, config: Any, progress: Any, strict: Any) -> dict[str, Any]:
+    if not isinstance(data, PreferenceData):
+        raise SchemaError(f"`data` must be a PreferenceData (from pq.read or pq.simulate); "
+                          f"got {type(data).__name__}.")
+    if config is not None and not isinstance(config, (Mapping, str, os.PathLike)):
+        raise SchemaError(f"`config` must be a dict, a TOML file path or None; got {type(config).__name__}.")
+    for name, value in (("progress", progress), ("strict", strict)):
+        if not isinstance(value, bool):
+            raise SchemaError(f"`{name}` must be True or False; got {value!r}.")
+    cfg = resolve_config(config)
+    by = cfg["audit"]["by"]
+    if by is not None and by not in data.judgments.columns:
+        raise SchemaError(f"stratum column `by`={by!r} is not a judgments column; found "
+                          f"{list(map(str, data.judgments.columns))}.")
+    return cfg
+
+
+def audit(
+    data: PreferenceData,
+    *,
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    strict: bool = False,
+) -> AuditReport:
+    """Run every analysis the data supports and collect findings.
+
+    Parameters
+    ----------
+    data : PreferenceData
+        From :func:`prefqa.read`, :func:`prefqa.load_sample` or :func:`prefqa.simulate`.
+    config : dict or path, optional
+        ``{"read": {...}, "pairs": {...}, "audit": {...}}`` or a TOML file
+        with those tables (see ``prefqa.audit._config``). ``[pairs]`` is the
+        :func:`prefqa.build_pairs` policy of the pair preview; ``[audit]``
+        holds ``n_resamples`` (default 200), ``confidence_level`` (0.95),
+        ``rng`` (0), ``by`` (stratum column), ``skip`` (step names),
+        finding thresholds and one table of keyword options per step.
+    progress : bool
+        Draw a progress bar on stderr (only when stderr is a terminal).
+    strict : bool
+        Re-raise an unexpected exception in a step instead of recording it
+        as failed (for tests and ``prefqa audit --debug``).
+
+    Returns
+    -------
+    AuditReport
+
+    Raises
+    ------
+    SchemaError
+        ``data`` is not a PreferenceData, or the config is invalid.
+
+    Notes
+    -----
+    Steps: load report, reliability (overall and per stratum), annotator
+    table, LLM-judge report, consensus, Bradley-Terry (plain and style
+    controlled), crossed preference model, length / position / style bias,
+    flagged prompts, Simpson check and a pair-building preview. A step the
+    data cannot support is skipped with its reason; per-step seconds are
+    recorded in ``content["sections"][step]["seconds"]``.
+
+    Examples
+    --------
+    >>> import prefqa as pq
+    >>> data, _ = pq.simulate(n_prompts=30, n_annotators=8, rng=1)
+    >>> report = pq.audit(data, progress=False, config={"audit": {"n_resamples": 20}})
+    >>> report.sections["reliability"]["status"]
+    'ok'
+    >>> report.content["schema_version"]
+    '1.0'
+    """
+    cfg = _validate_audit(data, config, progress, strict)
+    t0 = time.perf_counter()
+    outcomes = run_steps(data, list(STEPS), cfg, progress=progress, strict=strict)
+    sections: dict[str, Any] = {}
+    for o in outcomes:
+        step = next(s for s in STEPS if s.name == o.name)
+        sections[o.name] = {
+            "title": step.title, "status": o.status, "reason": o.reason,
+            "seconds": o.seconds, "warnings": list(o.warnings), "result": o.section,
+        }
+    content: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **versions(),
+        "input": _input_block(data),
+        "config": jsonable(cfg),
+        "findings": [],
+        "sections": sections,
+        "seconds": 0.0,
+    }
+    content["findings"] = jsonable(findings_for(content))
+    content["seconds"] = time.perf_counter() - t0
+    results = {o.name: o.result for o in outcomes if o.status == "ok"}
+    return AuditReport(content=content, results=results)
+
+
+def _input_block(data: PreferenceData) -> dict[str, Any]:
+    lr = data.load_report
+    n_models = len(data.model_codes()[2]) if data.has_models else 0
+    strata = [str(c) for c in data.judgments.columns if c not in _KNOWN_COLUMNS]
+    return jsonable({
+        "fingerprint": data.fingerprint(),
+        "source": lr.source if lr is not None else None,
+        "format": lr.format if lr is not None else None,
+        "n_judgments": data.n_judgments,
+        "n_comparisons": data.n_comparisons,
+        "n_annotators": data.n_annotators,
+        "n_prompts": data.n_prompts,
+        "n_models": n_models,
+        "n_responses": len(data.responses),
+        "n_ratings": data.n_ratings,
+        "order_known": data.order_known,
+        "has_texts": data.has_texts,
+        "strata": strata,
+    })
+
+
+_KNOWN_COLUMNS = {
+    "comparison_id", "annotator_id", "choice", "prompt_id", "response_a_id", "response_b_id",
+    "model_a", "model_b", "strength", "seconds", "timestamp",
+}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,265 @@
+"""Findings: one sentence each, with its number and what to do, most severe first.
+
+Findings are read from the report dict (the same JSON the HTML renders), so
+a finding never shows a number the JSON does not hold. Each rule is a small
+function ``(content, config) -> list of findings``; a rule whose section did
+not run returns nothing.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["findings_for", "SEVERITIES"]
+
+SEVERITIES: tuple[str, ...] = ("high", "medium", "low", "info")
+Finding = dict[str, Any]
+
+
+def _finding(severity: str, code: str, message: str, command: str | None = None,
+             value: float | int | None = None, step: str | None = None) -> Finding:
+    return {"severity": severity, "code": code, "message": message, "command": command,
+            "value": value, "step": step}
+
+
+def _result(content: dict[str, Any], name: str) -> dict[str, Any] | None:
+    s = content["sections"].get(name)
+    return s["result"] if s and s["status"] == "ok" else None
+
+
+def _data_arg(content: dict[str, Any]) -> str:
+    src = content["input"].get("source")
+    return shlex.quote(src) if src and not src.startswith("<") else "DATA"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if x >= 0.01 else f"{100 * x:.1f}%"
+
+
+def _ids(ids: list[str], limit: int = 8) -> str:
+    return ",".join(ids[:limit]) + (",..." if len(ids) > limit else "")
+
+
+# ------------------------------------------------------------------ rules
+def _failed_and_skipped(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    out = []
+    for name, s in content["sections"].items():
+        if s["status"] == "failed":
+            out.append(_finding("high", "step_failed",
+                                f"The {s['title']} step failed ({s['reason']}); rerun with --debug "
+                                "for the traceback and report it.",
+                                f"prefqa --debug audit {_data_arg(content)}", step=name))
+        elif s["status"] == "skipped" and name != "load_report":
+            out.append(_finding("info", "step_skipped", f"{s['title']} skipped: {s['reason']}", step=name))
+    return out
+
+
+def _load(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "load_report")
+    if not r:
+        return []
+    v = r["values"]
+    n_rej, n_rows = v.get("n_rejected") or 0, v.get("n_rows") or 0
+    if not n_rej:
+        return []
+    share = n_rej / max(n_rows, 1)
+    top = r["rejected_reasons"][0]["reason"] if r["rejected_reasons"] else "see the load report"
+    return [_finding("high" if share > 0.05 else "medium", "rows_rejected",
+                     f"{n_rej:,} of {n_rows:,} input rows ({_pct(share)}) were rejected by the reader "
+                     f"(most common reason: {top}); fix the source rows listed in the load report.",
+                     value=n_rej, step="load_report")]
+
+
+def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "reliability")
+    if not r:
+        return []
+    rows = r.get("table") or []
+    key = next((k for k in ("metric", "statistic", "name") if rows and k in rows[0]), None)
+    row = next((x for x in rows if key and "alpha" in str(x.get(key)).lower()), None)
+    if row is None or row.get("estimate") is None:
+        return []
+    a = config["audit"]
+    est = row["estimate"]
+    ci = ""
+    if row.get("ci_low") is not None and row.get("ci_high") is not None:
+        ci = f" ({_pct_level(a['confidence_level'])} CI {row['ci_low']:.2f} to {row['ci_high']:.2f})"
+    if est >= a["alpha_good"]:
+        return [_finding("info", "reliability_ok",
+                         f"Krippendorff's alpha is {est:.2f}{ci}, at or above {a['alpha_good']:g}: "
+                         "annotators agree well enough for firm conclusions.", value=est, step="reliability")]
+    severity = "high" if est < a["alpha_tentative"] else "medium"
+    return [_finding(severity, "low_reliability",
+                     f"Krippendorff's alpha is {est:.2f}{ci}, below {a['alpha_good'] if severity == 'medium' else a['alpha_tentative']:g}; "
+                     "tighten the guidelines, retrain or exclude the flagged annotators, and re-annotate "
+                     "the flagged prompts.", value=est, step="reliability")]
+
+
+def _pct_level(level: float) -> str:
+    return f"{100 * level:g}%"
+
+
+# test name -> (metric column, phrase with {r} = the range of the metric, percent?)
+_ANNOTATOR_TESTS: dict[str, tuple[str, str, bool]] = {
+    "position": ("p_a", "choose the first-shown response in {r} of their non-tie judgments", True),
+    "agreement": ("loo_agreement", "agree with the other annotators on only {r} of shared items", True),
+    "tie": ("tie_rate", "have outlying tie rates ({r})", True),
+    "length": ("length_slope", "have outlying length slopes ({r} on the logit scale)", False),
+    "speed": ("median_seconds", "answer outlyingly fast (median {r} seconds per judgment)", False),
+    "run": ("longest_run", "click the same option in long runs (longest run {r})", False),
+    "gold": ("gold_accuracy", "score only {r} on gold items", True),
+    "leniency": ("leniency", "rate outlyingly leniently or harshly ({r} points)", False),
+}
+
+
+def _annotators(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "annotators")
+    if not r or not r.get("n_flagged"):
+        return []
+    rows = [x for x in r["table"] if x.get("flagged")]
+    fdr = (r.get("attrs") or {}).get("fdr") or 0.05
+    n_total = max(content["input"]["n_judgments"], 1)
+    data = _data_arg(content)
+    out: list[Finding] = []
+    covered: set[str] = set()
+    for test, (col, phrase, pct) in _ANNOTATOR_TESTS.items():
+        hit = [x for x in rows if (x.get(f"q_{test}") is not None and x[f"q_{test}"] < fdr)
+               or (test == "speed" and x.get("fast"))]
+        if not hit:
+            continue
+        covered.update(str(x["annotator_id"]) for x in hit)
+        vals = [x[col] for x in hit if isinstance(x.get(col), (int, float))]
+        lo, hi = (min(vals), max(vals)) if vals else (None, None)
+        show = (lambda v: "?" if v is None else (_pct(v) if pct else f"{v:.3g}"))
+        rng = show(lo) if show(lo) == show(hi) else f"{show(lo)} to {show(hi)}"
+        out.append(_annotator_finding(hit, n_total, phrase.format(r=rng), data, test))
+    rest = [x for x in rows if str(x["annotator_id"]) not in covered]
+    if rest:
+        out.append(_annotator_finding(rest, n_total, f"are flagged ({rest[0].get('reason') or 'see the table'})",
+                                      data, "other"))
+    return out
+
+
+def _annotator_finding(hit: list[dict[str, Any]], n_total: int, phrase: str, data: str, test: str) -> Finding:
+    ids = [str(x["annotator_id"]) for x in hit]
+    share = sum(int(x.get("n_judgments") or 0) for x in hit) / n_total
+    severity = "high" if share > 0.05 else "medium"
+    cmd = (f"prefqa export {data} --to dpo --out pairs.jsonl "
+           f"--exclude-annotators {shlex.quote(','.join(ids))}")
+    noun = "annotator" if len(ids) == 1 else "annotators"
+    return _finding(severity, f"annotators_{test}",
+                    f"{len(ids)} {noun} ({_pct(share)} of judgments) {phrase}; exclude them or re-annotate "
+                    f"their items ({_ids(ids)}).", cmd, value=len(ids), step="annotators")
+
+
+def _prompts(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "prompts")
+    if not r or not r.get("n_flagged"):
+        return []
+    share = r["n_flagged"] / max(r["n_prompts"], 1)
+    kinds = ", ".join(f"{v} {k}" for k, v in (r.get("kinds") or {}).items())
+    kinds = f" ({kinds})" if kinds else ""
+    return [_finding("medium" if share > 0.05 else "low", "flagged_prompts",
+                     f"{r['n_flagged']} of {r['n_prompts']} prompts ({_pct(share)}) are flagged{kinds}; "
+                     "review them, or drop them from training pairs.",
+                     f"prefqa export {_data_arg(content)} --to dpo --out pairs.jsonl --flagged drop",
+                     value=r["n_flagged"], step="prompts")]
+
+
+def _pairs(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "pairs")
+    if not r or r.get("n_kept") is None or r.get("n_dropped") is None:
+        return []
+    total = r["n_kept"] + r["n_dropped"]
+    share = r["n_dropped"] / max(total, 1)
+    if share <= config["audit"]["drop_share"]:
+        return []
+    top = r["drop_reasons"][0] if r["drop_reasons"] else {"reason": "?", "n": 0}
+    return [_finding("medium", "many_pairs_dropped",
+                     f"Pair building drops {r['n_dropped']:,} of {total:,} comparisons ({_pct(share)}), most "
+                     f"for {top['reason']} ({top['n']:,}); check the [pairs] policy before exporting.",
+                     value=share, step="pairs")]
+
+
+def _ci_excludes(ci: Any, value: float) -> bool:
+    return isinstance(ci, list) and len(ci) == 2 and None not in ci and not (ci[0] <= value <= ci[1])
+
+
+def _length(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "length_bias")
+    if not r:
+        return []
+    v = r["values"]
+    est, ci = v.get("estimate"), v.get("confidence_interval")
+    if est is None or not _ci_excludes(ci, 0.5):
+        return []
+    level = _pct_level(config["audit"]["confidence_level"])
+    side = "longer" if est > 0.5 else "shorter"
+    severity = "high" if abs(est - 0.5) >= 0.1 else "medium"
+    return [_finding(severity, "length_bias",
+                     f"The longer response wins {_pct(est)} of {v.get('n_trials', 0):,} decided trials "
+                     f"({level} CI {_pct(ci[0])} to {_pct(ci[1])}): judgments favour {side} responses; rank "
+                     "models with the style-controlled leaderboard and balance lengths in exported pairs.",
+                     f"prefqa export {_data_arg(content)} --to dpo --out pairs.jsonl --length-balance",
+                     value=est, step="length_bias")]
+
+
+def _position(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "position_bias")
+    if not r:
+        return []
+    v = r["values"]
+    est, ci = v.get("estimate"), v.get("confidence_interval")
+    out = []
+    if est is not None and _ci_excludes(ci, 0.5):
+        level = _pct_level(config["audit"]["confidence_level"])
+        out.append(_finding("high" if abs(est - 0.5) >= 0.1 else "medium", "position_bias",
+                            f"The first-shown response is chosen in {_pct(est)} of {v.get('n_trials', 0):,} "
+                            f"non-tie judgments ({level} CI {_pct(ci[0])} to {_pct(ci[1])}); randomize and "
+                            "counterbalance the display order in future batches, and audit per annotator.",
+                            value=est, step="position_bias"))
+    cons, n_both = v.get("consistency"), v.get("n_both_orders") or 0
+    if cons is not None and n_both and cons < 0.8:
+        out.append(_finding("medium", "position_inconsistent",
+                            f"Only {_pct(cons)} of {n_both:,} items judged in both display orders get the same "
+                            "answer both times; treat single-order judgments from these annotators as noisy.",
+                            value=cons, step="position_bias"))
+    return out
+
+
+def _style_ranking(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    plain, style = _result(content, "bradley_terry"), _result(content, "bradley_terry_style")
+    if not plain or not style:
+        return []
+
+    def ranking(res: dict[str, Any]) -> list[str]:
+        rows = [x for x in res.get("table", []) if x.get("kind", "strength") == "strength"
+                and x.get("estimate") is not None]
+        return [str(x.get("term")) for x in sorted(rows, key=lambda x: -x["estimate"])]
+
+    a, b = ranking(plain), ranking(style)
+    moved = [(m, a.index(m) + 1, b.index(m) + 1) for m in a if m in b and a.index(m) != b.index(m)]
+    if not moved:
+        return []
+    m, i, j = max(moved, key=lambda t: abs(t[1] - t[2]))
+    return [_finding("medium", "style_changes_ranking",
+                     f"Controlling for style (length, headers, lists, bold) reorders {len(moved)} of {len(a)} "
+                     f"models ({m} moves from rank {i} to {j}); report the style-controlled leaderboard.",
+                     value=len(moved), step="bradley_terry_style")]
+
+
+RULES: tuple[Callable[[dict[str, Any], dict[str, Any]], list[Finding]], ...] = (
+    _failed_and_skipped, _load, _reliability, _annotators, _position, _length, _style_ranking, _prompts, _pairs,
+)
+
+
+def findings_for(content: dict[str, Any]) -> list[Finding]:
+    """Return every finding for a report dict, most severe first (stable within a severity)."""
+    config = content["config"]
+    out: list[Finding] = []
+    for rule in RULES:
+        out.extend(rule(content, config))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda f: order[f["severity"]])

@@ -1,0 +1,291 @@
+"""Audit steps: one small adapter per analysis (public API call -> JSON-able dict).
+
+Every adapter calls ``prefqa``'s public API and copies what the result
+already holds (``to_frame()``, ``summary()``, counts, warnings, tables) into
+a dict. Histograms and counts made here are presentation only (binning a
+column the API returned); no statistic is computed in the audit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InsufficientDataError
+from ..schema import PreferenceData
+from ._json import frame_records, jsonable
+from ._run import Step
+
+__all__ = ["STEPS", "describe", "pick"]
+
+STYLE_COVARIATES = ("length", "headers", "lists", "bold")
+_TEXT_CHARS = 400
+
+
+def _api() -> Any:
+    import prefqa
+
+    return prefqa
+
+
+def _opts(config: dict[str, Any], step: str) -> dict[str, Any]:
+    return dict(config["audit"].get(step, {}))
+
+
+def _common(config: dict[str, Any]) -> dict[str, Any]:
+    a = config["audit"]
+    return {"n_resamples": a["n_resamples"], "confidence_level": a["confidence_level"], "rng": a["rng"]}
+
+
+def pick(frame: pd.DataFrame, *candidates: str) -> str | None:
+    """Return the first of ``candidates`` that is a column of ``frame``."""
+    return next((c for c in candidates if c in frame.columns), None)
+
+
+def describe(result: Any, *, max_rows: int) -> dict[str, Any]:
+    """Copy a result object's summary, scalar fields, warnings and tables into a dict."""
+    out: dict[str, Any] = {"summary": None, "values": {}, "tables": {}, "warnings": []}
+    if isinstance(result, pd.DataFrame):
+        out["table"] = frame_records(result, max_rows=max_rows)
+        out["n_rows"] = len(result)
+        return out
+    if hasattr(result, "summary"):
+        out["summary"] = str(result.summary())
+    out["warnings"] = [str(w) for w in getattr(result, "warnings", ())]
+    if dataclasses.is_dataclass(result):
+        for f in dataclasses.fields(result):
+            value = getattr(result, f.name)
+            if f.name == "warnings":
+                continue
+            if isinstance(value, (pd.DataFrame, pd.Series)):
+                frame = value.to_frame() if isinstance(value, pd.Series) else value
+                out["tables"][f.name] = {"n_rows": len(frame),
+                                         "rows": frame_records(frame, max_rows=max_rows)}
+            elif _is_scalarish(value):
+                out["values"][f.name] = jsonable(value)
+    if hasattr(result, "to_frame"):
+        frame = result.to_frame()
+        out["table"] = frame_records(frame, max_rows=max_rows)
+        out["n_rows"] = len(frame)
+    return out
+
+
+def _is_scalarish(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        return True
+    if isinstance(value, tuple) and len(value) <= 16:
+        return all(v is None or isinstance(v, (bool, int, float, str, np.generic)) for v in value)
+    return False
+
+
+def _max_rows(config: dict[str, Any]) -> int:
+    return int(config["audit"]["max_table_rows"])
+
+
+def _clip(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    return text if len(text) <= _TEXT_CHARS else text[:_TEXT_CHARS] + "..."
+
+
+# ------------------------------------------------------------------ adapters
+def _load_report(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    lr = data.load_report
+    if lr is None:
+        raise InsufficientDataError("the data was built in memory, not read from a file, so there is no load report")
+    rejected = lr.rejected
+    reasons = rejected["reason"].value_counts() if len(rejected) else pd.Series(dtype="int64")
+    section = {
+        "summary": lr.summary(),
+        "values": lr.to_frame().iloc[0].to_dict(),
+        "notes": list(lr.notes),
+        "rejected": frame_records(rejected, max_rows=_max_rows(config)),
+        "rejected_reasons": [{"reason": str(k), "n": int(v)} for k, v in reasons.items()],
+    }
+    return section, lr
+
+
+def _reliability(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    kwargs = {**_common(config), **_opts(config, "reliability")}
+    res = pq.agreement(data, **kwargs)
+    section = describe(res, max_rows=_max_rows(config))
+    section["strata"] = _per_stratum(data, config, kwargs)
+    return section, res
+
+
+def _per_stratum(data: PreferenceData, config: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    by = config["audit"]["by"]
+    if not by:
+        return None
+    pq = _api()
+    codes, labels = data.codes(by)
+    rows, skipped = [], []
+    for i, label in enumerate(labels[:50]):  # a handful of strata; loop over categories only
+        sub = data.subset(codes == i)
+        try:
+            res = pq.agreement(sub, **kwargs)
+        except InsufficientDataError as exc:
+            skipped.append({"stratum": str(label), "reason": str(exc)})
+            continue
+        for row in frame_records(res.to_frame()):
+            rows.append({"stratum": str(label), **row})
+    return {"by": by, "n_strata": len(labels), "rows": rows, "skipped": skipped}
+
+
+def _annotators(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    table = pq.annotator_table(data, **_opts(config, "annotators"))
+    flag = pick(table, "flagged")
+    ordered = table.sort_values(flag, ascending=False, kind="stable") if flag else table
+    section = describe(ordered, max_rows=_max_rows(config))
+    section["n_annotators"] = len(table)
+    section["n_flagged"] = int(table[flag].sum()) if flag else 0
+    section["columns"] = [str(c) for c in table.columns]
+    section["scatter"] = _scatter(table)
+    section["attrs"] = jsonable({k: v for k, v in table.attrs.items()})
+    return section, table
+
+
+def _scatter(table: pd.DataFrame) -> dict[str, Any] | None:
+    x = pick(table, "loo_agreement", "agreement", "loo_kappa")
+    y = pick(table, "p_a", "share_a", "first_rate", "p_first")
+    n = pick(table, "n_judgments", "n")
+    if x is None or y is None:
+        return None
+    flag = table["flagged"] if "flagged" in table else pd.Series(False, index=table.index)
+    return {"x": x, "y": y, "size": n, "points": frame_records(pd.DataFrame({
+        "annotator_id": table.index.astype(str), "x": table[x].to_numpy(dtype=float, na_value=np.nan),
+        "y": table[y].to_numpy(dtype=float, na_value=np.nan),
+        "n": table[n].to_numpy(dtype=float, na_value=np.nan) if n else np.ones(len(table)),
+        "flagged": flag.fillna(False).to_numpy(dtype=bool)}))}
+
+
+def _judge(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.judge_report(data, **_opts(config, "judge"))
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _consensus(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.consensus(data, **_opts(config, "consensus"))
+    return describe(res, max_rows=min(_max_rows(config), 20)), res
+
+
+def _bradley_terry(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.fit_bradley_terry(data, **_opts(config, "bradley_terry"))
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _bradley_terry_style(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    kwargs = {"covariates": STYLE_COVARIATES, **_opts(config, "bradley_terry_style")}
+    res = pq.fit_bradley_terry(data, **kwargs)
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _preference_model(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.fit_preference_model(data, **_opts(config, "preference_model"))
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _length_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.length_bias(data, **{"confidence_level": config["audit"]["confidence_level"],
+                                  **_opts(config, "length_bias")})
+    section = describe(res, max_rows=_max_rows(config))
+    buckets = section["tables"].get("buckets")
+    if buckets and buckets["rows"]:
+        section["curve"] = {"x": "bucket", "y": "estimate", "low": "ci_low", "high": "ci_high",
+                            "rows": buckets["rows"]}
+    return section, res
+
+
+def _position_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.position_bias(data, **_opts(config, "position_bias"))
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _style_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    res = pq.style_bias(data, **_opts(config, "style_bias"))
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _prompts(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    table = pq.flag_prompts(data, **_opts(config, "prompts"))
+    flag = pick(table, "flagged")
+    flagged = table[table[flag].fillna(False).astype(bool)] if flag else table.iloc[:0]
+    shown = flagged.head(_max_rows(config)).copy()
+    if len(data.prompts):
+        texts = data.prompts.set_index("prompt_id")["text"]
+        shown["prompt"] = [_clip(t) for t in shown.index.astype(str).map(texts)]
+    section = describe(shown, max_rows=_max_rows(config))
+    section["n_prompts"] = len(table)
+    section["n_flagged"] = len(flagged)
+    section["columns"] = [str(c) for c in table.columns]
+    if flag and "kind" in table:
+        section["kinds"] = {str(k): int(v) for k, v in flagged["kind"].value_counts().items()}
+    dcol = pick(table, "disagreement", "entropy", "dispersion", "minority_share", "split")
+    if dcol is not None:
+        values = table[dcol].to_numpy(dtype=float, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        counts, edges = np.histogram(values, bins=20) if len(values) else (np.zeros(0), np.zeros(0))
+        section["distribution"] = {"column": dcol, "counts": counts.tolist(), "edges": edges.tolist()}
+    return section, table
+
+
+def _simpson(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    kwargs = {"by": config["audit"]["by"], **_opts(config, "simpson")}
+    res = pq.simpson_check(data, **kwargs)
+    return describe(res, max_rows=_max_rows(config)), res
+
+
+def _pairs(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    pq = _api()
+    ps = pq.build_pairs(data, **config["pairs"])
+    section = describe(ps, max_rows=_max_rows(config))
+    for name in ("pairs", "dropped"):  # examples only; the full tables can be large
+        section["tables"].pop(name, None)
+    pairs = getattr(ps, "pairs", None)
+    dropped = getattr(ps, "dropped", None)
+    section["n_kept"] = int(len(pairs)) if pairs is not None else None
+    section["n_dropped"] = int(len(dropped)) if dropped is not None else None
+    reason = pick(dropped, "reason_code", "reason") if isinstance(dropped, pd.DataFrame) else None
+    counts = dropped[reason].value_counts() if reason else pd.Series(dtype="int64")
+    section["drop_reasons"] = [{"reason": str(k), "n": int(v)} for k, v in counts.items()]
+    if isinstance(pairs, pd.DataFrame) and len(pairs):
+        cols = [c for c in ("comparison_id", "prompt", "chosen", "rejected", "agreement") if c in pairs]
+        ex = pairs[cols].head(int(config["audit"]["max_examples"])).copy()
+        for c in ("prompt", "chosen", "rejected"):
+            if c in ex:
+                ex[c] = [_clip(t) if isinstance(t, str) else _clip(str(t)) for t in ex[c]]
+        section["examples"] = frame_records(ex)
+    return section, ps
+
+
+STEPS: tuple[Step, ...] = (
+    Step("load_report", "Load report", _load_report),
+    Step("reliability", "Reliability", _reliability, ("two_annotators", "multi_judged")),
+    Step("annotators", "Annotator table", _annotators, ("annotators",)),
+    Step("judge", "LLM-judge report", _judge, ("annotators", "order")),
+    Step("consensus", "Consensus", _consensus, ("annotators",)),
+    Step("bradley_terry", "Bradley-Terry leaderboard", _bradley_terry, ("models",)),
+    Step("bradley_terry_style", "Style-controlled leaderboard", _bradley_terry_style, ("models", "texts")),
+    Step("preference_model", "Crossed preference model", _preference_model, ("annotators", "prompts")),
+    Step("length_bias", "Length bias", _length_bias, ("texts",)),
+    Step("position_bias", "Position bias", _position_bias, ("order",)),
+    Step("style_bias", "Style bias", _style_bias, ("texts",)),
+    Step("prompts", "Flagged prompts", _prompts, ("prompts",)),
+    Step("simpson", "Simpson check", _simpson, ("by",)),
+    Step("pairs", "Pair-building preview", _pairs),
+)

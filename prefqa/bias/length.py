@@ -1,0 +1,404 @@
+"""Length bias: do annotators prefer the longer response?
+
+Two definitions of "the longer response wins", both reported by
+:func:`length_bias` through ``per``:
+
+* ``per="judgment"`` (default): every non-tie judgment whose two responses
+  differ clearly in length is one trial; the rate is the share of those
+  judgments that chose the longer response. Comparisons judged by more
+  annotators weigh more; this is the rate a reward model trained on the raw
+  judgments sees.
+* ``per="comparison"``: each comparison's majority label (strict plurality
+  of its judgments, display order removed) is one trial; comparisons whose
+  majority is a tie, or that have no majority, are left out. This is the rate
+  of the consensus labels a DPO export would keep (PandaLM's test set: 599 of
+  887, see the tests).
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._types import ConfidenceInterval
+from ..errors import InsufficientDataError, PrefqaWarning, SchemaError
+from ..features import judgment_features
+from ..schema import PreferenceData
+from ._common import (
+    bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, cluster_codes,
+    fit_logistic, fmt_p, model_difference_matrix, wilson_interval,
+)
+from ._lengths import clear_difference, comparison_majority, judgment_lengths, validate_length_options
+from ._mixed import mixed_length_slope
+from .winrates import empty_win_rates, length_controlled_win_rates
+
+__all__ = ["LengthBiasResult", "length_bias", "RATIO_EDGES"]
+
+#: Edges of the length-ratio buckets (longer / shorter).
+RATIO_EDGES: tuple[float, ...] = (1.0, 1.1, 1.25, 1.5, 2.0, 3.0, np.inf)
+
+
+@dataclass(frozen=True, eq=False)
+class LengthBiasResult:
+    """Result of :func:`length_bias`.
+
+    Attributes
+    ----------
+    estimate : float
+        P(the longer response is chosen) over the trials (see ``per``).
+    confidence_interval : ConfidenceInterval
+        Wilson interval of ``estimate``.
+    p_value : float
+        Exact two-sided binomial test of ``estimate == 0.5``.
+    n_trials, n_longer_won : int
+        Trials (non-tie judgments or majority labels with a clear length
+        difference) and those the longer response won.
+    buckets : DataFrame
+        Indexed by ``bucket`` (length ratio longer/shorter): ``ratio_low``,
+        ``ratio_high``, ``n``, ``n_longer_won``, ``estimate``, ``ci_low``,
+        ``ci_high``, over all trials with unequal lengths.
+    slope, slope_std_error, slope_confidence_interval, slope_p_value
+        Logistic coefficient of the tanh length covariate (per judgment, ties
+        left out) from ``slope_source``.
+    slope_source : str
+        ``'glm'`` (statsmodels binomial GLM, SEs clustered by ``cluster``) or
+        ``'mixed_model'`` (crossed model with per-annotator slopes).
+    glm_slope, glm_std_error : float
+        The GLM's slope and clustered SE, always reported.
+    controls : tuple of str
+        Terms besides length in the GLM (``'position'``, ``'model'``).
+    annotators : DataFrame
+        One row per annotator (see :func:`length_bias`); empty with the
+        reason in ``skipped`` when annotator ids are missing.
+    win_rates : DataFrame
+        One row per model: raw and length-controlled win rates (see
+        :mod:`prefqa.bias.winrates`); empty without models.
+    skipped : tuple of str
+        Parts not computed, with the reason.
+    """
+
+    unit: str
+    per: str
+    min_difference: float
+    confidence_level: float
+    fdr: float
+    n_judgments: int
+    n_annotators: int
+    n_trials: int
+    n_longer_won: int
+    n_ties: int
+    estimate: float
+    confidence_interval: ConfidenceInterval
+    p_value: float
+    buckets: pd.DataFrame
+    slope: float
+    slope_std_error: float
+    slope_confidence_interval: ConfidenceInterval
+    slope_p_value: float
+    slope_source: str
+    glm_slope: float
+    glm_std_error: float
+    cluster: str
+    n_clusters: int
+    controls: tuple[str, ...]
+    annotators: pd.DataFrame
+    win_rates: pd.DataFrame
+    converged: bool
+    n_iter: int
+    skipped: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the headline estimates as a tidy frame indexed by ``term``."""
+        z = stats.norm.ppf(0.5 + self.confidence_level / 2.0)
+        rows = [
+            {"term": "p_longer_chosen", "estimate": self.estimate, "std_error": np.nan,
+             "ci_low": self.confidence_interval.low, "ci_high": self.confidence_interval.high,
+             "p_value": self.p_value, "n": self.n_trials},
+            {"term": "length_slope", "estimate": self.slope, "std_error": self.slope_std_error,
+             "ci_low": self.slope_confidence_interval.low, "ci_high": self.slope_confidence_interval.high,
+             "p_value": self.slope_p_value, "n": self.n_judgments - self.n_ties},
+        ]
+        if self.slope_source != "glm":
+            rows.append({"term": "length_slope_glm", "estimate": self.glm_slope, "std_error": self.glm_std_error,
+                         "ci_low": self.glm_slope - z * self.glm_std_error,
+                         "ci_high": self.glm_slope + z * self.glm_std_error,
+                         "p_value": 2 * stats.norm.sf(abs(self.glm_slope / self.glm_std_error)),
+                         "n": self.n_judgments - self.n_ties})
+        return pd.DataFrame(rows).set_index("term")
+
+    def summary(self) -> str:
+        """Return a plain-text summary."""
+        lo, hi = self.confidence_interval
+        slo, shi = self.slope_confidence_interval
+        lines = [
+            f"Length bias ({self.unit}, per {self.per}, relative difference > {self.min_difference:g}):",
+            f"  longer response chosen in {self.n_longer_won:,} of {self.n_trials:,} = {self.estimate:.1%} "
+            f"({self.confidence_level:.0%} CI {lo:.1%} to {hi:.1%}), binomial p {fmt_p(self.p_value)}",
+            f"  logistic slope on tanh length difference ({self.slope_source}): {self.slope:.3f} "
+            f"(SE {self.slope_std_error:.3f}, CI {slo:.3f} to {shi:.3f}), controls: "
+            f"{', '.join(self.controls) or 'none'}",
+        ]
+        if len(self.annotators):
+            flagged = int(self.annotators["flagged"].sum())
+            lines.append(f"  {flagged} of {len(self.annotators)} annotators prefer length more than the pool (q < {self.fdr:g})")
+        if len(self.win_rates):
+            lines.append("  win rates (raw -> length-controlled):")
+            for model, row in self.win_rates.iterrows():
+                mark = "  <- diverges" if row["flagged"] else ""
+                lines.append(f"    {model}: {row['raw_win_rate']:.1%} -> {row['lc_win_rate']:.1%}{mark}")
+        lines.extend(f"  skipped: {s}" for s in self.skipped)
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _validate(data: Any, unit: str, min_difference: float, per: str, confidence_level: float,
+              fdr: float, divergence_threshold: float) -> PreferenceData:
+    check_data(data)
+    validate_length_options(unit, min_difference, per)
+    check_confidence_level(confidence_level)
+    check_fdr(fdr)
+    if not isinstance(divergence_threshold, (int, float)) or not 0 < divergence_threshold < 1:
+        raise SchemaError(f"`divergence_threshold` must be in (0, 1); got {divergence_threshold!r}.")
+    if not data.has_texts:
+        raise SchemaError(
+            "length bias needs response texts (`response_a_id`, `response_b_id` and a `responses` "
+            "table); these judgments have none. Read the data with its response columns."
+        )
+    return data
+
+
+def length_bias(
+    data: PreferenceData,
+    *,
+    unit: Literal["chars", "words", "tokens"] = "chars",
+    tokenizer: Callable[[str], Any] | None = None,
+    min_difference: float = 0.1,
+    per: Literal["judgment", "comparison"] = "judgment",
+    confidence_level: float = 0.95,
+    fdr: float = 0.05,
+    control_models: bool = True,
+    use_mixed_model: bool = False,
+    model: Any = None,
+    divergence_threshold: float = 0.10,
+) -> LengthBiasResult:
+    """Measure how strongly the judgments favour longer responses.
+
+    Parameters
+    ----------
+    data : PreferenceData
+        Judgments with response texts.
+    unit : {'chars', 'words', 'tokens'}
+        Length unit (``'tokens'`` needs ``tokenizer``).
+    tokenizer : callable, optional
+        See :func:`prefqa.features.text_features`.
+    min_difference : float
+        Trials need ``|len_a - len_b| / max(len_a, len_b) > min_difference``;
+        ``0`` keeps every pair of unequal length.
+    per : {'judgment', 'comparison'}
+        Trials for the rate: non-tie judgments, or comparisons' majority
+        labels (see the module notes for both definitions).
+    confidence_level : float
+        For every interval.
+    fdr : float
+        Benjamini-Hochberg level for flagging annotators.
+    control_models : bool
+        Add model strengths to the GLM (when the data names models). Without
+        them the slope is attenuated by the quality differences it ignores.
+    use_mixed_model : bool
+        Also fit :func:`prefqa.fit_preference_model` (crossed annotator and
+        prompt effects, per-annotator length slopes) and report its slope;
+        needs ``prefqa.models.mixed``.
+    model : MixedModelResult, optional
+        An already fitted crossed model with a ``length`` term to reuse.
+    divergence_threshold : float
+        Flag models whose LC and raw win rates differ by more than this.
+
+    Returns
+    -------
+    LengthBiasResult
+
+    Raises
+    ------
+    SchemaError
+        Bad options, or no response texts.
+    InsufficientDataError
+        No trial with a clear length difference.
+
+    Notes
+    -----
+    The slope is fitted per judgment on non-tie judgments with a
+    statsmodels binomial GLM, ``logit P(a) = position + s[model_a] -
+    s[model_b] + slope * tanh((len_a - len_b) / RMS)``, with covariances
+    clustered by prompt. It is the simulator's ``length_effect`` scale. The
+    same fit is the joint length-controlled Bradley-Terry model the LC win
+    rates are read from (:mod:`prefqa.bias.winrates`).
+
+    The per-annotator table has one row per annotator with ``n``,
+    ``n_longer_won``, ``estimate``, ``ci_low``, ``ci_high`` (Wilson),
+    ``pool`` (the rate of all other annotators), ``p_value`` (exact binomial
+    test of the annotator's rate against ``pool``), ``q_value`` (BH across
+    annotators), ``flagged`` (q below ``fdr`` and a rate above the pool) and
+    ``reason``.
+
+    Examples
+    --------
+    >>> import prefqa as pq
+    >>> data, truth = pq.simulate(n_prompts=150, length_effect=1.0, rng=3)
+    >>> res = pq.length_bias(data)
+    >>> bool(res.estimate > 0.5), bool(res.slope_confidence_interval.low < 1.0 < res.slope_confidence_interval.high)
+    (True, True)
+    """
+    _validate(data, unit, min_difference, per, confidence_level, fdr, divergence_threshold)
+    warn: list[str] = []
+    skipped: list[str] = []
+    lengths = judgment_lengths(data, unit, tokenizer)
+    choice = data.choice_codes()
+    n_ties = int((choice == 2).sum())
+
+    # ---- trials: per judgment (displayed) or per comparison (majority label)
+    if per == "judgment":
+        la, lb, won = lengths.a, lengths.b, choice
+    else:
+        flip = data.flipped()
+        comp, labels = data.codes("comparison_id")
+        first = np.full(len(labels), -1, dtype=np.int64)
+        first[comp[::-1]] = np.arange(len(comp))[::-1]
+        l1 = np.where(flip, lengths.b, lengths.a)[first]
+        l2 = np.where(flip, lengths.a, lengths.b)[first]
+        la, lb, won = l1, l2, comparison_majority(data)
+    decided = (won == 0) | (won == 1)
+    unequal = decided & np.isfinite(la) & np.isfinite(lb) & (la != lb)
+    longer_won = ((won == 0) & (la > lb)) | ((won == 1) & (lb > la))
+    trial = unequal & clear_difference(la, lb, float(min_difference))
+    n_trials = int(trial.sum())
+    if n_trials == 0:
+        raise InsufficientDataError(
+            f"no {'non-tie judgment' if per == 'judgment' else 'comparison with a non-tie majority'} "
+            f"has a length difference above `min_difference`={min_difference:g} "
+            f"({int(unequal.sum())} have unequal lengths); lower `min_difference`."
+        )
+    k = int(longer_won[trial].sum())
+    low, high = wilson_interval(k, n_trials, confidence_level)
+    p_value = float(binom_two_sided(k, n_trials))
+    buckets = _buckets(la, lb, longer_won, unequal, confidence_level)
+
+    # ---- slope: prompt-clustered logistic GLM on non-tie judgments
+    x = judgment_features(data, ["length"], unit=unit, tokenizer=tokenizer)["length"].to_numpy()
+    use = (choice < 2) & np.isfinite(x)
+    cols = [np.ones(data.n_judgments), x]
+    controls = ["position"] if data.order_known else ["intercept"]
+    mdiff, mlabels = model_difference_matrix(data) if control_models else (None, None)
+    if mdiff is not None:
+        ca, cb, _ = data.model_codes()
+        use &= (ca >= 0) & (cb >= 0)
+        cols.extend(mdiff.T)
+        controls.append("model")
+    X = np.column_stack(cols)[use]
+    y = (choice[use] == 0).astype(np.float64)
+    groups, cluster = cluster_codes(data)
+    fit = fit_logistic(y, X, groups[use])
+    warn.extend(fit.warnings)
+    z = stats.norm.ppf(0.5 + confidence_level / 2.0)
+    glm_slope, glm_se = float(fit.params[1]), float(np.sqrt(fit.cov[1, 1]))
+    slope, slope_se, source = glm_slope, glm_se, "glm"
+    slope_ci = ConfidenceInterval(glm_slope - z * glm_se, glm_slope + z * glm_se)
+    if model is not None or use_mixed_model:
+        mixed, note = mixed_length_slope(data, model, use_mixed_model, confidence_level)
+        if mixed is None:
+            skipped.append(note)
+        else:
+            slope, slope_se, slope_ci = mixed
+            source = "mixed_model"
+    slope_p = float(2 * stats.norm.sf(abs(slope / slope_se))) if slope_se > 0 else np.nan
+
+    # ---- win rates from the same joint fit
+    if mdiff is not None and mlabels is not None:
+        ca, cb, _ = data.model_codes()
+        win_rates = length_controlled_win_rates(
+            fit, ca[use], cb[use], y, mlabels, first_model_column=2,
+            confidence_level=confidence_level, divergence_threshold=divergence_threshold,
+        )
+        if win_rates["flagged"].any():
+            models = ", ".join(map(str, win_rates.index[win_rates["flagged"].to_numpy()]))
+            msg = (f"length-controlled and raw win rates differ by more than {divergence_threshold:.0%} "
+                   f"for {models}: their raw win rates are driven by response length.")
+            _warnings.warn(msg, PrefqaWarning, stacklevel=2)
+            warn.append(msg)
+    else:
+        win_rates = empty_win_rates()
+        skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)"
+                       if control_models else "length-controlled win rates: `control_models=False`")
+
+    annotators = _annotator_table(data, lengths, choice, min_difference, confidence_level, fdr, skipped)
+    return LengthBiasResult(
+        unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
+        fdr=fdr, n_judgments=data.n_judgments, n_annotators=data.n_annotators, n_trials=n_trials,
+        n_longer_won=k, n_ties=n_ties, estimate=k / n_trials,
+        confidence_interval=ConfidenceInterval(float(low), float(high)), p_value=p_value,
+        buckets=buckets, slope=slope, slope_std_error=slope_se, slope_confidence_interval=slope_ci,
+        slope_p_value=slope_p, slope_source=source, glm_slope=glm_slope, glm_std_error=glm_se,
+        cluster=cluster, n_clusters=fit.n_clusters, controls=tuple(controls), annotators=annotators,
+        win_rates=win_rates, converged=fit.converged, n_iter=fit.n_iter, skipped=tuple(skipped),
+        warnings=tuple(warn),
+    )
+
+
+def _buckets(la: np.ndarray, lb: np.ndarray, longer_won: np.ndarray, unequal: np.ndarray,
+             confidence_level: float) -> pd.DataFrame:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.maximum(la, lb) / np.minimum(la, lb)
+    ratio = np.where(np.minimum(la, lb) > 0, ratio, np.inf)[unequal]
+    edges = np.asarray(RATIO_EDGES)
+    which = np.clip(np.searchsorted(edges, ratio, side="right") - 1, 0, len(edges) - 2)
+    nb = len(edges) - 1
+    n = np.bincount(which, minlength=nb)
+    k = np.bincount(which, weights=longer_won[unequal].astype(np.float64), minlength=nb)
+    low, high = wilson_interval(k, n, confidence_level)
+    names = [f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">= {lo:g}" for lo, hi in zip(edges[:-1], edges[1:])]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = k / n
+    return pd.DataFrame(
+        {"ratio_low": edges[:-1], "ratio_high": edges[1:], "n": n, "n_longer_won": k.astype(np.int64),
+         "estimate": est, "ci_low": low, "ci_high": high},
+        index=pd.Index(names, name="bucket"),
+    )
+
+
+def _annotator_table(data: PreferenceData, lengths: Any, choice: np.ndarray, min_difference: float,
+                     confidence_level: float, fdr: float, skipped: list[str]) -> pd.DataFrame:
+    columns = ["n", "n_longer_won", "estimate", "ci_low", "ci_high", "pool", "p_value", "q_value",
+               "flagged", "reason"]
+    ann, labels = data.codes("annotator_id")
+    if not len(labels):
+        skipped.append("per-annotator table: the judgments have no annotator ids")
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="annotator_id"))
+    la, lb = lengths.a, lengths.b
+    trial = (choice < 2) & clear_difference(la, lb, min_difference) & (ann >= 0)
+    longer_won = ((choice == 0) & (la > lb)) | ((choice == 1) & (lb > la))
+    m = len(labels)
+    n = np.bincount(ann[trial], minlength=m).astype(np.float64)
+    k = np.bincount(ann[trial], weights=longer_won[trial].astype(np.float64), minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = k / n
+        pool = (k.sum() - k) / (n.sum() - n)
+    low, high = wilson_interval(k, n, confidence_level)
+    p = binom_two_sided(k, n, np.where(np.isfinite(pool), np.clip(pool, 1e-12, 1 - 1e-12), 0.5))
+    q = bh_qvalues(p)
+    flagged = np.nan_to_num(q, nan=1.0) < fdr
+    flagged &= est > pool
+    reason = [
+        f"chooses the longer response {e:.0%} of the time (pool {pl:.0%}, n={int(nn)}), q {fmt_p(qq)}" if f else ""
+        for e, pl, nn, qq, f in zip(est, pool, n, q, flagged)
+    ] if flagged.any() else [""] * m
+    return pd.DataFrame(
+        {"n": n.astype(np.int64), "n_longer_won": k.astype(np.int64), "estimate": est, "ci_low": low,
+         "ci_high": high, "pool": pool, "p_value": p, "q_value": q, "flagged": flagged, "reason": reason},
+        index=pd.Index(labels.to_numpy(), name="annotator_id"),
+    )

@@ -1,0 +1,219 @@
+"""Write a :class:`~prefqa.pairs.PairSet` as training data, with a manifest next to it.
+
+The file type follows the suffix: ``.jsonl`` (or ``.jsonl.gz``) or
+``.parquet``. The row layout follows TRL's dataset types (see
+``prefqa.export._formats``). Every export writes ``<file name>.manifest.json``
+beside the data (for ``train.jsonl``: ``train.jsonl.manifest.json``) that
+accounts for every input comparison: kept, or dropped with a reason code.
+Both files are written to a temporary file in the same folder and renamed
+into place, so a crash never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import types
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq_parquet
+
+from ..errors import SchemaError
+from ..pairs import PairSet
+from ._formats import FORMATS, build_table
+
+__all__ = ["export", "manifest_path", "FORMATS"]
+
+_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+
+
+def manifest_path(path: str | os.PathLike[str]) -> Path:
+    """Return where :func:`export` puts the manifest of ``path``.
+
+    Examples
+    --------
+    >>> manifest_path("out/train.jsonl").as_posix()
+    'out/train.jsonl.manifest.json'
+    """
+    p = Path(path)
+    return p.with_name(p.name + ".manifest.json")
+
+
+def _validate(pairs: Any, path: Any, fmt: str, margin: bool, tie_label: bool | None) -> tuple[Path, str]:
+    if not isinstance(pairs, PairSet):
+        raise SchemaError(f"`pairs` must be a PairSet from pq.build_pairs(data); got {type(pairs).__name__}.")
+    if fmt not in FORMATS:
+        raise SchemaError(f"`format` must be one of {list(FORMATS)}; got {fmt!r}.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise SchemaError(f"`path` must be a file path; got {type(path).__name__}.")
+    p = Path(path)
+    kind = next((s for s in _SUFFIXES if p.name.endswith(s)), None)
+    if kind is None:
+        raise SchemaError(f"`path` must end in one of {list(_SUFFIXES)}; got {p.name!r}.")
+    if not p.parent.exists():
+        raise SchemaError(f"the folder {str(p.parent)!r} does not exist; create it first.")
+    if margin and fmt != "reward":
+        raise SchemaError(f"`margin=True` adds a margin column to format='reward' only; got format={fmt!r}.")
+    if fmt == "kto" and len(pairs.ties) and tie_label is None:
+        raise SchemaError(
+            f"the PairSet holds {len(pairs.ties)} tied comparisons (ties='keep_as_kto'), and a tie says "
+            "nothing about which side is desirable: pass tie_label=True (both responses acceptable) or "
+            "tie_label=False (both unacceptable), or build with ties='drop'."
+        )
+    if fmt == "openai" and len(pairs.pairs) and (pairs.pairs["prompt"].astype("str") == "").all() \
+            and "prompt_messages" not in pairs.pairs:
+        raise SchemaError("format='openai' needs prompts (input.messages); these pairs have no prompt texts.")
+    return p, kind
+
+
+def _atomic(path: Path, write: Any) -> str:
+    """Run ``write(tmp_path)``, then hash the file and rename it to ``path``; return its sha256."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        h = hashlib.sha256()
+        with open(tmp, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return h.hexdigest()
+
+
+def _write_jsonl(table: pa.Table, tmp: str, gz: bool) -> None:
+    opener = gzip.open if gz else open
+    nested = any(pa.types.is_nested(f.type) for f in table.schema)
+    with opener(tmp, "wt", encoding="utf-8") as f:
+        if not nested:
+            frame = table.to_pandas()
+            if len(frame):
+                text = frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=15)
+                f.write(text.replace("\\/", "/"))
+                if not text.endswith("\n"):
+                    f.write("\n")
+            return
+        for start in range(0, table.num_rows, 50_000):
+            rows = table.slice(start, 50_000).to_pylist()
+            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _version() -> str:
+    try:
+        return metadata.version("prefqa")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def export(
+    pairs: PairSet,
+    path: str | os.PathLike[str],
+    *,
+    format: Literal["dpo", "reward", "kto", "prompts", "openai"] = "dpo",  # noqa: A002 - the documented name
+    margin: bool = False,
+    tie_label: bool | None = None,
+) -> Path:
+    """Write pairs as a TRL / OpenAI training file and a manifest beside it.
+
+    Parameters
+    ----------
+    pairs : PairSet
+        From :func:`prefqa.build_pairs`.
+    path : str or Path
+        Output file; ``.jsonl``, ``.jsonl.gz`` or ``.parquet``.
+    format : {'dpo', 'reward', 'kto', 'prompts', 'openai'}
+        ``dpo``: ``prompt, chosen, rejected`` (explicit prompt).
+        ``reward``: ``chosen, rejected`` with the prompt prepended (implicit
+        prompt, RewardTrainer). ``kto``: unpaired ``prompt, completion,
+        label`` (two rows per pair; kept ties two rows labelled
+        ``tie_label``). ``prompts``: distinct prompts, first-seen order.
+        ``openai``: ``input.messages``, ``preferred_output``,
+        ``non_preferred_output``. Conversational data is written as lists of
+        ``{role, content}``.
+    margin : bool
+        ``reward`` only: add the ``margin`` column (vote margin or score gap).
+    tie_label : bool, optional
+        ``kto`` only: the label given to both responses of a kept tie.
+
+    Returns
+    -------
+    Path
+        The data file. The manifest is at :func:`manifest_path` of it: input
+        counts, kept and dropped counts by reason, the policy, the prefqa
+        version, the output's sha256 and the suggested TRL
+        ``label_smoothing``.
+
+    Raises
+    ------
+    SchemaError
+        Unknown format or suffix, a missing folder, or ties without ``tie_label``.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> import pandas as pd
+    >>> import prefqa as pq
+    >>> j = pd.DataFrame({"comparison_id": ["c1", "c1"], "annotator_id": ["x", "y"],
+    ...                   "choice": ["a", "a"], "prompt_id": ["p", "p"],
+    ...                   "response_a_id": ["r1", "r1"], "response_b_id": ["r2", "r2"]})
+    >>> r = pd.DataFrame({"response_id": ["r1", "r2"], "prompt_id": ["p", "p"], "text": ["4", "5"]})
+    >>> p = pd.DataFrame({"prompt_id": ["p"], "text": ["2+2="]})
+    >>> ps = pq.build_pairs(pq.PreferenceData(j, r, p))
+    >>> out = pq.export(ps, pathlib.Path(tempfile.mkdtemp()) / "train.jsonl")
+    >>> out.read_text()
+    '{"prompt":"2+2=","chosen":"4","rejected":"5"}\\n'
+    >>> json.loads(out.with_name("train.jsonl.manifest.json").read_text())["kept"]["n_pairs"]
+    1
+    """
+    p, kind = _validate(pairs, path, format, margin, tie_label)
+    table = build_table(pairs.pairs, pairs.ties, format, conversational=pairs.conversational,
+                        margin=margin, tie_label=tie_label)
+    if kind == ".parquet":
+        sha = _atomic(p, lambda tmp: pq_parquet.write_table(table, tmp))
+    else:
+        sha = _atomic(p, lambda tmp: _write_jsonl(table, tmp, kind == ".jsonl.gz"))
+    manifest = {
+        "prefqa_version": _version(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "format": format,
+        "output": {"file": p.name, "file_type": kind.lstrip("."), "sha256": sha,
+                   "n_rows": table.num_rows, "columns": table.column_names},
+        **pairs.manifest(),
+        "trl": {
+            "label_smoothing": pairs.manifest()["suggested_label_smoothing"],
+            "note": "for DPOConfig(loss_type='robust', label_smoothing=...): the estimated share of flipped labels",
+        },
+    }
+    text = json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default)
+    _atomic(manifest_path(p), lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    return p
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return str(value)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``prefqa.export`` binds the *module* to ``prefqa.export``; make it call ``export``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Path:
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

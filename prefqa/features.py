@@ -1,0 +1,328 @@
+"""Text features of responses: lengths, markdown style counts and refusals.
+
+Features are computed once per response (texts live once in
+``data.responses``) with vectorized pandas string methods, which run on
+pyarrow's RE2 kernels over the whole column, and cached on the data object.
+Judgment-level covariates are differences between the two displayed
+responses (``a`` minus ``b``).
+
+The length covariate
+--------------------
+``judgment_features(data, ["length"])`` is THE length covariate of prefqa,
+shared with the simulator, the Bradley-Terry covariates and the bias
+analyses::
+
+    length = tanh((len_a - len_b) / s),   s = sqrt(mean((len_a - len_b) ** 2))
+
+where lengths are in characters by default and ``s`` (the root mean square
+of the difference) is taken over all judgments whose two responses are known.
+The tanh bounds the influence of very long responses (AlpacaEval's
+length-controlled GLM uses the same transform). Count features (headers,
+lists, bold, code blocks) use Chatbot Arena's normalised difference
+``(a - b) / (a + b + 1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+from .schema import PreferenceData
+
+__all__ = [
+    "DEFAULT_REFUSAL_PATTERNS",
+    "FEATURE_NAMES",
+    "UNITS",
+    "judgment_features",
+    "length_scale",
+    "response_features",
+    "text_features",
+]
+
+Unit = Literal["chars", "words", "tokens"]
+UNITS: tuple[str, ...] = ("chars", "words", "tokens")
+
+#: Judgment-level feature names accepted by :func:`judgment_features`.
+FEATURE_NAMES: tuple[str, ...] = (
+    "length", "length_diff", "headers", "lists", "bold", "code_blocks", "refusal",
+)
+_COUNT_COLUMNS = {"headers": "headers", "lists": "list_items", "bold": "bold", "code_blocks": "code_blocks"}
+
+#: Regular expressions (case-insensitive, searched in the first
+#: ``_REFUSAL_WINDOW`` characters) that mark a response as a refusal.
+DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
+    r"\bI(?:'m| am) (?:sorry|afraid)\b[^.]{0,80}\b(?:can(?:'|no)t|cannot|unable|not able)\b",
+    r"\bI (?:can(?:'|no)t|cannot|won't|will not|am unable to|am not able to) "
+    r"(?:help|assist|comply|provide|do that|fulfil|fulfill|support|create|generate|write)",
+    r"\bas an AI(?: language model)?\b[^.]{0,80}\b(?:can(?:'|no)t|cannot|unable|not able|don't|do not)\b",
+    r"\bI(?:'m| am) not (?:able|comfortable|going) to\b",
+    r"\bI must (?:decline|refuse)\b",
+)
+_REFUSAL_WINDOW = 300
+
+_CODE_BLOCK = r"(?s)```.*?(?:```|$)"
+_HEADER = r"(?m)^[ \t]{0,3}#{1,6}[ \t]+\S"
+_LIST_ITEM = r"(?m)^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+\S"
+_BOLD = r"\*\*[^*\n]+?\*\*|__[^_\n]+?__"
+_WORD = r"\S+"
+
+
+def _validate_unit(unit: str, tokenizer: Callable[[str], Any] | None) -> None:
+    if unit not in UNITS:
+        raise SchemaError(f"`unit` must be one of {UNITS}; got {unit!r}.")
+    if unit == "tokens" and tokenizer is None:
+        raise SchemaError(
+            "`unit='tokens'` needs a `tokenizer`: a callable taking one text and returning its "
+            "tokens (a sequence) or their count, for example tokenizer=my_tokenizer.encode."
+        )
+    if tokenizer is not None and not callable(tokenizer):
+        raise SchemaError(f"`tokenizer` must be callable; got {type(tokenizer).__name__}.")
+
+
+def _token_counts(texts: pd.Series, tokenizer: Callable[[str], Any]) -> np.ndarray:
+    # a user callable cannot be vectorized; it runs once per distinct response text
+    out = np.empty(len(texts), dtype=np.float64)
+    for i, text in enumerate(texts.tolist()):
+        value = tokenizer(text)
+        out[i] = float(value) if np.isscalar(value) else float(len(value))
+    return out
+
+
+def text_features(
+    texts: Iterable[str] | pd.Series,
+    *,
+    unit: Unit = "chars",
+    tokenizer: Callable[[str], Any] | None = None,
+    refusal_patterns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Compute length, markdown style counts and a refusal flag per text.
+
+    Parameters
+    ----------
+    texts : Series or iterable of str
+        The texts; a Series keeps its index. Missing values count as empty.
+    unit : {'chars', 'words', 'tokens'}
+        What the ``length`` column counts. ``'tokens'`` needs ``tokenizer``.
+    tokenizer : callable, optional
+        ``tokenizer(text)`` returns the tokens (any sequence) or their count.
+        When given, ``length`` counts tokens whatever ``unit`` says.
+    refusal_patterns : sequence of str, optional
+        Case-insensitive regular expressions (RE2 syntax) marking a refusal;
+        searched in the first 300 characters. Defaults to
+        :data:`DEFAULT_REFUSAL_PATTERNS`.
+
+    Returns
+    -------
+    DataFrame
+        One row per text: ``length`` (in ``unit``), ``chars``, ``words``
+        (whitespace-separated), ``headers`` (markdown ``#`` headings),
+        ``list_items`` (``-``, ``*``, ``+`` or ``1.`` items), ``bold``
+        (``**x**`` or ``__x__`` spans), ``code_blocks`` (fenced with three
+        backticks) and ``refusal`` (bool). Code blocks are stripped before
+        headers, list items and bold are counted, so ``# comment`` lines in
+        code do not count as headers.
+
+    Raises
+    ------
+    SchemaError
+        Unknown ``unit``, ``'tokens'`` without a tokenizer, or a bad pattern.
+
+    Examples
+    --------
+    >>> f = text_features(["# Title\\n- one\\n- **two**", "I'm sorry, but I can't help with that."])
+    >>> f[["chars", "words", "headers", "list_items", "bold", "refusal"]].values.tolist()
+    [[23, 6, 1, 2, 1, False], [38, 8, 0, 0, 0, True]]
+    """
+    _validate_unit(unit, tokenizer)
+    index = texts.index if isinstance(texts, pd.Series) else None
+    s = pd.Series(texts if index is not None else list(texts), index=index, dtype="str").fillna("")
+    code_blocks = s.str.count(_CODE_BLOCK)
+    prose = s.str.replace(_CODE_BLOCK, " ", regex=True)
+    chars = s.str.len()
+    words = s.str.count(_WORD)
+    patterns = list(DEFAULT_REFUSAL_PATTERNS if refusal_patterns is None else refusal_patterns)
+    if patterns:
+        joined = "(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")"
+        try:
+            refusal = s.str.slice(0, _REFUSAL_WINDOW).str.contains(joined, regex=True)
+        except Exception as exc:  # pyarrow / re raise different types for a bad regex
+            raise SchemaError(f"`refusal_patterns` holds an invalid regular expression: {exc}") from exc
+    else:
+        refusal = pd.Series(False, index=s.index)
+    out = pd.DataFrame(
+        {
+            "length": np.zeros(len(s)),
+            "chars": chars.to_numpy(dtype=np.int64),
+            "words": words.to_numpy(dtype=np.int64),
+            "headers": prose.str.count(_HEADER).to_numpy(dtype=np.int64),
+            "list_items": prose.str.count(_LIST_ITEM).to_numpy(dtype=np.int64),
+            "bold": prose.str.count(_BOLD).to_numpy(dtype=np.int64),
+            "code_blocks": code_blocks.to_numpy(dtype=np.int64),
+            "refusal": refusal.to_numpy(dtype=bool),
+        },
+        index=s.index,
+    )
+    if tokenizer is not None:
+        out["length"] = _token_counts(s, tokenizer)
+    elif unit == "words":
+        out["length"] = out["words"].astype(np.float64)
+    else:
+        out["length"] = out["chars"].astype(np.float64)
+    return out
+
+
+def _require_texts(data: PreferenceData) -> None:
+    if not isinstance(data, PreferenceData):
+        raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
+    if not data.has_texts or "response_b_id" not in data.judgments:
+        raise SchemaError(
+            "these judgments carry no response texts (`response_a_id`, `response_b_id` and a "
+            "`responses` table are needed for text features); read the data with its response "
+            "columns, for example pq.read(path) on a file with `response_a` and `response_b`."
+        )
+
+
+def response_features(
+    data: PreferenceData,
+    *,
+    unit: Unit = "chars",
+    tokenizer: Callable[[str], Any] | None = None,
+) -> pd.DataFrame:
+    """Return :func:`text_features` for every response, indexed by ``response_id``.
+
+    Computed once per response and cached on ``data`` (per unit; not cached
+    when a ``tokenizer`` is given, since a callable has no stable identity).
+
+    Raises
+    ------
+    SchemaError
+        When the data has no response texts.
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"comparison_id": ["c"], "annotator_id": ["x"], "choice": ["a"],
+    ...                   "response_a_id": ["r1"], "response_b_id": ["r2"]})
+    >>> r = pd.DataFrame({"response_id": ["r1", "r2"], "prompt_id": ["p", "p"],
+    ...                   "text": ["short", "a longer reply"]})
+    >>> response_features(PreferenceData(j, r))["chars"].tolist()
+    [5, 14]
+    """
+    _require_texts(data)
+    _validate_unit(unit, tokenizer)
+    key = f"features:{unit}"
+    if tokenizer is None and key in data._cache:
+        return data._cache[key]
+    responses = data.responses
+    out = text_features(responses["text"], unit=unit, tokenizer=tokenizer)
+    out.index = pd.Index(responses["response_id"].to_numpy(), name="response_id")
+    if tokenizer is None:
+        data._cache[key] = out
+    return out
+
+
+def _side_positions(data: PreferenceData) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions into ``data.responses`` of response a and b (-1 if missing)."""
+    if "features:positions" not in data._cache:
+        ids = pd.Index(data.responses["response_id"].to_numpy())
+        j = data.judgments
+        pa = ids.get_indexer(j["response_a_id"].to_numpy(dtype=object))
+        pb = ids.get_indexer(j["response_b_id"].to_numpy(dtype=object))
+        data._cache["features:positions"] = (pa.astype(np.int64), pb.astype(np.int64))
+    return data._cache["features:positions"]
+
+
+def length_scale(diff: np.ndarray) -> float:
+    """Return the root mean square of finite length differences (0 when none).
+
+    Examples
+    --------
+    >>> length_scale(np.array([3.0, -4.0, np.nan]))
+    3.5355339059327378
+    """
+    d = np.asarray(diff, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    return float(np.sqrt(np.mean(d * d))) if len(d) else 0.0
+
+
+def judgment_features(
+    data: PreferenceData,
+    names: Sequence[str] = ("length", "headers", "lists", "bold"),
+    *,
+    unit: Unit = "chars",
+    tokenizer: Callable[[str], Any] | None = None,
+) -> pd.DataFrame:
+    """Return response-feature differences per judgment, in displayed orientation.
+
+    Parameters
+    ----------
+    data : PreferenceData
+        Judgments with response texts.
+    names : sequence of str
+        Any of ``'length'`` (tanh of the RMS-scaled difference, see the
+        module notes), ``'length_diff'`` (raw ``len_a - len_b``),
+        ``'headers'``, ``'lists'``, ``'bold'``, ``'code_blocks'`` (each
+        ``(a - b) / (a + b + 1)``) and ``'refusal'`` (``refusal_a -
+        refusal_b`` in {-1, 0, 1}).
+    unit, tokenizer
+        The length unit, as in :func:`text_features`.
+
+    Returns
+    -------
+    DataFrame
+        One row per judgment (same row order as ``data.judgments``), one
+        float column per name; NaN where a response id is missing. Positive
+        values mean response ``a`` (shown first) has more of the feature.
+        To orient toward the comparison's canonical first response, negate
+        the rows where ``data.flipped()`` is true.
+
+    Raises
+    ------
+    SchemaError
+        No texts, or an unknown feature name.
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"comparison_id": ["c1", "c2"], "annotator_id": ["x", "x"],
+    ...                   "choice": ["a", "b"], "response_a_id": ["r1", "r3"],
+    ...                   "response_b_id": ["r2", "r4"]})
+    >>> r = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "prompt_id": ["p"] * 4,
+    ...                   "text": ["aaaa", "aa", "- x\\n- y", "b"]})
+    >>> f = judgment_features(PreferenceData(j, r), ["length_diff", "length", "lists"])
+    >>> f.round(3).values.tolist()
+    [[2.0, 0.42, 0.0], [6.0, 0.872, 0.667]]
+    """
+    _require_texts(data)
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in FEATURE_NAMES]
+    if unknown:
+        raise SchemaError(f"unknown feature name(s) {unknown}; choose from {FEATURE_NAMES}.")
+    feats = response_features(data, unit=unit, tokenizer=tokenizer)
+    pa, pb = _side_positions(data)
+    known = (pa >= 0) & (pb >= 0)
+    pa0, pb0 = np.where(known, pa, 0), np.where(known, pb, 0)
+
+    def side(column: str) -> tuple[np.ndarray, np.ndarray]:
+        values = feats[column].to_numpy(dtype=np.float64)
+        return (np.where(known, values[pa0], np.nan), np.where(known, values[pb0], np.nan))
+
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name in ("length", "length_diff"):
+            a, b = side("length")
+            diff = a - b
+            if name == "length_diff":
+                out[name] = diff
+            else:
+                scale = length_scale(diff)
+                out[name] = np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)
+        elif name == "refusal":
+            a, b = side("refusal")
+            out[name] = a - b
+        else:
+            a, b = side(_COUNT_COLUMNS[name])
+            out[name] = (a - b) / (a + b + 1.0)
+    return pd.DataFrame(out, index=data.judgments.index)

@@ -1,0 +1,165 @@
+"""Readers and writers: ``read``, ``write`` and ``load_sample``.
+
+Formats read by :func:`read` (module docstrings give each one's rules): ``prefqa`` (canonical,
+:mod:`._canonical`), ``trl``, ``hh`` and ``openai`` (:mod:`._pairs`), ``wide``
+(:mod:`._wide`), ``ratings`` and ``rankings`` (:mod:`._derived`), ``arena``
+(:mod:`._arena`). Sources: CSV, JSONL (plain or ``.gz``), a JSON array, Parquet or a
+DataFrame (:mod:`._source`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pandas as pd
+
+from ..errors import SchemaError
+from ..schema import PreferenceData
+from ._arena import read_arena
+from ._build import Collector
+from ._canonical import read_canonical
+from ._derived import read_ratings, read_rankings
+from ._detect import FORMATS, check_options, detect
+from ._pairs import read_hh, read_openai, read_trl
+from ._source import load_source
+from ._wide import read_wide
+from ._writer import load_sample, write
+
+__all__ = ["read", "write", "load_sample", "FORMATS"]
+
+_READERS = {"prefqa": read_canonical, "trl": read_trl, "hh": read_hh, "openai": read_openai,
+            "arena": read_arena, "wide": read_wide, "ratings": read_ratings, "rankings": read_rankings}
+
+
+def _check_read_args(source: Any, format: str, mapping: Any, on_error: str) -> None:
+    if not isinstance(source, (str, os.PathLike, pd.DataFrame)):
+        raise SchemaError(
+            f"`source` must be a file path or a pandas DataFrame; got {type(source).__name__}. "
+            "For a Hugging Face dataset pass dataset.to_pandas()."
+        )
+    if format != "auto" and format not in FORMATS:
+        raise SchemaError(f"unknown `format` {format!r}; use 'auto' or one of {list(FORMATS)}.")
+    if on_error not in ("raise", "skip"):
+        raise SchemaError(f"`on_error` must be 'raise' or 'skip'; got {on_error!r}.")
+    if mapping is not None:
+        if not isinstance(mapping, dict):
+            raise SchemaError(
+                f"`mapping` must be a dict such as {{'rater': 'annotator_id', 'choice': {{'A': 'a'}}}}; "
+                f"got {type(mapping).__name__}."
+            )
+        for key, value in mapping.items():
+            if not isinstance(key, str) or not isinstance(value, (str, dict)):
+                raise SchemaError(
+                    f"`mapping` entry {key!r}: {value!r} is not valid; each key is a column name and each "
+                    "value a new column name (str) or a dict of old value -> new value."
+                )
+
+
+def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename columns and map values; return the frame and canonical -> source column names."""
+    if not mapping:
+        return frame, {}
+    renames = {k: v for k, v in mapping.items() if isinstance(v, str)}
+    cols = list(map(str, frame.columns))
+    missing = [k for k in renames if k not in cols]
+    if missing:
+        raise SchemaError(
+            f"{name}: `mapping` renames column(s) {missing} that are not in the data; found {cols}."
+        )
+    after = [renames.get(c, c) for c in cols]
+    dupes = sorted({c for c in after if after.count(c) > 1})
+    if dupes:
+        raise SchemaError(
+            f"{name}: `mapping` would give two columns the name(s) {dupes}; found {cols}. Rename or drop "
+            "the existing column first."
+        )
+    out = frame.rename(columns=renames) if renames else frame
+    for key, table in ((k, v) for k, v in mapping.items() if isinstance(v, dict)):
+        col = renames.get(key, key)
+        if col not in out.columns:
+            raise SchemaError(
+                f"{name}: `mapping` maps values of column {key!r}, which is not in the data; found {cols}."
+            )
+        s = out[col]
+        hit = s.isin(list(table)).to_numpy()
+        if hit.any():
+            if out is frame:
+                out = frame.copy()
+            new = s.astype(object).copy()
+            new[hit] = s[hit].map(table).to_numpy()
+            out[col] = new
+    return out, {v: k for k, v in renames.items()}
+
+
+def read(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    format: str = "auto",
+    mapping: dict[str, Any] | None = None,
+    on_error: str = "raise",
+    **options: Any,
+) -> PreferenceData:
+    """Read preference data from a file or DataFrame into :class:`PreferenceData`.
+
+    Parameters
+    ----------
+    source : str, PathLike or DataFrame
+        ``.csv``, ``.jsonl``, ``.jsonl.gz``, ``.json`` (an array of objects), ``.parquet``,
+        or a DataFrame. CSV and JSONL go through pyarrow's readers; when they fail, a
+        line-by-line pass finds the bad line. In CSV an empty *text* field is the empty
+        string (a valid empty response), an empty *id* field is missing.
+    format : str
+        ``'auto'`` (from the columns) or one of ``'prefqa'``, ``'trl'``, ``'hh'``,
+        ``'wide'``, ``'ratings'``, ``'rankings'``, ``'arena'``, ``'openai'``.
+    mapping : dict, optional
+        Applied before detection. ``{"rater": "annotator_id"}`` renames a column;
+        ``{"choice": {"A": "a", "B": "b"}}`` maps values of a column (keyed by its name
+        before or after renaming; values not listed are left as they are). Both kinds may be
+        mixed: ``{"rater": "annotator_id", "verdict": "choice", "choice": {"A": "a"}}``.
+    on_error : {'raise', 'skip'}
+        ``'raise'``: a malformed line or a bad value raises :class:`SchemaError` naming the
+        file, line, column, the values found and the fix. ``'skip'``: such rows are listed in
+        ``data.load_report.rejected`` (and bad wide-format cells in ``rejected_values``).
+    **options
+        Format options: ``id_column`` (trl, hh, openai, arena, wide, rankings), the wide
+        options (``annotator_columns``, ``codes``, ``annotator_codes``, ``annotator_kinds``,
+        ``prompt_columns``, ``prompt_separator``, ``response_columns``, ``model_columns``,
+        ``model_key``, ``model_key_separator``, ``order_known``), ``aspect`` (ratings),
+        ``ranking_items`` (rankings). See ``prefqa.io.config`` to set them from TOML.
+
+    Returns
+    -------
+    PreferenceData
+        With ``load_report`` accounting for every input row, ``meta["source_format"]`` and
+        ``meta["conversational"]``.
+
+    Raises
+    ------
+    SchemaError
+        Unknown format or option, ambiguous detection, empty file, malformed line, missing
+        columns, unknown choice values (with ``on_error='raise'``).
+
+    Examples
+    --------
+    >>> import pandas as pd, prefqa as pq
+    >>> rows = pd.DataFrame({"prompt": ["2+2?", "Capital of France?"],
+    ...                      "chosen": ["4", "Paris"], "rejected": ["5", "Lyon"]})
+    >>> data = pq.read(rows)
+    >>> data.load_report.format, data.n_judgments, data.order_known, data.has_annotators
+    ('trl', 2, False, False)
+    >>> wide = pd.DataFrame({"idx": [0, 1], "prompt": ["Say hi", "Count"],
+    ...                      "response1": ["hi", "1 2 3"], "response2": ["hello", ""],
+    ...                      "annotator1": [1, 2], "annotator2": [1, 0]})
+    >>> d = pq.read(wide, id_column="idx")
+    >>> d.judgments["choice"].tolist(), d.load_report.n_empty_texts
+    (['a', 'a', 'b', 'tie'], 1)
+    """
+    _check_read_args(source, format, mapping, on_error)
+    src = load_source(source, on_error=on_error)
+    src.frame, names = _apply_mapping(src.frame, mapping, src.name)
+    fmt = detect(src.frame, src.name, options) if format == "auto" else format
+    check_options(fmt, options)
+    rej = Collector(src, on_error, names)
+    data = _READERS[fmt](src, rej, **options)
+    data.meta["mapping"] = dict(mapping or {})
+    return data

@@ -1,0 +1,299 @@
+"""Shared reader machinery: the rejection collector, text coercion, hash placement, and the
+assembly of a long judgment frame into :class:`PreferenceData` with its load report.
+
+Every adapter turns its raw frame into one *long* frame with one row per judgment and the
+columns ``_row`` (position of the source row), ``comparison_id``, ``annotator_id``,
+``choice`` and, when known, ``prompt`` / ``response_a`` / ``response_b`` (texts),
+``_messages`` (JSON of the prompt's message list), ids, models and extras. :func:`assemble`
+then derives prompt and response ids (hashes of texts, computed once per unique text), the
+``prompts`` and ``responses`` tables, the repeat and empty-text counts, and the report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaError
+from ..schema import CHOICES, LoadReport, PreferenceData, stable_id
+from ._source import Source, empty_rejected
+
+__all__ = ["Collector", "assemble", "as_text", "hash_swap", "messages_json", "render_messages",
+           "comparison_ids", "normalize_ids"]
+
+TEXT_COLUMNS = ("prompt", "response_a", "response_b")
+
+
+class Collector:
+    """Gather rejected rows and rejected cells with their source lines."""
+
+    def __init__(self, src: Source, on_error: str, source_names: dict[str, str]) -> None:
+        self.src = src
+        self.on_error = on_error
+        self.names = source_names  # canonical column -> column name in the user's file
+        self._rows: list[pd.DataFrame] = []
+        self._cells: list[pd.DataFrame] = []
+
+    def column(self, canonical: str) -> str:
+        return self.names.get(canonical, canonical)
+
+    def reject_rows(self, rows: np.ndarray, column: str, values: Any, reason: str, fix: str) -> None:
+        """Raise (on_error='raise') or record rows that cannot be used."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        values = pd.Series(values).astype("str").fillna("<missing>").to_numpy(dtype=object)
+        col = self.column(column)
+        if self.on_error == "raise":
+            lines = self.src.lines(rows[:1])
+            counts = pd.Series(values).value_counts()
+            found = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(6).items())
+            raise SchemaError(
+                f"{self.src.name}, line {int(lines[0])}, column {col!r}: {reason}; found {found}. {fix} "
+                "Or pass on_error='skip' to list such rows in data.load_report.rejected."
+            )
+        self._rows.append(self._frame(rows, col, values, reason))
+
+    def reject_cells(self, rows: np.ndarray, column: str, values: Any, reason: str) -> None:
+        """Record cells rejected inside rows that are otherwise used."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows):
+            values = pd.Series(values).astype("str").fillna("<missing>").to_numpy(dtype=object)
+            self._cells.append(self._frame(rows, column, values, reason))
+
+    def _frame(self, rows: np.ndarray, column: str, values: np.ndarray, reason: str) -> pd.DataFrame:
+        return pd.DataFrame({"_row": rows, "line": self.src.lines(rows), "column": column,
+                             "value": pd.Series(values, dtype="str").str.slice(0, 200), "reason": reason})
+
+    def rejected_rows(self) -> np.ndarray:
+        if not self._rows:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate([f["_row"].to_numpy() for f in self._rows]))
+
+    def rows_table(self) -> pd.DataFrame:
+        parts = [self.src.rejected]
+        if self._rows:
+            parts.append(pd.concat(self._rows, ignore_index=True).drop_duplicates("_row").drop(columns="_row"))
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return empty_rejected()
+        out = pd.concat(parts, ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+        return out.astype({"line": "int64", "column": "str", "value": "str", "reason": "str"})
+
+    def cells_table(self) -> pd.DataFrame:
+        if not self._cells:
+            return empty_rejected()
+        out = pd.concat(self._cells, ignore_index=True).drop(columns="_row")
+        return out.sort_values("line", kind="stable").reset_index(drop=True).astype(
+            {"line": "int64", "column": "str", "value": "str", "reason": "str"})
+
+
+# ------------------------------------------------------------------ helpers
+def as_text(values: Any) -> tuple[pd.Series, int]:
+    """Return texts as a string Series and how many non-string values were converted.
+
+    Missing becomes ``""``. JSON booleans become ``"True"``/``"False"`` (Python spelling,
+    which is what a model that answered "True" most likely wrote before a loader parsed it);
+    numbers become their decimal text.
+    """
+    s = pd.Series(values, copy=False)
+    if isinstance(s.dtype, pd.StringDtype):
+        return s.fillna(""), 0
+    obj = s.astype(object)
+    is_str = np.fromiter((isinstance(v, str) for v in obj.to_numpy()), dtype=bool, count=len(obj))
+    n_coerced = int((~is_str & obj.notna().to_numpy()).sum())
+    out = obj.where(obj.notna(), "").astype("str")
+    return out, n_coerced
+
+
+def normalize_ids(values: Any) -> pd.Series:
+    """Return an id column as strings, with missing and ``""`` as missing; 1.0 -> "1"."""
+    s = pd.Series(values, copy=False)
+    if pd.api.types.is_float_dtype(s):
+        nn = s.dropna()
+        if len(nn) and (nn == np.floor(nn)).all():
+            s = s.astype("Int64")
+    out = s.astype("str")
+    return out.where(out != "", pd.NA) if len(out) else out
+
+
+def hash_swap(comparison_ids: Any) -> np.ndarray:
+    """Return a stable pseudo-random bit per comparison id: ``True`` puts the loser first."""
+    ids = pd.Series(comparison_ids, copy=False).astype("str").to_numpy(dtype=object)
+    return (pd.util.hash_array(ids, categorize=True) >> np.uint64(7)) & np.uint64(1) == 1
+
+
+def comparison_ids(src: Source, frame: pd.DataFrame, id_column: str | None, rows: np.ndarray) -> pd.Series:
+    """Comparison ids from ``id_column`` when given (or a ``comparison_id`` column), else ``row<line>``."""
+    col = id_column or ("comparison_id" if "comparison_id" in frame else None)
+    if col is not None:
+        if col not in frame:
+            raise SchemaError(
+                f"{src.name}: `id_column` {col!r} is not a column; found {list(map(str, frame.columns))}."
+            )
+        ids = normalize_ids(frame[col].iloc[rows].reset_index(drop=True))
+        if ids.isna().any():
+            bad = rows[ids.isna().to_numpy()]
+            raise SchemaError(
+                f"{src.name}, line {int(src.lines(bad[:1])[0])}: column {col!r} has no comparison id in "
+                f"{len(bad)} row(s). Fill it, or drop `id_column` to number comparisons by source line."
+            )
+        return ids
+    return pd.Series(np.char.add("row", src.lines(rows).astype(str)).astype(object), dtype="str")
+
+
+def _plain(messages: Any) -> list[dict]:
+    out = []
+    for m in list(messages):
+        if isinstance(m, dict):
+            out.append({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in m.items()
+                        if v is not None})
+        else:
+            out.append({"role": "user", "content": str(m)})
+    return out
+
+
+def messages_json(messages: Any) -> str:
+    """Return a message list as compact JSON text (kept in ``prompts.messages``)."""
+    return json.dumps(_plain(messages), ensure_ascii=False)
+
+
+def render_messages(messages: Any) -> str:
+    """Return a message list as plain text: ``role: content`` blocks joined by blank lines."""
+    return "\n\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in _plain(messages))
+
+
+def is_message_list(value: Any) -> bool:
+    return isinstance(value, (list, np.ndarray)) and (len(value) == 0 or isinstance(value[0], dict))
+
+
+# ----------------------------------------------------------------- assemble
+def assemble(
+    long: pd.DataFrame,
+    src: Source,
+    fmt: str,
+    rej: Collector,
+    *,
+    order_known: bool,
+    meta: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
+    ratings: pd.DataFrame | None = None,
+    rankings: pd.DataFrame | None = None,
+    extra_used_rows: np.ndarray | None = None,
+    extra_responses: pd.DataFrame | None = None,
+    prompts_table: pd.DataFrame | None = None,
+) -> PreferenceData:
+    """Turn a long judgment frame into PreferenceData with a complete load report."""
+    notes = list(src.notes) + list(notes or [])
+    long = long.reset_index(drop=True)
+    # choices: anything else is an error naming line and column, or a rejected row
+    choice = long["choice"]
+    ok = choice.isin(CHOICES).to_numpy()
+    if not ok.all():
+        rej.reject_rows(long["_row"].to_numpy()[~ok], "choice", choice[~ok],
+                        "unknown choice value (allowed 'a', 'b', 'tie')",
+                        "Map your codes, for example mapping={'choice': {'A': 'a', 'B': 'b', 'Tie': 'tie'}}.")
+        long = long.loc[ok].reset_index(drop=True)
+    j = long.drop(columns=[c for c in (*TEXT_COLUMNS, "_messages", "_row") if c in long])
+    j["choice"] = long["choice"].astype("str")
+    for col in ("comparison_id", "annotator_id", "prompt_id", "response_a_id", "response_b_id",
+                "model_a", "model_b"):
+        if col in j:
+            j[col] = normalize_ids(j[col])
+    if "annotator_id" not in j:
+        j["annotator_id"] = pd.Series(pd.NA, index=j.index, dtype="str")
+
+    prompts = prompts_table
+    if "prompt" in long:
+        ptext = long["prompt"]
+        codes, uniq = pd.factorize(ptext, use_na_sentinel=False)
+        uniq_ids = stable_id("p", pd.Series(uniq, dtype="str"))
+        derived = pd.Series(uniq_ids[codes], dtype="str")
+        if "prompt_id" in j:
+            pid = j["prompt_id"].fillna(derived)
+        else:
+            pid = derived
+        j["prompt_id"] = pid
+        table = {"prompt_id": pid, "text": ptext}
+        if "_messages" in long:
+            table["messages"] = long["_messages"]
+        prompts = pd.DataFrame(table)
+        if "prompt_id" in long:
+            prompts = prompts.drop_duplicates("prompt_id")
+        else:
+            first = np.full(len(uniq), -1, dtype=np.int64)
+            first[codes[::-1]] = np.arange(len(codes))[::-1]
+            prompts = prompts.iloc[first]
+        prompts = prompts.reset_index(drop=True)
+
+    responses = None
+    if "response_a" in long and "response_b" in long:
+        n = len(long)
+        texts = pd.concat([long["response_a"], long["response_b"]], ignore_index=True)
+        if "prompt_id" in j:
+            pid2 = pd.concat([j["prompt_id"], j["prompt_id"]], ignore_index=True)
+        else:
+            pid2 = pd.Series(pd.NA, index=range(2 * n), dtype="str")
+        tcodes, tuniq = pd.factorize(texts, use_na_sentinel=False)
+        pcodes, puniq = pd.factorize(pid2, use_na_sentinel=False)
+        pair = pcodes.astype(np.int64) * max(len(tuniq), 1) + tcodes
+        rcodes, runiq = pd.factorize(pair)
+        r_pid = pd.Series(puniq, dtype="str").to_numpy(dtype=object)[runiq // max(len(tuniq), 1)]
+        r_text = pd.Series(tuniq, dtype="str").to_numpy(dtype=object)[runiq % max(len(tuniq), 1)]
+        r_ids = stable_id("r", pd.Series(r_pid, dtype="str"), pd.Series(r_text, dtype="str"))
+        rid = pd.Series(r_ids[rcodes], dtype="str")
+        given = [c for c in ("response_a_id", "response_b_id") if c in j]
+        if given:
+            given_ids = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
+            rid = given_ids.fillna(rid)
+            responses = pd.DataFrame({"response_id": rid, "prompt_id": pid2, "text": texts})
+            responses = responses.drop_duplicates("response_id").reset_index(drop=True)
+        else:
+            responses = pd.DataFrame({"response_id": r_ids, "prompt_id": r_pid, "text": r_text})
+        j["response_a_id"] = rid.iloc[:n].to_numpy()
+        j["response_b_id"] = rid.iloc[n:].to_numpy()
+        j["response_a_id"] = j["response_a_id"].astype("str")
+        j["response_b_id"] = j["response_b_id"].astype("str")
+    if extra_responses is not None and len(extra_responses):
+        responses = extra_responses if responses is None else pd.concat(
+            [responses, extra_responses], ignore_index=True).drop_duplicates("response_id")
+    # canonical column order: required, known optional, then extras (strata)
+    known = ["comparison_id", "annotator_id", "choice", "prompt_id", "response_a_id", "response_b_id",
+             "model_a", "model_b", "strength", "seconds", "timestamp"]
+    j = j[[c for c in known if c in j] + [c for c in j.columns if c not in known]]
+
+    n_empty = 0 if responses is None else int((responses["text"].astype("str").str.strip() == "").sum())
+    has_ann = j["annotator_id"].notna().to_numpy()
+    n_repeats = int(j.loc[has_ann].duplicated(["annotator_id", "comparison_id"]).sum()) if has_ann.any() else 0
+    if n_repeats:
+        notes.append(f"{n_repeats:,} judgments repeat an (annotator, comparison) pair already seen; "
+                     "they are kept (position consistency and intra-rater reliability use them).")
+    if n_empty:
+        notes.append(f"{n_empty:,} responses have empty text; they are kept as valid data.")
+    if not order_known:
+        notes.append("display order unknown: a/b were placed by a stable hash of the comparison id, "
+                     "so a/b carries no position signal.")
+    if not has_ann.any() and len(j):
+        notes.append("no annotator ids: `annotator_id` is missing, not one shared annotator.")
+
+    used = long["_row"].to_numpy()
+    if extra_used_rows is not None:
+        used = np.concatenate([used, np.asarray(extra_used_rows, dtype=np.int64)])
+    used = np.setdiff1d(np.unique(used), rej.rejected_rows())
+    rejected = rej.rows_table()
+    report = LoadReport(
+        source=src.name, format=fmt, n_rows=src.n_rows, n_rows_used=len(used), rejected=rejected,
+        n_judgments=len(j), n_ratings=0 if ratings is None else len(ratings), n_repeats=n_repeats,
+        n_empty_texts=n_empty, notes=tuple(notes), rejected_values=rej.cells_table(),
+    )
+    meta = dict(meta or {})
+    meta.setdefault("source_format", fmt)
+    meta.setdefault("conversational", False)
+    try:
+        return PreferenceData(j, responses, prompts, ratings, rankings=rankings, order_known=order_known,
+                              load_report=report, meta=meta)
+    except SchemaError as exc:
+        raise SchemaError(f"{src.name}: {exc}") from None

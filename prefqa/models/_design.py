@@ -1,0 +1,360 @@
+"""Sparse crossed random-effects designs and their block factorization (private).
+
+Notation follows lme4 (Bates et al. 2015, *J. Stat. Softw.* 67(1)): the
+linear predictor is ``X beta + Z Lambda u`` with spherical ``u ~ N(0, s^2 I)``
+and ``Lambda`` block diagonal, one lower-triangular ``k x k`` template
+``T_f`` per grouping factor ``f`` repeated over its levels (``k`` = number of
+terms of the factor, for example intercept and a length slope). Uncorrelated
+terms (lme4's ``||``) make ``T_f`` diagonal.
+
+Every fit here needs the factorization of the penalized normal equations::
+
+    M = [[Lambda' Z' W Z Lambda + I,  Lambda' Z' W X],
+         [X' W Z Lambda,              X' W X        ]]
+
+There is no sparse Cholesky in scipy, so the structure is used instead. The
+grouping factor with the most levels ("big", e.g. prompts or responses) gets
+its own block, which is block diagonal with ``k x k`` blocks (each row of data
+touches one level of each factor) and is inverted level by level. The other
+random columns (e.g. annotator intercepts and slopes) and the fixed effects
+form a dense Schur complement ``S = C - B' D^{-1} B``, factored by dense
+Cholesky. Log-determinants are exact: ``log|D| + log|S|``; the leading block
+of the Cholesky factor of ``S`` is the Cholesky factor of the random-only
+Schur complement, which gives ``log|L|^2`` (random part) and ``log|R_X|^2``
+(fixed part) separately, as lme4 reports them. Cost per factorization is
+``O(n)`` for the cross products (``np.bincount``) plus
+``O((q_small + p)^3)`` for the dense part, where ``q_small`` counts the random
+columns outside the big factor; keep the factor with the most levels big.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+__all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization"]
+
+
+@dataclass(frozen=True, eq=False)
+class Factor:
+    """One grouping factor: level codes, labels, and the values of its terms."""
+
+    name: str
+    codes: np.ndarray  # (n,) int64 in [0, n_levels)
+    labels: pd.Index
+    terms: tuple[str, ...]  # "intercept" or a covariate name
+    values: np.ndarray  # (k, n) float64, one row per term
+    correlated: bool = False
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.labels)
+
+    @property
+    def k(self) -> int:
+        return len(self.terms)
+
+    @property
+    def n_theta(self) -> int:
+        return self.k * (self.k + 1) // 2 if self.correlated else self.k
+
+    def theta_lower(self) -> np.ndarray:
+        """Lower bounds of this factor's theta entries (0 on diagonals)."""
+        if not self.correlated:
+            return np.zeros(self.k)
+        rows, cols = np.tril_indices(self.k)
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    def theta_start(self) -> np.ndarray:
+        if not self.correlated:
+            return np.ones(self.k)
+        rows, cols = np.tril_indices(self.k)
+        return np.where(rows == cols, 1.0, 0.0)
+
+    def template(self, theta: np.ndarray) -> np.ndarray:
+        """Return the lower-triangular ``k x k`` template ``T`` from theta."""
+        if not self.correlated:
+            return np.diag(np.asarray(theta, dtype=np.float64))
+        t = np.zeros((self.k, self.k))
+        t[np.tril_indices(self.k)] = theta
+        return t
+
+
+@dataclass(eq=False)
+class Blocks:
+    """Weighted cross products ``[Z X]' W [Z X]`` and ``[Z X]' W z`` in block form."""
+
+    d: np.ndarray  # (L, k, k) big-factor diagonal blocks
+    bs: sp.csr_matrix  # (L*k, q_s) big x small random
+    bx: np.ndarray  # (L*k, p) big x fixed
+    c: np.ndarray  # (q_s + p, q_s + p) small random and fixed, dense
+    rb: np.ndarray  # (L*k,)
+    rr: np.ndarray  # (q_s + p,)
+
+
+class CrossedDesign:
+    """Fixed-effects matrix plus crossed grouping factors, with fast cross products.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, p)
+        Fixed-effects design.
+    factors : list of Factor
+        Grouping factors; the one with the most levels becomes the big block.
+    """
+
+    def __init__(self, x: np.ndarray, factors: list[Factor]) -> None:
+        self.x = np.ascontiguousarray(x, dtype=np.float64)
+        self.n, self.p = self.x.shape
+        order = sorted(range(len(factors)), key=lambda i: -factors[i].n_levels)
+        self.factors = [factors[i] for i in order]
+        self.big = self.factors[0]
+        self.small = self.factors[1:]
+        offsets, q = [], 0
+        for f in self.small:
+            offsets.append(q)
+            q += f.n_levels * f.k
+        self.small_offsets = offsets
+        self.q_s = q
+        self.q_b = self.big.n_levels * self.big.k
+        # unique (level_i, level_j) pairs between factors, computed once
+        self._pairs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for i in range(len(self.factors)):
+            for j in range(i + 1, len(self.factors)):
+                fi, fj = self.factors[i], self.factors[j]
+                key = fi.codes * np.int64(fj.n_levels) + fj.codes
+                uniq, inv = np.unique(key, return_inverse=True)
+                self._pairs[(i, j)] = (uniq // fj.n_levels, uniq % fj.n_levels, inv.ravel())
+        theta_sizes = [f.n_theta for f in self.factors]
+        self.theta_slices = np.split(np.arange(sum(theta_sizes)), np.cumsum(theta_sizes)[:-1])
+
+    # ------------------------------------------------------------ theta helpers
+    @property
+    def n_theta(self) -> int:
+        return sum(f.n_theta for f in self.factors)
+
+    def theta_lower(self) -> np.ndarray:
+        return np.concatenate([f.theta_lower() for f in self.factors])
+
+    def theta_start(self) -> np.ndarray:
+        return np.concatenate([f.theta_start() for f in self.factors])
+
+    def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [f.template(theta[s]) for f, s in zip(self.factors, self.theta_slices)]
+
+    def _lambda_small(self, temps: list[np.ndarray]) -> sp.csr_matrix:
+        mats = [sp.kron(sp.identity(f.n_levels, format="csr"), sp.csr_matrix(t), format="csr")
+                for f, t in zip(self.small, temps[1:])]
+        if not mats:
+            return sp.csr_matrix((0, 0))
+        return sp.block_diag(mats, format="csr")
+
+    # ------------------------------------------------------------ linear predictor
+    def z_lambda_u(self, theta: np.ndarray, u_big: np.ndarray, u_small: np.ndarray) -> np.ndarray:
+        """Return ``Z Lambda u`` (length n) for spherical effects ``u``."""
+        b_big, b_small = self.conditional_effects(theta, u_big, u_small)
+        out = np.zeros(self.n)
+        for f, b in zip(self.factors, [b_big, *b_small]):
+            bl = b[f.codes]  # (n, k)
+            for t in range(f.k):
+                out += f.values[t] * bl[:, t]
+        return out
+
+    def conditional_effects(
+        self, theta: np.ndarray, u_big: np.ndarray, u_small: np.ndarray
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Return ``b = Lambda u`` per factor as ``(n_levels, k)`` arrays."""
+        temps = self.templates(theta)
+        b_big = u_big.reshape(self.big.n_levels, self.big.k) @ temps[0].T
+        b_small = []
+        for f, off, t in zip(self.small, self.small_offsets, temps[1:]):
+            uf = u_small[off: off + f.n_levels * f.k].reshape(f.n_levels, f.k)
+            b_small.append(uf @ t.T)
+        return b_big, b_small
+
+    # ------------------------------------------------------------ cross products
+    def crossprod(self, w: np.ndarray, z: np.ndarray) -> Blocks:
+        """Return the unscaled blocks of ``[Z X]' W [Z X]`` and ``[Z X]' W z``."""
+        big, n_b, k_b = self.big, self.big.n_levels, self.big.k
+        wv = [[w * v for v in f.values] for f in self.factors]  # weighted term values
+        wz = w * z
+        d = np.empty((n_b, k_b, k_b))
+        for t in range(k_b):
+            for s in range(t, k_b):
+                d[:, t, s] = d[:, s, t] = np.bincount(big.codes, wv[0][t] * big.values[s], minlength=n_b)
+        rb = np.empty(n_b * k_b)
+        bx = np.empty((n_b * k_b, self.p))
+        for t in range(k_b):
+            rb[t::k_b] = np.bincount(big.codes, big.values[t] * wz, minlength=n_b)
+            for j in range(self.p):
+                bx[t::k_b, j] = np.bincount(big.codes, wv[0][t] * self.x[:, j], minlength=n_b)
+        m = self.q_s + self.p
+        c = np.zeros((m, m))
+        rr = np.empty(m)
+        rows_bs, cols_bs, data_bs = [], [], []
+        for fi, (f, off) in enumerate(zip(self.small, self.small_offsets), start=1):
+            # big x small (sparse)
+            lb, lf, inv = self._pairs[(0, fi)]
+            for t in range(k_b):
+                for s in range(f.k):
+                    rows_bs.append(lb * k_b + t)
+                    cols_bs.append(off + lf * f.k + s)
+                    data_bs.append(np.bincount(inv, wv[0][t] * f.values[s], minlength=len(lb)))
+            # within small factor, small x fixed, rhs
+            base = off + np.arange(f.n_levels) * f.k
+            for t in range(f.k):
+                rr[base + t] = np.bincount(f.codes, f.values[t] * wz, minlength=f.n_levels)
+                for s in range(t, f.k):
+                    v = np.bincount(f.codes, wv[fi][t] * f.values[s], minlength=f.n_levels)
+                    c[base + t, base + s] = v
+                    c[base + s, base + t] = v
+                for j in range(self.p):
+                    v = np.bincount(f.codes, wv[fi][t] * self.x[:, j], minlength=f.n_levels)
+                    c[base + t, self.q_s + j] = v
+                    c[self.q_s + j, base + t] = v
+            # small x other small
+            for fj in range(fi + 1, len(self.factors)):
+                g, offg = self.factors[fj], self.small_offsets[fj - 1]
+                li, lj, inv = self._pairs[(fi, fj)]
+                for t in range(f.k):
+                    for s in range(g.k):
+                        v = np.bincount(inv, wv[fi][t] * g.values[s], minlength=len(li))
+                        c[off + li * f.k + t, offg + lj * g.k + s] = v
+                        c[offg + lj * g.k + s, off + li * f.k + t] = v
+        xw = self.x * w[:, None]
+        c[self.q_s:, self.q_s:] = xw.T @ self.x
+        rr[self.q_s:] = self.x.T @ wz
+        if rows_bs:
+            bs = sp.csr_matrix((np.concatenate(data_bs), (np.concatenate(rows_bs), np.concatenate(cols_bs))),
+                               shape=(self.q_b, self.q_s))
+        else:
+            bs = sp.csr_matrix((self.q_b, self.q_s))
+        return Blocks(d, bs, bx, c, rb, rr)
+
+    # ------------------------------------------------------------ factorization
+    def factorize(self, blocks: Blocks, theta: np.ndarray) -> Factorization:
+        """Scale the blocks by ``Lambda(theta)``, add ``I`` and factor ``M``."""
+        temps = self.templates(theta)
+        tb = temps[0]
+        k_b, n_b = self.big.k, self.big.n_levels
+        d = np.einsum("ts,lsu,uv->ltv", tb.T, blocks.d, tb) + np.eye(k_b)
+        lam_b = sp.kron(sp.identity(n_b, format="csr"), sp.csr_matrix(tb), format="csr")
+        lam_s = self._lambda_small(temps)
+        bs = (lam_b.T @ blocks.bs @ lam_s).tocsr() if self.q_s else sp.csr_matrix((self.q_b, 0))
+        bx = (blocks.bx.reshape(n_b, k_b, self.p).transpose(0, 2, 1) @ tb).transpose(0, 2, 1).reshape(-1, self.p)
+        rb = (blocks.rb.reshape(n_b, k_b) @ tb).ravel()
+        q_s = self.q_s
+        c = blocks.c.copy()
+        rr = blocks.rr.copy()
+        if q_s:
+            top = np.asarray(lam_s.T @ c[:q_s, :])  # (q_s, m)
+            c[:q_s, :] = top
+            c[:, :q_s] = np.asarray((lam_s.T @ c[:, :q_s].T).T)
+            c[:q_s, :q_s] += np.eye(q_s)
+            rr[:q_s] = lam_s.T @ rr[:q_s]
+        return Factorization(d, bs, bx, c, rb, rr, q_s, self.p)
+
+
+class Factorization:
+    """Block factorization of ``M`` (see the module notes) with solves and log-determinants."""
+
+    def __init__(self, d: np.ndarray, bs: sp.csr_matrix, bx: np.ndarray, c: np.ndarray,
+                 rb: np.ndarray, rr: np.ndarray, q_s: int, p: int) -> None:
+        self.k = d.shape[1]
+        self.rb, self.rr = rb, rr
+        self.q_s, self.p = q_s, p
+        if self.k == 1:
+            self.dinv = 1.0 / d
+            self.logdet_d = float(np.sum(np.log(d)))
+        else:
+            self.dinv = np.linalg.inv(d)
+            self.logdet_d = float(np.sum(np.linalg.slogdet(d)[1]))
+        n_b = d.shape[0]
+        self.dinv_mat = sp.block_diag(list(self.dinv), format="csr") if self.k > 1 else sp.diags(self.dinv.ravel())
+        self.bs, self.bx = bs, bx
+        self.gs = (self.dinv_mat @ bs).tocsr()
+        self.gx = np.asarray(self.dinv_mat @ bx)
+        s = c.copy()
+        if q_s:
+            s[:q_s, :q_s] -= (bs.T @ self.gs).toarray()
+            cross = np.asarray(bs.T @ self.gx)
+            s[:q_s, q_s:] -= cross
+            s[q_s:, :q_s] -= cross.T
+        s[q_s:, q_s:] -= bx.T @ self.gx
+        self.n_big = n_b
+        if s.shape[0]:
+            self.chol = sla.cholesky(s, lower=True, check_finite=False)
+            diag = np.log(np.diag(self.chol))
+        else:
+            self.chol = np.zeros((0, 0))
+            diag = np.zeros(0)
+        self.logdet_s_random = 2.0 * float(np.sum(diag[:q_s]))
+        self.logdet_rx = 2.0 * float(np.sum(diag[q_s:]))
+
+    @property
+    def logdet_l(self) -> float:
+        """``log|L|^2``: log-determinant of ``Lambda' Z' W Z Lambda + I``."""
+        return self.logdet_d + self.logdet_s_random
+
+    def solve(self, rb: np.ndarray | None = None, rr: np.ndarray | None = None, *,
+              random_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve ``M x = r`` (or its random-only block); return ``(u_big, u_small, beta)``."""
+        rb = self.rb if rb is None else rb
+        rr = self.rr if rr is None else rr
+        q_s = self.q_s
+        m = q_s if random_only else q_s + self.p
+        rr = rr[:m]
+        dinv_rb = self.dinv_mat @ rb
+        rhs = rr.copy()
+        rhs[:q_s] -= self.bs.T @ dinv_rb
+        if not random_only:
+            rhs[q_s:] -= self.bx.T @ dinv_rb
+        if m:
+            ch = self.chol[:m, :m]
+            y = sla.solve_triangular(ch, rhs, lower=True, check_finite=False)
+            sol = sla.solve_triangular(ch, y, lower=True, trans="T", check_finite=False)
+        else:
+            sol = np.zeros(0)
+        ub = dinv_rb - self.gs @ sol[:q_s]
+        if not random_only:
+            ub = ub - self.gx @ sol[q_s:]
+        beta = sol[q_s:] if not random_only else np.zeros(0)
+        return ub, sol[:q_s], beta
+
+    def fixed_cov_unscaled(self) -> np.ndarray:
+        """``(R_X' R_X)^{-1}``: unscaled covariance of the fixed effects."""
+        rx = self.chol[self.q_s:, self.q_s:]
+        inv = sla.solve_triangular(rx, np.eye(self.p), lower=True, check_finite=False)
+        return inv.T @ inv
+
+    def random_cov_blocks(self, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Per-level ``k x k`` blocks of ``A^{-1}`` (random part only, ``beta`` known).
+
+        Returns ``(big_blocks (L, k, k), small_inverse (q_s, q_s))``; the blocks of
+        the conditional covariance of ``b`` are ``T A^{-1} T'`` (times ``s^2``).
+        """
+        q_s, k = self.q_s, self.k
+        if q_s:
+            ch = self.chol[:q_s, :q_s]
+            inv_l = sla.solve_triangular(ch, np.eye(q_s), lower=True, check_finite=False)
+            s_inv = inv_l.T @ inv_l
+        else:
+            s_inv = np.zeros((0, 0))
+        blocks = np.array(self.dinv, dtype=np.float64).reshape(self.n_big, k, k).copy()
+        if q_s:
+            gs = self.gs
+            rows_per = max(1, chunk // k) * k
+            for start in range(0, gs.shape[0], rows_per):
+                g = gs[start: start + rows_per]
+                h = np.asarray(g @ s_inv)  # dense (rows, q_s)
+                gd = g.toarray()
+                lv = np.arange(start, start + g.shape[0]) // k
+                for t in range(k):
+                    for s in range(k):
+                        vals = np.einsum("ij,ij->i", h[t::k], gd[s::k])
+                        blocks[lv[t::k], t, s] += vals
+        return blocks, s_inv

@@ -1,0 +1,408 @@
+"""Bradley-Terry scores of models or responses: ties, covariates, CIs.
+
+The model
+---------
+For a judgment that showed item ``i`` first (``a``) and item ``j`` second
+(``b``), the linear predictor is ``d = s_i - s_j + z @ beta`` with ``s`` the
+log-strengths and ``z`` the covariates of that judgment (displayed ``a``
+minus ``b``). The winner is read from ``choice`` with ``model_a`` /
+``model_b`` (or ``response_a_id`` / ``response_b_id`` for
+``over="response"``): display labels only say which item was shown where.
+Ties follow Davidson (1970) by default (see :mod:`prefqa.models._bt_fit`).
+
+Regularization scale
+--------------------
+The penalty is ``regularization / 2 * sum(s ** 2)`` on the strengths only,
+added to the negative log-likelihood *summed* over judgments;
+``covariate_regularization / 2 * sum(beta ** 2)`` (default 0) penalises
+covariates. Mapping to other tools:
+
+* choix ``opt_pairwise(..., alpha=a)`` minimises ``a * sum(s ** 2) + NLL``,
+  so ``regularization = 2 * a``. (choix's ``ilsr_pairwise`` ``alpha`` is a
+  pseudo-count in a Markov chain, not this penalty.)
+* FastChat ``fit_contextual_bt(reg=r)`` uses ratings ``r_k = s_k / ln(10)``
+  and ``r / 2 * sum(params ** 2)`` on *all* parameters with a summed loss,
+  so ``regularization = r / ln(10) ** 2`` (about ``0.0943`` for its default
+  ``r = 0.5``) and, to penalise covariates as FastChat does,
+  ``covariate_regularization = r``. FastChat's plain ``compute_bt`` is
+  unpenalised (``regularization = 0``).
+
+Confidence intervals
+--------------------
+* ``"sandwich"`` (default): ``H^-1 G H^-1`` with ``H`` the Fisher
+  information and ``G`` the outer products of score sums per comparison
+  (judgments of one comparison share its two responses and are not
+  independent), times ``C / (C - 1)`` for ``C`` comparisons. Normal
+  intervals.
+* ``"fisher"``: ``H^-1`` only (model-based; what R's BradleyTerry2 reports).
+* ``"bootstrap"``: percentile intervals from ``n_resamples`` refits. When
+  covariates are absent or only ``"position"``, judgments collapse to unique
+  (i, j, outcome) rows and each resample is a multinomial draw of their
+  counts (the fit never touches raw rows). With continuous covariates rows
+  do not compress: each resample reweights every judgment, costing about
+  one full fit per resample.
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._types import RngLike, as_generator
+from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
+from ..schema import PreferenceData
+from . import _bt_fit as core
+from ._bt_result import BradleyTerryResult, rank_table
+
+__all__ = ["BradleyTerryResult", "fit_bradley_terry"]
+
+OVERS = ("model", "response")
+TIES = ("davidson", "half", "drop")
+CIS = ("sandwich", "fisher", "bootstrap", None)
+MAX_DENSE_PARAMS = 3000  # dense covariance beyond this is too slow/large; CIs are skipped
+
+Covariates = Sequence[str] | pd.DataFrame | np.ndarray
+
+
+def _validate(data: PreferenceData, over: str, ties: str, covariates: object, regularization: float,
+              covariate_regularization: float, ci: str | None, n_resamples: int,
+              confidence_level: float, max_iter: int, tol: float) -> None:
+    if not isinstance(data, PreferenceData):
+        raise SchemaError(f"`data` must be a PreferenceData (see pq.read); got {type(data).__name__}.")
+    if over not in OVERS:
+        raise SchemaError(f"`over` must be one of {OVERS}; got {over!r}.")
+    if ties not in TIES:
+        raise SchemaError(f"`ties` must be one of {TIES}; got {ties!r}.")
+    if ci not in CIS:
+        raise SchemaError(f"`ci` must be one of {CIS}; got {ci!r}.")
+    for name, value in (("regularization", regularization),
+                        ("covariate_regularization", covariate_regularization)):
+        if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise SchemaError(f"`{name}` must be a finite number >= 0; got {value!r}.")
+    if not (isinstance(confidence_level, float) and 0.0 < confidence_level < 1.0):
+        raise SchemaError(f"`confidence_level` must be a float in (0, 1); got {confidence_level!r}.")
+    if ci == "bootstrap" and (not isinstance(n_resamples, (int, np.integer)) or n_resamples < 2):
+        raise SchemaError(f"`n_resamples` must be an integer >= 2 for ci='bootstrap'; got {n_resamples!r}.")
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise SchemaError(f"`max_iter` must be a positive integer; got {max_iter!r}.")
+    if not tol > 0:
+        raise SchemaError(f"`tol` must be > 0; got {tol!r}.")
+    if over == "model" and not data.has_models:
+        raise SchemaError("over='model' needs `model_a` and `model_b` in the judgments; none are named. "
+                          "Map your model columns with pq.read(..., mapping=...) or use over='response'.")
+    if over == "response" and not {"response_a_id", "response_b_id"} <= set(data.judgments.columns):
+        raise SchemaError("over='response' needs `response_a_id` and `response_b_id` in the judgments; "
+                          f"found {list(data.judgments.columns)}.")
+    if data.n_judgments == 0:
+        raise InsufficientDataError("`data` has no judgments; Bradley-Terry needs at least one.")
+
+
+def _items(data: PreferenceData, over: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    if over == "model":
+        return data.model_codes()
+    j = data.judgments
+    both = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
+    codes, labels = pd.factorize(both, sort=True, use_na_sentinel=True)
+    n = len(j)
+    return codes[:n].astype(np.int64), codes[n:].astype(np.int64), pd.Index(labels, name="response_id")
+
+
+def _covariate_matrix(data: PreferenceData, covariates: Covariates) -> tuple[np.ndarray, list[str], bool]:
+    """Return (z, names, compressible): z is (n_judgments, p), displayed a minus b."""
+    n = data.n_judgments
+    if isinstance(covariates, pd.DataFrame):
+        if len(covariates) != n:
+            raise SchemaError(f"`covariates` has {len(covariates)} rows; it needs one per judgment ({n}).")
+        z = covariates.to_numpy(dtype=np.float64, na_value=np.nan)
+        return z, [str(c) for c in covariates.columns], False
+    if isinstance(covariates, np.ndarray):
+        z = covariates.astype(np.float64).reshape(n, -1) if covariates.size else np.zeros((n, 0))
+        if z.shape[0] != n:
+            raise SchemaError(f"`covariates` has {covariates.shape[0]} rows; it needs one per judgment ({n}).")
+        return z, [f"covariate_{c}" for c in range(z.shape[1])], False
+    names = [covariates] if isinstance(covariates, str) else list(covariates)
+    if len(set(names)) != len(names):
+        raise SchemaError(f"`covariates` names repeat: {names}.")
+    cols: dict[str, np.ndarray] = {}
+    if "position" in names:
+        if not data.order_known:
+            raise SchemaError("covariate 'position' needs the display order, but this data's order is "
+                              "unknown (`order_known=False`); drop 'position' from `covariates`.")
+        cols["position"] = np.ones(n)
+    text_names = [c for c in names if c != "position"]
+    if text_names:
+        from ..features import FEATURE_NAMES, judgment_features
+
+        unknown = [c for c in text_names if c not in FEATURE_NAMES]
+        if unknown:
+            raise SchemaError(f"unknown covariate name(s) {unknown}; choose from "
+                              f"{('position', *FEATURE_NAMES)}, or pass a DataFrame with one row per judgment.")
+        feats = judgment_features(data, text_names)
+        for c in text_names:
+            cols[c] = feats[c].to_numpy(dtype=np.float64, na_value=np.nan)
+    z = np.column_stack([cols[c] for c in names]) if names else np.zeros((n, 0))
+    return z, names, not text_names
+
+
+def _design(ia: np.ndarray, ib: np.ndarray, y: np.ndarray, z: np.ndarray, k: int, ties: str,
+            compress: bool) -> tuple[core.Design, np.ndarray, np.ndarray]:
+    """Return the design plus, per judgment, its design row and outcome in that row's orientation."""
+    if not compress:
+        counts = np.zeros((len(y), 3))
+        counts[np.arange(len(y)), y] = 1.0
+        return core.Design(ia, ib, z, counts, k, ties), np.arange(len(y)), y
+    if z.shape[1] == 0:  # orientation carries nothing: canonical (low, high) order
+        flip = ia > ib
+        lo, hi = np.where(flip, ib, ia), np.where(flip, ia, ib)
+        y = np.where(flip & (y < 2), 1 - y, y)
+    else:  # only the constant position column: keep display orientation
+        lo, hi = ia, ib
+    key = lo * k + hi
+    uniq, inv = np.unique(key, return_inverse=True)
+    counts = np.bincount(inv * 3 + y, minlength=len(uniq) * 3).reshape(-1, 3).astype(np.float64)
+    zz = np.ones((len(uniq), z.shape[1]))
+    return core.Design(uniq // k, uniq % k, zz, counts, k, ties), inv, y.astype(np.int64)
+
+
+def _graph_check(design: core.Design, labels: pd.Index, regularization: float) -> list[str]:
+    weak, strong = core.components(design.i, design.j, design.n_items, design.counts, design.ties)
+    if regularization > 0:
+        return []
+    if weak.max() > 0:
+        sizes = np.bincount(weak)
+        order = np.argsort(-sizes)[:5]
+        parts = "; ".join(
+            f"component {n + 1} ({sizes[c]} items): {list(labels[weak == c][:5])}"
+            + (" ..." if sizes[c] > 5 else "") for n, c in enumerate(order))
+        raise InsufficientDataError(
+            f"the comparison graph is disconnected into {len(sizes)} components, so their scores are "
+            f"not comparable: {parts}. Fix: add comparisons that link the components, fit each "
+            "component separately with data.subset(...), or pass `regularization` > 0 (e.g. 0.01).")
+    if strong.max() > 0:
+        sizes = np.bincount(strong)
+        small = np.argsort(sizes)[:3]
+        examples = "; ".join(str(list(labels[strong == c][:5])) for c in small)
+        return [f"the maximum-likelihood estimate does not exist: the items split into {len(sizes)} "
+                f"groups where one group never lost to another (for example {examples}); their scores "
+                "drift to +/- infinity. Pass `regularization` > 0 (e.g. 0.01) or collect more comparisons."]
+    return []
+
+
+def _clusters(data: PreferenceData, used: np.ndarray, ia: np.ndarray, ib: np.ndarray, k: int
+              ) -> tuple[np.ndarray, int, list[str]]:
+    comp = data.codes("comparison_id")[0][used]
+    codes, inv = np.unique(comp, return_inverse=True)
+    pair = np.minimum(ia, ib) * k + np.maximum(ia, ib)
+    lo = np.full(len(codes), np.iinfo(np.int64).max)
+    hi = np.full(len(codes), np.iinfo(np.int64).min)
+    np.minimum.at(lo, inv, pair)
+    np.maximum.at(hi, inv, pair)
+    if (lo != hi).any():
+        n_bad = int((lo != hi).sum())
+        return np.arange(len(ia)), len(ia), [
+            f"{n_bad} comparison(s) name different item pairs across their judgments; the sandwich "
+            "treats every judgment as independent instead of clustering by comparison."]
+    return inv.astype(np.int64), len(codes), []
+
+
+def fit_bradley_terry(
+    data: PreferenceData,
+    *,
+    over: Literal["model", "response"] = "model",
+    ties: Literal["davidson", "half", "drop"] = "davidson",
+    covariates: Covariates = (),
+    regularization: float = 0.0,
+    covariate_regularization: float = 0.0,
+    ci: Literal["sandwich", "fisher", "bootstrap"] | None = "sandwich",
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    rng: RngLike = None,
+    max_iter: int = 1000,
+    tol: float = 1e-7,
+) -> BradleyTerryResult:
+    """Fit a Bradley-Terry model with ties and covariates by L-BFGS.
+
+    Parameters
+    ----------
+    data : PreferenceData
+        Judgments naming ``model_a``/``model_b`` (or response ids).
+    over : {'model', 'response'}
+        Score models, or individual responses.
+    ties : {'davidson', 'half', 'drop'}
+        Davidson's tie model (a fitted tie parameter), a tie as half a win
+        for each side, or drop tied judgments.
+    covariates : sequence of str, DataFrame or ndarray
+        ``'position'`` (1 for every judgment: the advantage of being shown
+        first) and any name of :data:`prefqa.features.FEATURE_NAMES`
+        (``'length'``, ``'headers'``, ``'lists'``, ``'bold'``, ...: style
+        control with normalised a-minus-b differences), or a table with one
+        row per judgment, displayed a minus b. Judgments with a missing
+        covariate are left out (counted in ``n_dropped``).
+    regularization : float
+        ``regularization / 2 * sum(strength ** 2)``; see the module notes for
+        choix's ``alpha`` and FastChat's ``reg``. 0 (default) is the MLE.
+    covariate_regularization : float
+        The same penalty on covariate coefficients (default 0: unpenalised).
+    ci : {'sandwich', 'fisher', 'bootstrap'} or None
+        How to get standard errors and intervals (module notes).
+    n_resamples : int
+        Bootstrap resamples.
+    confidence_level : float
+    rng : int, Generator or None
+        Seeds the bootstrap.
+    max_iter, tol : int, float
+        L-BFGS limit, and the largest absolute gradient (of the penalised
+        negative log-likelihood divided by the number of judgments) accepted
+        as converged.
+
+    Returns
+    -------
+    BradleyTerryResult
+
+    Raises
+    ------
+    SchemaError
+        Bad options, no model (or response) ids, unknown covariates.
+    InsufficientDataError
+        No usable judgments, or a disconnected comparison graph without a
+        penalty (the message names the components).
+
+    Examples
+    --------
+    >>> import pandas as pd, prefqa as pq
+    >>> j = pd.DataFrame({"comparison_id": [f"c{k}" for k in range(6)], "annotator_id": "x",
+    ...                   "choice": ["a", "a", "b", "a", "tie", "b"],
+    ...                   "model_a": ["m1", "m1", "m2", "m2", "m3", "m3"],
+    ...                   "model_b": ["m2", "m3", "m3", "m1", "m1", "m2"]})
+    >>> res = pq.fit_bradley_terry(pq.PreferenceData(j), ties="half", ci="fisher")
+    >>> res.scores["estimate"].round(3).to_dict()
+    {'m1': 0.563, 'm2': -0.158, 'm3': -0.405}
+    >>> round(res.win_probability("m1", "m3"), 3)
+    0.724
+    """
+    _validate(data, over, ties, covariates, regularization, covariate_regularization, ci,
+              n_resamples, confidence_level, max_iter, tol)
+    regularization, covariate_regularization = float(regularization), float(covariate_regularization)
+    notes: list[str] = []
+    ia_all, ib_all, labels = _items(data, over)
+    k = len(labels)
+    y_all = data.choice_codes().astype(np.int64)
+    z_all, names, compress = _covariate_matrix(data, covariates)
+    used = (ia_all >= 0) & (ib_all >= 0)
+    if (~used).any():
+        notes.append(f"{int((~used).sum())} judgment(s) without {over} ids were left out.")
+    finite = np.isfinite(z_all).all(axis=1)
+    if (used & ~finite).any():
+        notes.append(f"{int((used & ~finite).sum())} judgment(s) with missing covariates were left out.")
+    used &= finite
+    if ties == "drop":
+        used &= y_all != 2
+    if not used.any():
+        raise InsufficientDataError(
+            f"no usable judgments: {data.n_judgments} in total, none with both {over} ids, finite "
+            "covariates and (with ties='drop') a non-tie choice.")
+    idx = np.flatnonzero(used)
+    ia, ib, y, z = ia_all[idx], ib_all[idx], y_all[idx], z_all[idx]
+    design, row, outcome = _design(ia, ib, y, z, k, ties, compress)
+    if ties == "davidson" and design.counts[:, 2].sum() == 0:
+        design = core.Design(design.i, design.j, design.z, design.counts, k, "drop")
+        notes.append("no ties in the data: the Davidson tie parameter is 0 and the fit is plain "
+                     "Bradley-Terry.")
+    mle_warning = _graph_check(design, labels, regularization)
+    fit = core.fit_design(design, regularization=regularization,
+                          covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol)
+    converged = fit.converged and not mle_warning
+    if mle_warning:
+        notes.extend(mle_warning)
+    if not fit.converged:
+        notes.append(f"L-BFGS stopped after {fit.n_iter} iterations with largest gradient "
+                     f"{fit.max_gradient:.2e} > tol={tol:g} ({fit.message}); raise `max_iter` or add "
+                     "`regularization`.")
+    if not converged:
+        _warnings.warn(" ".join(notes[-1:]), ConvergenceWarning, stacklevel=2)
+    p = design.n_cov
+    identified = regularization > 0
+    cov = draws = None
+    if ci is not None and design.n_params > MAX_DENSE_PARAMS:
+        notes.append(f"confidence intervals skipped: {design.n_params} parameters exceed the dense "
+                     f"limit of {MAX_DENSE_PARAMS}; use over='model' or ci=None.")
+    elif ci in ("sandwich", "fisher"):
+        h = core.information(design, fit.theta, regularization=regularization,
+                             covariate_regularization=covariate_regularization)
+        meat = None
+        if ci == "sandwich":
+            cluster, n_clusters, extra = _clusters(data, idx, ia, ib, k)
+            notes.extend(extra)
+            meat = core.cluster_meat(design, fit.theta, row, outcome, cluster, n_clusters)
+            meat *= n_clusters / max(n_clusters - 1, 1)
+        cov = core.covariance(h, k, identified, meat)
+    elif ci == "bootstrap":
+        gen = as_generator(rng)
+        kw = dict(regularization=regularization, covariate_regularization=covariate_regularization,
+                  max_iter=max_iter, tol=tol)
+        if compress:
+            draws, failed = core.bootstrap_unique_rows(design, fit.theta, n_resamples, gen, **kw)
+        else:
+            draws, failed = core.bootstrap_rows(design, fit.theta, n_resamples, gen, **kw)
+        if not identified:
+            draws[:, :k] -= draws[:, :k].mean(axis=1, keepdims=True)
+        if failed:
+            notes.append(f"{failed} of {n_resamples} bootstrap refits did not converge.")
+        cov = np.cov(draws, rowvar=False)
+    return _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci,
+                   regularization, covariate_regularization, confidence_level,
+                   n_resamples if ci == "bootstrap" else 0, converged, notes, len(idx))
+
+
+def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci, reg, cov_reg,
+            level, n_resamples, converged, notes, n_used) -> BradleyTerryResult:  # noqa: ANN001
+    k, p = design.n_items, design.n_cov
+    theta = fit.theta
+    zq = stats.norm.ppf(0.5 + level / 2.0)
+    n_par = design.n_params
+    if cov is not None:
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        if draws is not None:
+            tail = (1.0 - level) / 2.0
+            low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+        else:
+            low, high = theta - zq * se, theta + zq * se
+    else:
+        se = low = high = np.full(n_par, np.nan)
+    est = theta[:k]
+    rank, rank_low, rank_high = rank_table(est, low[:k], high[:k])
+    won = np.where(y == 0, ia, np.where(y == 1, ib, -1))
+    lost = np.where(y == 0, ib, np.where(y == 1, ia, -1))
+    tied = y == 2
+    scores = pd.DataFrame({
+        "estimate": est, "std_error": se[:k], "ci_low": low[:k], "ci_high": high[:k],
+        "rank": rank, "rank_low": rank_low, "rank_high": rank_high,
+        "n": np.bincount(ia, minlength=k) + np.bincount(ib, minlength=k),
+        "wins": np.bincount(won[won >= 0], minlength=k),
+        "losses": np.bincount(lost[lost >= 0], minlength=k),
+        "ties": np.bincount(ia[tied], minlength=k) + np.bincount(ib[tied], minlength=k),
+    }, index=labels).sort_values(["rank", "estimate"], kind="stable")
+    b = slice(k, k + p)
+    zval = theta[b] / se[b]
+    coefficients = pd.DataFrame({
+        "estimate": theta[b], "std_error": se[b], "ci_low": low[b], "ci_high": high[b],
+        "p_value": 2.0 * stats.norm.sf(np.abs(zval)),
+    }, index=pd.Index(names, name="term"))
+    davidson = design.davidson
+    tie_parameter = float(np.exp(theta[-1])) if davidson else (0.0 if ties == "davidson" else np.nan)
+    cov_frame = None
+    if cov is not None:
+        idx = list(labels) + names + (["log_tie_parameter"] if davidson else [])
+        cov_frame = pd.DataFrame(cov, index=idx, columns=idx)
+    return BradleyTerryResult(
+        scores=scores, coefficients=coefficients, tie_parameter=tie_parameter, covariance=cov_frame,
+        over=over, ties=ties, ci=ci, regularization=reg, covariate_regularization=cov_reg,
+        confidence_level=level, n_resamples=n_resamples, n_judgments=int(n_used), n_items=k,
+        n_dropped=int(data.n_judgments - n_used), log_likelihood=fit.log_likelihood,
+        converged=bool(converged), n_iter=fit.n_iter, warnings=tuple(notes),
+    )

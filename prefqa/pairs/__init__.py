@@ -1,0 +1,16 @@
+"""Training pairs from preference data: labels, rating policies, guards and balancing.
+
+``build_pairs`` returns a :class:`PairSet`: the kept pairs and one row per
+comparison (or rated candidate) that was not kept, with a reason code.
+See ``_guards`` for the degenerate-pair checks, ``_policies`` for the rated
+multi-completion policies and ``_balance`` for length balancing.
+"""
+
+from __future__ import annotations
+
+from ._build import build_pairs
+from ._guards import DEFAULT_GUARDS, OPTIONAL_GUARDS
+from ._policies import POLICIES
+from ._result import REASONS, PairSet
+
+__all__ = ["build_pairs", "PairSet", "REASONS", "POLICIES", "DEFAULT_GUARDS", "OPTIONAL_GUARDS"]

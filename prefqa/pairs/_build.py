@@ -1,0 +1,457 @@
+"""``build_pairs``: preference data -> training pairs, with every dropped comparison explained."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._types import RngLike, as_generator
+from ..errors import SchemaError
+from ..schema import PreferenceData
+from ._balance import balance_lengths, cap_per_prompt
+from ._guards import (
+    DEFAULT_GUARDS, OPTIONAL_GUARDS, duplicate_mask, jaccard_word_bigrams, near_duplicate_mask,
+    text_hashes, truncation_mask,
+)
+from ._labels import majority_labels, one_coin_flip_rate, vote_table
+from ._policies import POLICIES, rated_candidates
+from ._result import PAIR_COLUMNS, REASONS, PairSet, check_accounting
+
+__all__ = ["build_pairs"]
+
+LABELS = ("majority", "dawid_skene")
+TIES = ("drop", "keep_as_kto")
+FLAGGED = ("keep", "drop", "downweight")
+DOWNWEIGHT = 0.5
+
+
+def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, ties: str,
+              policy: str | None, margin: float, flagged: str, guards: tuple[str, ...],
+              near_identical_threshold: float, near_duplicate_threshold: float,
+              max_tokens: int | None, tokenizer: Any, length_balance: Any, length_tolerance: float,
+              n_length_buckets: int, max_pairs_per_prompt: int | None) -> None:
+    if not isinstance(data, PreferenceData):
+        raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
+    if label not in LABELS:
+        raise SchemaError(f"`label` must be one of {list(LABELS)}; got {label!r}.")
+    if ties not in TIES:
+        raise SchemaError(f"`ties` must be one of {list(TIES)}; got {ties!r}.")
+    if flagged not in FLAGGED:
+        raise SchemaError(f"`flagged` must be one of {list(FLAGGED)}; got {flagged!r}.")
+    if policy is not None and policy not in POLICIES:
+        raise SchemaError(f"`policy` must be None (pairs from judgments) or one of {list(POLICIES)}; got {policy!r}.")
+    if not 0.0 <= float(min_agreement) <= 1.0:
+        raise SchemaError(f"`min_agreement` must be in [0, 1]; got {min_agreement!r}.")
+    if int(min_judgments) != min_judgments or min_judgments < 1:
+        raise SchemaError(f"`min_judgments` must be a positive integer; got {min_judgments!r}.")
+    if not np.isfinite(margin) or margin < 0:
+        raise SchemaError(f"`margin` must be a finite number >= 0; got {margin!r}.")
+    if policy is None and margin != 0:
+        raise SchemaError(
+            f"`margin` ({margin!r}) applies to rated data with a `policy`; for judged data use "
+            "`min_agreement` instead, or pass policy='best_vs_worst' (etc.) to pair by ratings."
+        )
+    unknown = [g for g in guards if g not in DEFAULT_GUARDS + OPTIONAL_GUARDS]
+    if unknown:
+        raise SchemaError(f"unknown `guards` {unknown}; choose from {list(DEFAULT_GUARDS + OPTIONAL_GUARDS)}.")
+    for name, t in (("near_identical_threshold", near_identical_threshold),
+                    ("near_duplicate_threshold", near_duplicate_threshold)):
+        if not 0.0 < t <= 1.0:
+            raise SchemaError(f"`{name}` must be in (0, 1]; got {t!r}.")
+    if "truncation" in guards:
+        if tokenizer is None or max_tokens is None:
+            raise SchemaError(
+                "the 'truncation' guard needs both `tokenizer` (a callable text -> token ids, or an "
+                f"object with .encode) and `max_tokens`; got tokenizer={tokenizer!r}, max_tokens={max_tokens!r}."
+            )
+        if not callable(tokenizer) and not callable(getattr(tokenizer, "encode", None)):
+            raise SchemaError(f"`tokenizer` must be callable or have .encode; got {type(tokenizer).__name__}.")
+        if int(max_tokens) != max_tokens or max_tokens < 1:
+            raise SchemaError(f"`max_tokens` must be a positive integer; got {max_tokens!r}.")
+    elif tokenizer is not None or max_tokens is not None:
+        raise SchemaError(
+            "`tokenizer`/`max_tokens` are only used by the 'truncation' guard; add it: "
+            "guards=('empty', 'identical', 'duplicate', 'truncation')."
+        )
+    if length_balance not in (False, True, "subsample", "reweight"):
+        raise SchemaError(f"`length_balance` must be False, True, 'subsample' or 'reweight'; got {length_balance!r}.")
+    if not 0.0 <= length_tolerance < 0.5:
+        raise SchemaError(f"`length_tolerance` must be in [0, 0.5); got {length_tolerance!r}.")
+    if int(n_length_buckets) != n_length_buckets or n_length_buckets < 1:
+        raise SchemaError(f"`n_length_buckets` must be a positive integer; got {n_length_buckets!r}.")
+    if max_pairs_per_prompt is not None and (int(max_pairs_per_prompt) != max_pairs_per_prompt or max_pairs_per_prompt < 1):
+        raise SchemaError(f"`max_pairs_per_prompt` must be None or a positive integer; got {max_pairs_per_prompt!r}.")
+    if policy is not None:
+        if data.ratings is None or not len(data.ratings):
+            raise SchemaError(
+                f"policy={policy!r} pairs responses by their ratings, but `data` has no ratings; "
+                "read a ratings file (format='ratings') or use policy=None to pair from judgments."
+            )
+        if label != "majority":
+            raise SchemaError(f"`label` ({label!r}) applies to judged data; rated pairs come from scores (policy={policy!r}).")
+    elif not data.has_texts or "response_b_id" not in data.judgments:
+        raise SchemaError(
+            "pairs need response texts: the judgments have no `response_a_id`/`response_b_id` with a "
+            "`responses` table. Read data that carries `response_a` and `response_b` texts."
+        )
+
+
+def _flags(data: PreferenceData, flagged: str) -> tuple[set[str], set[str]]:
+    if flagged == "keep":
+        return set(), set()
+    from ..annotators import annotator_table
+    from ..prompts import flag_prompts
+
+    annotators: set[str] = set()
+    if data.has_annotators:
+        table = annotator_table(data)
+        annotators = set(map(str, table.index[table["flagged"].to_numpy(dtype=bool)]))
+    prompts: set[str] = set()
+    if "prompt_id" in data.judgments:
+        table = flag_prompts(data)
+        prompts = set(map(str, table.index[table["flagged"].to_numpy(dtype=bool)]))
+    return annotators, prompts
+
+
+def _judged_units(data, label, ties, min_judgments, min_agreement, excl_a, excl_p, flag_a, flag_p, flagged):
+    """One row per comparison (order of first appearance) with label columns and early reasons."""
+    j = data.judgments
+    comp, _ = data.codes("comparison_id")
+    w = np.ones(len(j))
+    if excl_a or flag_a:
+        ann = j["annotator_id"].to_numpy(dtype=object, na_value=None)
+        if flag_a:
+            w[np.isin(ann, list(flag_a))] = DOWNWEIGHT if flagged == "downweight" else 0.0
+        w[np.isin(ann, list(excl_a))] = 0.0
+    votes, n_j = vote_table(data, w)
+    if label == "dawid_skene":
+        from ._dawid_skene import dawid_skene_labels
+        lab, p1 = dawid_skene_labels(data, w)
+    else:
+        lab = majority_labels(votes)
+        p1 = None
+    c = data.comparisons()
+    resp_ids = pd.Index(data.responses["response_id"].to_numpy(dtype=object))
+    r1 = c["response_1_id"].to_numpy(dtype=object, na_value=None)
+    r2 = c["response_2_id"].to_numpy(dtype=object, na_value=None)
+    swap = (lab == 1) | ((lab != 0) & (pd.Series(r1, dtype="str").fillna("") > pd.Series(r2, dtype="str").fillna("")).to_numpy())
+    chosen_id, rejected_id = np.where(swap, r2, r1), np.where(swap, r1, r2)
+    total = votes.sum(axis=1)
+    v_c = np.where(swap, votes[:, 1], votes[:, 0])
+    v_r = np.where(swap, votes[:, 0], votes[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agreement = np.where(lab >= 0, votes[np.arange(len(lab)), np.maximum(lab, 0)] / total, votes.max(axis=1) / total)
+        p_chosen = (v_c + 0.5 * votes[:, 2]) / total if p1 is None else np.where(swap, 1.0 - p1, p1)
+        margin = (v_c - v_r) / total
+    prompt_id = c["prompt_id"].to_numpy(dtype=object, na_value=None) if "prompt_id" in c else np.full(len(c), None, object)
+    none = np.full(len(c), None, dtype=object)
+    m1 = c["model_1"].to_numpy(dtype=object, na_value=None) if "model_1" in c else none
+    m2 = c["model_2"].to_numpy(dtype=object, na_value=None) if "model_2" in c else none
+    u = pd.DataFrame({
+        "comparison_id": c["comparison_id"].to_numpy(dtype=object), "prompt_id": prompt_id,
+        "chosen_id": chosen_id, "rejected_id": rejected_id,
+        "chosen_model": np.where(swap, m2, m1), "rejected_model": np.where(swap, m1, m2),
+        "n_judgments": n_j, "agreement": agreement, "p_chosen": p_chosen, "margin": margin,
+        "weight": 1.0, "is_tie": lab == 2,
+    })
+    reason = np.full(len(u), None, dtype=object)
+
+    def mark(code: str, cond: np.ndarray) -> None:
+        reason[(reason == None) & cond] = code  # noqa: E711 - elementwise on an object array
+
+    pid = pd.Series(prompt_id, dtype="object")
+    mark("excluded_prompt", pid.isin(excl_p).to_numpy())
+    if flagged == "drop":
+        mark("flagged_prompt", pid.isin(flag_p).to_numpy())
+    elif flagged == "downweight" and flag_p:
+        fp = pid.isin(flag_p).to_numpy()
+        u.loc[fp, "weight"] = DOWNWEIGHT
+        u.loc[fp, "p_chosen"] = 0.5 + DOWNWEIGHT * (u.loc[fp, "p_chosen"] - 0.5)
+    mark("no_judgments", n_j == 0)
+    mark("missing_text", (resp_ids.get_indexer(chosen_id) < 0) | (resp_ids.get_indexer(rejected_id) < 0))
+    mark("too_few_judgments", n_j < min_judgments)
+    if ties == "drop":
+        mark("tie", lab == 2)
+    mark("no_majority", lab == -1)
+    mark("low_agreement", agreement < min_agreement - 1e-12)
+    first = np.full(len(u), len(comp), dtype=np.int64)
+    np.minimum.at(first, comp, np.arange(len(comp)))
+    order = np.argsort(first, kind="stable")
+    flip = one_coin_flip_rate(v_c, v_r, (reason == None) & (lab < 2)) if p1 is None else (  # noqa: E711
+        float(np.mean(np.minimum(p_chosen, 1 - p_chosen)[(reason == None) & (lab < 2)]))  # noqa: E711
+        if ((reason == None) & (lab < 2)).any() else float("nan"))  # noqa: E711
+    return u.iloc[order].reset_index(drop=True), reason[order], flip
+
+
+def _rated_units(data, policy, margin, excl_a, excl_p, rng):
+    cand, empty = rated_candidates(data, policy, margin, excl_a, rng)
+    cand["comparison_id"] = None
+    cand["agreement"] = np.nan
+    cand["p_chosen"] = 1.0
+    cand["margin"] = cand["chosen_score"] - cand["rejected_score"]
+    cand["weight"] = 1.0
+    cand["is_tie"] = False
+    empty = empty.assign(comparison_id=None, chosen_id=None, rejected_id=None)
+    u = pd.concat([cand, empty.drop(columns="reason_code")], ignore_index=True)
+    reason = np.concatenate([np.full(len(cand), None, dtype=object), empty["reason_code"].to_numpy(dtype=object)])
+    reason[(reason == None) & pd.Series(u["prompt_id"], dtype="object").isin(excl_p).to_numpy()] = "excluded_prompt"  # noqa: E711
+    return u, reason, float("nan")
+
+
+def build_pairs(
+    data: PreferenceData,
+    *,
+    label: Literal["majority", "dawid_skene"] = "majority",
+    min_agreement: float = 0.0,
+    min_judgments: int = 1,
+    ties: Literal["drop", "keep_as_kto"] = "drop",
+    policy: Literal["best_vs_worst", "best_vs_random", "all_above_margin", "adjacent"] | None = None,
+    margin: float = 0.0,
+    exclude_annotators: Sequence[str] = (),
+    exclude_prompts: Sequence[str] = (),
+    flagged: Literal["keep", "drop", "downweight"] = "keep",
+    guards: Sequence[str] = DEFAULT_GUARDS,
+    near_identical_threshold: float = 0.9,
+    near_duplicate_threshold: float = 0.9,
+    max_tokens: int | None = None,
+    tokenizer: Any = None,
+    length_balance: bool | Literal["subsample", "reweight"] = False,
+    length_tolerance: float = 0.05,
+    n_length_buckets: int = 5,
+    max_pairs_per_prompt: int | None = None,
+    rng: RngLike = None,
+) -> PairSet:
+    """Build chosen/rejected training pairs and account for every comparison left out.
+
+    Parameters
+    ----------
+    data : PreferenceData
+        Judged comparisons with response texts, or (with ``policy``) rated
+        responses.
+    label : {'majority', 'dawid_skene'}
+        How a comparison's winner is decided. ``'majority'``: the response
+        (or tie) with strictly the most votes; a shared top is
+        ``no_majority``. ``'dawid_skene'``: the Dawid-Skene posterior mode
+        (needs annotator ids); ``p_chosen`` is then the posterior.
+    min_agreement : float
+        Drop comparisons where the share of judgments agreeing with the
+        label is below this (``low_agreement``).
+    min_judgments : int
+        Drop comparisons with fewer judgments (``too_few_judgments``).
+    ties : {'drop', 'keep_as_kto'}
+        Tied comparisons are dropped (``tie``), or kept in ``PairSet.ties``
+        for the KTO export (they never become pairs).
+    policy : {'best_vs_worst', 'best_vs_random', 'all_above_margin', 'adjacent'}, optional
+        Pair rated multi-completion data by score instead of judgments; see
+        ``prefqa.pairs._policies``. Equal scores never make a pair.
+    margin : float
+        With a policy: a pair needs a score difference above ``margin``.
+    exclude_annotators, exclude_prompts : sequence of str
+        Judgments (ratings) of these annotators are ignored; comparisons of
+        these prompts are dropped (``excluded_prompt``).
+    flagged : {'keep', 'drop', 'downweight'}
+        What to do with annotators flagged by ``pq.annotator_table`` and
+        prompts flagged by ``pq.flag_prompts``: nothing; ignore their
+        judgments / drop their comparisons (``flagged_prompt``); or count
+        their votes half and shrink ``p_chosen`` halfway to 0.5 with
+        ``weight`` 0.5.
+    guards : sequence of str
+        Default ``('empty', 'identical', 'duplicate')``; add
+        ``'near_identical'``, ``'near_duplicate'``, ``'truncation'`` (see
+        ``prefqa.pairs._guards`` for the measures).
+    near_identical_threshold, near_duplicate_threshold : float
+        Word-bigram Jaccard similarity at or above which a pair is dropped.
+    max_tokens : int, optional
+        Token budget of prompt + response for the ``'truncation'`` guard.
+    tokenizer : callable or object with ``.encode``, optional
+        Maps a text to a sequence of token ids (for ``'truncation'``).
+    length_balance : bool or {'subsample', 'reweight'}
+        Balance P(chosen is longer) to 0.5 +/- ``length_tolerance`` within
+        ``n_length_buckets`` buckets of length (``True`` = subsample);
+        before/after shares are in ``PairSet.length_balance``.
+    max_pairs_per_prompt : int, optional
+        Keep at most this many pairs per prompt (highest agreement first).
+    rng : int or Generator, optional
+        Seeds random tie-breaks, ``best_vs_random`` and subsampling.
+
+    Returns
+    -------
+    PairSet
+        ``pairs``, ``ties``, ``dropped`` (one row per unit not kept, with
+        ``reason_code`` and ``reason``), counts, settings, the estimated
+        flip rate and ``manifest()``.
+
+    Raises
+    ------
+    SchemaError
+        Bad options, no response texts, or a policy without ratings.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prefqa as pq
+    >>> j = pd.DataFrame({"comparison_id": ["c1", "c1", "c2", "c2"], "annotator_id": list("xyxy"),
+    ...                   "choice": ["b", "b", "a", "tie"], "prompt_id": ["p"] * 4,
+    ...                   "response_a_id": ["r1", "r1", "r3", "r3"], "response_b_id": ["r2", "r2", "r4", "r4"]})
+    >>> r = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "prompt_id": ["p"] * 4,
+    ...                   "text": ["Paris.", "It is Paris.", "Lyon", "  "]})
+    >>> ps = pq.build_pairs(pq.PreferenceData(j, r, pd.DataFrame({"prompt_id": ["p"], "text": ["Capital?"]})))
+    >>> ps.pairs[["chosen", "rejected", "agreement"]].values.tolist()
+    [['It is Paris.', 'Paris.', 1.0]]
+    >>> ps.dropped[["comparison_id", "reason_code"]].values.tolist()
+    [['c2', 'no_majority']]
+    """
+    guards = (guards,) if isinstance(guards, str) else tuple(guards)
+    _validate(data, label, min_agreement, min_judgments, ties, policy, margin, flagged, guards,
+              near_identical_threshold, near_duplicate_threshold, max_tokens, tokenizer,
+              length_balance, length_tolerance, n_length_buckets, max_pairs_per_prompt)
+    gen = as_generator(rng)
+    excl_a, excl_p = set(map(str, exclude_annotators)), set(map(str, exclude_prompts))
+    flag_a, flag_p = _flags(data, flagged)
+    if policy is None:
+        u, reason, flip = _judged_units(data, label, ties, min_judgments, min_agreement,
+                                        excl_a, excl_p, flag_a, flag_p, flagged)
+        n_input, unit = data.n_comparisons, "comparison"
+    else:
+        u, reason, flip = _rated_units(data, policy, margin, excl_a | (flag_a if flagged == "drop" else set()),
+                                       excl_p | (flag_p if flagged == "drop" else set()), gen)
+        n_input, unit = len(u), "candidate"
+    texts = data.responses["text"]
+    rindex = pd.Index(data.responses["response_id"].to_numpy(dtype=object))
+    cpos = rindex.get_indexer(u["chosen_id"].to_numpy(dtype=object))
+    rpos = rindex.get_indexer(u["rejected_id"].to_numpy(dtype=object))
+    ptab = data.prompts
+    ppos = pd.Index(ptab["prompt_id"].to_numpy(dtype=object)).get_indexer(u["prompt_id"].to_numpy(dtype=object))
+    detail = np.full(len(u), "", dtype=object)
+    _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos,
+                  near_identical_threshold, near_duplicate_threshold, tokenizer, max_tokens)
+    alive_pair = (reason == None) & ~u["is_tie"].to_numpy()  # noqa: E711
+    pkey = np.where(ppos >= 0, ppos, -1 - pd.factorize(u["prompt_id"])[0])
+    if max_pairs_per_prompt is not None:
+        cut = cap_per_prompt(pkey, u["agreement"].to_numpy(float), u["margin"].to_numpy(float),
+                             alive_pair, int(max_pairs_per_prompt))
+        reason[cut] = "prompt_cap"
+        alive_pair &= ~cut
+    balance_report = pd.DataFrame()
+    if length_balance:
+        lens = texts.str.len().to_numpy(dtype=np.float64)
+        mode = "reweight" if length_balance == "reweight" else "subsample"
+        cut, w, balance_report = balance_lengths(
+            lens[cpos], lens[rpos], alive_pair, mode=mode, tolerance=length_tolerance,
+            n_buckets=int(n_length_buckets), rng=gen)
+        reason[cut] = "length_balance"
+        u["weight"] = u["weight"].to_numpy(float) * w
+    pairs, tie_frame, dropped = _frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos)
+    check_accounting(n_input, len(pairs) + len(tie_frame), len(dropped))
+    warnings = []
+    if not len(pairs):
+        warnings.append("no pairs were kept; see `dropped` for the reasons.")
+    settings = {
+        "label": label if policy is None else "score", "min_agreement": float(min_agreement),
+        "min_judgments": int(min_judgments), "ties": ties, "policy": policy, "margin": float(margin),
+        "exclude_annotators": sorted(excl_a), "exclude_prompts": sorted(excl_p), "flagged": flagged,
+        "n_flagged_annotators": len(flag_a), "n_flagged_prompts": len(flag_p), "guards": list(guards),
+        "near_identical_threshold": float(near_identical_threshold),
+        "near_duplicate_threshold": float(near_duplicate_threshold),
+        "max_tokens": None if max_tokens is None else int(max_tokens),
+        "tokenizer": None if tokenizer is None else type(tokenizer).__name__,
+        "length_balance": length_balance, "length_tolerance": float(length_tolerance),
+        "n_length_buckets": int(n_length_buckets),
+        "max_pairs_per_prompt": None if max_pairs_per_prompt is None else int(max_pairs_per_prompt),
+        "rng": rng if isinstance(rng, int) else None,
+    }
+    return PairSet(
+        pairs=pairs, ties=tie_frame, dropped=dropped, unit=unit, n_input=n_input,
+        n_judgments=data.n_judgments, n_annotators=data.n_annotators,
+        n_prompts=int(pd.Series(u["prompt_id"], dtype="object").nunique()), settings=settings,
+        flip_rate=flip, length_balance=balance_report, conversational=data.conversational,
+        source_fingerprint=data.fingerprint(), warnings=tuple(warnings),
+    )
+
+
+def _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, ni_thr, nd_thr, tokenizer, max_tokens):
+    def alive() -> np.ndarray:
+        return (reason == None) & (cpos >= 0) & (rpos >= 0)  # noqa: E711
+
+    raw, norm, empty = text_hashes(texts)
+    if "empty" in guards:
+        reason[alive() & (empty[cpos] | empty[rpos])] = "empty"
+    if "identical" in guards:
+        hit = np.flatnonzero(alive() & (norm[cpos] == norm[rpos]))
+        if len(hit):  # confirm hash matches on the texts themselves
+            from ._guards import normalize_ws
+            same = (normalize_ws(texts.iloc[cpos[hit]]).to_numpy(dtype=object)
+                    == normalize_ws(texts.iloc[rpos[hit]]).to_numpy(dtype=object))
+            reason[hit[same]] = "identical"
+    if "truncation" in guards:
+        reason[truncation_mask(ptab["text"], ppos, texts, cpos, rpos, alive(), tokenizer, int(max_tokens))] = "truncation_identical"
+    if "near_identical" in guards:
+        idx = np.flatnonzero(alive())
+        sim = jaccard_word_bigrams(texts, cpos[idx], rpos[idx])
+        reason[idx[sim >= ni_thr]] = "near_identical"
+    ids = np.where(u["comparison_id"].notna(), u["comparison_id"].astype("object"),
+                   u["chosen_id"].astype("str") + ">" + u["rejected_id"].astype("str")).astype(object)
+    p_hash = pd.util.hash_array(ptab["text"].to_numpy(dtype=object, na_value=""), categorize=False) if len(ptab) else np.zeros(0, np.uint64)
+    pid_hash = pd.util.hash_array(pd.Series(u["prompt_id"], dtype="object").fillna("").astype(str).to_numpy(dtype=object))
+    pkey = np.where(ppos >= 0, p_hash[np.maximum(ppos, 0)] if len(p_hash) else 0, pid_hash)
+    if "duplicate" in guards:
+        is_tie = u["is_tie"].to_numpy()
+        hc, hr = raw[cpos], raw[rpos]
+        k1, k2 = np.where(is_tie, np.minimum(hc, hr), hc), np.where(is_tie, np.maximum(hc, hr), hr)
+        dup, first = duplicate_mask([pkey, k1, k2, is_tie], alive())
+        hit = np.flatnonzero(dup)
+        if len(hit):
+            f = first[hit]
+            pt = ptab["text"].to_numpy(dtype=object) if len(ptab) else np.zeros(0, object)
+            same = ((texts.iloc[cpos[hit]].to_numpy(dtype=object) == texts.iloc[cpos[f]].to_numpy(dtype=object))
+                    | is_tie[hit]) & ((ppos[hit] < 0) | (pt[np.maximum(ppos[hit], 0)] == pt[np.maximum(ppos[f], 0)]))
+            hit, f = hit[same], f[same]
+            reason[hit] = "duplicate"
+            detail[hit] = " (first kept: " + pd.Series(ids[f], dtype="str") + ")"
+    if "near_duplicate" in guards:
+        dup, first = near_duplicate_mask(texts, pkey, cpos, rpos, alive(), nd_thr)
+        hit = np.flatnonzero(dup)
+        reason[hit] = "near_duplicate"
+        detail[hit] = " (first kept: " + pd.Series(ids[first[hit]], dtype="str") + ")"
+
+
+def _frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos):
+    keep = reason == None  # noqa: E711
+    is_tie = u["is_tie"].to_numpy()
+    ptext = ptab["text"].to_numpy(dtype=object) if len(ptab) else np.zeros(0, object)
+
+    def table(rows: np.ndarray) -> pd.DataFrame:
+        out = pd.DataFrame({
+            "prompt_id": u["prompt_id"].to_numpy(dtype=object)[rows],
+            "prompt": pd.Series(np.where(ppos[rows] >= 0, ptext[np.maximum(ppos[rows], 0)] if len(ptext) else "", ""), dtype="str"),
+            "chosen": texts.iloc[cpos[rows]].reset_index(drop=True),
+            "rejected": texts.iloc[rpos[rows]].reset_index(drop=True),
+        })
+        for col in PAIR_COLUMNS[4:-1]:
+            out[col] = u[col].to_numpy()[rows]
+        out["comparison_ids"] = pd.Series(u["comparison_id"].to_numpy(dtype=object)[rows], dtype="str").fillna("")
+        for col in ("chosen_score", "rejected_score"):
+            if col in u:
+                out[col] = u[col].to_numpy(dtype=float)[rows]
+        if data.conversational and "messages" in ptab:
+            msgs = ptab["messages"].astype("str").to_numpy(dtype=object)
+            out["prompt_messages"] = pd.Series(np.where(ppos[rows] >= 0, msgs[np.maximum(ppos[rows], 0)], None), dtype="str")
+        for col in ("prompt_id", "chosen_id", "rejected_id", "chosen_model", "rejected_model"):
+            out[col] = out[col].astype("str")
+        return out
+
+    pairs = table(np.flatnonzero(keep & ~is_tie))
+    tie_frame = table(np.flatnonzero(keep & is_tie))
+    d = np.flatnonzero(~keep)
+    codes = pd.Series(reason[d], dtype="str")
+    dropped = pd.DataFrame({
+        "comparison_id": pd.Series(u["comparison_id"].to_numpy(dtype=object)[d], dtype="str"),
+        "prompt_id": pd.Series(u["prompt_id"].to_numpy(dtype=object)[d], dtype="str"),
+        "chosen_id": pd.Series(u["chosen_id"].to_numpy(dtype=object)[d], dtype="str"),
+        "rejected_id": pd.Series(u["rejected_id"].to_numpy(dtype=object)[d], dtype="str"),
+        "reason_code": codes,
+        "reason": codes.map(REASONS).astype("str") + pd.Series(detail[d], dtype="str"),
+    })
+    return pairs, tie_frame, dropped

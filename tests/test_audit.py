@@ -1,0 +1,236 @@
+"""pq.audit: steps, skips with reasons, findings, JSON schema, escaped HTML, config, progress."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+
+import prefqa as pq
+from prefqa._progress import Progress
+from prefqa.audit import _steps
+from prefqa.audit._json import load_schema
+from prefqa.errors import SchemaError
+from prefqa.schema import PreferenceData
+
+FAST = {"audit": {"n_resamples": 20}}
+EVIL = "<script>alert(\"x\")</script> it's"
+SECTIONS = ("load_report", "reliability", "annotators", "judge", "consensus", "bradley_terry",
+            "bradley_terry_style", "preference_model", "length_bias", "position_bias", "style_bias",
+            "prompts", "simpson", "pairs")
+
+
+def _validate(report: pq.AuditReport) -> dict:
+    content = json.loads(report.to_json())
+    jsonschema.validate(content, load_schema())
+    return content
+
+
+@pytest.fixture(scope="module")
+def planted():
+    data, truth = pq.simulate(n_prompts=80, n_annotators=12, n_always_a=1, n_spammers=1,
+                              length_effect=1.5, n_domains=2, rng=11)
+    report = pq.audit(data, config={"audit": {"n_resamples": 20, "by": "domain"}}, progress=False, strict=True)
+    return data, truth, report
+
+
+def test_every_step_runs_on_rich_data_and_validates(planted):
+    data, _, report = planted
+    content = _validate(report)
+    assert list(content["sections"]) == list(SECTIONS)
+    status = {k: s["status"] for k, s in content["sections"].items()}
+    assert status["load_report"] == "skipped"  # built in memory: no reader, no load report
+    assert "no load report" in content["sections"]["load_report"]["reason"]
+    ran = [k for k in SECTIONS if k not in ("load_report", "judge")]
+    assert all(status[k] == "ok" for k in ran), status
+    assert content["input"]["fingerprint"] == data.fingerprint()
+    assert content["input"]["n_judgments"] == data.n_judgments
+    assert content["dependencies"]["pandas"] == pd.__version__
+    assert content["config"]["audit"]["by"] == "domain"
+    assert all(s["seconds"] >= 0 for s in content["sections"].values())
+    assert report.to_frame().loc["reliability", "status"] == "ok"
+
+
+def test_findings_name_the_planted_annotators_and_length_bias(planted):
+    _, truth, report = planted
+    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    ranks = [order[f["severity"]] for f in report.findings]
+    assert ranks == sorted(ranks)
+    planted_ids = set(truth.flagged_annotators())
+    named = set()
+    for f in report.findings:
+        if f["code"].startswith("annotators_"):
+            assert f["command"].startswith("prefqa export ")
+            named |= set(f["command"].split("--exclude-annotators ")[1].strip("'").split(","))
+    assert planted_ids <= named
+    codes = {f["code"] for f in report.findings}
+    assert "length_bias" in codes  # planted length_effect=1.5
+    assert all(f["message"].endswith(".") for f in report.findings)
+
+
+def test_null_data_raises_no_bias_findings():
+    data, _ = pq.simulate(n_prompts=80, n_annotators=10, rng=5)
+    report = pq.audit(data, config=FAST, progress=False, strict=True)
+    codes = {f["code"] for f in report.findings}
+    assert not codes & {"length_bias", "position_bias", "step_failed"}
+    assert not any(c.startswith("annotators_") for c in codes)
+
+
+def _no_annotators(data: PreferenceData) -> PreferenceData:
+    j = data.judgments.drop_duplicates("comparison_id").copy()
+    j["annotator_id"] = pd.NA
+    return PreferenceData(j, data.responses, data.prompts, order_known=False)
+
+
+def test_no_annotators_skips_with_reasons():
+    data, _ = pq.simulate(n_prompts=40, n_annotators=6, rng=2)
+    report = pq.audit(_no_annotators(data), config=FAST, progress=False, strict=True)
+    content = _validate(report)
+    s = content["sections"]
+    for name in ("reliability", "annotators", "consensus", "preference_model"):
+        assert s[name]["status"] == "skipped"
+        assert "no annotator ids" in s[name]["reason"]
+    assert "display order is unknown" in s["position_bias"]["reason"]
+    assert s["pairs"]["status"] == "ok" and s["length_bias"]["status"] == "ok"
+    info = [f["message"] for f in report.findings if f["code"] == "step_skipped"]
+    assert any(m.startswith("Reliability skipped: no annotator ids") for m in info)
+
+
+def test_one_annotator_and_no_models_skip_with_reasons():
+    data, _ = pq.simulate(n_prompts=40, n_annotators=6, rng=3)
+    j = data.judgments.drop_duplicates("comparison_id").drop(columns=["model_a", "model_b"])
+    j["annotator_id"] = "solo"
+    one = PreferenceData(j, data.responses, data.prompts)
+    content = _validate(pq.audit(one, config=FAST, progress=False, strict=True))
+    s = content["sections"]
+    assert "only 1 annotator" in s["reliability"]["reason"]
+    for name in ("bradley_terry", "bradley_terry_style"):
+        assert "no model ids" in s[name]["reason"]
+    assert s["pairs"]["status"] == "ok"
+
+
+def test_unexpected_error_is_recorded_or_raised_in_strict(monkeypatch):
+    data, _ = pq.simulate(n_prompts=20, n_annotators=5, rng=4)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(_steps, "_api", lambda: type("Api", (), {"length_bias": staticmethod(boom)}))
+    only = {"audit": {"skip": [s for s in SECTIONS if s != "length_bias"]}}
+    report = pq.audit(data, config=only, progress=False)
+    sec = report.sections["length_bias"]
+    assert sec["status"] == "failed" and sec["reason"] == "RuntimeError: planted bug"
+    assert report.findings[0]["code"] == "step_failed"
+    with pytest.raises(RuntimeError, match="planted bug"):
+        pq.audit(data, config=only, progress=False, strict=True)
+
+
+def _evil_data() -> PreferenceData:
+    data, _ = pq.simulate(n_prompts=30, n_annotators=6, rng=7)
+    j = data.judgments.copy()
+    j["annotator_id"] = j["annotator_id"].str.replace("ann-", EVIL + "-", regex=False)
+    for col in ("model_a", "model_b"):
+        j[col] = j[col].str.replace("model-", EVIL + "-", regex=False)
+    responses = data.responses.copy()
+    responses["text"] = EVIL + " " + responses["text"]
+    prompts = data.prompts.copy()
+    prompts["text"] = EVIL + " " + prompts["text"]
+    return PreferenceData(j, responses, prompts)
+
+
+def test_html_escapes_every_text_field_including_plots():
+    report = pq.audit(_evil_data(), config=FAST, progress=False, strict=True)
+    html = report.to_html()
+    assert "<script" not in html.lower()
+    assert 'alert("x")' not in html and "it's" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; it&#x27;s" in html  # texts, ids, models
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) >= 4
+    assert any("&lt;script&gt;" in svg for svg in svgs)  # model ids in the leaderboard plot
+    examples = report.sections["pairs"]["result"]["examples"]
+    assert EVIL in examples[0]["prompt"]  # the JSON keeps the raw text; only HTML escapes
+
+
+def test_html_is_self_contained_and_built_from_the_json(planted):
+    _, _, report = planted
+    html = report.to_html()
+    for name in SECTIONS + ("findings", "input", "steps", "provenance"):
+        assert f"id='{name}'" in html
+    assert not re.search(r"(src|href)=['\"]?https?:", html) and "@import" not in html
+    from prefqa.audit._html import fmt
+
+    for row in report.sections["bradley_terry"]["result"]["table"]:
+        assert fmt(row["estimate"]) in html
+    alpha = report.sections["reliability"]["result"]["table"][0]["estimate"]
+    assert fmt(alpha) in html
+
+
+def test_to_json_and_to_html_write_files(planted, tmp_path):
+    _, _, report = planted
+    text = report.to_json(tmp_path / "r" / "report.json")
+    assert (tmp_path / "r" / "report.json").read_text() == text
+    assert json.loads(text) == report.content
+    report.to_html(tmp_path / "r" / "report.html")
+    assert (tmp_path / "r" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "Findings:" in report.summary()
+
+
+def test_config_from_toml_is_echoed(tmp_path):
+    cfg = tmp_path / "prefqa.toml"
+    cfg.write_text('[pairs]\nties = "drop"\nmin_agreement = 0.6\n[audit]\nn_resamples = 10\n'
+                   'skip = ["preference_model"]\n[audit.annotators]\nfdr = 0.1\n')
+    data, _ = pq.simulate(n_prompts=20, n_annotators=5, rng=8)
+    report = pq.audit(data, config=cfg, progress=False, strict=True)
+    c = report.content["config"]
+    assert c["pairs"] == {"ties": "drop", "min_agreement": 0.6}
+    assert c["audit"]["n_resamples"] == 10 and c["audit"]["annotators"] == {"fdr": 0.1}
+    assert report.sections["preference_model"]["reason"] == "disabled in the config ([audit] skip)"
+    assert report.sections["annotators"]["result"]["attrs"]["fdr"] == 0.1
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"audti": {}}, r"unknown table\(s\) \['audti'\]"),
+    ({"audit": {"n_resampels": 5}}, r"unknown key\(s\) \['n_resampels'\]"),
+    ({"audit": {"confidence_level": 1.5}}, r"`\[audit\] confidence_level` must be between 0 and 1; got 1.5"),
+    ({"audit": {"skip": ["nope"]}}, r"`\[audit\] skip` must list step names"),
+    ({"audit": {"by": "nope"}}, r"stratum column `by`='nope' is not a judgments column"),
+])
+def test_bad_config_raises_schema_error(config, match):
+    data, _ = pq.simulate(n_prompts=10, n_annotators=4, rng=9)
+    with pytest.raises(SchemaError, match=match):
+        pq.audit(data, config=config, progress=False)
+
+
+def test_bad_arguments_raise_schema_error():
+    with pytest.raises(SchemaError, match="`data` must be a PreferenceData"):
+        pq.audit(pd.DataFrame())
+    data, _ = pq.simulate(n_prompts=10, n_annotators=4, rng=9)
+    with pytest.raises(SchemaError, match="`progress` must be True or False; got 'yes'"):
+        pq.audit(data, progress="yes")
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_only_on_a_tty():
+    quiet = io.StringIO()
+    with Progress(2, stream=quiet) as bar:
+        bar.advance("a")
+    assert quiet.getvalue() == ""
+    tty = _Tty()
+    with Progress(2, label="x", stream=tty) as bar:
+        bar.start("reading")
+        bar.advance()
+    out = tty.getvalue()
+    assert "x [" in out and "1/2 reading" in out and out.endswith("\r")
+    off = _Tty()
+    with Progress(2, stream=off, enabled=False) as bar:
+        bar.advance("a")
+    assert off.getvalue() == ""
