@@ -77,8 +77,8 @@ def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Findin
     if not r:
         return []
     rows = r.get("table") or []
-    key = next((k for k in ("metric", "statistic", "name") if rows and k in rows[0]), None)
-    row = next((x for x in rows if key and "alpha" in str(x.get(key)).lower()), None)
+    row = next((x for x in rows if x.get("coefficient") == "krippendorff_alpha"
+                and x.get("stratum") in (None, "all") and x.get("target", "choice") == "choice"), None)
     if row is None or row.get("estimate") is None:
         return []
     a = config["audit"]
@@ -95,6 +95,22 @@ def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Findin
                      f"Krippendorff's alpha is {est:.2f}{ci}, below {a['alpha_good'] if severity == 'medium' else a['alpha_tentative']:g}; "
                      "tighten the guidelines, retrain or exclude the flagged annotators, and re-annotate "
                      "the flagged prompts.", value=est, step="reliability")]
+
+
+def _simpson(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "simpson")
+    if not r:
+        return []
+    rows = [x for x in (r.get("table") or []) if x.get("flagged")]
+    if not rows:
+        return []
+    x = rows[0]
+    by = config["audit"]["by"]
+    return [_finding("medium", "simpson_reversal",
+                     f"{len(rows)} effect(s) reverse within strata of {by!r}, for example {x.get('kind')} of "
+                     f"{x.get('subject')} in {x.get('stratum')} ({x.get('estimate')!s:.6} against "
+                     f"{x.get('pooled_estimate')!s:.6} pooled); report per-{by} results, not the pooled one.",
+                     value=len(rows), step="simpson")]
 
 
 def _pct_level(level: float) -> str:
@@ -251,7 +267,7 @@ def _style_ranking(content: dict[str, Any], config: dict[str, Any]) -> list[Find
 
 
 RULES: tuple[Callable[[dict[str, Any], dict[str, Any]], list[Finding]], ...] = (
-    _failed_and_skipped, _load, _reliability, _annotators, _position, _length, _style_ranking, _prompts, _pairs,
+    _failed_and_skipped, _load, _reliability, _annotators, _position, _length, _style_ranking, _simpson, _prompts, _pairs,
 )
 
 

@@ -90,16 +90,16 @@ def _num(value: Any, default: float = np.nan) -> float:
 
 
 def plot_agreement(section: dict[str, Any]) -> str | None:
-    """Agreement statistics with their confidence intervals (overall and per stratum)."""
+    """Agreement coefficients with their confidence intervals (overall and per stratum)."""
     res = section.get("result") or {}
-    rows = [dict(r) for r in res.get("table", [])]
-    key = next((k for k in ("metric", "statistic", "name") if rows and k in rows[0]), None)
-    if key is None:
-        return None
-    strata = res.get("strata") or {}
-    for r in strata.get("rows", []):
-        rows.append({**r, key: f"{r.get(key)} [{strata.get('by')}={r.get('stratum')}]"})
-    return _interval_plot(rows, key, "Agreement with confidence intervals", "estimate")
+    rows = []
+    for r in res.get("table", []):
+        if r.get("coefficient") is None:
+            continue
+        stratum = r.get("stratum")
+        where = "" if stratum in (None, "all") else f" [{stratum}]"
+        rows.append({**r, "label": f"{r.get('target', '')} {r['coefficient']}{where}".strip()})
+    return _interval_plot(rows[:40], "label", "Agreement with confidence intervals", "estimate")
 
 
 def plot_annotators(section: dict[str, Any]) -> str | None:

@@ -110,30 +110,9 @@ def _load_report(data: PreferenceData, config: dict[str, Any], done: dict[str, A
 
 def _reliability(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
     pq = _api()
-    kwargs = {**_common(config), **_opts(config, "reliability")}
+    kwargs = {**_common(config), "by": config["audit"]["by"], **_opts(config, "reliability")}
     res = pq.agreement(data, **kwargs)
-    section = describe(res, max_rows=_max_rows(config))
-    section["strata"] = _per_stratum(data, config, kwargs)
-    return section, res
-
-
-def _per_stratum(data: PreferenceData, config: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    by = config["audit"]["by"]
-    if not by:
-        return None
-    pq = _api()
-    codes, labels = data.codes(by)
-    rows, skipped = [], []
-    for i, label in enumerate(labels[:50]):  # a handful of strata; loop over categories only
-        sub = data.subset(codes == i)
-        try:
-            res = pq.agreement(sub, **kwargs)
-        except InsufficientDataError as exc:
-            skipped.append({"stratum": str(label), "reason": str(exc)})
-            continue
-        for row in frame_records(res.to_frame()):
-            rows.append({"stratum": str(label), **row})
-    return {"by": by, "n_strata": len(labels), "rows": rows, "skipped": skipped}
+    return describe(res, max_rows=_max_rows(config)), res
 
 
 def _annotators(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:

@@ -154,8 +154,10 @@ def read_trl(src: Source, rej: Collector, *, id_column: str | None = None) -> Pr
 
 
 # ---------------------------------------------------------------------- hh
-def hh_split(chosen: pd.Series, rejected: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray]:
-    """Split HH transcripts into (prompt, chosen response, rejected response, ok mask)."""
+def hh_split(
+    chosen: pd.Series, rejected: pd.Series
+) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray, int]:
+    """Split HH transcripts: (prompt, chosen response, rejected response, ok mask, n split early)."""
     chosen = chosen.astype("str").reset_index(drop=True)
     rejected = rejected.astype("str").reset_index(drop=True)
     cut_c = chosen.str.rfind(HH_MARKER).to_numpy(dtype=np.int64)
@@ -167,7 +169,8 @@ def hh_split(chosen: pd.Series, rejected: pd.Series) -> tuple[pd.Series, pd.Seri
     pr = pd.Series([r[:e] for r, e in zip(rejected.tolist(), end_r)], dtype="str")
     ok = ((cut_c >= 0) & (cut_r >= 0) & (pc == pr).to_numpy())
     end_c, end_r = end_c.copy(), end_r.copy()
-    for i in np.flatnonzero(~ok):  # the few pairs whose last markers are not shared
+    slow = np.flatnonzero(~ok)
+    for i in slow:  # the few pairs whose last markers are not shared
         c, r = chosen.iat[i], rejected.iat[i]
         shared = _common_prefix_len(c, r)
         pos = c.rfind(HH_MARKER, 0, shared)
@@ -177,7 +180,7 @@ def hh_split(chosen: pd.Series, rejected: pd.Series) -> tuple[pd.Series, pd.Seri
     prompt = pd.Series([c[:e] for c, e in zip(chosen.tolist(), end_c)], dtype="str")
     resp_c = pd.Series([c[e:] for c, e in zip(chosen.tolist(), end_c)], dtype="str").str.lstrip()
     resp_r = pd.Series([r[e:] for r, e in zip(rejected.tolist(), end_r)], dtype="str").str.lstrip()
-    return prompt, resp_c, resp_r, ok
+    return prompt, resp_c, resp_r, ok, int(ok[slow].sum())
 
 
 def read_hh(src: Source, rej: Collector, *, id_column: str | None = None) -> PreferenceData:
@@ -186,7 +189,7 @@ def read_hh(src: Source, rej: Collector, *, id_column: str | None = None) -> Pre
     rows = _drop_missing(src, rej, ["chosen", "rejected"])
     chosen, _ = as_text(f["chosen"].iloc[rows].reset_index(drop=True))
     rejected, _ = as_text(f["rejected"].iloc[rows].reset_index(drop=True))
-    prompt, rc, rr, ok = hh_split(chosen, rejected)
+    prompt, rc, rr, ok, n_early = hh_split(chosen, rejected)
     if not ok.all():
         rej.reject_rows(rows[~ok], "chosen", chosen[~ok].str.slice(0, 60),
                         "chosen and rejected share no '\\n\\nAssistant:' turn, so there is no prompt to split off",
@@ -194,12 +197,10 @@ def read_hh(src: Source, rej: Collector, *, id_column: str | None = None) -> Pre
     keep = np.flatnonzero(ok)
     rows = rows[keep]
     cid = comparison_ids(src, f, id_column, rows)
-    n_late = int((prompt.iloc[keep].str.len().to_numpy() <
-                  chosen.iloc[keep].str.rfind(HH_MARKER).to_numpy() + len(HH_MARKER)).sum())
     notes = []
-    if n_late:
-        notes.append(f"{n_late:,} pairs were split before the chosen transcript's last "
-                     "'\\n\\nAssistant:' marker, because that marker is not shared by both transcripts.")
+    if n_early:
+        notes.append(f"{n_early:,} pairs differ before their final turns or hold the marker inside a final "
+                     "turn; they were split at the last '\\n\\nAssistant:' marker both transcripts share.")
     long = _pair_long(rows, cid, prompt.iloc[keep], rc.iloc[keep], rr.iloc[keep])
     meta = {"source_format": "hh", "conversational": False}
     return assemble(long, src, "hh", rej, order_known=False, meta=meta, notes=notes)

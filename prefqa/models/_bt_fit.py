@@ -79,18 +79,34 @@ def _linear(design: Design, theta: np.ndarray) -> np.ndarray:
     return d
 
 
+def _davidson_probs(d: np.ndarray, lnu: float) -> tuple[np.ndarray, ...]:
+    """Return (log D, P(i), P(j), P(tie)) with one exp and one log per row."""
+    half = 0.5 * d
+    a = np.abs(half)
+    e = np.exp(-a)
+    nu = np.exp(lnu)
+    den = 1.0 + e * e + nu * e           # D * exp(-|d|/2)
+    big, small = 1.0 / den, e * e / den
+    pos = half >= 0
+    return a + np.log(den), np.where(pos, big, small), np.where(pos, small, big), nu * e / den
+
+
+def _logistic(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (log(1 + exp(-|d|)), sigmoid(d)) with one exp and one log per row."""
+    e = np.exp(-np.abs(d))
+    p = np.where(d >= 0, 1.0, e) / (1.0 + e)
+    return np.log1p(e), p
+
+
 def _terms(design: Design, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Return the log-likelihood and its derivatives in ``d`` and ``log_nu`` per row."""
     d = _linear(design, theta)
     na, nb, nt = design.counts[:, 0], design.counts[:, 1], design.counts[:, 2]
     if design.davidson:
-        lnu = theta[-1]
-        half = 0.5 * d
-        log_den = np.logaddexp(np.logaddexp(half, -half), lnu)
-        lpa, lpb, lpt = half - log_den, -half - log_den, lnu - log_den
-        ll = float(np.dot(na, lpa) + np.dot(nb, lpb) + np.dot(nt, lpt))
-        pa, pb, pt = np.exp(lpa), np.exp(lpb), np.exp(lpt)
+        lnu = float(theta[-1])
+        log_den, pa, pb, pt = _davidson_probs(d, lnu)
         n = na + nb + nt
+        ll = float(0.5 * np.dot(d, na - nb) + lnu * nt.sum() - np.dot(n, log_den))
         gd = 0.5 * (na - nb) - 0.5 * n * (pa - pb)
         gl = nt - n * pt
         return ll, gd, gl
@@ -98,8 +114,9 @@ def _terms(design: Design, theta: np.ndarray) -> tuple[float, np.ndarray, np.nda
         ya, yb = na + 0.5 * nt, nb + 0.5 * nt
     else:
         ya, yb = na, nb
-    ll = -float(np.dot(ya, np.logaddexp(0.0, -d)) + np.dot(yb, np.logaddexp(0.0, d)))
-    gd = ya - (ya + yb) * expit(d)
+    l1, p = _logistic(d)
+    ll = -float(np.dot(ya, np.maximum(-d, 0.0)) + np.dot(yb, np.maximum(d, 0.0)) + np.dot(ya + yb, l1))
+    gd = ya - (ya + yb) * p
     return ll, gd, None
 
 
@@ -137,7 +154,7 @@ def fit_design(design: Design, *, regularization: float, covariate_regularizatio
     res = optimize.minimize(
         _objective, x0, args=(design, regularization, covariate_regularization, scale),
         jac=True, method="L-BFGS-B",
-        options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-15, "gtol": tol * 1e-2},
+        options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-15, "gtol": tol * 0.1},
     )
     theta = np.asarray(res.x, dtype=np.float64)
     if regularization == 0.0:
@@ -148,22 +165,25 @@ def fit_design(design: Design, *, regularization: float, covariate_regularizatio
     return FitOutput(theta, ll, bool(max_grad <= tol), int(res.nit), max_grad, str(res.message))
 
 
-def outcome_scores(design: Design, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row score of one judgment of each outcome: ``(u_d, u_lognu)``, each (n_rows, 3)."""
+def outcome_scores(design: Design, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row score of one judgment of each outcome and the outcome probabilities.
+
+    Returns ``(u_d, u_lognu, probs)``, each (n_rows, 3) over (i won, j won,
+    tie). For the logistic likelihoods the tie "probability" is 0 and a
+    tie's score is 0 (``drop``) or that of half a win (``half``).
+    """
     d = _linear(design, theta)
     n = len(d)
     if design.davidson:
-        lnu = theta[-1]
-        half = 0.5 * d
-        log_den = np.logaddexp(np.logaddexp(half, -half), lnu)
-        pa, pb, pt = np.exp(half - log_den), np.exp(-half - log_den), np.exp(lnu - log_den)
+        _, pa, pb, pt = _davidson_probs(d, float(theta[-1]))
         m = 0.5 * (pa - pb)
         ud = np.column_stack([0.5 - m, -0.5 - m, -m])
         ul = np.column_stack([-pt, -pt, 1.0 - pt])
-        return ud, ul
-    p = expit(d)
+        return ud, ul, np.column_stack([pa, pb, pt])
+    _, p = _logistic(d)
     tie = (0.5 - p) if design.ties == "half" else np.zeros(n)
-    return np.column_stack([1.0 - p, -p, tie]), np.zeros((n, 3))
+    return (np.column_stack([1.0 - p, -p, tie]), np.zeros((n, 3)),
+            np.column_stack([p, 1.0 - p, np.zeros(n)]))
 
 
 def _assemble(i: np.ndarray, j: np.ndarray, k: int, lap_w: np.ndarray, cross: np.ndarray,
@@ -191,21 +211,13 @@ def information(design: Design, theta: np.ndarray, *, regularization: float,
                 covariate_regularization: float) -> np.ndarray:
     """Return the expected (Fisher) information of the penalised likelihood (dense)."""
     k, p = design.n_items, design.n_cov
-    ud, ul = outcome_scores(design, theta)
-    d = _linear(design, theta)
+    ud, ul, probs = outcome_scores(design, theta)
     if design.davidson:
-        lnu = theta[-1]
-        half = 0.5 * d
-        log_den = np.logaddexp(np.logaddexp(half, -half), lnu)
-        probs = np.exp(np.column_stack([half, -half, np.full_like(d, lnu)]) - log_den[:, None])
         n = design.counts.sum(axis=1)
     else:
-        p1 = expit(d)
-        probs = np.column_stack([p1, 1.0 - p1, np.zeros_like(d)])
         n = design.counts[:, 0] + design.counts[:, 1]
         if design.ties == "half":
             n = n + design.counts[:, 2]
-        ud = ud.copy()
         ud[:, 2] = 0.0
     w_dd = n * np.einsum("rk,rk,rk->r", probs, ud, ud)
     w_dl = n * np.einsum("rk,rk,rk->r", probs, ud, ul)
@@ -236,7 +248,7 @@ def cluster_meat(design: Design, theta: np.ndarray, row: np.ndarray, outcome: np
     caller checks); scores are oriented to the first judgment's row.
     """
     k, p = design.n_items, design.n_cov
-    ud, ul = outcome_scores(design, theta)
+    ud, ul, _ = outcome_scores(design, theta)
     u_d = ud[row, outcome]
     u_l = ul[row, outcome]
     i_r, j_r = design.i[row], design.j[row]

@@ -314,8 +314,16 @@ def fit_bradley_terry(
         notes.append("no ties in the data: the Davidson tie parameter is 0 and the fit is plain "
                      "Bradley-Terry.")
     mle_warning = _graph_check(design, labels, regularization)
+    x0 = None
+    if not compress and not mle_warning:
+        # warm start: strengths (and tie parameter) from the compressed fit without covariates
+        plain, _, _ = _design(ia, ib, y, z[:, :0], k, design.ties, True)
+        pre = core.fit_design(plain, regularization=regularization, covariate_regularization=0.0,
+                              max_iter=max_iter, tol=tol)
+        x0 = np.concatenate([pre.theta[:k], np.zeros(design.n_cov), pre.theta[k:]])
     fit = core.fit_design(design, regularization=regularization,
-                          covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol)
+                          covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol,
+                          x0=x0)
     converged = fit.converged and not mle_warning
     if mle_warning:
         notes.extend(mle_warning)
