@@ -166,26 +166,26 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _read(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
-    import prefqa as pq
+    from .io import read
 
     path = Path(args.data)
     if not path.exists():
         raise SchemaError(f"input file {str(path)!r} does not exist; check the path.")
     with Progress(1, label="prefqa read", enabled=args.progress) as bar:
         bar.start(path.name)
-        data = pq.read(path, **cfg["read"])
+        data = read(path, **cfg["read"])
         bar.advance()
     return data
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    import prefqa as pq
+    from .audit import audit
 
     cfg = _config(args)
     if args.by is not None:
         cfg["audit"]["by"] = args.by
     data = _read(args, cfg)
-    report = pq.audit(data, config=cfg, progress=args.progress, strict=args.debug)
+    report = audit(data, config=cfg, progress=args.progress, strict=args.debug)
     out = Path(args.out)
     report.to_json(out / "report.json")
     report.to_html(out / "report.html")
@@ -195,22 +195,23 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import prefqa as pq
+    from .export import export
+    from .pairs import build_pairs
 
     cfg = _config(args)
     policy = dict(cfg["pairs"])
     policy.update({k.removeprefix("policy__"): v for k, v in vars(args).items() if k.startswith("policy__")})
     data = _read(args, cfg)
-    pairs = pq.build_pairs(data, **policy)
-    path = pq.export(pairs, args.out, format=args.to)
+    pairs = build_pairs(data, **policy)
+    path = export(pairs, args.out, format=args.to)
     print(f"wrote {path}")
     return 0
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    import prefqa as pq
+    from .io import load_sample, write
 
-    path = pq.write(pq.load_sample(), args.out)
+    path = write(load_sample(), args.out)
     print(f"wrote {path}")
     return 0
 

@@ -241,9 +241,9 @@ def plan_annotations(
     --------
     >>> plan = plan_annotations(baseline=0.52, difference=0.01)
     >>> round(plan.n_per_arm_raw, -2), plan.n_per_arm
-    (19600.0, 19583)
-    >>> round(plan_annotations(baseline=0.52, difference=0.01, design="two-sample").n_per_arm_raw, -2)
-    39200.0
+    (19600.0, 19573)
+    >>> plan_annotations(baseline=0.52, difference=0.01, design="two-sample").n_per_arm
+    39145
     """
     m_given = judgments_per_comparison
     _validate(data, baseline, difference, design, alternative, confidence_level, power, icc,

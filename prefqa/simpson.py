@@ -149,7 +149,9 @@ def simpson_check(
     cols = _validate(data, by, confidence_level, min_n)
     j = data.judgments
     key = j[cols].astype("str")
-    stratum_label = key.iloc[:, 0] if len(cols) == 1 else key.agg(" | ".join, axis=1)
+    stratum_label = key.iloc[:, 0]
+    if len(cols) > 1:  # vectorized concatenation, never a row-wise apply
+        stratum_label = stratum_label.str.cat([key[c] for c in cols[1:]], sep=" | ")
     stratum_label = stratum_label.where(j[cols].notna().all(axis=1))
     s_code, s_labels = pd.factorize(stratum_label, sort=True, use_na_sentinel=True)
     choice = data.choice_codes()

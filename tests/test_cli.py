@@ -31,6 +31,7 @@ ties = "drop"
 
 [audit]
 n_resamples = 20
+skip = ["preference_model"]
 """
 
 
@@ -52,6 +53,16 @@ def _check_report(out_dir) -> dict:
     return content
 
 
+FAST_TOML = "[audit]\nn_resamples = 20\nskip = [\"preference_model\"]\n"  # the mixed model is tested in test_audit
+
+
+@pytest.fixture(scope="module")
+def fast_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "fast.toml"
+    path.write_text(FAST_TOML)
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def sample_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("sample") / "sample.jsonl.gz"
@@ -64,9 +75,9 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"prefqa {pq.__version__}"
 
 
-def test_audit_sample_writes_reports(sample_file, tmp_path, capsys):
+def test_audit_sample_writes_reports(sample_file, fast_config, tmp_path, capsys):
     out = tmp_path / "rep"
-    assert main(["audit", str(sample_file), "--out", str(out), "--no-progress"]) == 0
+    assert main(["audit", str(sample_file), "--out", str(out), "--no-progress", "--config", fast_config]) == 0
     printed = capsys.readouterr().out
     assert "Findings:" in printed and "report.html" in printed
     content = _check_report(out)
@@ -75,6 +86,7 @@ def test_audit_sample_writes_reports(sample_file, tmp_path, capsys):
     assert content["sections"]["reliability"]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_audit_pandalm_with_toml_config(pandalm_dir, tmp_path):
     cfg = tmp_path / "prefqa.toml"
     cfg.write_text(PANDALM_TOML)
@@ -90,9 +102,9 @@ def test_audit_pandalm_with_toml_config(pandalm_dir, tmp_path):
     assert s["reliability"]["status"] == "ok" and s["bradley_terry"]["status"] == "ok"
 
 
-def test_audit_hh_says_what_was_skipped(hh_path, tmp_path):
+def test_audit_hh_says_what_was_skipped(hh_path, fast_config, tmp_path):
     out = tmp_path / "hh"
-    assert main(["audit", str(hh_path), "--out", str(out), "--no-progress"]) == 0
+    assert main(["audit", str(hh_path), "--out", str(out), "--no-progress", "--config", fast_config]) == 0
     content = _check_report(out)
     s = content["sections"]
     assert "no annotator ids" in s["reliability"]["reason"]

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import stats
 
 from ..schema import PreferenceData
-from ._stats import N_LABELS, dawid_skene, group_logistic, leave_one_out, longest_runs
+from ._stats import N_LABELS, fit_em, group_logistic, leave_one_out, longest_runs
 
 __all__ = ["Codes", "agreement_metrics", "codes_for", "length_slopes", "position_metrics", "wilson"]
 
@@ -69,7 +69,7 @@ def wilson(k: np.ndarray, n: np.ndarray, confidence_level: float) -> tuple[np.nd
     return np.where(bad, np.nan, centre - half), np.where(bad, np.nan, centre + half)
 
 
-def agreement_metrics(c: Codes) -> dict[str, np.ndarray]:
+def agreement_metrics(c: Codes, posterior: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Leave-one-out agreement and kappa against the other annotators, and Dawid-Skene accuracy.
 
     ``loo_agreement`` is the mean, over the annotator's judgments that share
@@ -78,7 +78,9 @@ def agreement_metrics(c: Codes) -> dict[str, np.ndarray]:
     ``(po - pe) / (1 - pe)`` with ``pe = sum_l p_i(l) q_i(l)``, ``p_i`` the
     annotator's label shares and ``q_i`` the others' label shares on the
     same judgments. ``ds_accuracy`` is the Dawid-Skene posterior probability
-    that the annotator's label is the true one, averaged over its judgments.
+    that the annotator's label is the true one, averaged over its judgments
+    (``posterior``: one row per comparison code, columns first/second/tie;
+    fitted here when not given).
     """
     L = N_LABELS
     n_others, same, others = leave_one_out(c.ann, c.comp, c.oriented, c.n_comp)
@@ -92,10 +94,13 @@ def agreement_metrics(c: Codes) -> dict[str, np.ndarray]:
         q_i = ratio(c.count(np.where(has, others[:, lab] / np.maximum(n_others, 1), 0.0)), n_with)
         pe += np.nan_to_num(p_i) * np.nan_to_num(q_i)
     kappa = np.where(n_with > 0, ratio(po - pe, 1.0 - pe), np.nan)
-    ds = dawid_skene(c.ann, c.comp, c.oriented, c.n_ann, c.n_comp)
-    ds_acc = ratio(c.count(ds.posterior[c.comp, c.oriented]), c.count())
+    converged = True
+    if posterior is None:
+        ds = fit_em("dawid_skene", c.ann, c.comp, c.oriented, c.n_ann, c.n_comp)
+        posterior, converged = ds.posterior, ds.converged
+    ds_acc = ratio(c.count(posterior[c.comp, c.oriented]), c.count())
     return {"loo_agreement": po, "loo_kappa": kappa, "ds_accuracy": ds_acc, "n_with_others": n_with,
-            "ds_converged": np.array(ds.converged)}
+            "ds_converged": np.array(converged)}
 
 
 def position_metrics(c: Codes, order_key: np.ndarray) -> dict[str, np.ndarray]:

@@ -28,6 +28,9 @@ __all__ = [
     "DawidSkene",
     "bh",
     "dawid_skene",
+    "fit_em",
+    "ds_posterior",
+    "one_coin",
     "group_logistic",
     "leave_one_out",
     "longest_runs",
@@ -154,7 +157,7 @@ def dawid_skene(
     n_comp: int,
     *,
     max_iter: int = 1000,
-    tol: float = 1e-7,
+    tol: float = 1e-5,
     smoothing: float = 0.5,
 ) -> DawidSkene:
     """Fit Dawid & Skene (1979) by EM with class-conditional confusion matrices.
@@ -212,6 +215,117 @@ def dawid_skene(
             ConvergenceWarning, stacklevel=3,
         )
     return DawidSkene(conf, post, prior, converged, it)
+
+
+def one_coin(
+    ann: np.ndarray,
+    comp: np.ndarray,
+    label: np.ndarray,
+    n_ann: int,
+    n_comp: int,
+    *,
+    max_iter: int = 500,
+    tol: float = 1e-7,
+    smoothing: float = 0.5,
+) -> DawidSkene:
+    """Fit the MACE-style competence model (Hovy et al., 2013) by EM.
+
+    With probability ``theta_i`` annotator i is competent and votes the true
+    label; otherwise it draws from its own label distribution ``xi_i``. Its
+    confusion matrix is ``theta_i * I + (1 - theta_i) * xi_i`` (same error
+    distribution for every true label), so a split between reliable
+    annotators cannot be explained away as a "true tie" class with random
+    votes, as an unconstrained Dawid-Skene tie row can. ``smoothing`` is a
+    Beta/Dirichlet pseudo-count on ``theta`` and ``xi``.
+
+    Examples
+    --------
+    >>> ann = np.tile([0, 1, 2, 3], 3); comp = np.repeat([0, 1, 2], 4)
+    >>> lab = np.array([0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 2])
+    >>> fit = one_coin(ann, comp, lab, 4, 3)
+    >>> fit.posterior.argmax(axis=1).tolist()
+    [0, 1, 0]
+    """
+    L = N_LABELS
+    counts = np.bincount(comp * L + label, minlength=n_comp * L).reshape(n_comp, L).astype(float)
+    post = (counts + 0.01) / (counts + 0.01).sum(axis=1, keepdims=True)
+    eye = np.eye(L)
+    converged, it, prev, change = False, 0, -np.inf, np.inf
+    conf = np.full((n_ann, L, L), 1.0 / L)
+    prior = np.full(L, 1.0 / L)
+    theta = np.full(n_ann, 0.8)
+    xi = np.full((n_ann, L), 1.0 / L)
+    for it in range(1, max_iter + 1):
+        # expected competence of each vote, mixed over the posterior of the truth
+        hit = post[comp, label]
+        num = theta[ann]
+        own = (1.0 - theta[ann]) * xi[ann, label]
+        competent = hit * num / (num + own)
+        n_i = np.bincount(ann, minlength=n_ann).astype(float)
+        theta = (np.bincount(ann, weights=competent, minlength=n_ann) + smoothing) / (n_i + 2 * smoothing)
+        xi = np.bincount(ann * L + label, weights=1.0 - competent, minlength=n_ann * L).reshape(n_ann, L)
+        xi = (xi + smoothing) / (xi + smoothing).sum(axis=1, keepdims=True)
+        conf = theta[:, None, None] * eye[None] + (1.0 - theta)[:, None, None] * xi[:, None, :]
+        prior = post.mean(axis=0) + 1e-9
+        prior /= prior.sum()
+        logc = np.log(conf)
+        logpost = np.empty((n_comp, L))
+        for z in range(L):  # three true labels
+            logpost[:, z] = np.log(prior[z]) + np.bincount(comp, weights=logc[ann, z, label], minlength=n_comp)
+        top = logpost.max(axis=1, keepdims=True)
+        new = np.exp(logpost - top)
+        total = new.sum(axis=1, keepdims=True)
+        post = new / total
+        loglik = float((top[:, 0] + np.log(total[:, 0])).sum())
+        change = abs(loglik - prev) / max(abs(loglik), 1.0)
+        prev = loglik
+        if change < tol:
+            converged = True
+            break
+    if not converged:
+        warnings.warn(
+            f"the annotator competence EM stopped after {max_iter} iterations without converging "
+            f"(relative log-likelihood change {change:.2g} > tol {tol:g}); its reliabilities are approximate.",
+            ConvergenceWarning, stacklevel=3,
+        )
+    return DawidSkene(conf, post, prior, converged, it)
+
+
+def ds_posterior(
+    confusion: np.ndarray, prior: np.ndarray, ann: np.ndarray, comp: np.ndarray, label: np.ndarray, n_comp: int
+) -> np.ndarray:
+    """One Dawid-Skene E-step: the posterior of every comparison's true label given fixed confusions."""
+    logc = np.log(confusion)
+    logpost = np.empty((n_comp, N_LABELS))
+    for z in range(N_LABELS):  # three true labels
+        logpost[:, z] = np.log(prior[z]) + np.bincount(comp, weights=logc[ann, z, label], minlength=n_comp)
+    logpost -= logpost.max(axis=1, keepdims=True)
+    post = np.exp(logpost)
+    return post / post.sum(axis=1, keepdims=True)
+
+
+def fit_em(
+    method: str, ann: np.ndarray, comp: np.ndarray, label: np.ndarray, n_ann: int, n_comp: int,
+    *, max_fit_judgments: int = 200_000,
+) -> DawidSkene:
+    """Fit ``'dawid_skene'`` or ``'one_coin'``; on big data, fit on a deterministic subsample.
+
+    EM costs one pass over the judgments per iteration and needs tens to
+    hundreds of iterations. Above ``max_fit_judgments`` judgments the
+    confusion matrices are fitted on every k-th comparison (all of its
+    judgments; k = ceil(n / max_fit_judgments)), which still leaves each
+    annotator with thousands of judgments at the 1M scale, and one E-step
+    then gives the posterior of every comparison. Deterministic: no rng.
+    """
+    fit_fn = dawid_skene if method == "dawid_skene" else one_coin
+    k = int(np.ceil(len(label) / max_fit_judgments)) if len(label) > max_fit_judgments else 1
+    if k == 1:
+        return fit_fn(ann, comp, label, n_ann, n_comp)
+    take = comp % k == 0
+    sub_comp, _ = _factorize(comp[take])
+    sub = fit_fn(ann[take], sub_comp, label[take], n_ann, int(sub_comp.max()) + 1)
+    post = ds_posterior(sub.confusion, sub.prior, ann, comp, label, n_comp)
+    return DawidSkene(sub.confusion, post, sub.prior, sub.converged, sub.n_iter)
 
 
 def leave_one_out(

@@ -52,7 +52,8 @@ def svg_of(draw: Callable[[Any], None], *, width: float = 6.4, height: float = 3
     svg = buf.getvalue()
     svg = svg[svg.find("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-    return svg
+    # matplotlib escapes & < > in text nodes; escape quotes there too, so no data text is left raw
+    return re.sub(r">([^<]+)<", lambda m: ">" + m.group(1).replace('"', "&quot;").replace("'", "&#x27;") + "<", svg)
 
 
 def _interval_plot(rows: list[dict[str, Any]], label_key: str, title: str, xlabel: str,

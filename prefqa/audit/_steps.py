@@ -26,9 +26,26 @@ _TEXT_CHARS = 400
 
 
 def _api() -> Any:
-    import prefqa
+    """The public analysis functions, imported from their modules on first use."""
+    from types import SimpleNamespace
 
-    return prefqa
+    from ..annotators import annotator_table, judge_report
+    from ..bias import length_bias, position_bias, style_bias
+    from ..consensus import consensus
+    from ..models.bradley_terry import fit_bradley_terry
+    from ..models.mixed import fit_preference_model
+    from ..pairs import build_pairs
+    from ..prompts import flag_prompts
+    from ..reliability import agreement
+    from ..simpson import simpson_check
+
+    return SimpleNamespace(
+        annotator_table=annotator_table, judge_report=judge_report, length_bias=length_bias,
+        position_bias=position_bias, style_bias=style_bias, consensus=consensus,
+        fit_bradley_terry=fit_bradley_terry, fit_preference_model=fit_preference_model,
+        build_pairs=build_pairs, flag_prompts=flag_prompts, agreement=agreement,
+        simpson_check=simpson_check,
+    )
 
 
 def _opts(config: dict[str, Any], step: str) -> dict[str, Any]:

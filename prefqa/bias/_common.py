@@ -107,16 +107,22 @@ def cluster_codes(data: PreferenceData) -> tuple[np.ndarray, str]:
     return data.codes("comparison_id")[0], "comparison"
 
 
+#: Above this many models the dense GLM design gets too large; model terms are then left out.
+MAX_MODEL_COLUMNS = 60
+
+
 def model_difference_matrix(data: PreferenceData) -> tuple[np.ndarray | None, pd.Index]:
     """Columns ``+1`` for the model shown as a, ``-1`` for b, the first model dropped.
 
-    Returns ``(None, empty index)`` when the data names no models. Rows with
-    a missing model get zeros.
+    Returns ``(None, empty index)`` when the data names no models or more
+    than :data:`MAX_MODEL_COLUMNS` of them. Rows with a missing model get zeros.
     """
     if not data.has_models:
         return None, pd.Index([], name="model")
     ca, cb, labels = data.model_codes()
     n, k = len(ca), len(labels)
+    if k > MAX_MODEL_COLUMNS:
+        return None, pd.Index([], name="model")
     mat = np.zeros((n, k))
     rows = np.arange(n)
     ok_a, ok_b = ca >= 0, cb >= 0

@@ -27,9 +27,8 @@ def _length_row(result: Any) -> pd.Series | None:
     names = names.astype(str)
     exact = names.isin(["length", "fixed:length", "beta:length"])
     hit = frame[exact] if exact.any() else frame[names.str.contains("length", regex=False)]
-    if "kind" in hit:
-        fixed = hit[hit["kind"].astype(str).str.contains("fixed")]
-        hit = fixed if len(fixed) else hit
+    if "component" in hit:
+        hit = hit[hit["component"].astype(str) == "fixed"]
     return hit.iloc[0] if len(hit) else None
 
 
@@ -48,10 +47,7 @@ def mixed_length_slope(
         except (ImportError, AttributeError):
             return None, ("crossed-model slope: prefqa.models.mixed.fit_preference_model is not "
                           "available in this installation; the GLM slope is reported")
-        try:
-            model = fit(data, covariates=("length",), random_slopes=("length",))
-        except TypeError:
-            model = fit(data)
+        model = fit(data, fixed=("length", "position"), random_slopes={"annotator": ("length",)})
     row = _length_row(model)
     if row is None:
         return None, "crossed-model slope: the fitted model has no `length` term; the GLM slope is reported"
@@ -61,5 +57,5 @@ def mixed_length_slope(
     if "ci_low" in row and "ci_high" in row and np.isfinite(row["ci_low"]):
         ci = ConfidenceInterval(float(row["ci_low"]), float(row["ci_high"]))
     else:
-        ci = ConfidenceInterval(est - z * se, est + z * se)
+        ci = ConfidenceInterval(float(est - z * se), float(est + z * se))
     return (est, se, ci), ""

@@ -31,7 +31,7 @@ from ..errors import InsufficientDataError, PrefqaWarning, SchemaError
 from ..features import judgment_features
 from ..schema import PreferenceData
 from ._common import (
-    bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, cluster_codes,
+    MAX_MODEL_COLUMNS, bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, cluster_codes,
     fit_logistic, fmt_p, model_difference_matrix, wilson_interval,
 )
 from ._lengths import clear_difference, comparison_majority, judgment_lengths, validate_length_options
@@ -242,9 +242,13 @@ def length_bias(
 
     The per-annotator table has one row per annotator with ``n``,
     ``n_longer_won``, ``estimate``, ``ci_low``, ``ci_high`` (Wilson),
-    ``pool`` (the rate of all other annotators), ``p_value`` (exact binomial
-    test of the annotator's rate against ``pool``), ``q_value`` (BH across
-    annotators), ``flagged`` (q below ``fdr`` and a rate above the pool) and
+    ``pool`` (the rate of all other annotators), ``slope`` and
+    ``slope_std_error`` (the pooled GLM slope plus a one-step estimate of the
+    annotator's extra slope), ``p_value`` (one-sided score test of "this
+    annotator's extra length slope is > 0" in the pooled GLM; it uses every
+    non-tie judgment weighted by its length difference, so it has more power
+    than comparing rates), ``q_value`` (BH across annotators), ``flagged``
+    (q below ``fdr``: the annotator rewards length more than the pool) and
     ``reason``.
 
     Examples
@@ -308,7 +312,7 @@ def length_bias(
     z = stats.norm.ppf(0.5 + confidence_level / 2.0)
     glm_slope, glm_se = float(fit.params[1]), float(np.sqrt(fit.cov[1, 1]))
     slope, slope_se, source = glm_slope, glm_se, "glm"
-    slope_ci = ConfidenceInterval(glm_slope - z * glm_se, glm_slope + z * glm_se)
+    slope_ci = ConfidenceInterval(float(glm_slope - z * glm_se), float(glm_slope + z * glm_se))
     if model is not None or use_mixed_model:
         mixed, note = mixed_length_slope(data, model, use_mixed_model, confidence_level)
         if mixed is None:
@@ -333,10 +337,19 @@ def length_bias(
             warn.append(msg)
     else:
         win_rates = empty_win_rates()
-        skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)"
-                       if control_models else "length-controlled win rates: `control_models=False`")
+        if not control_models:
+            skipped.append("length-controlled win rates: `control_models=False`")
+        elif data.has_models:
+            skipped.append(f"length-controlled win rates: more than {MAX_MODEL_COLUMNS} models; the dense "
+                           "joint fit is skipped and the slope is not controlled for model strength")
+        else:
+            skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)")
 
-    annotators = _annotator_table(data, lengths, choice, min_difference, confidence_level, fdr, skipped)
+    eta = X @ fit.params
+    p_hat = 1.0 / (1.0 + np.exp(-eta))
+    glm_parts = {"ann": data.codes("annotator_id")[0][use], "x": X[:, 1], "resid": y - p_hat,
+                 "weight": p_hat * (1.0 - p_hat), "slope": glm_slope}
+    annotators = _annotator_table(data, lengths, choice, min_difference, confidence_level, fdr, skipped, glm_parts)
     return LengthBiasResult(
         unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
         fdr=fdr, n_judgments=data.n_judgments, n_annotators=data.n_annotators, n_trials=n_trials,
@@ -372,9 +385,9 @@ def _buckets(la: np.ndarray, lb: np.ndarray, longer_won: np.ndarray, unequal: np
 
 
 def _annotator_table(data: PreferenceData, lengths: Any, choice: np.ndarray, min_difference: float,
-                     confidence_level: float, fdr: float, skipped: list[str]) -> pd.DataFrame:
-    columns = ["n", "n_longer_won", "estimate", "ci_low", "ci_high", "pool", "p_value", "q_value",
-               "flagged", "reason"]
+                     confidence_level: float, fdr: float, skipped: list[str], glm: dict[str, Any]) -> pd.DataFrame:
+    columns = ["n", "n_longer_won", "estimate", "ci_low", "ci_high", "pool", "slope", "slope_std_error",
+               "p_value", "q_value", "flagged", "reason"]
     ann, labels = data.codes("annotator_id")
     if not len(labels):
         skipped.append("per-annotator table: the judgments have no annotator ids")
@@ -389,16 +402,28 @@ def _annotator_table(data: PreferenceData, lengths: Any, choice: np.ndarray, min
         est = k / n
         pool = (k.sum() - k) / (n.sum() - n)
     low, high = wilson_interval(k, n, confidence_level)
-    p = binom_two_sided(k, n, np.where(np.isfinite(pool), np.clip(pool, 1e-12, 1 - 1e-12), 0.5))
+    # score test of an extra length slope for each annotator in the pooled GLM
+    a_fit, x, resid, w = glm["ann"], glm["x"], glm["resid"], glm["weight"]
+    ok = a_fit >= 0
+    score = np.bincount(a_fit[ok], weights=(x * resid)[ok], minlength=m)
+    info = np.bincount(a_fit[ok], weights=(x * x * w)[ok], minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        extra = score / info
+        se = 1.0 / np.sqrt(info)
+        zstat = score / np.sqrt(info)
+    p = np.where(info > 0, stats.norm.sf(zstat), np.nan)  # one-sided: rewards length more than the pool
     q = bh_qvalues(p)
     flagged = np.nan_to_num(q, nan=1.0) < fdr
-    flagged &= est > pool
+    slope = glm["slope"] + extra
     reason = [
-        f"chooses the longer response {e:.0%} of the time (pool {pl:.0%}, n={int(nn)}), q {fmt_p(qq)}" if f else ""
-        for e, pl, nn, qq, f in zip(est, pool, n, q, flagged)
+        (f"prefers longer responses more than the pool: length slope "
+         f"{sl:.2f} vs pooled {glm['slope']:.2f}; chooses the longer {r:.0%} of the time (pool {pl:.0%}), "
+         f"q {fmt_p(qq)}") if f else ""
+        for sl, r, pl, qq, f in zip(slope, est, pool, q, flagged)
     ] if flagged.any() else [""] * m
     return pd.DataFrame(
         {"n": n.astype(np.int64), "n_longer_won": k.astype(np.int64), "estimate": est, "ci_low": low,
-         "ci_high": high, "pool": pool, "p_value": p, "q_value": q, "flagged": flagged, "reason": reason},
+         "ci_high": high, "pool": pool, "slope": slope, "slope_std_error": se, "p_value": p, "q_value": q,
+         "flagged": flagged, "reason": reason},
         index=pd.Index(labels.to_numpy(), name="annotator_id"),
     )

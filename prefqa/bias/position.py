@@ -229,7 +229,7 @@ def position_bias(
     except InsufficientDataError as exc:
         logit, logit_se, converged, n_iter = np.nan, np.nan, False, 0
         skipped.append(f"position logit: {exc}")
-    logit_ci = ConfidenceInterval(logit - z * logit_se, logit + z * logit_se)
+    logit_ci = ConfidenceInterval(float(logit - z * logit_se), float(logit + z * logit_se))
 
     both = _both_orders(data)
     annotators = _annotator_table(data, choice, both, confidence_level, fdr, skipped)

@@ -48,11 +48,10 @@ class Collector:
         values = pd.Series(values).astype("str").fillna("<missing>").to_numpy(dtype=object)
         col = self.column(column)
         if self.on_error == "raise":
-            lines = self.src.lines(rows[:1])
             counts = pd.Series(values).value_counts()
             found = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(6).items())
             raise SchemaError(
-                f"{self.src.name}, line {int(lines[0])}, column {col!r}: {reason}; found {found}. {fix} "
+                f"{self.src.where(int(rows[0]), col)}: {reason}; found {found}. {fix} "
                 "Or pass on_error='skip' to list such rows in data.load_report.rejected."
             )
         self._rows.append(self._frame(rows, col, values, reason))
@@ -71,7 +70,7 @@ class Collector:
     def rejected_rows(self) -> np.ndarray:
         if not self._rows:
             return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate([f["_row"].to_numpy() for f in self._rows]))
+        return pd.unique(np.concatenate([f["_row"].to_numpy() for f in self._rows]))
 
     def rows_table(self) -> pd.DataFrame:
         parts = [self.src.rejected]
@@ -101,7 +100,7 @@ def as_text(values: Any) -> tuple[pd.Series, int]:
     """
     s = pd.Series(values, copy=False)
     if isinstance(s.dtype, pd.StringDtype):
-        return s.fillna(""), 0
+        return (s.fillna("") if s.hasnans else s), 0
     obj = s.astype(object)
     is_str = np.fromiter((isinstance(v, str) for v in obj.to_numpy()), dtype=bool, count=len(obj))
     n_coerced = int((~is_str & obj.notna().to_numpy()).sum())
@@ -138,7 +137,7 @@ def comparison_ids(src: Source, frame: pd.DataFrame, id_column: str | None, rows
         if ids.isna().any():
             bad = rows[ids.isna().to_numpy()]
             raise SchemaError(
-                f"{src.name}, line {int(src.lines(bad[:1])[0])}: column {col!r} has no comparison id in "
+                f"{src.where(int(bad[0]), col)}: no comparison id in "
                 f"{len(bad)} row(s). Fill it, or drop `id_column` to number comparisons by source line."
             )
         return ids
@@ -208,55 +207,11 @@ def assemble(
 
     prompts = prompts_table
     if "prompt" in long:
-        ptext = long["prompt"]
-        codes, uniq = pd.factorize(ptext, use_na_sentinel=False)
-        uniq_ids = stable_id("p", pd.Series(uniq, dtype="str"))
-        derived = pd.Series(uniq_ids[codes], dtype="str")
-        if "prompt_id" in j:
-            pid = j["prompt_id"].fillna(derived)
-        else:
-            pid = derived
-        j["prompt_id"] = pid
-        table = {"prompt_id": pid, "text": ptext}
-        if "_messages" in long:
-            table["messages"] = long["_messages"]
-        prompts = pd.DataFrame(table)
-        if "prompt_id" in long:
-            prompts = prompts.drop_duplicates("prompt_id")
-        else:
-            first = np.full(len(uniq), -1, dtype=np.int64)
-            first[codes[::-1]] = np.arange(len(codes))[::-1]
-            prompts = prompts.iloc[first]
-        prompts = prompts.reset_index(drop=True)
-
+        j["prompt_id"], prompts = _prompt_table(long, j.get("prompt_id"))
     responses = None
     if "response_a" in long and "response_b" in long:
-        n = len(long)
-        texts = pd.concat([long["response_a"], long["response_b"]], ignore_index=True)
-        if "prompt_id" in j:
-            pid2 = pd.concat([j["prompt_id"], j["prompt_id"]], ignore_index=True)
-        else:
-            pid2 = pd.Series(pd.NA, index=range(2 * n), dtype="str")
-        tcodes, tuniq = pd.factorize(texts, use_na_sentinel=False)
-        pcodes, puniq = pd.factorize(pid2, use_na_sentinel=False)
-        pair = pcodes.astype(np.int64) * max(len(tuniq), 1) + tcodes
-        rcodes, runiq = pd.factorize(pair)
-        r_pid = pd.Series(puniq, dtype="str").to_numpy(dtype=object)[runiq // max(len(tuniq), 1)]
-        r_text = pd.Series(tuniq, dtype="str").to_numpy(dtype=object)[runiq % max(len(tuniq), 1)]
-        r_ids = stable_id("r", pd.Series(r_pid, dtype="str"), pd.Series(r_text, dtype="str"))
-        rid = pd.Series(r_ids[rcodes], dtype="str")
-        given = [c for c in ("response_a_id", "response_b_id") if c in j]
-        if given:
-            given_ids = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
-            rid = given_ids.fillna(rid)
-            responses = pd.DataFrame({"response_id": rid, "prompt_id": pid2, "text": texts})
-            responses = responses.drop_duplicates("response_id").reset_index(drop=True)
-        else:
-            responses = pd.DataFrame({"response_id": r_ids, "prompt_id": r_pid, "text": r_text})
-        j["response_a_id"] = rid.iloc[:n].to_numpy()
-        j["response_b_id"] = rid.iloc[n:].to_numpy()
-        j["response_a_id"] = j["response_a_id"].astype("str")
-        j["response_b_id"] = j["response_b_id"].astype("str")
+        rid_a, rid_b, responses = _response_table(long, j)
+        j["response_a_id"], j["response_b_id"] = rid_a, rid_b
     if extra_responses is not None and len(extra_responses):
         responses = extra_responses if responses is None else pd.concat(
             [responses, extra_responses], ignore_index=True).drop_duplicates("response_id")
@@ -267,7 +222,12 @@ def assemble(
 
     n_empty = 0 if responses is None else int((responses["text"].astype("str").str.strip() == "").sum())
     has_ann = j["annotator_id"].notna().to_numpy()
-    n_repeats = int(j.loc[has_ann].duplicated(["annotator_id", "comparison_id"]).sum()) if has_ann.any() else 0
+    n_repeats = 0
+    if has_ann.any():
+        acodes = pd.factorize(j["annotator_id"])[0].astype(np.int64)
+        ccodes, clabels = pd.factorize(j["comparison_id"])
+        key = pd.Series(acodes[has_ann] * (len(clabels) + 1) + ccodes[has_ann])
+        n_repeats = int(key.duplicated().sum())
     if n_repeats:
         notes.append(f"{n_repeats:,} judgments repeat an (annotator, comparison) pair already seen; "
                      "they are kept (position consistency and intra-rater reliability use them).")
@@ -279,13 +239,15 @@ def assemble(
     if not has_ann.any() and len(j):
         notes.append("no annotator ids: `annotator_id` is missing, not one shared annotator.")
 
-    used = long["_row"].to_numpy()
+    used = np.zeros(len(src.frame), dtype=bool)  # masks, not np.unique: much faster on 1M rows
+    used[long["_row"].to_numpy()] = True
     if extra_used_rows is not None:
-        used = np.concatenate([used, np.asarray(extra_used_rows, dtype=np.int64)])
-    used = np.setdiff1d(np.unique(used), rej.rejected_rows())
+        used[np.asarray(extra_used_rows, dtype=np.int64)] = True
+    used[rej.rejected_rows()] = False
+    n_used = int(used.sum())
     rejected = rej.rows_table()
     report = LoadReport(
-        source=src.name, format=fmt, n_rows=src.n_rows, n_rows_used=len(used), rejected=rejected,
+        source=src.name, format=fmt, n_rows=src.n_rows, n_rows_used=n_used, rejected=rejected,
         n_judgments=len(j), n_ratings=0 if ratings is None else len(ratings), n_repeats=n_repeats,
         n_empty_texts=n_empty, notes=tuple(notes), rejected_values=rej.cells_table(),
     )
@@ -297,3 +259,65 @@ def assemble(
                               load_report=report, meta=meta)
     except SchemaError as exc:
         raise SchemaError(f"{src.name}: {exc}") from None
+
+
+def _first_index(codes: np.ndarray, n_labels: int) -> np.ndarray:
+    """Position of the first row of each code (codes in 0..n_labels-1)."""
+    first = np.full(n_labels, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes), dtype=np.int64)[::-1]
+    return first
+
+
+def _prompt_table(long: pd.DataFrame, given: pd.Series | None) -> tuple[pd.Series, pd.DataFrame]:
+    """Return judgment prompt ids and the prompts table (one row per prompt id, first text kept)."""
+    ptext = long["prompt"]
+    if given is not None and not given.isna().any():
+        pid = given  # ids from the source: no hashing, texts looked up once per id
+    else:
+        codes, uniq = pd.factorize(ptext, use_na_sentinel=False)
+        derived = pd.Series(stable_id("p", pd.Series(uniq, dtype="str"))[codes], dtype="str")
+        pid = derived if given is None else given.fillna(derived)
+    codes, uniq = pd.factorize(pid, use_na_sentinel=False)
+    first = _first_index(codes, len(uniq))
+    table = {"prompt_id": pd.Series(uniq, dtype="str"), "text": ptext.iloc[first].reset_index(drop=True)}
+    if "_messages" in long:
+        table["messages"] = long["_messages"].iloc[first].reset_index(drop=True)
+    return pid, pd.DataFrame(table)
+
+
+def _response_table(long: pd.DataFrame, j: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """Return response ids of sides a and b and the responses table.
+
+    Ids given by the source are kept; missing ones are ``stable_id("r", prompt_id, text)``,
+    hashed once per unique (prompt, text) pair.
+    """
+    n = len(long)
+    texts = pd.concat([long["response_a"], long["response_b"]], ignore_index=True)
+    pid2 = (pd.concat([j["prompt_id"], j["prompt_id"]], ignore_index=True) if "prompt_id" in j
+            else pd.Series(pd.NA, index=range(2 * n), dtype="str"))
+    given = None
+    if "response_a_id" in j and "response_b_id" in j:
+        given = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
+    if given is not None and not given.isna().any():
+        rid = given
+    else:
+        tcodes, tuniq = pd.factorize(texts, use_na_sentinel=False)
+        pcodes, puniq = pd.factorize(pid2, use_na_sentinel=False)
+        width = max(len(tuniq), 1)
+        rcodes, runiq = pd.factorize(pcodes.astype(np.int64) * width + tcodes)
+        r_pid = pd.Series(puniq, dtype="str").iloc[runiq // width].reset_index(drop=True)
+        r_text = pd.Series(tuniq, dtype="str").iloc[runiq % width].reset_index(drop=True)
+        derived = pd.Series(stable_id("r", r_pid, r_text)[rcodes], dtype="str")
+        rid = derived if given is None else given.fillna(derived)
+    codes, uniq = pd.factorize(rid, use_na_sentinel=False)
+    first = _first_index(codes, len(uniq))
+    # take texts from each side's own column: a take over the concatenation would copy it whole
+    from_a = first < n
+    order = np.concatenate([np.flatnonzero(from_a), np.flatnonzero(~from_a)])
+    text = pd.concat([long["response_a"].iloc[first[from_a]], long["response_b"].iloc[first[~from_a] - n]],
+                     ignore_index=True)
+    pid_first = pid2.iloc[: n].iloc[first[order] % n] if n else pid2.iloc[:0]
+    responses = pd.DataFrame({"response_id": pd.Series(uniq, dtype="str").iloc[order].reset_index(drop=True),
+                              "prompt_id": pid_first.reset_index(drop=True), "text": text})
+    return (rid.iloc[:n].reset_index(drop=True).astype("str"),
+            rid.iloc[n:].reset_index(drop=True).astype("str"), responses)

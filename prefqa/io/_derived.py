@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import SchemaError
 from ..schema import PreferenceData, stable_id
 from ._build import Collector, as_text, assemble, comparison_ids, hash_swap, normalize_ids
 from ._canonical import missing_columns_error
@@ -104,7 +105,6 @@ def read_ratings(src: Any, rej: Collector, *, aspect: str | None = None) -> Pref
     pool = r.assign(_row=src_rows.to_numpy(), _aspect=r["aspect"].fillna("") if "aspect" in r else "")
     if aspect is not None:
         if aspect not in aspects:
-            from ..errors import SchemaError
             raise SchemaError(f"{src.name}: `aspect` {aspect!r} is not in the data; aspects found: {aspects}.")
         pool = pool[pool["aspect"] == aspect]
         meta["aspect"] = aspect
@@ -184,9 +184,11 @@ def read_rankings(src: Any, rej: Collector, *, ranking_items: str = "text",
     lo = np.minimum(m["response_id_1"].to_numpy(dtype=object), m["response_id_2"].to_numpy(dtype=object))
     hi = np.maximum(m["response_id_1"].to_numpy(dtype=object), m["response_id_2"].to_numpy(dtype=object))
     cid = stable_id("c", pd.Series(lo, dtype="str"), pd.Series(hi, dtype="str"))
-    left = pd.DataFrame({"response_id": m["response_id_1"]})
-    right = pd.DataFrame({"response_id": m["response_id_2"]})
-    long = _pairs_to_long(left, right, np.ones(len(m), dtype=bool), np.zeros(len(m), dtype=bool), cid)
+    # orient every comparison the same way for all annotators (lower id left), then place by hash
+    left = pd.DataFrame({"response_id": lo})
+    right = pd.DataFrame({"response_id": hi})
+    winner_left = m["response_id_1"].to_numpy(dtype=object) == lo
+    long = _pairs_to_long(left, right, winner_left, np.zeros(len(m), dtype=bool), cid)
     long.insert(0, "_row", rows[m["_pos"].to_numpy()])
     long.insert(2, "annotator_id", m["annotator_id"].to_numpy())
     if pid is not None:

@@ -197,11 +197,11 @@ def read_wide(
         if bad.any():
             bad_rows = np.flatnonzero(bad)
             if rej.on_error == "raise":
-                line = int(src.lines(bad_rows[:1])[0])
                 found = raw[bad].astype("str").value_counts()
                 found_txt = ", ".join(f"{v!r} ({k} cells)" for v, k in found.head(6).items())
+                renamed = "" if rej.column(col) == col else f" (source column {rej.column(col)!r})"
                 raise SchemaError(
-                    f"{src.name}, line {line}, column {col!r}: value(s) with no code: {found_txt}; codes "
+                    f"{src.where(int(bad_rows[0]), col)}{renamed}: value(s) with no code: {found_txt}; codes "
                     f"known for this column: {sorted(table)}. Add them with annotator_codes={{{col!r}: "
                     "{...}}, or pass on_error='skip' to list such cells in data.load_report.rejected_values."
                 )

@@ -12,8 +12,9 @@ Reading the main file back picks the siblings up.
 
 Round trip: ``pq.read(pq.write(data, path))`` gives equal judgments, responses, prompts,
 ratings, rankings and ``order_known``, up to this dtype normalization: id and text columns
-come back as pandas strings, and extra columns (and ``timestamp``) get the types the file
-format can hold (CSV and JSONL infer them; Parquet keeps them). Responses referenced by no
+come back as pandas strings, extra columns (and ``timestamp``) get the types the file
+format can hold (CSV and JSONL infer them; Parquet keeps them), and JSONL rounds floats to 15
+decimal places (pandas' JSON writer maximum; CSV and Parquet keep them exactly). Responses referenced by no
 judgment, rating or ranking are not written.
 """
 
@@ -39,9 +40,8 @@ _FIRST = ["comparison_id", "annotator_id", "choice", "prompt_id", "prompt", "res
 
 
 def _sample_path() -> Path:
-    import prefqa
-
-    return Path(prefqa.__file__).resolve().parents[1] / "sample_data" / "sample.jsonl.gz"
+    # <repo>/prefqa/io/_writer.py -> <repo>/sample_data (same as Path(prefqa.__file__).parents[1])
+    return Path(__file__).resolve().parents[2] / "sample_data" / "sample.jsonl.gz"
 
 
 SAMPLE_PATH = _sample_path()
@@ -85,7 +85,7 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
                 pacsv.write_csv(table, tmp)
         elif kind == "jsonl":
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False, date_format="iso",
-                          compression="gzip" if gz else None)
+                          double_precision=15, compression="gzip" if gz else None)
         else:
             raise SchemaError(
                 f"`path` {str(path)!r}: write() makes canonical .csv, .csv.gz, .jsonl, .jsonl.gz or "
@@ -169,8 +169,9 @@ def load_sample() -> PreferenceData:
     Examples
     --------
     >>> import prefqa as pq
-    >>> pq.load_sample().n_judgments > 10_000  # doctest: +SKIP
-    True
+    >>> data = pq.load_sample()
+    >>> data.n_judgments > 10_000, data.load_report.format
+    (True, 'prefqa')
     """
     path = _sample_path()
     if not path.exists():

@@ -21,6 +21,7 @@ The linear predictor of a row is ``d = s_i - s_j + z @ beta``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import optimize, sparse
@@ -57,6 +58,16 @@ class Design:
     def n_params(self) -> int:
         return self.n_items + self.n_cov + int(self.davidson)
 
+    @cached_property
+    def totals(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
+        """(n per row, (n_i - n_j) / 2, total ties, y_i, y_j for the logistic likelihoods)."""
+        na, nb, nt = self.counts[:, 0], self.counts[:, 1], self.counts[:, 2]
+        if self.ties == "half":
+            ya, yb = na + 0.5 * nt, nb + 0.5 * nt
+        else:
+            ya, yb = na, nb
+        return na + nb + nt, 0.5 * (na - nb), float(nt.sum()), ya, yb
+
     def with_counts(self, counts: np.ndarray) -> Design:
         return Design(self.i, self.j, self.z, counts, self.n_items, self.ties)
 
@@ -80,15 +91,24 @@ def _linear(design: Design, theta: np.ndarray) -> np.ndarray:
 
 
 def _davidson_probs(d: np.ndarray, lnu: float) -> tuple[np.ndarray, ...]:
-    """Return (log D, P(i), P(j), P(tie)) with one exp and one log per row."""
+    """Return (log D, P(i) - P(j), P(tie)) with one exp and one log per row."""
     half = 0.5 * d
     a = np.abs(half)
     e = np.exp(-a)
-    nu = np.exp(lnu)
-    den = 1.0 + e * e + nu * e           # D * exp(-|d|/2)
-    big, small = 1.0 / den, e * e / den
-    pos = half >= 0
-    return a + np.log(den), np.where(pos, big, small), np.where(pos, small, big), nu * e / den
+    e2 = e * e
+    nu = float(np.exp(lnu))
+    den = nu * e
+    den += e2
+    den += 1.0                           # D * exp(-|d|/2)
+    inv = 1.0 / den
+    log_den = np.log(den)
+    log_den += a
+    diff = 1.0 - e2
+    diff *= inv
+    np.copysign(diff, half, out=diff)
+    e *= nu
+    e *= inv
+    return log_den, diff, e
 
 
 def _logistic(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,26 +118,27 @@ def _logistic(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.log1p(e), p
 
 
-def _terms(design: Design, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
-    """Return the log-likelihood and its derivatives in ``d`` and ``log_nu`` per row."""
+def _vdot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product without BLAS (multi-threaded ddot stalls on a busy 2-core machine)."""
+    return float(np.multiply(a, b).sum())
+
+
+def _terms(design: Design, theta: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """Return the log-likelihood, its derivative in ``d`` per row and in ``log_nu``."""
     d = _linear(design, theta)
-    na, nb, nt = design.counts[:, 0], design.counts[:, 1], design.counts[:, 2]
+    n, half_diff, n_ties, ya, yb = design.totals
     if design.davidson:
         lnu = float(theta[-1])
-        log_den, pa, pb, pt = _davidson_probs(d, lnu)
-        n = na + nb + nt
-        ll = float(0.5 * np.dot(d, na - nb) + lnu * nt.sum() - np.dot(n, log_den))
-        gd = 0.5 * (na - nb) - 0.5 * n * (pa - pb)
-        gl = nt - n * pt
-        return ll, gd, gl
-    if design.ties == "half":
-        ya, yb = na + 0.5 * nt, nb + 0.5 * nt
-    else:
-        ya, yb = na, nb
+        log_den, diff, pt = _davidson_probs(d, lnu)
+        ll = float(_vdot(d, half_diff) + lnu * n_ties - _vdot(n, log_den))
+        diff *= n
+        diff *= -0.5
+        diff += half_diff
+        return ll, diff, n_ties - _vdot(n, pt)
     l1, p = _logistic(d)
-    ll = -float(np.dot(ya, np.maximum(-d, 0.0)) + np.dot(yb, np.maximum(d, 0.0)) + np.dot(ya + yb, l1))
+    ll = -float(_vdot(ya, np.maximum(-d, 0.0)) + _vdot(yb, np.maximum(d, 0.0)) + _vdot(ya + yb, l1))
     gd = ya - (ya + yb) * p
-    return ll, gd, None
+    return ll, gd, 0.0
 
 
 def _objective(theta: np.ndarray, design: Design, reg: float, cov_reg: float, scale: float
@@ -130,8 +151,8 @@ def _objective(theta: np.ndarray, design: Design, reg: float, cov_reg: float, sc
     g[:k] = np.bincount(design.j, gd, k) - np.bincount(design.i, gd, k) + reg * s
     if p:
         g[k: k + p] = -(design.z.T @ gd) + cov_reg * beta
-    if gl is not None:
-        g[-1] = -gl.sum()
+    if design.davidson:
+        g[-1] = -gl
     return f * scale, g * scale
 
 
@@ -151,11 +172,27 @@ def fit_design(design: Design, *, regularization: float, covariate_regularizatio
             tie_share = design.counts[:, 2].sum() / max(total, 1.0)
             tie_share = min(max(tie_share, 1e-3), 0.95)
             x0[-1] = np.log(2.0 * tie_share / (1.0 - tie_share))
+    # diagonal preconditioning: rescale parameters by the square root of a
+    # curvature guess (a quarter of the counts per item and covariate)
+    n_row = design.counts.sum(axis=1) * 0.25
+    k, p = design.n_items, design.n_cov
+    diag = np.ones(design.n_params)
+    diag[:k] = (np.bincount(design.i, n_row, k) + np.bincount(design.j, n_row, k)) * scale
+    if p:
+        diag[k: k + p] = np.einsum("rc,rc,r->c", design.z, design.z, n_row) * scale
+    diag[:k] += regularization * scale
+    diag[k: k + p] += covariate_regularization * scale
+    root = np.sqrt(np.maximum(diag, 1e-8))
+
+    def scaled(u: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = _objective(u / root, design, regularization, covariate_regularization, scale)
+        return f, g / root
+
     res = optimize.minimize(
-        _objective, x0, args=(design, regularization, covariate_regularization, scale),
-        jac=True, method="L-BFGS-B",
-        options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-15, "gtol": tol * 0.1},
+        scaled, x0 * root, jac=True, method="L-BFGS-B",
+        options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-15, "gtol": tol * 0.1 * root.min()},
     )
+    res.x = res.x / root
     theta = np.asarray(res.x, dtype=np.float64)
     if regularization == 0.0:
         theta[: design.n_items] -= theta[: design.n_items].mean()
@@ -175,8 +212,10 @@ def outcome_scores(design: Design, theta: np.ndarray) -> tuple[np.ndarray, np.nd
     d = _linear(design, theta)
     n = len(d)
     if design.davidson:
-        _, pa, pb, pt = _davidson_probs(d, float(theta[-1]))
-        m = 0.5 * (pa - pb)
+        _, diff, pt = _davidson_probs(d, float(theta[-1]))
+        pa = 0.5 * (1.0 - pt + diff)
+        pb = 0.5 * (1.0 - pt - diff)
+        m = 0.5 * diff
         ud = np.column_stack([0.5 - m, -0.5 - m, -m])
         ul = np.column_stack([-pt, -pt, 1.0 - pt])
         return ud, ul, np.column_stack([pa, pb, pt])
@@ -315,6 +354,28 @@ def _refit(design: Design, counts: np.ndarray, theta0: np.ndarray, reg: float, c
     return out.theta, out.converged
 
 
+def _chord_fit(design: Design, theta0: np.ndarray, factor: tuple, reg: float, cov_reg: float,
+               max_iter: int, tol: float) -> tuple[np.ndarray, bool]:
+    """Newton iterations with a fixed, pre-factorised information matrix (chord method).
+
+    A bootstrap resample changes the counts but barely the curvature, so the
+    full-data information is a good fixed Jacobian: each step costs one
+    gradient evaluation and one triangular solve; convergence is linear with
+    a small rate.
+    """
+    from scipy.linalg import cho_solve
+
+    scale = 1.0 / max(float(design.counts.sum()), 1.0)
+    theta = theta0.copy()
+    for _ in range(max_iter):
+        _, g = _objective(theta, design, reg, cov_reg, scale)
+        if np.max(np.abs(g)) <= tol:
+            return theta, True
+        theta = theta - cho_solve(factor, g)
+    _, g = _objective(theta, design, reg, cov_reg, scale)
+    return theta, bool(np.max(np.abs(g)) <= tol)
+
+
 def bootstrap_unique_rows(design: Design, theta0: np.ndarray, n_resamples: int,
                           rng: np.random.Generator, *, regularization: float,
                           covariate_regularization: float, max_iter: int, tol: float,
@@ -322,16 +383,31 @@ def bootstrap_unique_rows(design: Design, theta0: np.ndarray, n_resamples: int,
     """Refit on multinomial counts over the unique (i, j, outcome) rows.
 
     Each resample draws ``N`` judgments with replacement, expressed as counts
-    of the unique rows, and refits warm-started at ``theta0``. Returns the
-    (n_resamples, n_params) draws and the number of refits that did not
-    converge.
+    of the unique rows, and refits warm-started at ``theta0`` with chord
+    Newton steps (:func:`_chord_fit`; falling back to :func:`newton_fit` or
+    L-BFGS when that does not converge). Returns the (n_resamples, n_params)
+    draws and the number of refits that did not converge.
     """
+    from scipy.linalg import cho_factor
+
     nrow = len(design.i)
     flat = design.counts.reshape(-1)
     cells = np.flatnonzero(flat > 0)
     total = int(round(flat.sum()))
     probs = flat[cells] / flat[cells].sum()
     draws = np.empty((n_resamples, design.n_params))
+    factor = None
+    if design.n_params <= _NEWTON_MAX_PARAMS:
+        h = information(design, theta0, regularization=regularization,
+                        covariate_regularization=covariate_regularization) / max(total, 1)
+        if regularization == 0.0:
+            v = np.zeros(design.n_params)
+            v[: design.n_items] = 1.0 / np.sqrt(design.n_items)
+            h = h + np.outer(v, v)
+        try:
+            factor = cho_factor(h)
+        except np.linalg.LinAlgError:
+            factor = None
     failed = 0
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
@@ -339,8 +415,13 @@ def bootstrap_unique_rows(design: Design, theta0: np.ndarray, n_resamples: int,
         for b in range(size):
             counts = np.zeros(nrow * 3)
             counts[cells] = block[b]
-            theta, ok = _refit(design, counts.reshape(nrow, 3), theta0, regularization,
-                               covariate_regularization, max_iter, tol)
+            ok = False
+            if factor is not None:
+                theta, ok = _chord_fit(design.with_counts(counts.reshape(nrow, 3)), theta0, factor,
+                                       regularization, covariate_regularization, 50, tol)
+            if not ok:
+                theta, ok = _refit(design, counts.reshape(nrow, 3), theta0, regularization,
+                                   covariate_regularization, max_iter, tol)
             draws[start + b] = theta
             failed += not ok
     return draws, failed

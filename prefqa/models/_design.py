@@ -36,7 +36,81 @@ import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-__all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization"]
+__all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization", "minimize_with_restart", "wald_cov"]
+
+
+def wald_cov(deviance, x: np.ndarray, active: np.ndarray, rel_step: float = 0.01) -> np.ndarray:
+    """Covariance ``2 H^{-1}`` of the ``active`` entries of ``x`` from a central-difference Hessian.
+
+    ``deviance`` is ``-2 log L``. Entries not active (on a boundary) get NaN
+    rows and columns. Costs ``1 + 2 m^2`` evaluations for ``m`` active entries.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    idx = np.flatnonzero(active)
+    m = len(idx)
+    out = np.full((len(x), len(x)), np.nan)
+    if m == 0:
+        return out
+    h = rel_step * np.maximum(np.abs(x[idx]), 0.05)
+    f0 = deviance(x)
+
+    def f(steps: dict[int, float]) -> float:
+        trial = x.copy()
+        for i, s in steps.items():
+            trial[idx[i]] += s
+        return deviance(trial)
+
+    hess = np.empty((m, m))
+    for a in range(m):
+        hess[a, a] = (f({a: h[a]}) - 2 * f0 + f({a: -h[a]})) / h[a] ** 2
+        for b in range(a):
+            v = (f({a: h[a], b: h[b]}) - f({a: h[a], b: -h[b]}) - f({a: -h[a], b: h[b]})
+                 + f({a: -h[a], b: -h[b]})) / (4 * h[a] * h[b])
+            hess[a, b] = hess[b, a] = v
+    try:
+        cov = 2.0 * np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return out
+    if np.any(np.diag(cov) <= 0):
+        return out
+    out[np.ix_(idx, idx)] = cov
+    return out
+
+
+def minimize_with_restart(fun, x0: np.ndarray, lower: np.ndarray, *, max_iter: int, tol: float,
+                          scan_upper: float = 3.0):
+    """Bounded L-BFGS-B, with a line scan for SDs that end on the zero bound.
+
+    The profiled criteria are even functions of each diagonal theta entry, so
+    ``theta_j = 0`` is always a stationary point and a gradient method can stop
+    there (its line search may jump to the bound) although a small positive
+    variance fits better; lme4's derivative-free bobyqa escapes it. Each
+    component that ends at zero is therefore scanned on ``[0, scan_upper]``
+    with bounded Brent minimization (others fixed); if that improves the
+    criterion, L-BFGS-B restarts from there.
+    """
+    from scipy.optimize import minimize, minimize_scalar
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    opts = {"maxiter": max_iter, "ftol": tol, "gtol": 1e-7}
+    res = minimize(fun, x0, method="L-BFGS-B", bounds=bounds, options=opts)
+    n_iter = int(res.nit)
+    x, best = res.x.copy(), float(res.fun)
+    for j in np.flatnonzero((lower == 0) & (np.abs(res.x) < 1e-3)):
+        def along(t: float, j: int = j) -> float:
+            trial = x.copy()
+            trial[j] = t
+            return fun(trial)
+
+        scan = minimize_scalar(along, bounds=(0.0, scan_upper), method="bounded", options={"xatol": 1e-3})
+        if scan.fun < best - 1e-8:
+            x[j], best = scan.x, float(scan.fun)
+    if best < res.fun:
+        res2 = minimize(fun, x, method="L-BFGS-B", bounds=bounds, options=opts)
+        n_iter += int(res2.nit)
+        res = res2 if res2.fun <= best else res
+    res.nit = n_iter
+    return res
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +203,26 @@ class CrossedDesign:
                 key = fi.codes * np.int64(fj.n_levels) + fj.codes
                 uniq, inv = np.unique(key, return_inverse=True)
                 self._pairs[(i, j)] = (uniq // fj.n_levels, uniq % fj.n_levels, inv.ravel())
+        # fixed CSR pattern of the big x small block: COO entries in crossprod order -> CSR slots
+        rows, cols = [], []
+        for fi, (f, off) in enumerate(zip(self.small, self.small_offsets), start=1):
+            lb, lf, _ = self._pairs[(0, fi)]
+            for t in range(self.big.k):
+                for s in range(f.k):
+                    rows.append(lb * self.big.k + t)
+                    cols.append(off + lf * f.k + s)
+        if rows:
+            r, c = np.concatenate(rows), np.concatenate(cols)
+            pattern = sp.csr_matrix((np.arange(1, len(r) + 1, dtype=np.float64), (r, c)), shape=(self.q_b, self.q_s))
+            pattern.sort_indices()
+            self._bs_perm = pattern.data.astype(np.int64) - 1  # CSR slot -> COO entry
+            self._bs_indices, self._bs_indptr = pattern.indices, pattern.indptr
+            self._bs_rows = np.repeat(np.arange(self.q_b), np.diff(pattern.indptr))
+        else:
+            self._bs_perm = np.zeros(0, dtype=np.int64)
+            self._bs_indices = np.zeros(0, dtype=np.int32)
+            self._bs_indptr = np.zeros(self.q_b + 1, dtype=np.int32)
+            self._bs_rows = np.zeros(0, dtype=np.int64)
         theta_sizes = [f.n_theta for f in self.factors]
         self.theta_slices = np.split(np.arange(sum(theta_sizes)), np.cumsum(theta_sizes)[:-1])
 
@@ -195,14 +289,12 @@ class CrossedDesign:
         m = self.q_s + self.p
         c = np.zeros((m, m))
         rr = np.empty(m)
-        rows_bs, cols_bs, data_bs = [], [], []
+        data_bs = []
         for fi, (f, off) in enumerate(zip(self.small, self.small_offsets), start=1):
             # big x small (sparse)
             lb, lf, inv = self._pairs[(0, fi)]
             for t in range(k_b):
                 for s in range(f.k):
-                    rows_bs.append(lb * k_b + t)
-                    cols_bs.append(off + lf * f.k + s)
                     data_bs.append(np.bincount(inv, wv[0][t] * f.values[s], minlength=len(lb)))
             # within small factor, small x fixed, rhs
             base = off + np.arange(f.n_levels) * f.k
@@ -228,12 +320,15 @@ class CrossedDesign:
         xw = self.x * w[:, None]
         c[self.q_s:, self.q_s:] = xw.T @ self.x
         rr[self.q_s:] = self.x.T @ wz
-        if rows_bs:
-            bs = sp.csr_matrix((np.concatenate(data_bs), (np.concatenate(rows_bs), np.concatenate(cols_bs))),
-                               shape=(self.q_b, self.q_s))
-        else:
-            bs = sp.csr_matrix((self.q_b, self.q_s))
+        bs_data = np.concatenate(data_bs)[self._bs_perm] if data_bs else np.zeros(0)
+        bs = self._csr(bs_data)
         return Blocks(d, bs, bx, c, rb, rr)
+
+    def _csr(self, data: np.ndarray) -> sp.csr_matrix:
+        """A big x small matrix on the fixed pattern (no index checks, no copies)."""
+        m = sp.csr_matrix((self.q_b, self.q_s))
+        m.data, m.indices, m.indptr = data, self._bs_indices, self._bs_indptr
+        return m
 
     # ------------------------------------------------------------ factorization
     def factorize(self, blocks: Blocks, theta: np.ndarray) -> Factorization:
@@ -242,28 +337,41 @@ class CrossedDesign:
         tb = temps[0]
         k_b, n_b = self.big.k, self.big.n_levels
         d = np.einsum("ts,lsu,uv->ltv", tb.T, blocks.d, tb) + np.eye(k_b)
-        lam_b = sp.kron(sp.identity(n_b, format="csr"), sp.csr_matrix(tb), format="csr")
-        lam_s = self._lambda_small(temps)
-        bs = (lam_b.T @ blocks.bs @ lam_s).tocsr() if self.q_s else sp.csr_matrix((self.q_b, 0))
+        diagonal = all(not f.correlated for f in self.factors)
+        if diagonal:
+            lam_b_vec = np.tile(np.diag(tb), n_b)
+            lam_s_vec = np.concatenate([np.tile(np.diag(t), f.n_levels) for f, t in zip(self.small, temps[1:])]
+                                       or [np.zeros(0)])
+            lam_s = sp.diags(lam_s_vec)
+            bs = self._csr(blocks.bs.data * lam_b_vec[self._bs_rows] * lam_s_vec[self._bs_indices])
+        else:
+            lam_b = sp.kron(sp.identity(n_b, format="csr"), sp.csr_matrix(tb), format="csr")
+            lam_s = self._lambda_small(temps)
+            bs = (lam_b.T @ blocks.bs @ lam_s).tocsr() if self.q_s else sp.csr_matrix((self.q_b, 0))
         bx = (blocks.bx.reshape(n_b, k_b, self.p).transpose(0, 2, 1) @ tb).transpose(0, 2, 1).reshape(-1, self.p)
         rb = (blocks.rb.reshape(n_b, k_b) @ tb).ravel()
         q_s = self.q_s
         c = blocks.c.copy()
         rr = blocks.rr.copy()
-        if q_s:
+        if q_s and diagonal:
+            c[:q_s, :] *= lam_s_vec[:, None]
+            c[:, :q_s] *= lam_s_vec[None, :]
+            c[np.arange(q_s), np.arange(q_s)] += 1.0
+            rr[:q_s] *= lam_s_vec
+        elif q_s:
             top = np.asarray(lam_s.T @ c[:q_s, :])  # (q_s, m)
             c[:q_s, :] = top
             c[:, :q_s] = np.asarray((lam_s.T @ c[:, :q_s].T).T)
             c[:q_s, :q_s] += np.eye(q_s)
             rr[:q_s] = lam_s.T @ rr[:q_s]
-        return Factorization(d, bs, bx, c, rb, rr, q_s, self.p)
+        return Factorization(d, bs, bx, c, rb, rr, q_s, self.p, self._bs_rows if self.big.k == 1 and diagonal else None)
 
 
 class Factorization:
     """Block factorization of ``M`` (see the module notes) with solves and log-determinants."""
 
     def __init__(self, d: np.ndarray, bs: sp.csr_matrix, bx: np.ndarray, c: np.ndarray,
-                 rb: np.ndarray, rr: np.ndarray, q_s: int, p: int) -> None:
+                 rb: np.ndarray, rr: np.ndarray, q_s: int, p: int, bs_rows: np.ndarray | None = None) -> None:
         self.k = d.shape[1]
         self.rb, self.rr = rb, rr
         self.q_s, self.p = q_s, p
@@ -276,11 +384,19 @@ class Factorization:
         n_b = d.shape[0]
         self.dinv_mat = sp.block_diag(list(self.dinv), format="csr") if self.k > 1 else sp.diags(self.dinv.ravel())
         self.bs, self.bx = bs, bx
-        self.gs = (self.dinv_mat @ bs).tocsr()
+        if bs_rows is not None:  # k == 1 on a fixed pattern: D^{-1} B is a row scaling of the data
+            self.gs = sp.csr_matrix(bs.shape)
+            self.gs.data = bs.data * self.dinv.ravel()[bs_rows]
+            self.gs.indices, self.gs.indptr = bs.indices, bs.indptr
+        else:
+            self.gs = (self.dinv_mat @ bs).tocsr()
         self.gx = np.asarray(self.dinv_mat @ bx)
         s = c.copy()
-        if q_s:
+        if q_s and bs.shape[0] * q_s <= 4_000_000:  # small: dense product is cheaper than sparse
+            s[:q_s, :q_s] -= bs.T @ self.gs.toarray()
+        elif q_s:
             s[:q_s, :q_s] -= (bs.T @ self.gs).toarray()
+        if q_s:
             cross = np.asarray(bs.T @ self.gx)
             s[:q_s, q_s:] -= cross
             s[q_s:, :q_s] -= cross.T

@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from ._design import CrossedDesign, Factorization
+from ._design import CrossedDesign, Factorization, minimize_with_restart, wald_cov
 
 __all__ = ["GlmmFit", "fit_glmm"]
 
@@ -69,6 +69,7 @@ class GlmmFit:
     message: str
     method: str
     factorization: Factorization
+    sd_cov: np.ndarray  # Wald covariance of theta (the SDs); NaN where unavailable
 
 
 class _Pirls:
@@ -85,13 +86,15 @@ class _Pirls:
         eta = self.eta(theta, st)
         mu = expit(eta)
         pdev = _deviance(y, mu, wt) + float(st.u_big @ st.u_big + st.u_small @ st.u_small)
-        fac = None
-        for _ in range(self.max_iter):
+        change = np.inf
+        for it in range(self.max_iter + 1):
             w = wt * np.clip(mu * (1 - mu), _EPS, None)
             z = eta + (y - mu) * wt / w  # working response
             if not joint:
                 z = z - d.x @ st.beta
-            fac = d.factorize(d.crossprod(w, z), theta)
+            fac = d.factorize(d.crossprod(w, z), theta)  # weights at the current point
+            if change < self.tol * (1 + abs(pdev)) or it == self.max_iter:
+                break  # fac is the factorization at the mode
             ub, us, beta = fac.solve(random_only=not joint)
             new = _State(ub, us, beta if joint else st.beta)
             step = 1.0
@@ -107,18 +110,13 @@ class _Pirls:
                 step /= 2
             change = abs(pdev - pdev_t)
             st, eta, mu, pdev = trial, eta_t, mu_t, pdev_t
-            if change < self.tol * (1 + abs(pdev)):
-                break
-        else:
+        if change >= self.tol * (1 + abs(pdev)):
             self.n_fail += 1
-        # factorization at the mode (weights at the final mu)
-        w = wt * np.clip(mu * (1 - mu), _EPS, None)
-        fac = d.factorize(d.crossprod(w, eta + (y - mu) * wt / w), theta)
         return pdev + fac.logdet_l, st, fac
 
 
 def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None, *, method: str = "laplace",
-             max_iter: int = 500, tol: float = 1e-8, pirls_tol: float = 1e-11) -> GlmmFit:
+             max_iter: int = 500, tol: float = 1e-8, pirls_tol: float = 1e-11, sd_ci: bool = True) -> GlmmFit:
     """Fit the logistic crossed model; see the module notes for the two stages."""
     y = np.asarray(y, dtype=np.float64)
     wt = np.ones_like(y) if wt is None else np.asarray(wt, dtype=np.float64)
@@ -136,8 +134,7 @@ def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None,
         cache["st"] = new
         return dev
 
-    res = minimize(obj_theta, design.theta_start(), method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-6})
+    res = minimize_with_restart(obj_theta, design.theta_start(), lower, max_iter=max_iter, tol=tol)
     theta = res.x
     dev, st, fac = pirls.run(theta, cache["st"], joint=True)
     n_iter, converged, message = int(res.nit), bool(res.success), str(res.message)
@@ -170,5 +167,14 @@ def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None,
     theta = np.where((lower == 0) & (np.abs(theta) < 1e-8), 0.0, theta)
     cov = fac.fixed_cov_unscaled() if design.p else np.zeros((0, 0))
     converged = converged and pirls.n_fail == 0
+    diagonal = bool(np.all(lower == 0))
+    mode = st
+
+    def profiled(th: np.ndarray) -> float:
+        if np.any(th < 0):
+            return np.inf
+        return pirls.run(th, mode, joint=True)[0]
+
+    sd_cov = wald_cov(profiled, theta, (theta > 1e-3) & diagonal) if sd_ci else np.full((len(theta),) * 2, np.nan)
     return GlmmFit(theta, st.beta, cov, st.u_big, st.u_small, float(dev), -0.5 * float(dev), converged,
-                   n_iter, message, method, fac)
+                   n_iter, message, method, fac, sd_cov)

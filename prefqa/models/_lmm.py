@@ -22,9 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
-
-from ._design import CrossedDesign, Factorization
+from ._design import CrossedDesign, Factorization, minimize_with_restart, wald_cov
 
 __all__ = ["LmmFit", "fit_lmm"]
 
@@ -43,6 +41,7 @@ class LmmFit:
     n_iter: int
     message: str
     factorization: Factorization
+    sd_cov: np.ndarray  # Wald covariance of (theta * sigma..., sigma); NaN where unavailable
 
 
 def fit_lmm(design: CrossedDesign, y: np.ndarray, *, reml: bool = True, max_iter: int = 500,
@@ -72,14 +71,29 @@ def fit_lmm(design: CrossedDesign, y: np.ndarray, *, reml: bool = True, max_iter
             return np.inf
 
     lower = design.theta_lower()
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    res = minimize(objective, design.theta_start(), method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-7})
-    theta = np.where(np.abs(res.x) < 1e-8, 0.0, res.x) if np.all(lower == 0) else res.x
+    res = minimize_with_restart(objective, design.theta_start(), lower, max_iter=max_iter, tol=tol)
+    theta = np.where((lower == 0) & (np.abs(res.x) < 1e-8), 0.0, res.x)
     dev, fac, (ub, us, beta, r2) = parts(theta)
     sigma2 = r2 / nu
     # log-likelihood at the optimum (REML or ML criterion)
     loglik = -0.5 * dev
     cov = sigma2 * fac.fixed_cov_unscaled() if p else np.zeros((0, 0))
-    return LmmFit(theta, beta, cov, float(np.sqrt(sigma2)), ub, us, float(dev), float(loglik),
-                  bool(res.success), int(res.nit), str(res.message), fac)
+    sigma = float(np.sqrt(sigma2))
+
+    def unprofiled(phi: np.ndarray) -> float:
+        # -2 log L as a function of (sd_1, ..., sd_m, sigma), not profiled
+        s = phi[-1]
+        if s <= 0 or np.any(phi[:-1] < 0):
+            return np.inf
+        fac_ = design.factorize(blocks, phi[:-1] / s)
+        ub_, us_, beta_ = fac_.solve()
+        r2_ = yty - float(fac_.rb @ ub_) - float(fac_.rr @ np.concatenate([us_, beta_]))
+        out = fac_.logdet_l + nu * np.log(2 * np.pi * s * s) + r2_ / (s * s)
+        return out + fac_.logdet_rx if reml else out
+
+    phi = np.append(theta * sigma, sigma)
+    diagonal = np.all(np.isfinite(lower)) and np.all(lower == 0)
+    active = np.append((theta > 1e-3) & diagonal, True)
+    sd_cov = wald_cov(unprofiled, phi, active)
+    return LmmFit(theta, beta, cov, sigma, ub, us, float(dev), float(loglik),
+                  bool(res.success), int(res.nit), str(res.message), fac, sd_cov)

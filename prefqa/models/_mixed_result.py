@@ -33,8 +33,10 @@ class MixedModelResult:
         choosing the response shown first at zero covariates, is ``position``.
     variance_components : DataFrame
         Indexed by group (``annotator``, ``prompt``, ``annotator:length``,
-        ``response``, ``residual``): ``sd``, ``variance``, ``n_levels`` and
-        ``boundary`` (SD below ``1e-4``).
+        ``response``, ``residual``): ``sd``, ``variance``, ``std_error``,
+        ``ci_low``, ``ci_high`` (Wald on the SD scale from a numerical Hessian,
+        lower end truncated at 0; NaN on the boundary and for correlated
+        terms), ``n_levels`` and ``boundary`` (SD below ``1e-4``).
     correlations : DataFrame
         Random-effect correlations (``correlated=True`` only): ``group``,
         ``term_1``, ``term_2``, ``correlation``; empty otherwise.
@@ -90,7 +92,8 @@ class MixedModelResult:
         vc = self.variance_components
         sd = pd.DataFrame({
             "component": "sd", "term": vc.index.to_numpy(dtype=object), "estimate": vc["sd"].to_numpy(),
-            "std_error": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+            "std_error": vc["std_error"].to_numpy(), "ci_low": vc["ci_low"].to_numpy(),
+            "ci_high": vc["ci_high"].to_numpy(), "p_value": np.nan,
             "flagged": vc["boundary"].to_numpy(dtype=bool),
             "reason": np.where(vc["boundary"].to_numpy(dtype=bool), "variance on the boundary (zero)", ""),
         })
@@ -134,12 +137,14 @@ def _group_name(factor_name: str, term: str) -> str:
 
 def component_tables(
     design: CrossedDesign, fac: Factorization, theta: np.ndarray, u_big: np.ndarray,
-    u_small: np.ndarray, scale: float,
+    u_small: np.ndarray, scale: float, sd_se: np.ndarray, confidence_level: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
     """Variance components, correlations and conditional modes (with SEs) per group.
 
-    ``scale`` is the residual SD for Gaussian fits and 1 for logistic fits.
+    ``scale`` is the residual SD for Gaussian fits and 1 for logistic fits;
+    ``sd_se`` the Wald SE of each SD in theta order (NaN where unavailable).
     """
+    zq = stats.norm.ppf(0.5 + confidence_level / 2)
     temps = design.templates(theta)
     b_big, b_small = design.conditional_effects(theta, u_big, u_small)
     big_blocks, s_inv = fac.random_cov_blocks()
@@ -157,8 +162,10 @@ def component_tables(
         for j, term in enumerate(f.terms):
             sd = float(np.sqrt(cov[j, j]))
             group = _group_name(f.name, term)
-            rows.append({"group": group, "sd": sd, "variance": sd**2, "n_levels": f.n_levels,
-                         "boundary": sd < BOUNDARY_SD})
+            se = float(sd_se[design.theta_slices[fi][j]]) if not f.correlated else np.nan
+            rows.append({"group": group, "sd": sd, "variance": sd**2, "std_error": se,
+                         "ci_low": max(sd - zq * se, 0.0), "ci_high": sd + zq * se,
+                         "n_levels": f.n_levels, "boundary": sd < BOUNDARY_SD})
             effects[group] = pd.DataFrame(
                 {"estimate": b[:, j], "std_error": np.sqrt(np.clip(cond[:, j, j], 0, None)),
                  "n": counts}, index=pd.Index(f.labels.to_numpy(), name=f.labels.name))

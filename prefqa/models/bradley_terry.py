@@ -281,9 +281,9 @@ def fit_bradley_terry(
     ...                   "model_b": ["m2", "m3", "m3", "m1", "m1", "m2"]})
     >>> res = pq.fit_bradley_terry(pq.PreferenceData(j), ties="half", ci="fisher")
     >>> res.scores["estimate"].round(3).to_dict()
-    {'m1': 0.563, 'm2': -0.158, 'm3': -0.405}
+    {'m1': 0.343, 'm2': 0.0, 'm3': -0.343}
     >>> round(res.win_probability("m1", "m3"), 3)
-    0.724
+    0.665
     """
     _validate(data, over, ties, covariates, regularization, covariate_regularization, ci,
               n_resamples, confidence_level, max_iter, tol)
@@ -308,16 +308,17 @@ def fit_bradley_terry(
             "covariates and (with ties='drop') a non-tie choice.")
     idx = np.flatnonzero(used)
     ia, ib, y, z = ia_all[idx], ib_all[idx], y_all[idx], z_all[idx]
-    design, row, outcome = _design(ia, ib, y, z, k, ties, compress)
-    if ties == "davidson" and design.counts[:, 2].sum() == 0:
-        design = core.Design(design.i, design.j, design.z, design.counts, k, "drop")
+    fit_ties = ties
+    if ties == "davidson" and not (y == 2).any():
+        fit_ties = "drop"
         notes.append("no ties in the data: the Davidson tie parameter is 0 and the fit is plain "
                      "Bradley-Terry.")
-    mle_warning = _graph_check(design, labels, regularization)
+    design, row, outcome = _design(ia, ib, y, z, k, fit_ties, compress)
+    plain = design if compress else _design(ia, ib, y, z[:, :0], k, fit_ties, True)[0]
+    mle_warning = _graph_check(plain, labels, regularization)
     x0 = None
     if not compress and not mle_warning:
         # warm start: strengths (and tie parameter) from the compressed fit without covariates
-        plain, _, _ = _design(ia, ib, y, z[:, :0], k, design.ties, True)
         pre = core.fit_design(plain, regularization=regularization, covariate_regularization=0.0,
                               max_iter=max_iter, tol=tol)
         x0 = np.concatenate([pre.theta[:k], np.zeros(design.n_cov), pre.theta[k:]])

@@ -307,7 +307,8 @@ def fit_preference_model(
     design = CrossedDesign(x, factors)
     fit = fit_glmm(design, y, method=method, max_iter=max_iter)
     fe = fixed_table(names, fit.beta, fit.beta_cov, confidence_level)
-    vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, 1.0)
+    vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, 1.0,
+                                        np.sqrt(np.diag(fit.sd_cov)), confidence_level)
     messages.extend(_boundary_messages(vc))
     n_par = design.p + design.n_theta
     levels = {f.name: f.n_levels for f in factors}
@@ -418,8 +419,13 @@ def fit_rating_model(
     design = CrossedDesign(np.ones((n, 1)), factors)
     fit = fit_lmm(design, y, reml=reml, max_iter=max_iter)
     fe = fixed_table(["intercept"], fit.beta, fit.beta_cov, confidence_level)
-    vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, fit.sigma)
-    vc.loc["residual"] = {"sd": fit.sigma, "variance": fit.sigma**2, "n_levels": n, "boundary": False}
+    se = np.sqrt(np.diag(fit.sd_cov))
+    vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, fit.sigma,
+                                        se[:-1], confidence_level)
+    zq = float(np.abs(np.asarray(fixed_table(["z"], np.zeros(1), np.eye(1), confidence_level)["ci_low"]))[0])
+    vc.loc["residual"] = {"sd": fit.sigma, "variance": fit.sigma**2, "std_error": se[-1],
+                          "ci_low": max(fit.sigma - zq * se[-1], 0.0), "ci_high": fit.sigma + zq * se[-1],
+                          "n_levels": n, "boundary": False}
     vc["boundary"] = vc["boundary"].astype(bool)
     vc["n_levels"] = vc["n_levels"].astype(np.int64)
     messages.extend(_boundary_messages(vc))

@@ -13,7 +13,7 @@ from ..schema import PreferenceData
 from ._balance import balance_lengths, cap_per_prompt
 from ._guards import (
     DEFAULT_GUARDS, OPTIONAL_GUARDS, duplicate_mask, jaccard_word_bigrams, near_duplicate_mask,
-    text_hashes, truncation_mask,
+    identical_mask, text_codes, truncation_mask,
 )
 from ._labels import majority_labels, one_coin_flip_rate, vote_table
 from ._policies import POLICIES, rated_candidates
@@ -195,6 +195,8 @@ def _rated_units(data, policy, margin, excl_a, excl_p, rng):
     cand["is_tie"] = False
     empty = empty.assign(comparison_id=None, chosen_id=None, rejected_id=None)
     u = pd.concat([cand, empty.drop(columns="reason_code")], ignore_index=True)
+    u["is_tie"] = np.zeros(len(u), dtype=bool)
+    u["weight"] = 1.0
     reason = np.concatenate([np.full(len(cand), None, dtype=object), empty["reason_code"].to_numpy(dtype=object)])
     reason[(reason == None) & pd.Series(u["prompt_id"], dtype="object").isin(excl_p).to_numpy()] = "excluded_prompt"  # noqa: E711
     return u, reason, float("nan")
@@ -367,7 +369,7 @@ def build_pairs(
         n_judgments=data.n_judgments, n_annotators=data.n_annotators,
         n_prompts=int(pd.Series(u["prompt_id"], dtype="object").nunique()), settings=settings,
         flip_rate=flip, length_balance=balance_report, conversational=data.conversational,
-        source_fingerprint=data.fingerprint(), warnings=tuple(warnings),
+        warnings=tuple(warnings),
     )
 
 
@@ -375,16 +377,12 @@ def _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, ni_t
     def alive() -> np.ndarray:
         return (reason == None) & (cpos >= 0) & (rpos >= 0)  # noqa: E711
 
-    raw, norm, empty = text_hashes(texts)
+    raw, empty = text_codes(texts)
     if "empty" in guards:
         reason[alive() & (empty[cpos] | empty[rpos])] = "empty"
     if "identical" in guards:
-        hit = np.flatnonzero(alive() & (norm[cpos] == norm[rpos]))
-        if len(hit):  # confirm hash matches on the texts themselves
-            from ._guards import normalize_ws
-            same = (normalize_ws(texts.iloc[cpos[hit]]).to_numpy(dtype=object)
-                    == normalize_ws(texts.iloc[rpos[hit]]).to_numpy(dtype=object))
-            reason[hit[same]] = "identical"
+        idx = np.flatnonzero(alive())
+        reason[idx[identical_mask(texts, cpos[idx], rpos[idx])]] = "identical"
     if "truncation" in guards:
         reason[truncation_mask(ptab["text"], ppos, texts, cpos, rpos, alive(), tokenizer, int(max_tokens))] = "truncation_identical"
     if "near_identical" in guards:
@@ -393,9 +391,9 @@ def _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, ni_t
         reason[idx[sim >= ni_thr]] = "near_identical"
     ids = np.where(u["comparison_id"].notna(), u["comparison_id"].astype("object"),
                    u["chosen_id"].astype("str") + ">" + u["rejected_id"].astype("str")).astype(object)
-    p_hash = pd.util.hash_array(ptab["text"].to_numpy(dtype=object, na_value=""), categorize=False) if len(ptab) else np.zeros(0, np.uint64)
-    pid_hash = pd.util.hash_array(pd.Series(u["prompt_id"], dtype="object").fillna("").astype(str).to_numpy(dtype=object))
-    pkey = np.where(ppos >= 0, p_hash[np.maximum(ppos, 0)] if len(p_hash) else 0, pid_hash)
+    p_code = text_codes(ptab["text"])[0] if len(ptab) else np.zeros(0, np.int64)
+    pid_code = pd.factorize(pd.Series(u["prompt_id"], dtype="object").fillna(""))[0]
+    pkey = np.where(ppos >= 0, p_code[np.maximum(ppos, 0)] if len(p_code) else 0, -1 - pid_code)
     if "duplicate" in guards:
         is_tie = u["is_tie"].to_numpy()
         hc, hr = raw[cpos], raw[rpos]
@@ -404,10 +402,6 @@ def _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, ni_t
         hit = np.flatnonzero(dup)
         if len(hit):
             f = first[hit]
-            pt = ptab["text"].to_numpy(dtype=object) if len(ptab) else np.zeros(0, object)
-            same = ((texts.iloc[cpos[hit]].to_numpy(dtype=object) == texts.iloc[cpos[f]].to_numpy(dtype=object))
-                    | is_tie[hit]) & ((ppos[hit] < 0) | (pt[np.maximum(ppos[hit], 0)] == pt[np.maximum(ppos[f], 0)]))
-            hit, f = hit[same], f[same]
             reason[hit] = "duplicate"
             detail[hit] = " (first kept: " + pd.Series(ids[f], dtype="str") + ")"
     if "near_duplicate" in guards:

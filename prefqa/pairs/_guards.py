@@ -27,8 +27,7 @@ Opt-in guards
     ``max_tokens`` tokens (as trainers truncate); the pair is dropped when
     the two kept completions are equal token for token (OpenRLHF PR #1313).
 
-Texts are hashed once per response in chunks (memory stays bounded) and
-every hash match is confirmed on the texts, so the checks are exact.
+Exact texts are compared through Arrow dictionary codes, so the checks are exact.
 """
 
 from __future__ import annotations
@@ -37,12 +36,15 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 __all__ = [
     "DEFAULT_GUARDS",
     "OPTIONAL_GUARDS",
-    "text_hashes",
+    "text_codes",
+    "identical_mask",
     "normalize_ws",
     "jaccard_word_bigrams",
     "duplicate_mask",
@@ -70,26 +72,48 @@ def _hash(texts: pd.Series) -> np.ndarray:
     return pd.util.hash_array(texts.to_numpy(dtype=object, na_value=""), categorize=False)
 
 
-def text_hashes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (raw hash, whitespace-normalised hash, is_empty) per text, in chunks.
+def text_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return (exact-text code, is_empty-after-trimming) per text; equal codes mean equal texts.
 
     Examples
     --------
-    >>> raw, norm, empty = text_hashes(pd.Series(["a  b", "a b", " "]))
-    >>> bool(raw[0] == raw[1]), bool(norm[0] == norm[1]), empty.tolist()
-    (False, True, [False, False, True])
+    >>> codes, empty = text_codes(pd.Series(["a b", "a b", " "]))
+    >>> codes.tolist(), empty.tolist()
+    ([0, 0, 1], [False, False, True])
     """
-    n = len(texts)
-    raw = np.empty(n, dtype=np.uint64)
-    norm = np.empty(n, dtype=np.uint64)
-    empty = np.empty(n, dtype=bool)
-    for start in range(0, n, _CHUNK):
-        chunk = texts.iloc[start:start + _CHUNK].astype("str").fillna("")
-        normed = normalize_ws(chunk)
-        raw[start:start + len(chunk)] = _hash(chunk)
-        norm[start:start + len(chunk)] = _hash(normed)
-        empty[start:start + len(chunk)] = (normed.str.len() == 0).to_numpy(dtype=bool)
-    return raw, norm, empty
+    texts = texts.astype("str").fillna("")
+    arr = pa.array(texts, type=pa.large_string())
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
+    codes = pd.factorize(texts)[0].astype(np.int64)
+    return np.asarray(codes), np.asarray(empty, dtype=bool)
+
+
+def identical_mask(texts: pd.Series, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``normalize_ws(texts[left]) == normalize_ws(texts[right])``, computed without normalising every text.
+
+    Equal normalised texts have the same first and last non-space character,
+    so only rows passing that cheap test are normalised and compared.
+
+    Examples
+    --------
+    >>> identical_mask(pd.Series(["a  b ", "a b", "a c"]), np.array([0, 0]), np.array([1, 2])).tolist()
+    [True, False]
+    """
+    out = np.zeros(len(left), dtype=bool)
+    if not len(left):
+        return out
+    arr = pa.array(texts.astype("str").fillna(""), type=pa.large_string())
+    trimmed = pc.utf8_trim_whitespace(arr)
+    first = pc.utf8_slice_codeunits(trimmed, 0, 1)
+    last = pc.utf8_slice_codeunits(trimmed, -1)
+    li, ri = pa.array(left), pa.array(right)
+    maybe = pc.and_(pc.equal(first.take(li), first.take(ri)), pc.equal(last.take(li), last.take(ri)))
+    rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+    if len(rows):
+        a = normalize_ws(texts.iloc[left[rows]]).to_numpy(dtype=object)
+        b = normalize_ws(texts.iloc[right[rows]]).to_numpy(dtype=object)
+        out[rows[a == b]] = True
+    return out
 
 
 def _shingles(texts: pd.Series) -> sp.csr_matrix:

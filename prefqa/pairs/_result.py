@@ -143,7 +143,7 @@ class PairSet:
                 "n_judgments": self.n_judgments,
                 "n_annotators": self.n_annotators,
                 "n_prompts": self.n_prompts,
-                "fingerprint": self.source_fingerprint,
+                "fingerprint": self.source_fingerprint or None,
             },
             "kept": {"n_pairs": self.n_pairs, "n_ties_for_kto": len(self.ties), "total": self.n_kept},
             "dropped": {

@@ -28,7 +28,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def minhash_signatures(
-    texts: pd.Series, *, shingle: int = 3, n_hashes: int = 64, seed: int = 0
+    texts: pd.Series, *, shingle: int = 3, n_hashes: int = 32, seed: int = 0
 ) -> np.ndarray:
     """Return a ``(len(texts), n_hashes)`` uint64 MinHash signature matrix.
 
@@ -43,32 +43,35 @@ def minhash_signatures(
     (True, 0.0)
     """
     arr = pa.array(texts.fillna("").astype(str).to_numpy(dtype=object), type=pa.large_string())
-    words = pc.split_pattern_regex(pc.utf8_lower(arr), r"\W+")
-    flat = pc.list_flatten(words)
+    clean = pc.replace_substring_regex(pc.utf8_lower(arr), r"[^\w\s]+", " ")
+    words = pc.utf8_split_whitespace(clean)
     offsets = words.offsets.to_numpy().astype(np.int64)
-    tokens = flat.to_numpy(zero_copy_only=False)
-    keep = tokens != ""
-    text_of = np.repeat(np.arange(len(texts)), np.diff(offsets))[keep]
-    h = pd.util.hash_array(tokens[keep].astype(object), categorize=True).astype(np.uint64)
+    encoded = pc.dictionary_encode(pc.list_flatten(words))
+    vocab = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    word_hash = pd.util.hash_array(vocab, categorize=False).astype(np.uint64)
+    ids = encoded.indices.to_numpy()
+    text_of = np.repeat(np.arange(len(texts)), np.diff(offsets))
+    nonempty = (vocab != "")[ids]  # a trailing separator leaves an empty token
+    h, text_of = word_hash[ids[nonempty]], text_of[nonempty]
     n_words = np.bincount(text_of, minlength=len(texts))
     start = np.concatenate([[0], np.cumsum(n_words)[:-1]])
     k = shingle
     # a shingle starts at word w if w + k - 1 stays inside its text; short texts get one shingle at their start
     pos = np.arange(len(h)) - start[text_of]
-    last_start = np.maximum(n_words[text_of] - k, 0)
-    is_start = pos <= last_start
-    sh = np.zeros(len(h), dtype=np.uint64)
+    own_words = n_words[text_of]
+    is_start = pos <= np.maximum(own_words - k, 0)
+    first = np.flatnonzero(is_start)
+    owner = text_of[first]
+    sh = np.zeros(len(first), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for step in range(k):  # k words per shingle
-            idx = np.minimum(np.arange(len(h)) + step, len(h) - 1)
-            inside = (pos + step) < n_words[text_of]
-            part = np.where(inside, h[idx], np.uint64(0))
+            idx = np.minimum(first + step, len(h) - 1)
+            part = np.where(pos[first] + step < own_words[first], h[idx], np.uint64(0))
             sh = sh * _MIX + part + np.uint64(step + 1)
-    sh, owner = sh[is_start], text_of[is_start]
     n = len(texts)
-    sig = np.full((n, n_hashes), np.iinfo(np.uint64).max, dtype=np.uint64)
+    sig = np.full((n_hashes, n), np.iinfo(np.uint64).max, dtype=np.uint64)
     if not len(sh):
-        return sig
+        return sig.T
     has = np.bincount(owner, minlength=n) > 0
     seg_start = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     rng = np.random.default_rng(seed)
@@ -77,12 +80,12 @@ def minhash_signatures(
     with np.errstate(over="ignore"):
         for t in range(n_hashes):  # hash functions
             hv = sh * a[t] + b[t]
-            sig[has, t] = np.minimum.reduceat(hv, seg_start)
-    return sig
+            sig[t, has] = np.minimum.reduceat(hv, seg_start)
+    return np.ascontiguousarray(sig.T)
 
 
 def duplicate_groups(
-    texts: pd.Series, *, threshold: float = 0.7, shingle: int = 3, n_hashes: int = 64, bands: int = 16,
+    texts: pd.Series, *, threshold: float = 0.7, shingle: int = 3, n_hashes: int = 32, bands: int = 8,
     seed: int = 0,
 ) -> np.ndarray:
     """Return a group number per text (``-1`` when the text has no near duplicate).

@@ -59,11 +59,12 @@ def block(
     ``pooled_marginals`` (coincidence marginals of the whole data) makes alpha
     use the pooled expected disagreement, as ``by=`` strata do.
     """
-    _, unit = np.unique(unit, return_inverse=True)
-    n_units = int(unit.max()) + 1 if len(unit) else 0
-    counts = count_matrix(unit, value, n_units, n_cat)
+    n_slots = int(unit.max()) + 1 if len(unit) else 0  # unit codes need not be dense
+    counts = count_matrix(unit, value, n_slots, n_cat)
     pats, mult, _ = patterns(counts)
-    pats = pats.astype(float)
+    rated = pats.sum(axis=1) > 0          # drop the all-zero pattern of unused unit codes
+    pats, mult = pats[rated].astype(float), mult[rated]
+    n_units = int(mult.sum())
     m = pats.sum(axis=1)
     n_pairable = int(mult[m >= 2].sum())
     q = pattern_coincidences(pats)

@@ -209,8 +209,8 @@ def agreement(
     ann, _ = data.codes("annotator_id")
     choice = data.oriented_choice().astype(np.int64)
     has_ann = ann >= 0
-    key = comp * (int(ann.max()) + 1) + ann
-    _, first = np.unique(np.where(has_ann, key, -1 - np.arange(len(key))), return_index=True)
+    key = np.where(has_ann, comp * (int(ann.max()) + 1) + ann, -1 - np.arange(len(comp)))
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)  # one sort, reused below
     keep = np.zeros(len(j), dtype=bool)
     keep[first] = True
     keep &= has_ann
@@ -259,7 +259,7 @@ def agreement(
     for r in table.itertuples():
         if r.reason and r.stratum == "all" and r.coefficient == "krippendorff_alpha":
             warns.append(f"{r.target}: Krippendorff's alpha is undefined ({r.reason}).")
-    intra, _ = intra_rater(comp[has_ann], ann[has_ann], choice[has_ann], n_cat=3)
+    intra, _ = intra_rater(comp[has_ann], ann[has_ann], choice[has_ann], n_cat=3, groups=group[has_ann])
     return AgreementResult(
         coefficients=table, intra_rater=intra, level=level, n_resamples=int(n_resamples),
         confidence_level=float(confidence_level), by=by_cols, n_judgments=data.n_judgments,

@@ -10,7 +10,8 @@ from ._counts import count_matrix
 __all__ = ["intra_rater"]
 
 
-def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: int,
+                groups: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (overall, per-annotator) intra-rater agreement from every judgment row.
 
     A unit is one (annotator, comparison) judged 2+ times by that annotator;
@@ -21,13 +22,19 @@ def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: 
     expected disagreement of all repeated units (one annotator rarely has
     enough repeats for its own).
     """
-    key = comp.astype(np.int64) * (int(ann.max()) + 1 if len(ann) else 1) + ann
-    uniq, unit = np.unique(key, return_inverse=True)
-    counts = count_matrix(unit, value, len(uniq), n_cat).toarray()
-    m = counts.sum(axis=1)
-    rep = m >= 2
-    c, mu = counts[rep], m[rep]
-    unit_ann = (uniq % (int(ann.max()) + 1 if len(ann) else 1))[rep]
+    if groups is None:  # (comparison, annotator) group of each row
+        key = comp.astype(np.int64) * (int(ann.max()) + 1 if len(ann) else 1) + ann
+        _, groups = np.unique(key, return_inverse=True)
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    m_all = np.bincount(groups, minlength=n_groups)
+    rep_rows = m_all[groups] >= 2
+    rep_groups, unit = np.unique(groups[rep_rows], return_inverse=True)
+    counts = count_matrix(unit, value[rep_rows], len(rep_groups), n_cat).toarray()
+    c, mu = counts, counts.sum(axis=1)
+    rep = np.ones(len(mu), dtype=bool)
+    group_ann = np.zeros(n_groups, dtype=np.int64)
+    group_ann[groups] = ann
+    unit_ann = group_ann[rep_groups]
     same = (c * (c - 1.0)).sum(axis=1)
     pa_u = same / (mu * (mu - 1.0))
     d_u = (mu**2 - (c**2).sum(axis=1)) / (mu - 1.0)  # off-diagonal coincidences of the unit

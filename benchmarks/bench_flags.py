@@ -1,0 +1,110 @@
+"""Benchmark: annotator_table + flag_prompts + length_bias on 1M simulated judgments (issue 5).
+
+Target: under 30 s in total on 2 cores, not counting the crossed-model fit
+(``length_bias`` runs with its default ``use_mixed_model=False``). Each call
+runs once in a fresh forked child (see ``_harness.py``); the ``all three``
+row runs them back to back in one child, so the text features are computed
+once and shared, as in an audit. The peer row fits the per-annotator length
+slopes with statsmodels' ``Logit`` in a loop over annotators, which is what
+``annotator_table``'s ``length_slope`` column replaces.
+
+Run from the repository root::
+
+    python benchmarks/bench_flags.py            # 1M judgments
+    python benchmarks/bench_flags.py --quick    # 30k judgments smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import measure, report  # noqa: E402
+
+import prefqa as pq  # noqa: E402
+
+
+def _all_three(data):
+    t = pq.annotator_table(data)
+    f = pq.flag_prompts(data)
+    lb = pq.length_bias(data)
+    return f"{int(t['flagged'].sum())} annotators, {int(f['flagged'].sum())} prompts flagged; slope {lb.slope:.2f}" \
+        if hasattr(lb, "slope") else f"{int(t['flagged'].sum())} annotators, {int(f['flagged'].sum())} prompts flagged"
+
+
+def _annotators(data):
+    t = pq.annotator_table(data)
+    return f"{int(t['flagged'].sum())} of {len(t)} flagged"
+
+
+def _prompts(data):
+    f = pq.flag_prompts(data)
+    return f"{int(f['flagged'].sum())} of {int(f['tested'].sum())} tested flagged"
+
+
+def _length(data):
+    pq.length_bias(data)
+    return "done"
+
+
+def _statsmodels_slopes(data):
+    from statsmodels.discrete.discrete_model import Logit
+
+    from prefqa.features import judgment_features
+
+    x = judgment_features(data, ["length"])["length"].to_numpy()
+    j = data.judgments
+    keep = (j["choice"] != "tie").to_numpy()
+    codes, labels = data.codes("annotator_id")
+    y = (j["choice"].to_numpy() == "a").astype(float)
+    slopes = []
+    for a in range(len(labels)):  # the loop prefqa's vectorized Newton replaces
+        m = keep & (codes == a)
+        fit = Logit(y[m], np.column_stack([np.ones(m.sum()), x[m]])).fit(disp=0)
+        slopes.append(fit.params[1])
+    return f"{len(slopes)} slopes"
+
+
+def _ours_slopes(data):
+    from prefqa.annotators._metrics import codes_for, length_slopes
+    from prefqa.features import judgment_features
+
+    index, c = codes_for(data)
+    x = judgment_features(data, ["length"])["length"].to_numpy()[c.mask]
+    slope, _, _ = length_slopes(c, x, 20)
+    return f"{len(slope)} slopes"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="30k judgments instead of 1M")
+    args = parser.parse_args(argv)
+    n_prompts = 3_334 if args.quick else 111_112  # x 3 comparisons x 3 judgments
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    data, _ = pq.simulate(n_prompts=n_prompts, n_annotators=300, n_spammers=10, n_position_biased=10,
+                          n_length_biased=10, n_always_a=5, n_ambiguous_prompts=n_prompts // 20,
+                          with_text=True, rng=0)
+    print(f"simulated {data.n_judgments:,} judgments in {time.perf_counter() - t0:.1f} s "
+          f"({data.n_annotators} annotators, {data.n_prompts:,} prompts)", flush=True)
+    rows = [
+        measure("annotator_table", _annotators, data),
+        measure("flag_prompts", _prompts, data),
+        measure("length_bias", _length, data),
+        measure("all three (one process)", _all_three, data),
+        measure("prefqa per-annotator slopes", _ours_slopes, data),
+        measure("statsmodels Logit loop", _statsmodels_slopes, data),
+    ]
+    report(rows, baseline="statsmodels Logit loop",
+           title=f"bench_flags: {data.n_judgments:,} judgments, 2-core target < 30 s for all three")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,311 @@
+"""Consensus labels per comparison: majority vote and Dawid-Skene.
+
+Labels say *which response* won, not which display slot: they use
+:meth:`PreferenceData.oriented_choice`, so two annotators who saw a pair in
+opposite orders and picked the same response agree. In ``.labels``:
+
+* ``label = '1'``: the comparison's canonical first response
+  (``response_1_id`` of :meth:`PreferenceData.comparisons`) is preferred;
+* ``label = '2'``: the canonical second response is preferred;
+* ``label = 'tie'``: neither.
+
+``p_1``, ``p_2``, ``p_tie`` are the matching probabilities (vote shares for
+the majority vote, posteriors for Dawid-Skene).
+
+Flip rate and TRL's ``label_smoothing``
+---------------------------------------
+``flip_rate`` estimates the share of non-tie consensus labels that point
+at the wrong response: the mean, over comparisons labelled '1' or '2', of
+``p_other + p_tie / 2`` (a true tie makes either direction right half of the
+time). It is what TRL's ``DPOConfig(loss_type="robust", label_smoothing=...)``
+expects (the probability that a preference label is flipped, in [0, 0.5)):
+pass ``min(result.flip_rate, 0.49)``. Dawid-Skene's posterior gives a
+model-based estimate; the majority vote's vote shares give only a rough one
+(with 3 votes a 2-1 split reads as a 1/3 flip chance).
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConvergenceWarning, InsufficientDataError, SchemaError
+from .schema import PreferenceData
+
+__all__ = ["ConsensusResult", "consensus", "LABELS"]
+
+LABELS: tuple[str, ...] = ("1", "2", "tie")
+METHODS = ("majority", "dawid_skene")
+_UNKNOWN = "<unknown>"
+
+
+@dataclass(frozen=True, eq=False)
+class ConsensusResult:
+    """Consensus labels and per-annotator confusion matrices.
+
+    Attributes
+    ----------
+    labels : DataFrame
+        One row per comparison, indexed by ``comparison_id``: ``label``
+        ('1', '2' or 'tie', see the module notes), ``p_1``, ``p_2``,
+        ``p_tie``, ``n_judgments``, ``agreement`` (share of the comparison's
+        judgments that match ``label``), ``tied_vote`` (the top probability
+        was shared, so the label is 'tie' by rule), plus ``prompt_id``,
+        ``response_1_id``, ``response_2_id``, ``model_1``, ``model_2`` when
+        known.
+    confusion : DataFrame
+        Tidy per-annotator confusion matrices: ``annotator_id``,
+        ``true_label``, ``observed_label``, ``probability`` (P(observed |
+        true), rows sum to 1 per annotator and true label) and ``n``
+        (expected count of such judgments). For the majority vote, "true" is
+        the majority label; judgments without annotator id are pooled under
+        ``'<unknown>'``.
+    class_prior : Series
+        Share of comparisons per true label ('1', '2', 'tie').
+    method : str
+    flip_rate : float
+        Estimated share of wrong non-tie labels (module notes).
+    judgment_error_rate : float
+        Expected share of judgments that disagree with the true label.
+    n_judgments, n_comparisons, n_annotators : int
+    converged : bool
+    n_iter : int
+        EM iterations (0 for the majority vote).
+    log_likelihood : float
+        Dawid-Skene marginal log-likelihood (NaN for the majority vote).
+    warnings : tuple of str
+    """
+
+    labels: pd.DataFrame
+    confusion: pd.DataFrame
+    class_prior: pd.Series
+    method: str
+    flip_rate: float
+    judgment_error_rate: float
+    n_judgments: int
+    n_comparisons: int
+    n_annotators: int
+    converged: bool
+    n_iter: int
+    log_likelihood: float
+    warnings: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the labels as a tidy table (``comparison_id`` a column, ``n`` judgments)."""
+        out = self.labels.reset_index().rename(columns={"n_judgments": "n"})
+        return out
+
+    def summary(self) -> str:
+        """Return a short plain-text summary."""
+        counts = self.labels["label"].value_counts().reindex(list(LABELS), fill_value=0)
+        lines = [
+            f"Consensus by {self.method}: {self.n_comparisons:,} comparisons, {self.n_judgments:,} "
+            f"judgments, {self.n_annotators:,} annotators; converged={self.converged} "
+            f"({self.n_iter} iterations).",
+            f"Labels: first response {counts['1']:,}, second {counts['2']:,}, tie {counts['tie']:,}; "
+            f"{int(self.labels['tied_vote'].sum()):,} tied votes.",
+            f"Mean agreement with the label {self.labels['agreement'].mean():.3f}; estimated flip "
+            f"rate {self.flip_rate:.3f} (TRL label_smoothing); judgment error rate "
+            f"{self.judgment_error_rate:.3f}.",
+        ]
+        lines.extend(f"Warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoothing: float) -> None:
+    if not isinstance(data, PreferenceData):
+        raise SchemaError(f"`data` must be a PreferenceData (see pq.read); got {type(data).__name__}.")
+    if method not in METHODS:
+        raise SchemaError(f"`method` must be one of {METHODS}; got {method!r}.")
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise SchemaError(f"`max_iter` must be a positive integer; got {max_iter!r}.")
+    if not tol > 0:
+        raise SchemaError(f"`tol` must be > 0; got {tol!r}.")
+    if not (np.isfinite(smoothing) and smoothing >= 0):
+        raise SchemaError(f"`smoothing` must be a finite number >= 0; got {smoothing!r}.")
+    if data.n_judgments == 0:
+        raise InsufficientDataError("`data` has no judgments; consensus needs at least one.")
+    if method == "dawid_skene" and not data.has_annotators:
+        raise InsufficientDataError(
+            "Dawid-Skene needs annotator ids to learn each annotator's confusion matrix, but every "
+            "`annotator_id` is missing. Use method='majority' (each judgment is one vote).")
+
+
+def _annotator_codes(data: PreferenceData) -> tuple[np.ndarray, pd.Index, int]:
+    codes, labels = data.codes("annotator_id")
+    missing = codes < 0
+    if missing.any():
+        codes = np.where(missing, len(labels), codes)
+        labels = pd.Index([*labels, _UNKNOWN], name="annotator_id")
+    return codes, labels, int(missing.sum())
+
+
+def _pick(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return label codes (argmax; 'tie' when the top value is shared) and the tie flags."""
+    top = probs.max(axis=1, keepdims=True)
+    shared = (np.isclose(probs, top, rtol=0.0, atol=1e-12)).sum(axis=1) > 1
+    return np.where(shared, 2, probs.argmax(axis=1)), shared
+
+
+def _confusion_counts(post: np.ndarray, comp: np.ndarray, ann: np.ndarray, y: np.ndarray,
+                      n_ann: int) -> np.ndarray:
+    """Return expected counts (n_ann, true 3, observed 3) given soft labels ``post``."""
+    out = np.empty((n_ann, 3, 3))
+    for t in range(3):
+        out[:, t, :] = np.bincount(ann * 3 + y, post[comp, t], n_ann * 3).reshape(n_ann, 3)
+    return out
+
+
+def _dawid_skene(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, n_comp: int, n_ann: int,
+                 init: np.ndarray, max_iter: int, tol: float, smoothing: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, int, float]:
+    post = init
+    ll_old = -np.inf
+    converged = False
+    n_obs = len(y)
+    for it in range(1, max_iter + 1):
+        # M-step: class prior and confusion matrices from the soft labels
+        prior = (post.sum(axis=0) + smoothing) / (n_comp + 3 * smoothing)
+        counts = _confusion_counts(post, comp, ann, y, n_ann) + smoothing
+        conf = counts / counts.sum(axis=2, keepdims=True)
+        log_conf = np.log(conf)
+        # E-step: posterior over the true label of every comparison
+        logp = np.tile(np.log(prior), (n_comp, 1))
+        for t in range(3):
+            logp[:, t] += np.bincount(comp, log_conf[ann, t, y], n_comp)
+        norm = np.logaddexp.reduce(logp, axis=1)
+        post = np.exp(logp - norm[:, None])
+        ll = float(norm.sum())
+        if abs(ll - ll_old) / n_obs < tol:
+            converged = True
+            break
+        ll_old = ll
+    return post, conf, prior, converged, it, ll
+
+
+def consensus(
+    data: PreferenceData,
+    *,
+    method: Literal["majority", "dawid_skene"] = "majority",
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    smoothing: float = 0.01,
+) -> ConsensusResult:
+    """Return one consensus label per comparison, with per-annotator confusion.
+
+    Parameters
+    ----------
+    data : PreferenceData
+    method : {'majority', 'dawid_skene'}
+        ``'majority'``: every judgment is one vote (repeats included; data
+        without annotator ids works). When the top vote count is shared (a
+        1-1 split, or 1 vote each for a side and 'tie'), the label is
+        ``'tie'`` and ``tied_vote`` is true: no response has a majority.
+        ``'dawid_skene'`` (Dawid and Skene 1979): EM over the true label
+        ('1', '2', 'tie') with one 3x3 confusion matrix per annotator,
+        started from the majority vote shares; the E and M steps are
+        vectorized with ``np.bincount``. Judgments without annotator id share
+        one pooled confusion matrix (with a warning).
+    max_iter, tol : int, float
+        EM stops when the change in log-likelihood per judgment is below
+        ``tol``; hitting ``max_iter`` warns :class:`ConvergenceWarning`.
+    smoothing : float
+        Pseudo-count added to every confusion cell and class count in the
+        M-step (keeps logs finite for annotators with few judgments).
+
+    Returns
+    -------
+    ConsensusResult
+
+    Raises
+    ------
+    SchemaError
+        Bad options.
+    InsufficientDataError
+        No judgments, or ``'dawid_skene'`` without any annotator id.
+
+    Examples
+    --------
+    >>> import pandas as pd, prefqa as pq
+    >>> j = pd.DataFrame({"comparison_id": ["c1", "c1", "c1", "c2", "c2"],
+    ...                   "annotator_id": ["x", "y", "z", "x", "y"],
+    ...                   "choice": ["a", "a", "b", "b", "tie"]})
+    >>> res = pq.consensus(pq.PreferenceData(j))
+    >>> res.labels["label"].tolist(), res.labels["p_1"].round(3).tolist()
+    (['1', 'tie'], [0.667, 0.0])
+    >>> res.labels["agreement"].round(3).tolist(), res.labels["tied_vote"].tolist()
+    ([0.667, 0.5], [False, True])
+    """
+    _validate(data, method, max_iter, tol, smoothing)
+    notes: list[str] = []
+    comp, comp_labels = data.codes("comparison_id")
+    n_comp = len(comp_labels)
+    y = data.oriented_choice().astype(np.int64)
+    ann, ann_labels, n_missing = _annotator_codes(data)
+    n_ann = len(ann_labels)
+    votes = np.bincount(comp * 3 + y, minlength=n_comp * 3).reshape(n_comp, 3).astype(np.float64)
+    n_j = votes.sum(axis=1)
+    shares = votes / n_j[:, None]
+    if method == "majority":
+        probs = shares
+        label, shared = _pick(probs)
+        hard = np.zeros((n_comp, 3))
+        hard[np.arange(n_comp), label] = 1.0
+        counts = _confusion_counts(hard, comp, ann, y, n_ann)
+        prior = hard.mean(axis=0)
+        converged, n_iter, ll = True, 0, float("nan")
+    else:
+        if n_missing:
+            notes.append(f"{n_missing} judgment(s) have no annotator id; they share one pooled "
+                         f"confusion matrix labelled {_UNKNOWN!r}.")
+        probs, conf, prior, converged, n_iter, ll = _dawid_skene(
+            comp, ann, y, n_comp, n_ann, shares, max_iter, tol, smoothing)
+        label, shared = _pick(probs)
+        counts = _confusion_counts(probs, comp, ann, y, n_ann)
+        if not converged:
+            msg = (f"Dawid-Skene EM did not converge in {max_iter} iterations (tol={tol:g}); raise "
+                   "`max_iter` or check for annotators with very few judgments.")
+            notes.append(msg)
+            _warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    return _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y,
+                   comp, converged, n_iter, ll, notes)
+
+
+def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y, comp,
+            converged, n_iter, ll, notes) -> ConsensusResult:  # noqa: ANN001
+    n_comp = len(n_j)
+    agree = votes[np.arange(n_comp), label] / n_j
+    labels = pd.DataFrame({
+        "label": np.asarray(LABELS, dtype=object)[label],
+        "p_1": probs[:, 0], "p_2": probs[:, 1], "p_tie": probs[:, 2],
+        "n_judgments": n_j.astype(np.int64), "agreement": agree, "tied_vote": shared,
+    }, index=pd.Index(data.codes("comparison_id")[1], name="comparison_id"))
+    extra = data.comparisons().drop(columns=["comparison_id", "n_judgments"])
+    for col in extra.columns:
+        labels[col] = extra[col].to_numpy()
+    sided = label < 2
+    other = np.where(label == 0, probs[:, 1], probs[:, 0])
+    flip = float(np.mean((other + 0.5 * probs[:, 2])[sided])) if sided.any() else float("nan")
+    err = float(np.mean(1.0 - probs[comp, y]))
+    totals = counts.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cond = np.where(totals > 0, counts / totals, np.nan)
+    n_ann = len(ann_labels)
+    grid = np.indices((n_ann, 3, 3)).reshape(3, -1)
+    confusion = pd.DataFrame({
+        "annotator_id": np.asarray(ann_labels, dtype=object)[grid[0]],
+        "true_label": np.asarray(LABELS, dtype=object)[grid[1]],
+        "observed_label": np.asarray(LABELS, dtype=object)[grid[2]],
+        "probability": cond.reshape(-1), "n": counts.reshape(-1),
+    })
+    return ConsensusResult(
+        labels=labels, confusion=confusion,
+        class_prior=pd.Series(prior, index=pd.Index(LABELS, name="label"), name="share"),
+        method=method, flip_rate=flip, judgment_error_rate=err, n_judgments=int(len(y)),
+        n_comparisons=n_comp, n_annotators=data.n_annotators, converged=bool(converged),
+        n_iter=int(n_iter), log_likelihood=ll, warnings=tuple(notes),
+    )

@@ -1,0 +1,392 @@
+"""Bradley-Terry: published references, independent solvers, planted recovery, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+import prefqa as pq
+from prefqa.errors import ConvergenceWarning, InsufficientDataError, SchemaError
+from prefqa.models import _bt_fit as core
+
+EST_ATOL = 1e-4        # 4-decimal published / computed-here estimates
+CHOIX_ATOL = 1e-4      # choix's own test tolerance (tests/test_opt.py)
+SOLVER_ATOL = 2e-4     # two independent optimisers on the same likelihood
+SE_REL = 0.2           # sandwich vs Fisher vs bootstrap standard errors
+
+
+def pairs_data(pairs, *, labels=None, rng=0, ties=()) -> pq.PreferenceData:
+    """Judgments from (winner, loser) pairs, shown in a random display order."""
+    gen = np.random.default_rng(rng)
+    pairs = np.asarray(pairs, dtype=object).reshape(-1, 2)
+    if labels is not None:
+        pairs = np.asarray(labels, dtype=object)[pairs.astype(int)]
+    swap = gen.random(len(pairs)) < 0.5
+    a = np.where(swap, pairs[:, 1], pairs[:, 0])
+    b = np.where(swap, pairs[:, 0], pairs[:, 1])
+    choice = np.where(swap, "b", "a").astype(object)
+    rows = pd.DataFrame({"model_a": a, "model_b": b, "choice": choice})
+    if len(ties):
+        t = np.asarray(ties, dtype=object).reshape(-1, 2)
+        rows = pd.concat([rows, pd.DataFrame({"model_a": t[:, 0], "model_b": t[:, 1], "choice": "tie"})])
+    rows["comparison_id"] = [f"c{k}" for k in range(len(rows))]
+    rows["annotator_id"] = None
+    return pq.PreferenceData(rows.reset_index(drop=True))
+
+
+def baseball(reference_values) -> pq.PreferenceData:
+    rows = []
+    for home, away, hw, aw in reference_values["bt_baseball_1987_al_east"]["data"]:
+        rows += [(home, away, "a")] * hw + [(home, away, "b")] * aw
+    j = pd.DataFrame(rows, columns=["model_a", "model_b", "choice"])
+    j["comparison_id"] = [f"g{k}" for k in range(len(j))]
+    j["annotator_id"] = None
+    return pq.PreferenceData(j)
+
+
+def davidson_data(strength, nu, n, rng, beta=None, n_cov=0):
+    gen = np.random.default_rng(rng)
+    k = len(strength)
+    a = gen.integers(0, k, n)
+    b = (a + gen.integers(1, k, n)) % k
+    z = gen.uniform(-1, 1, (n, n_cov))
+    d = strength[a] - strength[b] + (z @ beta if n_cov else 0.0)
+    den = np.exp(d / 2) + np.exp(-d / 2) + nu
+    u = gen.random(n)
+    pa, pt = np.exp(d / 2) / den, nu / den
+    choice = np.where(u < pa, "a", np.where(u < pa + pt, "tie", "b"))
+    names = np.array([f"m{m}" for m in range(k)], dtype=object)
+    j = pd.DataFrame({"comparison_id": np.arange(n).astype(str), "annotator_id": None,
+                      "choice": choice, "model_a": names[a], "model_b": names[b]})
+    return pq.PreferenceData(j), pd.Series(strength - strength.mean(), index=names), z
+
+
+# ------------------------------------------------------------------ references
+def test_baseball_plain_bt_matches_bradleyterry2(reference_values):
+    # BradleyTerry2 test-baseball.R, Agresti (2002) Table 10.11; reference-values.json
+    # bt_baseball_1987_al_east: model 1 log-abilities with Baltimore = 0
+    exp = reference_values["bt_baseball_1987_al_east"]["expected"]
+    res = pq.fit_bradley_terry(baseball(reference_values), ties="drop", ci="fisher")
+    rel = res.scores["estimate"] - res.scores.loc["Baltimore", "estimate"]
+    for team, value in exp["model1_by_team_computed_4dp"].items():
+        assert rel[team] == pytest.approx(value, abs=EST_ATOL)
+    assert np.round(np.sort(rel.drop("Baltimore").to_numpy()), 2).tolist() == \
+        exp["model1_no_home_advantage_ref_Baltimore_0_sorted_2dp"]
+    # "all standard errors about 0.3" (vs Baltimore): SE of the difference from the covariance
+    se = res.elo(anchor="Baltimore", scale=np.log(10.0))["std_error"].drop("Baltimore")
+    assert (np.round(se, 1) == exp["model1_se_1dp"]).all()
+    assert res.converged and res.n_judgments == 273
+
+
+def test_baseball_home_advantage_matches_bradleyterry2(reference_values):
+    # model 2: home advantage 0.302 (logit), abilities exp(s) normalised to sum 1 (3 dp)
+    exp = reference_values["bt_baseball_1987_al_east"]["expected"]
+    res = pq.fit_bradley_terry(baseball(reference_values), ties="drop", covariates=["position"],
+                               ci="fisher")
+    assert res.coefficients.loc["position", "estimate"] == pytest.approx(
+        exp["model2_home_advantage_logit_3dp"], abs=5e-4)
+    ab = np.exp(res.scores["estimate"])
+    ab = ab / ab.sum()
+    for team, value in exp["model2_by_team_computed_4dp"].items():
+        assert ab[team] == pytest.approx(value, abs=EST_ATOL)
+    assert np.round(np.sort(ab.to_numpy()), 3).tolist() == exp["model2_abilities_normalised_sum1_sorted_3dp"]
+
+
+def test_citations_match_computed_reference(reference_values):
+    # Stigler (1994) citations, BradleyTerry2 citations.R; values "computed here" in
+    # reference-values.json bt_citations_stigler_1994 (Biometrika = 0), a cross-check
+    ref = reference_values["bt_citations_stigler_1994"]
+    names = ["Biometrika", "Comm Statist", "JASA", "JRSS-B"]
+    counts = np.asarray(ref["data"])
+    rows = []
+    for cited in range(4):
+        for citing in range(4):
+            if cited != citing:
+                rows += [(names[cited], names[citing], "a")] * int(counts[cited, citing])
+    j = pd.DataFrame(rows, columns=["model_a", "model_b", "choice"])
+    j["comparison_id"] = np.arange(len(j)).astype(str)
+    j["annotator_id"] = None
+    res = pq.fit_bradley_terry(pq.PreferenceData(j), ties="drop", ci=None)
+    rel = res.scores["estimate"] - res.scores.loc["Biometrika", "estimate"]
+    for name, value in ref["expected_computed_here"].items():
+        assert rel[name] == pytest.approx(value, abs=EST_ATOL)
+
+
+def test_choix_testcases(reference_values):
+    # choix tests/data/testcase-pairwise-{1,2}.json: centred ML estimates
+    for case in reference_values["choix_pairwise_testcases"]["cases"]:
+        labels = [f"i{k}" for k in range(case["n_items"])]
+        res = pq.fit_bradley_terry(pairs_data(case["data"], labels=labels), ties="drop", ci=None)
+        est = res.scores["estimate"].reindex(labels).to_numpy()
+        np.testing.assert_allclose(est, case["ml_est"], atol=CHOIX_ATOL)
+
+
+def test_three_cycle_gives_zero_strengths():
+    res = pq.fit_bradley_terry(pairs_data([["x", "y"], ["y", "z"], ["z", "x"]]), ci="sandwich")
+    np.testing.assert_allclose(res.scores["estimate"], 0.0, atol=1e-8)
+    assert res.converged
+
+
+def test_regularised_matches_choix_opt(reference_values):
+    # choix tests/test_opt.py: alpha * sum(theta^2) with alpha = 0.5 -> regularization = 2 * alpha
+    ref = reference_values["choix_pairwise_testcases"]["regularised_8_items"]
+    labels = [f"i{k}" for k in range(8)]
+    res = pq.fit_bradley_terry(pairs_data(ref["data"], labels=labels), ties="drop", regularization=1.0,
+                               ci="fisher")
+    np.testing.assert_allclose(res.scores["estimate"].reindex(labels), ref["estimate"], atol=CHOIX_ATOL)
+
+
+def test_crowdkit_toy_cycle_equal_and_transitive_has_no_mle(reference_values):
+    # crowd-kit test_bt_aggregation.py: data_equal (a 3-cycle) gives equal scores, 1/3 each
+    ref = reference_values["crowdkit_bt_toy"]
+    rows = pd.DataFrame(ref["data_equal"], columns=["annotator_id", "comparison_id", "model_a",
+                                                    "model_b", "label"])
+    rows["choice"] = np.where(rows["label"] == rows["model_a"], "a", "b")
+    res = pq.fit_bradley_terry(pq.PreferenceData(rows.drop(columns="label")), ci=None)
+    share = np.exp(res.scores["estimate"]) / np.exp(res.scores["estimate"]).sum()
+    np.testing.assert_allclose(share.reindex(["a", "b", "c"]),
+                               list(ref["expected"]["BradleyTerry_data_equal_scores"].values()),
+                               atol=ref["expected"]["atol"])
+    # data_abc is transitive (a > b > c): the MLE does not exist; crowd-kit's numbers there
+    # depend on its iteration count, so we check the warning instead
+    rows = pd.DataFrame(ref["data_abc"], columns=["annotator_id", "comparison_id", "model_a",
+                                                  "model_b", "label"])
+    rows["choice"] = np.where(rows["label"] == rows["model_a"], "a", "b")
+    data = pq.PreferenceData(rows.drop(columns="label"))
+    with pytest.warns(ConvergenceWarning, match="maximum-likelihood estimate does not exist"):
+        res = pq.fit_bradley_terry(data, ci=None)
+    assert not res.converged
+    res = pq.fit_bradley_terry(data, ci=None, regularization=0.1)
+    assert res.converged and res.scores.index.tolist() == ["a", "b", "c"]
+
+
+# ----------------------------------------------------------- independent solvers
+def test_agrees_with_choix_ilsr_and_opt():
+    import choix
+
+    gen = np.random.default_rng(5)
+    k = 8
+    strength = gen.normal(0, 1, k)
+    a = gen.integers(0, k, 600)
+    b = (a + gen.integers(1, k, 600)) % k
+    win = gen.random(600) < 1 / (1 + np.exp(-(strength[a] - strength[b])))
+    pairs = np.column_stack([np.where(win, a, b), np.where(win, b, a)])
+    labels = [f"i{m}" for m in range(k)]
+    ours = pq.fit_bradley_terry(pairs_data(pairs, labels=labels), ties="drop", ci=None)
+    est = ours.scores["estimate"].reindex(labels).to_numpy()
+    ilsr = choix.ilsr_pairwise(k, pairs, alpha=0.0, tol=1e-12, max_iter=10_000)
+    np.testing.assert_allclose(est, ilsr - ilsr.mean(), atol=SOLVER_ATOL)
+    reg = pq.fit_bradley_terry(pairs_data(pairs, labels=labels), ties="drop", regularization=0.2, ci=None)
+    opt = choix.opt_pairwise(k, pairs, alpha=0.1, tol=1e-10)
+    np.testing.assert_allclose(reg.scores["estimate"].reindex(labels), opt, atol=SOLVER_ATOL)
+
+
+def test_davidson_matches_direct_likelihood_and_recovers_truth():
+    strength = np.array([0.8, 0.3, 0.0, -0.4, -0.7])
+    data, truth, _ = davidson_data(strength, 0.6, 4000, rng=3)
+    res = pq.fit_bradley_terry(data, ties="davidson", ci="sandwich")
+    # independent: the textbook Davidson (1970) likelihood in pi-form, Nelder-Mead-free BFGS
+    ia, ib, labels = data.model_codes()
+    c = data.choice_codes()
+
+    def nll(x):
+        s = np.concatenate([[0.0], x[:4]])
+        pi_a, pi_b, nu = np.exp(s[ia]), np.exp(s[ib]), np.exp(x[4])
+        den = pi_a + pi_b + nu * np.sqrt(pi_a * pi_b)
+        p = np.where(c == 0, pi_a, np.where(c == 1, pi_b, nu * np.sqrt(pi_a * pi_b))) / den
+        return -np.log(p).sum()
+
+    ref = optimize.minimize(nll, np.zeros(5), method="BFGS", options={"gtol": 1e-8})
+    s_ref = np.concatenate([[0.0], ref.x[:4]])
+    s_ref -= s_ref.mean()
+    np.testing.assert_allclose(res.scores["estimate"].reindex(labels), s_ref, atol=SOLVER_ATOL)
+    assert res.tie_parameter == pytest.approx(np.exp(ref.x[4]), rel=1e-3)
+    # planted truth inside the 95% intervals (seeded)
+    s = res.scores.reindex(truth.index)
+    assert ((s["ci_low"] <= truth) & (truth <= s["ci_high"])).all()
+    assert res.tie_parameter == pytest.approx(0.6, abs=0.1)
+
+
+def test_half_ties_equal_doubled_wins():
+    # a tie counted as half a win == every decisive judgment doubled and a tie as one win each way
+    pairs = [["x", "y"], ["y", "z"], ["x", "z"], ["z", "x"], ["x", "y"]]
+    ties = [["x", "z"], ["y", "z"]]
+    half = pq.fit_bradley_terry(pairs_data(pairs, ties=ties), ties="half", ci=None)
+    doubled = pairs + pairs + [["x", "z"], ["z", "x"], ["y", "z"], ["z", "y"]]
+    ref = pq.fit_bradley_terry(pairs_data(doubled), ties="drop", ci=None)
+    np.testing.assert_allclose(half.scores["estimate"].sort_index(), ref.scores["estimate"].sort_index(),
+                               atol=1e-6)
+
+
+def test_gradient_matches_finite_differences():
+    gen = np.random.default_rng(0)
+    n, k = 300, 5
+    i, j = gen.integers(0, k, n), gen.integers(0, k, n)
+    counts = np.eye(3)[gen.integers(0, 3, n)]
+    for ties in ("davidson", "half", "drop"):
+        design = core.Design(i, j, gen.normal(size=(n, 2)), counts, k, ties)
+        theta = gen.normal(size=design.n_params) * 0.3
+        err = optimize.check_grad(lambda t: core._objective(t, design, 0.3, 0.1, 1.0)[0],
+                                  lambda t: core._objective(t, design, 0.3, 0.1, 1.0)[1], theta)
+        assert err < 1e-4, ties
+
+
+# ------------------------------------------------------------------ CIs and output
+def test_sandwich_fisher_bootstrap_agree_under_the_model():
+    strength = np.linspace(-1, 1, 6)
+    data, _, _ = davidson_data(strength, 0.4, 3000, rng=11)
+    se = {ci: pq.fit_bradley_terry(data, ci=ci, n_resamples=300, rng=1).scores["std_error"].sort_index()
+          for ci in ("fisher", "sandwich", "bootstrap")}
+    np.testing.assert_allclose(se["sandwich"], se["fisher"], rtol=SE_REL)
+    np.testing.assert_allclose(se["bootstrap"], se["fisher"], rtol=SE_REL)
+
+
+def test_covariates_recovered_with_sandwich():
+    strength = np.array([0.5, 0.0, -0.5, 0.2])
+    beta = np.array([0.8, -0.4])
+    data, truth, z = davidson_data(strength, 0.3, 6000, rng=4, beta=beta, n_cov=2)
+    res = pq.fit_bradley_terry(data, covariates=pd.DataFrame(z, columns=["length", "bold"]))
+    coef = res.coefficients
+    assert ((coef["ci_low"] <= beta) & (beta <= coef["ci_high"])).all()
+    assert (coef["p_value"] < 1e-6).all()
+    # bootstrap over reweighted rows is available too (costs one fit per resample)
+    boot = pq.fit_bradley_terry(data, covariates=z, ci="bootstrap", n_resamples=40, rng=0)
+    assert boot.coefficients.index.tolist() == ["covariate_0", "covariate_1"]
+    np.testing.assert_allclose(boot.coefficients["std_error"], coef["std_error"].to_numpy(), rtol=0.35)
+
+
+def test_win_probability_elo_rank_and_outputs():
+    strength = np.array([1.0, 0.0, -1.0])
+    data, _, _ = davidson_data(strength, 0.5, 3000, rng=2)
+    res = pq.fit_bradley_terry(data)
+    p = res.win_probability("m0", "m2")
+    assert p + res.win_probability("m2", "m0") == pytest.approx(1.0)
+    probs = res.outcome_probabilities(["m0"], ["m2"]).iloc[0]
+    assert probs[["p_win", "p_loss", "p_tie"]].sum() == pytest.approx(1.0)
+    elo = res.elo()
+    diff = elo.loc["m0", "estimate"] - elo.loc["m2", "estimate"]
+    s = res.scores["estimate"]
+    assert diff == pytest.approx(400 / np.log(10) * (s["m0"] - s["m2"]))
+    assert elo["estimate"].mean() == pytest.approx(1000.0)
+    anchored = res.elo(anchor="m1", anchor_rating=1114)
+    assert anchored.loc["m1", "estimate"] == 1114 and anchored.loc["m1", "std_error"] == 0
+    assert res.scores["rank"].tolist() == [1, 2, 3]
+    assert (res.scores["rank_low"] <= res.scores["rank"]).all()
+    assert (res.scores["rank"] <= res.scores["rank_high"]).all()
+    frame = res.to_frame()
+    assert {"term", "kind", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n"} <= set(frame)
+    assert "tie_parameter" in frame["kind"].tolist()
+    assert "Bradley-Terry over models" in res.summary()
+    with pytest.raises(SchemaError, match="unknown item"):
+        res.win_probability("m0", "nope")
+
+
+def test_recovers_simulated_model_strengths():
+    data, truth = pq.simulate(n_prompts=300, n_models=6, comparisons_per_prompt=4, rng=7)
+    res = pq.fit_bradley_terry(data)
+    rho = stats.spearmanr(res.scores["estimate"].reindex(truth.model_strengths.index),
+                          truth.model_strengths).statistic
+    assert rho > 0.95
+    assert res.converged
+
+
+def test_style_covariate_from_features_on_simulated_length_bias():
+    data, truth = pq.simulate(n_prompts=300, n_models=4, length_effect=1.0, rng=3)
+    res = pq.fit_bradley_terry(data, covariates=["length", "position"])
+    length = res.coefficients.loc["length"]
+    assert length["ci_low"] > 0.3          # planted length_effect = 1.0 is clearly detected
+    null, _ = pq.simulate(n_prompts=300, n_models=4, length_effect=0.0, rng=3)
+    coef = pq.fit_bradley_terry(null, covariates=["length"]).coefficients.loc["length"]
+    assert coef["ci_low"] < 0 < coef["ci_high"]
+
+
+@pytest.mark.slow
+def test_sandwich_coverage_is_near_nominal():
+    strength = np.array([0.6, 0.2, 0.0, -0.3, -0.5])
+    hits, total = 0, 0
+    for rep in range(150):
+        data, truth, _ = davidson_data(strength, 0.5, 800, rng=1000 + rep)
+        s = pq.fit_bradley_terry(data).scores.reindex(truth.index)
+        hits += int(((s["ci_low"] <= truth) & (truth <= s["ci_high"])).sum())
+        total += len(truth)
+    assert 0.92 <= hits / total <= 0.975
+
+
+# ---------------------------------------------------------------------- errors
+def test_disconnected_graph_names_components():
+    data = pairs_data([["a", "b"], ["b", "a"], ["c", "d"], ["d", "c"]])
+    with pytest.raises(InsufficientDataError, match=r"disconnected into 2 components.*\['a', 'b'\].*regularization"):
+        pq.fit_bradley_terry(data)
+    res = pq.fit_bradley_terry(data, regularization=0.01)
+    assert res.converged
+
+
+def test_bad_options_and_inputs():
+    data = pairs_data([["a", "b"], ["b", "c"], ["c", "a"]])
+    with pytest.raises(SchemaError, match="`ties` must be one of"):
+        pq.fit_bradley_terry(data, ties="rao")
+    with pytest.raises(SchemaError, match="`ci` must be one of"):
+        pq.fit_bradley_terry(data, ci="wald")
+    with pytest.raises(SchemaError, match="`regularization` must be a finite number >= 0; got -1"):
+        pq.fit_bradley_terry(data, regularization=-1)
+    with pytest.raises(SchemaError, match="`n_resamples` must be an integer >= 2"):
+        pq.fit_bradley_terry(data, ci="bootstrap", n_resamples=1)
+    with pytest.raises(SchemaError, match="unknown covariate name"):
+        pq.fit_bradley_terry(data, covariates=["verbosity"])
+    with pytest.raises(SchemaError, match="needs one per judgment"):
+        pq.fit_bradley_terry(data, covariates=pd.DataFrame({"x": [1.0]}))
+    j = data.judgments.copy()
+    unknown_order = pq.PreferenceData(j, order_known=False)
+    with pytest.raises(SchemaError, match="order is unknown"):
+        pq.fit_bradley_terry(unknown_order, covariates=["position"])
+    no_models = pq.PreferenceData(j.drop(columns=["model_a", "model_b"]))
+    with pytest.raises(SchemaError, match="over='model' needs `model_a`"):
+        pq.fit_bradley_terry(no_models)
+    with pytest.raises(SchemaError, match="over='response' needs"):
+        pq.fit_bradley_terry(no_models, over="response")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pq.fit_bradley_terry(data, ci=None)  # a clean fit emits no warning
+
+
+def test_over_response_scores_responses():
+    j = pd.DataFrame({"comparison_id": ["c1", "c1", "c2", "c3"], "annotator_id": ["x", "y", "x", "x"],
+                      "choice": ["a", "b", "a", "a"], "response_a_id": ["r1", "r2", "r2", "r3"],
+                      "response_b_id": ["r2", "r1", "r3", "r1"]})
+    res = pq.fit_bradley_terry(pq.PreferenceData(j), over="response", ties="drop")
+    assert res.scores.index.name == "response_id"
+    assert res.scores.loc["r1", "wins"] == 2 and res.n_items == 3 and res.converged
+
+
+def test_pandalm_bt_over_five_models_agrees_with_choix(pandalm_dir):
+    import json
+
+    import choix
+
+    rows = pd.DataFrame(json.loads((pandalm_dir / "testset-v1.json").read_text()))
+    split = rows["cmp_key"].str.split("_", n=1, expand=True)
+    rows["model_a"], rows["model_b"] = split[0], split[1]
+    # model names contain '-' but never '_': the split gives the 5 known systems
+    assert sorted(set(rows["model_a"]) | set(rows["model_b"])) == [
+        "bloom-7b", "cerebras-gpt-6.7B", "llama-7b", "opt-7b", "pythia-6.9b"]
+    long = rows.melt(id_vars=["idx", "model_a", "model_b"],
+                     value_vars=["annotator1", "annotator2", "annotator3"],
+                     var_name="annotator_id", value_name="code")
+    long["choice"] = long["code"].map({1: "a", 2: "b", 0: "tie"})
+    long["comparison_id"] = long["idx"].astype(str)
+    data = pq.PreferenceData(long.drop(columns=["idx", "code"]))
+    res = pq.fit_bradley_terry(data, ties="drop", ci="sandwich")
+    ia, ib, labels = data.model_codes()
+    c = data.choice_codes()
+    keep = c < 2
+    pairs = np.column_stack([np.where(c == 0, ia, ib), np.where(c == 0, ib, ia)])[keep]
+    ilsr = choix.ilsr_pairwise(len(labels), pairs, alpha=0.0, tol=1e-12, max_iter=10_000)
+    np.testing.assert_allclose(res.scores["estimate"].reindex(labels), ilsr - ilsr.mean(), atol=SOLVER_ATOL)
+    assert res.n_judgments == 2997 - 326        # 97 + 116 + 113 tie votes dropped (SOURCE.md counts)
+    dav = pq.fit_bradley_terry(data)            # Davidson keeps the ties
+    assert dav.converged and 0 < dav.tie_parameter < 1
+    assert dav.scores.index[0] == res.scores.index[0]

@@ -1,0 +1,156 @@
+"""judge_report: LLM judges against human consensus (PandaLM test set) and position consistency."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.inter_rater import cohens_kappa
+
+import prefqa as pq
+from prefqa.errors import InsufficientDataError, SchemaError
+from prefqa.schema import LoadReport, stable_id
+
+RTOL_INDEPENDENT = 1e-9
+# PandaLM SOURCE.md (counted from gpt-3.5-turbo-testset-v1.json): {2: 476, 1: 460, Tie: 38, garbage: 25}
+GPT_GARBAGE = 25
+GPT_COUNTS = {"a": 460, "b": 476, "tie": 38}
+HUMAN = ("annotator1", "annotator2", "annotator3")
+CODE = {1: "a", 2: "b", 0: "tie"}  # PandaLM: 1 = response1 (shown first) better, 2 = response2, 0 = tie
+
+
+def build_pandalm(folder) -> tuple[pq.PreferenceData, pd.DataFrame]:
+    """Join the test set with both judges' verdicts on ``idx``; unparseable verdicts go to the load report."""
+    test = pd.DataFrame(json.loads((folder / "testset-v1.json").read_text()))
+    gpt = pd.DataFrame(json.loads((folder / "gpt-3.5-turbo-testset-v1.json").read_text()))
+    panda = pd.DataFrame(json.loads((folder / "pandalm-7b-testset-v1.json").read_text()))
+    test = test.merge(gpt[["idx", "gpt_result"]], on="idx", validate="one_to_one").merge(
+        panda[["idx", "pandalm_result"]], on="idx", validate="one_to_one")
+    for col in ("response1", "response2"):
+        test[col] = test[col].astype(str)  # 6 responses are the JSON boolean true (SOURCE.md)
+    prompt_text = test["instruction"] + "\n\n" + test["input"].fillna("")
+    prompt_id = stable_id("p", prompt_text)
+    r1, r2 = stable_id("r", prompt_id, test["response1"]), stable_id("r", prompt_id, test["response2"])
+    cid = test["idx"].astype(str).to_numpy()
+    parts = []
+    for col in HUMAN:
+        parts.append(pd.DataFrame({"comparison_id": cid, "annotator_id": col,
+                                   "choice": test[col].map(CODE), "annotator_kind": "human"}))
+    gpt_choice = test["gpt_result"].map({"1": "a", "2": "b", "Tie": "tie"})
+    parts.append(pd.DataFrame({"comparison_id": cid, "annotator_id": "gpt-3.5-turbo",
+                               "choice": gpt_choice, "annotator_kind": "llm"})[gpt_choice.notna().to_numpy()])
+    parts.append(pd.DataFrame({"comparison_id": cid, "annotator_id": "pandalm-7b",
+                               "choice": test["pandalm_result"].map(CODE), "annotator_kind": "llm"}))
+    j = pd.concat(parts, ignore_index=True)
+    by_cid = pd.DataFrame({"prompt_id": prompt_id, "a": r1, "b": r2}, index=cid)
+    j["prompt_id"] = by_cid["prompt_id"].reindex(j["comparison_id"]).to_numpy()
+    j["response_a_id"] = by_cid["a"].reindex(j["comparison_id"]).to_numpy()
+    j["response_b_id"] = by_cid["b"].reindex(j["comparison_id"]).to_numpy()
+    responses = pd.DataFrame({"response_id": np.concatenate([r1, r2]),
+                              "prompt_id": np.concatenate([prompt_id, prompt_id]),
+                              "text": pd.concat([test["response1"], test["response2"]]).to_numpy()}
+                             ).drop_duplicates("response_id")
+    prompts = pd.DataFrame({"prompt_id": prompt_id, "text": prompt_text}).drop_duplicates("prompt_id")
+    bad = np.flatnonzero(gpt_choice.isna().to_numpy())
+    rejected = pd.DataFrame({"line": bad + 1, "column": "gpt_result",
+                             "value": test["gpt_result"].to_numpy()[bad],
+                             "reason": "unparseable judge verdict 'garbage'"})
+    report = LoadReport(source=str(folder), format="pandalm", n_rows=len(test) * 5,
+                        n_rows_used=len(test) * 5 - len(bad), rejected=rejected, n_judgments=len(j))
+    return pq.PreferenceData(j, responses, prompts, load_report=report), test
+
+
+@pytest.fixture(scope="module")
+def pandalm(pandalm_dir):
+    data, test = build_pandalm(pandalm_dir)
+    return data, test, pq.judge_report(data)
+
+
+def test_pandalm_garbage_is_reported_not_dropped_silently(pandalm):
+    data, test, rep = pandalm
+    assert rep.n_rejected == GPT_GARBAGE
+    assert any("rejected 25 input row(s)" in w and "garbage" in w for w in rep.warnings)
+    assert rep.table.loc["gpt-3.5-turbo", "n_judgments"] == len(test) - GPT_GARBAGE
+    counts = data.judgments.query("annotator_id == 'gpt-3.5-turbo'")["choice"].value_counts().to_dict()
+    assert counts == GPT_COUNTS
+    assert "Note: the reader rejected 25" in rep.summary()
+
+
+def test_pandalm_judge_kappa_matches_statsmodels(pandalm):
+    _, test, rep = pandalm
+    assert rep.judges == ("gpt-3.5-turbo", "pandalm-7b")
+    assert rep.humans == HUMAN
+    votes = test[list(HUMAN)].to_numpy()
+    # SOURCE.md: no item lacks a majority and no item has three different labels
+    majority = np.array([np.bincount(v, minlength=3).argmax() for v in votes])
+    assert rep.n_consensus == len(test)
+    for judge, column, codes in (("gpt-3.5-turbo", "gpt_result", {"1": 1, "2": 2, "Tie": 0}),
+                                 ("pandalm-7b", "pandalm_result", {1: 1, 2: 2, 0: 0})):
+        verdict = test[column].map(codes)
+        ok = verdict.notna().to_numpy()
+        table = pd.crosstab(verdict[ok].astype(int), majority[ok]).reindex(index=[0, 1, 2], columns=[0, 1, 2],
+                                                                             fill_value=0)
+        expected = cohens_kappa(table.to_numpy())  # statsmodels, an independent implementation
+        row = rep.table.loc[judge]
+        assert row["kappa"] == pytest.approx(expected.kappa, rel=RTOL_INDEPENDENT)
+        assert row["n_with_consensus"] == ok.sum()
+        assert row["kappa_ci_low"] < row["kappa"] < row["kappa_ci_high"]
+        assert row["n_both_orders"] == 0 and np.isnan(row["position_consistency"])
+
+
+def test_pandalm_humans_against_the_other_humans(pandalm):
+    _, test, rep = pandalm
+    a1 = test["annotator1"].to_numpy()
+    others = test[["annotator2", "annotator3"]].to_numpy()
+    agree = others[:, 0] == others[:, 1]  # the two others have a strict plurality only when they agree
+    table = pd.crosstab(a1[agree], others[agree, 0]).reindex(index=[0, 1, 2], columns=[0, 1, 2], fill_value=0)
+    assert rep.table.loc["annotator1", "kappa"] == pytest.approx(cohens_kappa(table.to_numpy()).kappa,
+                                                                  rel=RTOL_INDEPENDENT)
+    assert rep.table.loc["annotator1", "n_with_consensus"] == agree.sum()
+    # the humans agree with each other more than either judge agrees with them (SOURCE.md: kappa 0.85-0.88)
+    humans = rep.table.loc[list(HUMAN), "kappa"]
+    assert humans.min() > rep.table.loc[list(rep.judges), "kappa"].max()
+
+
+def test_pandalm_bias_columns_beside_the_humans(pandalm):
+    data, test, rep = pandalm
+    t = rep.table
+    gpt = data.judgments.query("annotator_id == 'gpt-3.5-turbo' and choice != 'tie'")
+    assert t.loc["gpt-3.5-turbo", "p_a"] == pytest.approx((gpt["choice"] == "a").mean(), rel=RTOL_INDEPENDENT)
+    assert t[["p_a", "tie_rate", "length_slope"]].notna().all().all()
+    # the PandaLM humans prefer longer responses (599 of 887 per SOURCE.md): positive slopes
+    assert (t.loc[list(HUMAN), "length_slope"] > 0).all()
+    tidy = rep.to_frame()
+    assert set(tidy.columns) == {"annotator_id", "kind", "metric", "estimate", "ci_low", "ci_high", "n"}
+    assert len(tidy) == 6 * len(t)
+
+
+def test_position_consistency_counts_swapped_reruns():
+    data, truth = pq.simulate(n_prompts=150, n_annotators=8, judgments_per_comparison=4, n_position_biased=1,
+                              position_bias=3.0, both_orders=1.0, rng=6)
+    biased = truth.annotators.index[truth.annotators["kind"] == "position"][0]
+    rep = pq.judge_report(data, judges=[biased])
+    j = data.judgments.assign(o=data.oriented_choice(), f=data.flipped())
+    first = j.groupby(["annotator_id", "comparison_id", "f"])["o"].first().unstack("f").dropna()
+    inconsistent = (first[False] != first[True]).groupby(level=0).sum()
+    n_both = first.groupby(level=0).size()
+    np.testing.assert_array_equal(rep.table["n_both_orders"].reindex(n_both.index), n_both)
+    np.testing.assert_array_equal(rep.table["n_inconsistent"].reindex(n_both.index), inconsistent)
+    humans = rep.table[rep.table["kind"] == "human"]
+    assert rep.table.loc[biased, "position_consistency"] < humans["position_consistency"].min()
+    assert rep.table.loc[biased, "p_a"] > humans["p_a"].max()
+    assert biased in rep.summary()
+
+
+def test_errors_name_the_fix():
+    data, _ = pq.simulate(n_prompts=10, n_annotators=4, rng=0)
+    with pytest.raises(SchemaError, match="no column 'annotator_kind' marks the LLM judges"):
+        pq.judge_report(data)
+    with pytest.raises(SchemaError, match=r"`judges` names annotators not in the data: \['gpt-9'\]"):
+        pq.judge_report(data, judges=["gpt-9"])
+    with pytest.raises(SchemaError, match="not one string"):
+        pq.judge_report(data, judges="ann-000")
+    with pytest.raises(InsufficientDataError, match="needs both humans and judges"):
+        pq.judge_report(data, judges=list(data.judgments["annotator_id"].unique()))

@@ -1,0 +1,194 @@
+"""flag_prompts: ambiguous-prompt recovery, noisy vs diverging, null calibration, exact null moments, MinHash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import prefqa as pq
+from prefqa.errors import SchemaError
+from prefqa.prompts._minhash import duplicate_groups, minhash_signatures
+from prefqa.prompts._null import disagreement_moments, simulate_disagreement
+
+MIN_AUC = 0.85              # the issue: planted ambiguous prompts rank at the top (AUC > 0.85)
+MIN_PRECISION = 0.8         # flagged prompts are mostly the planted ones ("few false flags")
+MAX_NULL_FLAGS = 1          # per simulation without ambiguous prompts
+MC_RESAMPLES = 20_000
+MOMENT_RTOL = 0.06          # Monte Carlo error of a variance from 20k draws is about 1%; max over 40 items
+JACCARD_TOL = 0.15          # 32-hash MinHash estimate (SE about 0.08) against the exact Jaccard
+
+# reliable annotators (far-apart models, high weight on quality), so agreement is the norm
+RELIABLE = dict(accuracy_range=(2.0, 3.0), model_strengths=[-3, -1.5, 0, 1.5, 3], tie_threshold=0.1,
+                comparisons_per_prompt=4, judgments_per_comparison=5)
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Mann-Whitney AUC of ``score`` for ``positive`` (independent of the code under test)."""
+    u = stats.mannwhitneyu(score[positive], score[~positive]).statistic
+    return float(u / (positive.sum() * (~positive).sum()))
+
+
+@pytest.fixture(scope="module")
+def ambiguous():
+    data, truth = pq.simulate(n_prompts=300, n_ambiguous_prompts=30, rng=21, **RELIABLE)
+    return data, truth, pq.flag_prompts(data)
+
+
+def test_ambiguous_prompts_rank_top_and_are_diverging(ambiguous):
+    _, truth, table = ambiguous
+    amb = truth.prompts["ambiguous"].reindex(table.index).to_numpy()
+    tested = table["tested"].to_numpy()
+    assert auc(-table["p_value"].to_numpy()[tested], amb[tested]) > MIN_AUC
+    flagged = table["flagged"].to_numpy()
+    assert flagged.sum() >= 0.5 * amb.sum()
+    assert amb[flagged].mean() >= MIN_PRECISION
+    assert (table.loc[flagged, "kind"] == "diverging").all()
+    assert table.loc[flagged, "reason"].str.startswith("annotators who are reliable elsewhere split here").all()
+
+
+def test_null_data_gives_no_flags():
+    for seed in (31, 32, 33):
+        data, _ = pq.simulate(n_prompts=200, rng=seed, **RELIABLE)
+        table = pq.flag_prompts(data)
+        assert int(table["flagged"].sum()) <= MAX_NULL_FLAGS
+
+
+def test_prompts_split_only_by_spammers_are_noisy_not_diverging():
+    data, truth = pq.simulate(n_prompts=300, n_annotators=30, n_spammers=6, rng=41, **RELIABLE)
+    j = data.judgments.copy()
+    spammers = truth.annotators.index[truth.annotators["kind"] == "spammer"].to_numpy()
+    noisy_prompts = truth.prompts.index[:25]
+    rows = np.flatnonzero(j["prompt_id"].isin(noisy_prompts).to_numpy())
+    rng = np.random.default_rng(0)
+    # each comparison of these prompts is judged by distinct spammers only, who click at random
+    per_comp = j.loc[rows].groupby("comparison_id").cumcount().to_numpy()
+    j.loc[j.index[rows], "annotator_id"] = spammers[per_comp]
+    j.loc[j.index[rows], "choice"] = rng.choice(["a", "b", "tie"], len(rows), p=[0.45, 0.45, 0.10])
+    table = pq.flag_prompts(pq.PreferenceData(j, data.responses, data.prompts))
+    kinds = table.loc[noisy_prompts, "kind"]
+    assert (kinds == "noisy").mean() >= 0.6, kinds.value_counts()
+    assert not table.loc[noisy_prompts, "flagged"].any()
+    assert table.loc[noisy_prompts[kinds == "noisy"], "reason"].str.contains("explained by unreliable").all()
+
+
+def test_min_judgments_sets_the_bh_family(ambiguous):
+    data, _, _ = ambiguous
+    keep = data.judgments["prompt_id"].isin(data.judgments["prompt_id"].unique()[:200]) | (
+        data.judgments.groupby("comparison_id").cumcount() < 1)
+    small = pq.PreferenceData(data.judgments[keep.to_numpy()], data.responses, data.prompts)
+    table = pq.flag_prompts(small, min_judgments=10)
+    untested = ~table["tested"]
+    assert untested.sum() == 100  # prompts reduced to one vote per comparison
+    assert table.loc[untested, "p_value"].isna().all() and table.loc[untested, "q_value"].isna().all()
+    assert table.loc[untested, "reason"].str.startswith("not tested: 4 judgments").all()
+    assert table.attrs["n_tested"] == 200
+
+
+def test_exact_null_moments_match_monte_carlo():
+    rng = np.random.default_rng(7)
+    n_ann, n_comp = 6, 40
+    confusion = rng.dirichlet(np.full(3, 0.7), size=(n_ann, 3))
+    posterior = rng.dirichlet(np.ones(3), size=n_comp)
+    votes = rng.integers(2, 6, n_comp)
+    comp = np.repeat(np.arange(n_comp), votes)
+    ann = np.concatenate([rng.choice(n_ann, k, replace=False) for k in votes])
+    mean, var = disagreement_moments(confusion, posterior, ann, comp, n_comp)
+    sims = simulate_disagreement(confusion, posterior, ann, comp, n_comp, np.arange(n_comp), n_comp,
+                                 MC_RESAMPLES, rng)
+    np.testing.assert_allclose(sims.mean(axis=0), mean, rtol=0.03, atol=0.03)
+    np.testing.assert_allclose(sims.var(axis=0), var, rtol=MOMENT_RTOL, atol=0.02)
+
+
+def test_bootstrap_and_exact_p_values_agree(ambiguous):
+    data, _, exact = ambiguous
+    boot = pq.flag_prompts(data, n_resamples=400, rng=3)
+    ok = exact["tested"].to_numpy()
+    rho = stats.spearmanr(exact["p_value"][ok], boot["p_value"][ok]).statistic
+    assert rho > 0.9
+    assert boot.attrs["null"].endswith("parametric bootstrap (400)")
+
+
+def test_descriptive_columns_against_direct_computation(ambiguous):
+    data, _, table = ambiguous
+    j = data.judgments.assign(o=data.oriented_choice())
+    counts = j.groupby(["prompt_id", "comparison_id"])["o"].value_counts().unstack(fill_value=0)
+    n = counts.sum(axis=1)
+    ent = pd.Series(stats.entropy(counts.to_numpy().T, base=2), index=counts.index)
+    pairs = n * (n - 1) / 2
+    agree = (counts * (counts - 1) / 2).sum(axis=1)
+    by_prompt = pd.DataFrame({"ent": ent * n, "n": n, "split": pairs - agree, "pairs": pairs}).groupby(level=0).sum()
+    np.testing.assert_allclose(table["vote_entropy"], (by_prompt["ent"] / by_prompt["n"]).reindex(table.index))
+    np.testing.assert_allclose(table["split_rate"], (by_prompt["split"] / by_prompt["pairs"]).reindex(table.index))
+    assert (table["n_judgments"] == 20).all() and (table["n_comparisons"] == 4).all()
+
+
+def test_score_variance_from_ratings():
+    data, _ = pq.simulate(n_prompts=40, ratings=True, rng=5)
+    table = pq.flag_prompts(data)
+    r = data.ratings
+    direct = r.groupby("response_id")["score"].var().dropna()
+    prompt = r.drop_duplicates("response_id").set_index("response_id")["prompt_id"]
+    expected = direct.groupby(prompt.reindex(direct.index)).mean()
+    np.testing.assert_allclose(table["score_variance"], expected.reindex(table.index))
+
+
+def test_minhash_estimates_jaccard_and_groups_templates():
+    rng = np.random.default_rng(2)
+    vocab = np.array([f"w{i}" for i in range(500)])
+    base = [" ".join(rng.choice(vocab, 40)) for _ in range(30)]
+    texts = pd.Series(base + [b + " please answer briefly" for b in base[:5]])
+
+    def shingles(t: str) -> set:
+        w = t.lower().split()
+        return {tuple(w[i:i + 3]) for i in range(len(w) - 2)}
+
+    sig = minhash_signatures(texts)
+    for i in range(5):
+        exact = len(shingles(texts[i]) & shingles(texts[30 + i])) / len(shingles(texts[i]) | shingles(texts[30 + i]))
+        assert (sig[i] == sig[30 + i]).mean() == pytest.approx(exact, abs=JACCARD_TOL)
+    groups = duplicate_groups(texts)
+    assert all(groups[i] == groups[30 + i] >= 0 for i in range(5))
+    assert (groups[5:30] == -1).all()
+
+
+def test_duplicate_group_column_names_the_first_prompt():
+    j = pd.DataFrame({"comparison_id": ["c1", "c2", "c3"], "annotator_id": ["x", "x", "x"],
+                      "choice": ["a", "b", "a"], "prompt_id": ["p1", "p2", "p3"]})
+    p = pd.DataFrame({"prompt_id": ["p1", "p2", "p3"],
+                      "text": ["Summarise this news article about the local election results in two sentences.",
+                               "Summarise this news article about the local election results in three sentences.",
+                               "Write a limerick about a cat who learns to play the violin."]})
+    table = pq.flag_prompts(pq.PreferenceData(j, prompts=p))
+    assert table["duplicate_group"].tolist()[:2] == ["p1", "p1"]
+    assert pd.isna(table.loc["p3", "duplicate_group"])
+    assert not table["tested"].any()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"min_judgments": 0}, "`min_judgments` must be an integer >= 2; got 0"),
+    ({"fdr": 0}, r"`fdr` is a false discovery rate in \(0, 1\); got 0"),
+    ({"n_resamples": -1}, "`n_resamples` must be a non-negative integer"),
+    ({"duplicate_threshold": 2}, "`duplicate_threshold` is a Jaccard similarity"),
+])
+def test_bad_options_are_rejected(kwargs, match):
+    data, _ = pq.simulate(n_prompts=5, rng=0, with_text=False)
+    with pytest.raises(SchemaError, match=match):
+        pq.flag_prompts(data, **kwargs)
+
+
+def test_missing_prompt_ids_are_rejected():
+    j = pd.DataFrame({"comparison_id": ["c1"], "annotator_id": ["x"], "choice": ["a"]})
+    with pytest.raises(SchemaError, match="flag_prompts needs a `prompt_id` column"):
+        pq.flag_prompts(pq.PreferenceData(j))
+
+
+def test_vectorized_beta_binomial_tail_matches_scipy():
+    from prefqa.prompts._flags import _betabinom_tail
+
+    rng = np.random.default_rng(0)
+    n = rng.integers(1, 60, 300).astype(float)
+    a, b = rng.uniform(0.1, 5, 300), rng.uniform(0.1, 5, 300)
+    s = np.floor(rng.uniform(0, n + 2)).astype(float)
+    np.testing.assert_allclose(_betabinom_tail(s, n, a, b), stats.betabinom.sf(s - 1, n, a, b), atol=1e-12)
