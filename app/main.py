@@ -1,11 +1,32 @@
-"""prefqa's Streamlit app: ``streamlit run app/main.py`` (interim page until the app issue lands)."""
+"""prefqa's Streamlit app: ``streamlit run app/main.py`` (from the repository root).
+
+It opens on the bundled sample, already audited. The Data page reads an
+upload; every other page arranges results of ``prefqa``'s public API (no
+statistics live in ``app/``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import streamlit as st
 
-import prefqa as pq
+APP_DIR = Path(__file__).resolve().parent
+if str(APP_DIR) not in sys.path:  # views import the helpers next to this file
+    sys.path.insert(0, str(APP_DIR))
 
-st.set_page_config(page_title="prefqa", layout="wide")
-st.title("prefqa")
-data = pq.load_sample()
-st.metric("Judgments in the bundled sample", f"{data.n_judgments:,}")
-st.write(f"{data.n_comparisons:,} comparisons, {data.n_annotators:,} annotators, {data.n_prompts:,} prompts.")
+st.set_page_config(page_title="prefqa", page_icon=":material/fact_check:", layout="wide")
+
+PAGES = [
+    st.Page(APP_DIR / "views" / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page(APP_DIR / "views" / "data.py", title="Data", icon=":material/upload_file:"),
+    st.Page(APP_DIR / "views" / "reliability.py", title="Reliability", icon=":material/handshake:"),
+    st.Page(APP_DIR / "views" / "annotators.py", title="Annotators", icon=":material/group:"),
+    st.Page(APP_DIR / "views" / "bias.py", title="Bias", icon=":material/balance:"),
+    st.Page(APP_DIR / "views" / "models.py", title="Models", icon=":material/leaderboard:"),
+    st.Page(APP_DIR / "views" / "prompts.py", title="Prompts", icon=":material/chat:"),
+    st.Page(APP_DIR / "views" / "export.py", title="Export", icon=":material/download:"),
+]
+
+st.navigation(PAGES).run()

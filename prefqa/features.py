@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import SchemaError
 from .schema import PreferenceData
@@ -52,7 +54,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 _COUNT_COLUMNS = {"headers": "headers", "lists": "list_items", "bold": "bold", "code_blocks": "code_blocks"}
 
-#: Regular expressions (case-insensitive, searched in the first
+#: Regular expressions (RE2 syntax, case-insensitive, searched in the first
 #: ``_REFUSAL_WINDOW`` characters) that mark a response as a refusal.
 DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bI(?:'m| am) (?:sorry|afraid)\b[^.]{0,80}\b(?:can(?:'|no)t|cannot|unable|not able)\b",
@@ -140,29 +142,34 @@ def text_features(
     _validate_unit(unit, tokenizer)
     index = texts.index if isinstance(texts, pd.Series) else None
     s = pd.Series(texts if index is not None else list(texts), index=index, dtype="str").fillna("")
-    code_blocks = s.str.count(_CODE_BLOCK)
-    prose = s.str.replace(_CODE_BLOCK, " ", regex=True)
-    chars = s.str.len()
-    words = s.str.count(_WORD)
+    arr = pa.array(s.to_numpy(dtype=object), type=pa.large_string())
+    # pyarrow's RE2 kernels run over the whole column (pandas' str.count loops in Python)
+    code_blocks = pc.count_substring_regex(arr, _CODE_BLOCK)
+    prose = pc.replace_substring_regex(arr, _CODE_BLOCK, " ")
     patterns = list(DEFAULT_REFUSAL_PATTERNS if refusal_patterns is None else refusal_patterns)
     if patterns:
         joined = "(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")"
         try:
-            refusal = s.str.slice(0, _REFUSAL_WINDOW).str.contains(joined, regex=True)
-        except Exception as exc:  # pyarrow / re raise different types for a bad regex
+            head = pc.utf8_slice_codeunits(arr, 0, _REFUSAL_WINDOW)
+            refusal = pc.match_substring_regex(head, joined).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaError(f"`refusal_patterns` holds an invalid regular expression: {exc}") from exc
     else:
-        refusal = pd.Series(False, index=s.index)
+        refusal = np.zeros(len(s), dtype=bool)
+
+    def count(values: pa.Array, pattern: str) -> np.ndarray:
+        return pc.count_substring_regex(values, pattern).to_numpy(zero_copy_only=False).astype(np.int64)
+
     out = pd.DataFrame(
         {
             "length": np.zeros(len(s)),
-            "chars": chars.to_numpy(dtype=np.int64),
-            "words": words.to_numpy(dtype=np.int64),
-            "headers": prose.str.count(_HEADER).to_numpy(dtype=np.int64),
-            "list_items": prose.str.count(_LIST_ITEM).to_numpy(dtype=np.int64),
-            "bold": prose.str.count(_BOLD).to_numpy(dtype=np.int64),
-            "code_blocks": code_blocks.to_numpy(dtype=np.int64),
-            "refusal": refusal.to_numpy(dtype=bool),
+            "chars": pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64),
+            "words": count(arr, _WORD),
+            "headers": count(prose, _HEADER),
+            "list_items": count(prose, _LIST_ITEM),
+            "bold": count(prose, _BOLD),
+            "code_blocks": code_blocks.to_numpy(zero_copy_only=False).astype(np.int64),
+            "refusal": refusal.astype(bool),
         },
         index=s.index,
     )

@@ -178,3 +178,19 @@ def test_load_sample_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(writer, "_sample_path", lambda: tmp_path / "sample.jsonl.gz")
     with pytest.raises(PrefqaError, match=r"the bundled sample is missing: expected .*sample\.jsonl\.gz"):
         pq.load_sample()
+
+
+def test_schema_errors_name_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", CANON_HEADER + "c1,w1,a,p,x,y\nc1,w2,a,p,x,z\n")
+    with pytest.raises(SchemaError, match=r"d\.csv: 1 comparison\(s\) have judgments over different response pairs"):
+        pq.read(path)
+
+
+def test_id_column_and_model_columns() -> None:
+    frame = pd.DataFrame({"uid": [10, 11], "prompt": ["p", "q"], "chosen": ["x", "y"], "rejected": ["z", "w"]})
+    assert pq.read(frame, id_column="uid").judgments["comparison_id"].tolist() == ["10", "11"]
+    with pytest.raises(SchemaError, match=r"`id_column` 'idx' is not a column; found \['uid', 'prompt'"):
+        pq.read(frame, id_column="idx")
+    wide = pd.DataFrame({"response_a": ["x"], "response_b": ["y"], "left": ["m1"], "right": ["m2"], "rater1": ["b"]})
+    data = pq.read(wide, model_columns=["left", "right"])
+    assert (data.judgments["model_a"].item(), data.judgments["choice"].item()) == ("m1", "b")

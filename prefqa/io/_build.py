@@ -116,7 +116,8 @@ def normalize_ids(values: Any) -> pd.Series:
         if len(nn) and (nn == np.floor(nn)).all():
             s = s.astype("Int64")
     out = s.astype("str")
-    return out.where(out != "", pd.NA) if len(out) else out
+    empty = (out == "").to_numpy(dtype=bool, na_value=False)
+    return out.where(~empty, pd.NA) if empty.any() else out
 
 
 def hash_swap(comparison_ids: Any) -> np.ndarray:
@@ -222,15 +223,6 @@ def assemble(
 
     n_empty = 0 if responses is None else int((responses["text"].astype("str").str.strip() == "").sum())
     has_ann = j["annotator_id"].notna().to_numpy()
-    n_repeats = 0
-    if has_ann.any():
-        acodes = pd.factorize(j["annotator_id"])[0].astype(np.int64)
-        ccodes, clabels = pd.factorize(j["comparison_id"])
-        key = pd.Series(acodes[has_ann] * (len(clabels) + 1) + ccodes[has_ann])
-        n_repeats = int(key.duplicated().sum())
-    if n_repeats:
-        notes.append(f"{n_repeats:,} judgments repeat an (annotator, comparison) pair already seen; "
-                     "they are kept (position consistency and intra-rater reliability use them).")
     if n_empty:
         notes.append(f"{n_empty:,} responses have empty text; they are kept as valid data.")
     if not order_known:
@@ -245,20 +237,37 @@ def assemble(
         used[np.asarray(extra_used_rows, dtype=np.int64)] = True
     used[rej.rejected_rows()] = False
     n_used = int(used.sum())
-    rejected = rej.rows_table()
-    report = LoadReport(
-        source=src.name, format=fmt, n_rows=src.n_rows, n_rows_used=n_used, rejected=rejected,
-        n_judgments=len(j), n_ratings=0 if ratings is None else len(ratings), n_repeats=n_repeats,
-        n_empty_texts=n_empty, notes=tuple(notes), rejected_values=rej.cells_table(),
-    )
     meta = dict(meta or {})
     meta.setdefault("source_format", fmt)
     meta.setdefault("conversational", False)
     try:
-        return PreferenceData(j, responses, prompts, ratings, rankings=rankings, order_known=order_known,
-                              load_report=report, meta=meta)
+        data = PreferenceData(j, responses, prompts, ratings, rankings=rankings, order_known=order_known,
+                              meta=meta)
     except SchemaError as exc:
         raise SchemaError(f"{src.name}: {exc}") from None
+    n_repeats = 0
+    if has_ann.any():  # codes are cached by the schema's own checks: no second factorize
+        acodes, _ = data.codes("annotator_id")
+        ccodes, clabels = data.codes("comparison_id")
+        key = pd.Series(acodes[has_ann] * (len(clabels) + 1) + ccodes[has_ann])
+        n_repeats = int(key.duplicated().sum())
+    if n_repeats:
+        notes.insert(len(src.notes), f"{n_repeats:,} judgments repeat an (annotator, comparison) pair already "
+                     "seen; they are kept (position consistency and intra-rater reliability use them).")
+    data.load_report = LoadReport(
+        source=src.name, format=fmt, n_rows=src.n_rows, n_rows_used=n_used, rejected=rej.rows_table(),
+        n_judgments=len(j), n_ratings=0 if ratings is None else len(ratings), n_repeats=n_repeats,
+        n_empty_texts=n_empty, notes=tuple(notes), rejected_values=rej.cells_table(),
+    )
+    return data
+
+
+def _pick(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """Rows at increasing positions, by a mask: pyarrow filters chunk by chunk, while a take
+    over a many-chunk column first concatenates it (several times slower on 1M rows)."""
+    mask = np.zeros(len(values), dtype=bool)
+    mask[rows] = True
+    return values[mask].reset_index(drop=True)
 
 
 def _first_index(codes: np.ndarray, n_labels: int) -> np.ndarray:
@@ -278,10 +287,10 @@ def _prompt_table(long: pd.DataFrame, given: pd.Series | None) -> tuple[pd.Serie
         derived = pd.Series(stable_id("p", pd.Series(uniq, dtype="str"))[codes], dtype="str")
         pid = derived if given is None else given.fillna(derived)
     codes, uniq = pd.factorize(pid, use_na_sentinel=False)
-    first = _first_index(codes, len(uniq))
-    table = {"prompt_id": pd.Series(uniq, dtype="str"), "text": ptext.iloc[first].reset_index(drop=True)}
+    first = _first_index(codes, len(uniq))  # increasing: factorize numbers labels by first appearance
+    table = {"prompt_id": pd.Series(uniq, dtype="str"), "text": _pick(ptext, first)}
     if "_messages" in long:
-        table["messages"] = long["_messages"].iloc[first].reset_index(drop=True)
+        table["messages"] = _pick(long["_messages"], first)
     return pid, pd.DataFrame(table)
 
 
@@ -314,9 +323,9 @@ def _response_table(long: pd.DataFrame, j: pd.DataFrame) -> tuple[pd.Series, pd.
     # take texts from each side's own column: a take over the concatenation would copy it whole
     from_a = first < n
     order = np.concatenate([np.flatnonzero(from_a), np.flatnonzero(~from_a)])
-    text = pd.concat([long["response_a"].iloc[first[from_a]], long["response_b"].iloc[first[~from_a] - n]],
+    text = pd.concat([_pick(long["response_a"], first[from_a]), _pick(long["response_b"], first[~from_a] - n)],
                      ignore_index=True)
-    pid_first = pid2.iloc[: n].iloc[first[order] % n] if n else pid2.iloc[:0]
+    pid_first = pid2.iloc[: n].iloc[first[order] % n] if n else pid2.iloc[:0]  # short ids: a take is cheap
     responses = pd.DataFrame({"response_id": pd.Series(uniq, dtype="str").iloc[order].reset_index(drop=True),
                               "prompt_id": pid_first.reset_index(drop=True), "text": text})
     return (rid.iloc[:n].reset_index(drop=True).astype("str"),

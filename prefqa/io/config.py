@@ -33,7 +33,7 @@ from ..errors import SchemaError
 from ..schema import CHOICES
 from ._detect import FORMATS
 
-__all__ = ["load_config", "READ_KEYS"]
+__all__ = ["load_config", "check_read_options", "READ_KEYS"]
 
 _LIST = "a list of column names"
 _PAIR = "a list of two column names"
@@ -128,14 +128,28 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(f"{path}: not valid TOML ({exc}). Fix the syntax at that line.") from None
-    read = config.setdefault("read", {})
+    config["read"] = check_read_options(config.get("read", {}), where=str(path))
+    return config
+
+
+def check_read_options(read: Any, *, where: str = "config") -> dict[str, Any]:
+    """Validate a ``[read]`` table (from TOML or a dict) and return it.
+
+    Raises
+    ------
+    SchemaError
+        Naming ``where``, the key, what it accepts and the value found.
+
+    Examples
+    --------
+    >>> check_read_options({"format": "hh"})
+    {'format': 'hh'}
+    """
     if not isinstance(read, dict):
-        raise SchemaError(f"{path}: `read` must be a table ([read]); got {type(read).__name__}.")
+        raise SchemaError(f"{where}: `read` must be a table ([read]); got {type(read).__name__}.")
     for key, value in read.items():
         if key not in READ_KEYS:
-            raise SchemaError(
-                f"{path}: unknown key `read.{key}`; known keys: {sorted(READ_KEYS)}."
-            )
+            raise SchemaError(f"{where}: unknown key `read.{key}`; known keys: {sorted(READ_KEYS)}.")
         if not _valid(key, value):
-            raise SchemaError(f"{path}: `read.{key}` must be {READ_KEYS[key]}; got {value!r}.")
-    return config
+            raise SchemaError(f"{where}: `read.{key}` must be {READ_KEYS[key]}; got {value!r}.")
+    return read

@@ -85,8 +85,8 @@ class FitOutput:
 def _linear(design: Design, theta: np.ndarray) -> np.ndarray:
     s = theta[: design.n_items]
     d = s[design.i] - s[design.j]
-    if design.n_cov:
-        d = d + design.z @ theta[design.n_items: design.n_items + design.n_cov]
+    for c in range(design.n_cov):  # column loop, not BLAS gemv (see _vdot)
+        d += design.z[:, c] * theta[design.n_items + c]
     return d
 
 
@@ -150,7 +150,7 @@ def _objective(theta: np.ndarray, design: Design, reg: float, cov_reg: float, sc
     g = np.empty_like(theta)
     g[:k] = np.bincount(design.j, gd, k) - np.bincount(design.i, gd, k) + reg * s
     if p:
-        g[k: k + p] = -(design.z.T @ gd) + cov_reg * beta
+        g[k: k + p] = -np.array([_vdot(design.z[:, c], gd) for c in range(p)]) + cov_reg * beta
     if design.davidson:
         g[-1] = -gl
     return f * scale, g * scale

@@ -13,7 +13,7 @@ Every fit here needs the factorization of the penalized normal equations::
          [X' W Z Lambda,              X' W X        ]]
 
 There is no sparse Cholesky in scipy, so the structure is used instead. The
-grouping factor with the most levels ("big", e.g. prompts or responses) gets
+grouping factor with the most random columns ("big", e.g. prompts or responses) gets
 its own block, which is block diagonal with ``k x k`` blocks (each row of data
 touches one level of each factor) and is inverted level by level. The other
 random columns (e.g. annotator intercepts and slopes) and the fixed effects
@@ -24,7 +24,7 @@ Schur complement, which gives ``log|L|^2`` (random part) and ``log|R_X|^2``
 (fixed part) separately, as lme4 reports them. Cost per factorization is
 ``O(n)`` for the cross products (``np.bincount``) plus
 ``O((q_small + p)^3)`` for the dense part, where ``q_small`` counts the random
-columns outside the big factor; keep the factor with the most levels big.
+columns outside the big factor (the big one is chosen to make it smallest).
 """
 
 from __future__ import annotations
@@ -178,13 +178,13 @@ class CrossedDesign:
     x : ndarray, shape (n, p)
         Fixed-effects design.
     factors : list of Factor
-        Grouping factors; the one with the most levels becomes the big block.
+        Grouping factors; the one with the most random columns becomes the big block.
     """
 
     def __init__(self, x: np.ndarray, factors: list[Factor]) -> None:
         self.x = np.ascontiguousarray(x, dtype=np.float64)
         self.n, self.p = self.x.shape
-        order = sorted(range(len(factors)), key=lambda i: -factors[i].n_levels)
+        order = sorted(range(len(factors)), key=lambda i: -factors[i].n_levels * factors[i].k)
         self.factors = [factors[i] for i in order]
         self.big = self.factors[0]
         self.small = self.factors[1:]
@@ -342,7 +342,6 @@ class CrossedDesign:
             lam_b_vec = np.tile(np.diag(tb), n_b)
             lam_s_vec = np.concatenate([np.tile(np.diag(t), f.n_levels) for f, t in zip(self.small, temps[1:])]
                                        or [np.zeros(0)])
-            lam_s = sp.diags(lam_s_vec)
             bs = self._csr(blocks.bs.data * lam_b_vec[self._bs_rows] * lam_s_vec[self._bs_indices])
         else:
             lam_b = sp.kron(sp.identity(n_b, format="csr"), sp.csr_matrix(tb), format="csr")
@@ -367,6 +366,15 @@ class CrossedDesign:
         return Factorization(d, bs, bx, c, rb, rr, q_s, self.p, self._bs_rows if self.big.k == 1 and diagonal else None)
 
 
+def _block_diag_csr(blocks: np.ndarray) -> sp.csr_matrix:
+    """CSR matrix with the ``(L, k, k)`` array ``blocks`` on its diagonal (vectorized)."""
+    n, k, _ = blocks.shape
+    indptr = np.arange(0, n * k * k + 1, k, dtype=np.int64)
+    indices = (np.arange(n)[:, None, None] * k + np.zeros((1, k, 1), dtype=np.int64)
+               + np.arange(k)[None, None, :]).ravel()
+    return sp.csr_matrix((blocks.reshape(-1).astype(np.float64), indices, indptr), shape=(n * k, n * k))
+
+
 class Factorization:
     """Block factorization of ``M`` (see the module notes) with solves and log-determinants."""
 
@@ -382,7 +390,7 @@ class Factorization:
             self.dinv = np.linalg.inv(d)
             self.logdet_d = float(np.sum(np.linalg.slogdet(d)[1]))
         n_b = d.shape[0]
-        self.dinv_mat = sp.block_diag(list(self.dinv), format="csr") if self.k > 1 else sp.diags(self.dinv.ravel())
+        self._dinv_mat: sp.csr_matrix | None = None
         self.bs, self.bx = bs, bx
         if bs_rows is not None:  # k == 1 on a fixed pattern: D^{-1} B is a row scaling of the data
             self.gs = sp.csr_matrix(bs.shape)
@@ -390,7 +398,7 @@ class Factorization:
             self.gs.indices, self.gs.indptr = bs.indices, bs.indptr
         else:
             self.gs = (self.dinv_mat @ bs).tocsr()
-        self.gx = np.asarray(self.dinv_mat @ bx)
+        self.gx = self.dinv.reshape(n_b, 1) * bx if self.k == 1 else np.asarray(self.dinv_mat @ bx)
         s = c.copy()
         if q_s and bs.shape[0] * q_s <= 4_000_000:  # small: dense product is cheaper than sparse
             s[:q_s, :q_s] -= bs.T @ self.gs.toarray()
@@ -412,6 +420,13 @@ class Factorization:
         self.logdet_rx = 2.0 * float(np.sum(diag[q_s:]))
 
     @property
+    def dinv_mat(self) -> sp.csr_matrix:
+        """``D^{-1}`` as a sparse block-diagonal matrix (built on first use)."""
+        if self._dinv_mat is None:
+            self._dinv_mat = _block_diag_csr(self.dinv)
+        return self._dinv_mat
+
+    @property
     def logdet_l(self) -> float:
         """``log|L|^2``: log-determinant of ``Lambda' Z' W Z Lambda + I``."""
         return self.logdet_d + self.logdet_s_random
@@ -424,7 +439,7 @@ class Factorization:
         q_s = self.q_s
         m = q_s if random_only else q_s + self.p
         rr = rr[:m]
-        dinv_rb = self.dinv_mat @ rb
+        dinv_rb = self.dinv.ravel() * rb if self.k == 1 else self.dinv_mat @ rb
         rhs = rr.copy()
         rhs[:q_s] -= self.bs.T @ dinv_rb
         if not random_only:

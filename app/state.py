@@ -1,0 +1,102 @@
+"""The app's data source and cached library calls (Streamlit caches keyed on the data's fingerprint).
+
+Expensive calls run once per dataset: the data object is passed as an
+underscore-prefixed argument (not hashed) next to its fingerprint (the key).
+``st.cache_resource`` returns the same object on every rerun (no copy), which
+is safe because no view mutates a result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+import components as c
+import prefqa as pq
+
+SOURCE_KEY = "source"      # None: the bundled sample; else {"name", "key", "kwargs"}
+BYTES_KEY = "upload_bytes"
+BY_KEY = "stratum"
+
+
+@st.cache_resource(show_spinner="Reading the bundled sample...")
+def sample() -> pq.PreferenceData:
+    return pq.load_sample()
+
+
+@st.cache_resource(show_spinner="Reading the upload...", max_entries=4)
+def uploaded(key: str, name: str, kwargs_json: str, _content: bytes) -> pq.PreferenceData:
+    kw = json.loads(kwargs_json)
+    return c.read_upload(_content, name, format=kw["format"], mapping=kw["mapping"], options=kw["options"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def audit(fingerprint: str, by: str | None, _data: pq.PreferenceData) -> Any:
+    return c.run_audit(_data, by=by)
+
+
+@st.cache_resource(show_spinner="Computing Cohen's kappa for every annotator pair...", max_entries=4)
+def pairwise_kappa(fingerprint: str, _data: pq.PreferenceData):
+    return pq.pairwise_kappa(c.kappa_input(_data), unit="unit", rater="rater", value="value")
+
+
+@st.cache_resource(show_spinner="Reliability per stratum...", max_entries=8)
+def strata_reliability(fingerprint: str, column: str, _data: pq.PreferenceData):
+    return c.strata_reliability(_data, column, n_resamples=c.APP_AUDIT["n_resamples"])
+
+
+@st.cache_resource(show_spinner="Building pairs...", max_entries=16)
+def pairs(fingerprint: str, policy_json: str, _data: pq.PreferenceData):
+    return pq.build_pairs(_data, **json.loads(policy_json))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def export_files(fingerprint: str, policy_json: str, fmt: str, tie_label: bool | None,
+                 _pairs: Any) -> tuple[bytes, bytes]:
+    return c.export_bytes(_pairs, fmt, tie_label=tie_label)
+
+
+def kwargs_json(kwargs: dict[str, Any]) -> str:
+    return json.dumps(kwargs, sort_keys=True, default=str)
+
+
+def data() -> tuple[pq.PreferenceData, str]:
+    """Return the current dataset and a label for it (the bundled sample unless an upload was read)."""
+    src = st.session_state.get(SOURCE_KEY)
+    if src is not None and BYTES_KEY in st.session_state:
+        try:
+            return uploaded(src["key"], src["name"], src["kwargs"], st.session_state[BYTES_KEY]), src["name"]
+        except pq.PrefqaError as exc:  # cannot happen for a source that was read once, but never a traceback
+            st.error(str(exc))
+            st.session_state[SOURCE_KEY] = None
+    return sample(), "bundled sample"
+
+
+def stratum(d: pq.PreferenceData) -> str | None:
+    """The stratum column chosen on the Data page (default: the first one the data has)."""
+    options = c.stratum_columns(d)
+    chosen = st.session_state.get(BY_KEY, "auto")
+    if chosen == "auto":
+        return options[0] if options else None
+    return chosen if chosen in options else None
+
+
+def report() -> tuple[pq.PreferenceData, Any, str]:
+    """Return (data, audit report, label); the audit runs once per dataset, with a spinner."""
+    d, label = data()
+    by = stratum(d)
+    with st.spinner(f"Auditing {d.n_judgments:,} judgments (once per dataset; later pages are instant)...",
+                    show_time=True):
+        rep = audit(d.fingerprint(), by, d)
+    return d, rep, label
+
+
+def sidebar(d: pq.PreferenceData, label: str) -> None:
+    """Dataset summary in the sidebar (shown on every page)."""
+    with st.sidebar:
+        st.caption("Dataset")
+        st.text(label)
+        st.caption(f"{d.n_judgments:,} judgments · {d.n_comparisons:,} comparisons · "
+                   f"{d.n_annotators:,} annotators · {d.n_prompts:,} prompts")

@@ -1,0 +1,73 @@
+"""Reliability: the coefficients table, the per-stratum comparison and the annotator-pair kappa heatmap."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+import state
+
+MAX_HEATMAP_ANNOTATORS = 50
+
+d, rep, label = state.report()
+state.sidebar(d, label)
+st.title("Reliability")
+res = rep.results.get("reliability")
+if res is None:
+    st.info(rep.sections["reliability"]["reason"] or "Reliability was not computed for this data.")
+    st.stop()
+
+coef = res.coefficients
+st.caption(f"{res.n_units_used:,} comparisons judged by at least two annotators · {res.n_judgments_used:,} "
+           f"judgments · level `{res.level}` · {res.n_resamples} bootstrap resamples")
+plot = coef.dropna(subset=["estimate"])
+chart = alt.Chart(plot).encode(
+    y=alt.Y("coefficient:N", sort=None, title=None),
+    tooltip=["coefficient", "target", "estimate", "ci_low", "ci_high", "n"],
+)
+st.altair_chart(
+    chart.mark_rule(strokeWidth=2).encode(x=alt.X("ci_low:Q", title="estimate with CI"), x2="ci_high:Q")
+    + chart.mark_point(filled=True, size=80).encode(x="estimate:Q"),
+    width="stretch")
+st.dataframe(coef, hide_index=True, width="stretch")
+if len(res.intra_rater):
+    st.markdown("**Intra-rater consistency** (the same annotator judging the same comparison again)")
+    st.dataframe(res.intra_rater, hide_index=True, width="stretch")
+
+st.subheader("Per stratum")
+by = state.stratum(d)
+if by is None:
+    st.info("The data has no stratum column with 2 to 20 values (choose one on the Data page).")
+else:
+    strata = state.strata_reliability(d.fingerprint(), by, d)
+    st.caption(f"Stratum column `{by}`: one `pq.agreement` call per value.")
+    if "estimate" in strata:
+        s = strata.dropna(subset=["estimate"])
+        base = alt.Chart(s).encode(
+            y=alt.Y("stratum:N", title=by), color=alt.Color("coefficient:N"),
+            yOffset="coefficient:N", tooltip=["stratum", "coefficient", "estimate", "ci_low", "ci_high", "n"])
+        st.altair_chart(base.mark_rule().encode(x=alt.X("ci_low:Q", title="estimate with CI"), x2="ci_high:Q")
+                        + base.mark_point(filled=True).encode(x="estimate:Q"), width="stretch")
+    st.dataframe(strata, hide_index=True, width="stretch")
+
+st.subheader("Annotator pairs: Cohen's kappa")
+kappas = state.pairwise_kappa(d.fingerprint(), d)
+if kappas.empty:
+    st.info("No two annotators share at least 10 comparisons, so no pairwise kappa is reported.")
+else:
+    import components as c
+
+    counts = d.judgments["annotator_id"].astype("string").value_counts()
+    top = set(counts.index[:MAX_HEATMAP_ANNOTATORS].astype(str))
+    sym = c.symmetric_pairs(kappas)
+    sym = sym[sym["rater_1"].isin(top) & sym["rater_2"].isin(top)]
+    if len(counts) > MAX_HEATMAP_ANNOTATORS:
+        st.caption(f"Showing the {MAX_HEATMAP_ANNOTATORS} annotators with most judgments.")
+    heat = alt.Chart(sym).mark_rect().encode(
+        x=alt.X("rater_1:N", title=None), y=alt.Y("rater_2:N", title=None),
+        color=alt.Color("estimate:Q", title="kappa", scale=alt.Scale(scheme="redblue", domain=[-1, 1])),
+        tooltip=["rater_1", "rater_2", "n", "estimate", "ci_low", "ci_high"])
+    st.altair_chart(heat.properties(height=620), width="stretch")
+    st.caption(f"{len(kappas):,} pairs sharing at least 10 comparisons; grey cells share fewer.")
+    with st.expander("Pairwise kappa table"):
+        st.dataframe(kappas, hide_index=True, width="stretch")

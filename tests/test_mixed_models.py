@@ -1,0 +1,215 @@
+"""Crossed mixed models: exact references, planted-effect recovery, null data and errors.
+
+lme4 agreement lives in tests/test_mixed_lme4.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import prefqa as pq
+from prefqa.errors import ConvergenceWarning, InsufficientDataError, SchemaError
+
+EXACT_RTOL = 1e-5  # REML vs closed-form ANOVA: same estimator, optimizer tolerance only
+STATSMODELS_RTOL = 2e-3  # statsmodels MixedLM (REML, its own optimizer) on the same tiny data
+NEAR_ZERO_SD = 0.15  # "near zero" for a variance component estimated on null data
+
+
+def _ratings_only(ratings: pd.DataFrame) -> pq.PreferenceData:
+    stub = pd.DataFrame({"comparison_id": ["c"], "annotator_id": ["x"], "choice": ["a"]})
+    return pq.PreferenceData(stub, ratings=ratings)
+
+
+def test_reml_equals_anova_on_balanced_one_way() -> None:
+    # balanced one-way layout: REML variance = (MSB - MSW) / n per group, residual = MSW (textbook ANOVA
+    # estimator, e.g. Searle, Casella & McCulloch 1992, ch. 3), when MSB > MSW
+    rng = np.random.default_rng(5)
+    groups, per = 25, 8
+    g = np.repeat(np.arange(groups), per)
+    y = 2.0 + rng.normal(0, 0.8, groups)[g] + rng.normal(0, 1.0, groups * per)
+    data = _ratings_only(pd.DataFrame({"response_id": [f"r{i}" for i in range(len(y))],
+                                       "annotator_id": [f"a{k:02d}" for k in g], "score": y}))
+    fit = pq.fit_rating_model(data, random=("annotator",))
+    means = np.bincount(g, y) / per
+    msb = per * np.sum((means - y.mean()) ** 2) / (groups - 1)
+    msw = np.sum((y - means[g]) ** 2) / (groups * per - groups)
+    assert msb > msw
+    vc = fit.variance_components
+    assert vc.loc["annotator", "variance"] == pytest.approx((msb - msw) / per, rel=EXACT_RTOL)
+    assert vc.loc["residual", "variance"] == pytest.approx(msw, rel=EXACT_RTOL)
+    assert fit.fixed_effects.loc["intercept", "estimate"] == pytest.approx(y.mean(), rel=EXACT_RTOL)
+    # the intercept SE of a balanced one-way REML fit is sqrt(MSB / N)
+    assert fit.fixed_effects.loc["intercept", "std_error"] == pytest.approx(np.sqrt(msb / len(y)), rel=1e-4)
+    # conditional modes are the shrunken group means
+    shrink = (msb - msw) / per / ((msb - msw) / per + msw / per)
+    expected = shrink * (means - y.mean())
+    got = fit.random_effects["annotator"]["estimate"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-8)
+
+
+def test_crossed_gaussian_matches_statsmodels_mixedlm() -> None:
+    # independent implementation: statsmodels MixedLM with crossed variance components (REML)
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(9)
+    n = 400
+    a, r = rng.integers(0, 15, n), rng.integers(0, 60, n)
+    y = 1.0 + rng.normal(0, 0.5, 15)[a] + rng.normal(0, 1.0, 60)[r] + rng.normal(0, 0.8, n)
+    ratings = pd.DataFrame({"response_id": [f"r{k:02d}" for k in r], "annotator_id": [f"a{k:02d}" for k in a],
+                            "score": y})
+    fit = pq.fit_rating_model(_ratings_only(ratings))
+    df = pd.DataFrame({"y": y, "a": a, "r": r})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sm.MixedLM.from_formula("y ~ 1", groups=np.ones(n), data=df,
+                                      vc_formula={"a": "0 + C(a)", "r": "0 + C(r)"}).fit(reml=True)
+    vc = fit.variance_components
+    assert vc.loc["annotator", "variance"] == pytest.approx(ref.vcomp[0], rel=STATSMODELS_RTOL)
+    assert vc.loc["response", "variance"] == pytest.approx(ref.vcomp[1], rel=STATSMODELS_RTOL)
+    assert vc.loc["residual", "variance"] == pytest.approx(ref.scale, rel=STATSMODELS_RTOL)
+    assert fit.fixed_effects.loc["intercept", "estimate"] == pytest.approx(ref.fe_params.iloc[0], rel=STATSMODELS_RTOL)
+    assert fit.loglik == pytest.approx(ref.llf, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[pq.PreferenceData, pq.SimulationTruth]:
+    # ties off and exact quality (response_sd=0, accuracy 1) so the logistic model is the true model
+    return pq.simulate(n_prompts=400, comparisons_per_prompt=4, n_annotators=50, judgments_per_comparison=3,
+                       n_position_biased=4, n_length_biased=4, position_bias=1.5, length_slope=2.0,
+                       length_effect=1.0, position_effect=0.5, tie_threshold=0.0, response_sd=0.0,
+                       accuracy_range=(1.0, 1.0), rng=11)
+
+
+@pytest.fixture(scope="module")
+def planted_fit(planted: tuple[pq.PreferenceData, pq.SimulationTruth]) -> pq.MixedModelResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # prompts have no planted variance
+        return pq.fit_preference_model(planted[0])
+
+
+def test_recovers_planted_fixed_effects(planted, planted_fit) -> None:
+    _, truth = planted
+    ann = truth.annotators
+    fe = planted_fit.fixed_effects
+    # the fixed effects are the population means over annotators
+    for term, value in (("position", truth.position_effect + ann["position_bias"].mean()),
+                        ("length", truth.length_effect + ann["length_slope"].mean())):
+        assert fe.loc[term, "ci_low"] <= value <= fe.loc[term, "ci_high"], (term, value, fe.loc[term].to_dict())
+    strengths = truth.model_strengths - truth.model_strengths.iloc[0]
+    for model, value in strengths.iloc[1:].items():
+        row = fe.loc[f"quality:{model}"]
+        assert row.ci_low <= value <= row.ci_high, (model, value)
+
+
+def test_recovers_planted_annotator_sds(planted, planted_fit) -> None:
+    _, truth = planted
+    ann = truth.annotators
+    vc = planted_fit.variance_components
+    for group, column in (("annotator", "position_bias"), ("annotator:length", "length_slope")):
+        value = ann[column].std(ddof=0)
+        assert vc.loc[group, "ci_low"] <= value <= vc.loc[group, "ci_high"], (group, value, vc.loc[group].to_dict())
+    assert bool(vc.loc["prompt", "boundary"])  # no prompt effect was planted
+    assert any("'prompt' is on the boundary" in w for w in planted_fit.warnings)
+
+
+def test_planted_biased_annotators_rank_at_the_top(planted, planted_fit) -> None:
+    _, truth = planted
+    kind = truth.annotators["kind"]
+    for group, planted_kind in (("annotator", "position"), ("annotator:length", "length")):
+        table = planted_fit.random_effects[group]
+        assert table.index.name == "annotator_id" and {"estimate", "std_error", "n"} <= set(table.columns)
+        top = table["estimate"].nlargest(int((kind == planted_kind).sum())).index
+        assert set(top) == set(kind.index[kind == planted_kind]), (group, kind.loc[top].tolist())
+        assert (table["std_error"] > 0).all()
+
+
+def test_null_data_gives_near_zero_components_with_warning() -> None:
+    data, _ = pq.simulate(n_prompts=300, comparisons_per_prompt=4, n_annotators=40, length_effect=1.0,
+                          tie_threshold=0.0, response_sd=0.0, accuracy_range=(1.0, 1.0), rng=12)
+    with pytest.warns(ConvergenceWarning, match="on the boundary"):
+        fit = pq.fit_preference_model(data)
+    vc = fit.variance_components
+    assert (vc["sd"] < NEAR_ZERO_SD).all(), vc
+    assert vc["boundary"].any()
+    assert len(fit.warnings) == int(vc["boundary"].sum())
+    assert fit.to_frame().query("component == 'sd'")["flagged"].sum() == vc["boundary"].sum()
+
+
+def test_rating_model_recovers_leniency() -> None:
+    data, truth = pq.simulate(n_prompts=200, n_annotators=20, ratings=True, leniency_sd=0.8, rng=4)
+    fit = pq.fit_rating_model(data)
+    modes = fit.random_effects["annotator"]["estimate"]
+    true = truth.annotators["leniency"].reindex(modes.index)
+    assert np.corrcoef(modes, true)[0, 1] > 0.9
+    assert fit.n_responses == data.ratings["response_id"].nunique()
+    assert "residual" in fit.variance_components.index
+    assert fit.formula == "score ~ 1 + (1 | response) + (1 | annotator)"
+    text = fit.summary()
+    assert "Gaussian (REML)" in text and "annotator" in text
+
+
+def test_result_shapes_and_to_frame(planted_fit) -> None:
+    frame = planted_fit.to_frame()
+    assert list(frame.columns) == ["component", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value",
+                                   "flagged", "reason"]
+    assert set(frame["component"]) == {"fixed", "sd"}
+    assert planted_fit.aic == pytest.approx(-2 * planted_fit.loglik + 2 * (len(planted_fit.fixed_effects) + 3))
+    assert planted_fit.n_judgments == planted_fit.settings and False or planted_fit.n_judgments > 0
+    assert planted_fit.settings["ties"] == "drop" and planted_fit.settings["method"] == "laplace"
+
+
+# ----------------------------------------------------------------------------- errors and edge cases
+@pytest.fixture(scope="module")
+def small() -> pq.PreferenceData:
+    return pq.simulate(n_prompts=40, n_annotators=8, rng=3)[0]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ties": "split"}, "`ties` must be 'drop' or 'half'"),
+    ({"random": ("rater",)}, "`random` must name groups among"),
+    ({"fixed": ("length", "verbosity")}, "`fixed` terms must be among"),
+    ({"random_slopes": {"prompt": ("length",)}, "random": ("annotator",)}, "not in `random`"),
+    ({"quality": "response"}, "quality='response' is not supported"),
+    ({"method": "agq"}, "`method` must be 'laplace'"),
+    ({"confidence_level": 95}, "`confidence_level` must be a number strictly between 0 and 1; got 95"),
+])
+def test_preference_model_rejects_bad_options(small: pq.PreferenceData, kwargs: dict, match: str) -> None:
+    with pytest.raises(SchemaError, match=match):
+        pq.fit_preference_model(small, **kwargs)
+
+
+def test_rating_model_errors(small: pq.PreferenceData) -> None:
+    with pytest.raises(SchemaError, match="no ratings"):
+        pq.fit_rating_model(small)
+    with pytest.raises(SchemaError, match="`data` must be a PreferenceData"):
+        pq.fit_rating_model(pd.DataFrame())
+    two = pd.DataFrame({"response_id": ["r1", "r2"], "annotator_id": ["a", "b"], "score": [1.0, 2.0],
+                        "aspect": ["help", "harm"]})
+    with pytest.raises(SchemaError, match="choose one with `aspect=`"):
+        pq.fit_rating_model(_ratings_only(two))
+
+
+def test_no_annotators_is_a_clear_error(small: pq.PreferenceData) -> None:
+    j = small.judgments.assign(annotator_id=pd.NA)
+    data = pq.PreferenceData(j, small.responses, small.prompts)
+    with pytest.raises(InsufficientDataError, match="no annotator ids"):
+        pq.fit_preference_model(data, random=("annotator",))
+
+
+def test_unknown_display_order_is_named_in_warnings(small: pq.PreferenceData) -> None:
+    data = pq.PreferenceData(small.judgments, small.responses, small.prompts, order_known=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = pq.fit_preference_model(data, random_slopes={})
+    assert "intercept" in fit.fixed_effects.index and "position" not in fit.fixed_effects.index
+    assert any("display order is unknown" in w for w in fit.warnings)
+
+
+def test_covariates_without_texts_are_rejected() -> None:
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(20)], "annotator_id": ["x", "y"] * 10,
+                      "choice": ["a", "b", "a", "a"] * 5})
+    with pytest.raises(SchemaError, match="need response texts"):
+        pq.fit_preference_model(pq.PreferenceData(j), random=("annotator",))
