@@ -100,3 +100,11 @@ def sidebar(d: pq.PreferenceData, label: str) -> None:
         st.text(label)
         st.caption(f"{d.n_judgments:,} judgments · {d.n_comparisons:,} comparisons · "
                    f"{d.n_annotators:,} annotators · {d.n_prompts:,} prompts")
+
+
+def table(frame, **kwargs: Any) -> None:
+    """``st.dataframe`` with p- and q-values in scientific notation (tiny p-values stay readable)."""
+    config = {col: st.column_config.NumberColumn(format="%.2e") for col in frame.columns
+              if str(col).startswith(("p_value", "q_value")) or str(col) in ("p_value", "q_value")}
+    config.update(kwargs.pop("column_config", {}) or {})
+    st.dataframe(frame, width="stretch", column_config=config, **kwargs)

@@ -28,6 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import measure, report  # noqa: E402
 
 import prefqa as pq  # noqa: E402
+import prefqa.annotators  # noqa: E402,F401  (imported before forking: import time is not measured)
+import prefqa.bias  # noqa: E402,F401
+import prefqa.prompts  # noqa: E402,F401
+import statsmodels.discrete.discrete_model  # noqa: E402,F401
 
 
 def _all_three(data):
@@ -75,8 +79,9 @@ def _ours_slopes(data):
     from prefqa.annotators._metrics import codes_for, length_slopes
     from prefqa.features import judgment_features
 
+    x_all = judgment_features(data, ["length"])["length"].to_numpy()  # same covariate as the peer row
     index, c = codes_for(data)
-    x = judgment_features(data, ["length"])["length"].to_numpy()[c.mask]
+    x = x_all[c.mask]
     slope, _, _ = length_slopes(c, x, 20)
     return f"{len(slope)} slopes"
 

@@ -5,6 +5,8 @@ Run from the repository root::
     python benchmarks/bench_mixed.py            # 100k logistic (+ glmer nAGQ=0), 1M logistic, 1M Gaussian (+ lmer)
     python benchmarks/bench_mixed.py --quick    # small smoke sizes
     python benchmarks/bench_mixed.py --no-r     # skip R even when Rscript is installed
+    python benchmarks/bench_mixed.py --laplace      # also method='laplace' vs glmer nAGQ=1 (mid size; slow)
+    python benchmarks/bench_mixed.py --laplace-1m   # also time method='laplace' on 1M rows (slow)
 
 Data are simulated with numpy (fixed seed): annotator random intercepts and length slopes plus
 prompt intercepts for the logistic model; annotator and response intercepts for the Gaussian one.
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke sizes")
     parser.add_argument("--no-r", action="store_true", help="do not run R")
+    parser.add_argument("--laplace", action="store_true", help="also time method='laplace' and glmer nAGQ=1 (mid size)")
+    parser.add_argument("--laplace-1m", action="store_true", help="also time method='laplace' at the large size")
     args = parser.parse_args(argv)
     use_r = not args.no_r
     n_mid, n_big = (5_000, 20_000) if args.quick else (100_000, 1_000_000)
@@ -142,9 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_name)
         # 1. logistic, mid size, vs glmer nAGQ=0 (and nAGQ=1)
         df = logistic_data(n_mid, 300, n_mid // 20)
-        rows = [measure("prefqa pirls (nAGQ=0)", ours_logistic, df, "pirls"),
-                measure("prefqa laplace (nAGQ=1)", ours_logistic, df, "laplace")]
-        for nagq in (0, 1):
+        rows = [measure("prefqa pirls (nAGQ=0)", ours_logistic, df, "pirls")]
+        if args.laplace:
+            rows.append(measure("prefqa laplace (nAGQ=1)", ours_logistic, df, "laplace"))
+        for nagq in ((0, 1) if args.laplace else (0,)):
             m = run_r(f"lme4 glmer nAGQ={nagq}", R_LOGISTIC.format(csv=tmp / f"lme4_glmer_nAGQ={nagq}.csv",
                                                                   nagq=nagq), df, tmp) if use_r else None
             if m:
@@ -153,9 +158,10 @@ def main(argv: list[str] | None = None) -> None:
                title=f"logistic crossed model (annotator + slope, prompt), {n_mid:,} rows")
         # 2. logistic, large
         df = logistic_data(n_big, 1000, n_big // 20)
-        report([measure("prefqa pirls (nAGQ=0)", ours_logistic, df, "pirls"),
-                measure("prefqa laplace (nAGQ=1)", ours_logistic, df, "laplace")],
-               title=f"logistic crossed model, {n_big:,} rows (target < 60 s, < 4 GB)")
+        rows = [measure("prefqa pirls (nAGQ=0)", ours_logistic, df, "pirls")]
+        if args.laplace_1m:
+            rows.append(measure("prefqa laplace (nAGQ=1)", ours_logistic, df, "laplace"))
+        report(rows, title=f"logistic crossed model, {n_big:,} rows (target < 60 s, < 4 GB)")
         # 3. Gaussian, large, vs lmer
         df = gaussian_data(n_big, 1000, n_big // 10)
         rows = [measure("prefqa REML", ours_gaussian, df)]

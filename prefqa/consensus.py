@@ -116,7 +116,8 @@ class ConsensusResult:
         return "\n".join(lines)
 
 
-def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoothing: float) -> None:
+def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoothing: float,
+              weights: object) -> np.ndarray | None:
     if not isinstance(data, PreferenceData):
         raise SchemaError(f"`data` must be a PreferenceData (see pq.read); got {type(data).__name__}.")
     if method not in METHODS:
@@ -133,6 +134,20 @@ def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoo
         raise InsufficientDataError(
             "Dawid-Skene needs annotator ids to learn each annotator's confusion matrix, but every "
             "`annotator_id` is missing. Use method='majority' (each judgment is one vote).")
+    if weights is None:
+        return None
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SchemaError(f"`weights` must be numbers, one per judgment; got {type(weights).__name__}.") from None
+    if w.shape != (data.n_judgments,):
+        raise SchemaError(f"`weights` must hold one number per judgment ({data.n_judgments}); got shape "
+                          f"{w.shape}.")
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        raise SchemaError(f"`weights` must be finite and > 0; {int(bad.sum())} are not (first: "
+                          f"{w[bad][0]!r}). Leave judgments out with data.subset(mask) instead.")
+    return w
 
 
 def _annotator_codes(data: PreferenceData) -> tuple[np.ndarray, pd.Index, int]:
@@ -152,31 +167,34 @@ def _pick(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _confusion_counts(post: np.ndarray, comp: np.ndarray, ann: np.ndarray, y: np.ndarray,
-                      n_ann: int) -> np.ndarray:
-    """Return expected counts (n_ann, true 3, observed 3) given soft labels ``post``."""
+                      n_ann: int, w: np.ndarray | None = None) -> np.ndarray:
+    """Return expected (weighted) counts (n_ann, true 3, observed 3) given soft labels ``post``."""
     out = np.empty((n_ann, 3, 3))
     for t in range(3):
-        out[:, t, :] = np.bincount(ann * 3 + y, post[comp, t], n_ann * 3).reshape(n_ann, 3)
+        soft = post[comp, t] if w is None else post[comp, t] * w
+        out[:, t, :] = np.bincount(ann * 3 + y, soft, n_ann * 3).reshape(n_ann, 3)
     return out
 
 
 def _dawid_skene(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, n_comp: int, n_ann: int,
-                 init: np.ndarray, max_iter: int, tol: float, smoothing: float
+                 init: np.ndarray, max_iter: int, tol: float, smoothing: float,
+                 w: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, int, float]:
     post = init
     ll_old = -np.inf
     converged = False
-    n_obs = len(y)
+    n_obs = len(y) if w is None else float(w.sum())
     for it in range(1, max_iter + 1):
         # M-step: class prior and confusion matrices from the soft labels
         prior = (post.sum(axis=0) + smoothing) / (n_comp + 3 * smoothing)
-        counts = _confusion_counts(post, comp, ann, y, n_ann) + smoothing
+        counts = _confusion_counts(post, comp, ann, y, n_ann, w) + smoothing
         conf = counts / counts.sum(axis=2, keepdims=True)
         log_conf = np.log(conf)
         # E-step: posterior over the true label of every comparison
         logp = np.tile(np.log(prior), (n_comp, 1))
         for t in range(3):
-            logp[:, t] += np.bincount(comp, log_conf[ann, t, y], n_comp)
+            logp[:, t] += np.bincount(comp, log_conf[ann, t, y] if w is None else log_conf[ann, t, y] * w,
+                                      n_comp)
         norm = np.logaddexp.reduce(logp, axis=1)
         post = np.exp(logp - norm[:, None])
         ll = float(norm.sum())
@@ -191,6 +209,7 @@ def consensus(
     data: PreferenceData,
     *,
     method: Literal["majority", "dawid_skene"] = "majority",
+    weights: np.ndarray | None = None,
     max_iter: int = 500,
     tol: float = 1e-6,
     smoothing: float = 0.01,
@@ -210,6 +229,13 @@ def consensus(
         started from the majority vote shares; the E and M steps are
         vectorized with ``np.bincount``. Judgments without annotator id share
         one pooled confusion matrix (with a warning).
+    weights : array of float, optional
+        One positive weight per judgment (in ``data.judgments`` order): a
+        judgment counts as ``weight`` votes in the majority vote and enters
+        the Dawid-Skene likelihood ``weight`` times (integer weights equal
+        repeating the judgment). ``p_*`` and ``agreement`` are then weighted
+        shares; ``n_judgments`` still counts judgments. ``pq.build_pairs``
+        uses it to downweight flagged annotators. Default: every judgment 1.
     max_iter, tol : int, float
         EM stops when the change in log-likelihood per judgment is below
         ``tol``; hitting ``max_iter`` warns :class:`ConvergenceWarning`.
@@ -240,22 +266,22 @@ def consensus(
     >>> res.labels["agreement"].round(3).tolist(), res.labels["tied_vote"].tolist()
     ([0.667, 0.5], [False, True])
     """
-    _validate(data, method, max_iter, tol, smoothing)
+    w = _validate(data, method, max_iter, tol, smoothing, weights)
     notes: list[str] = []
     comp, comp_labels = data.codes("comparison_id")
     n_comp = len(comp_labels)
     y = data.oriented_choice().astype(np.int64)
     ann, ann_labels, n_missing = _annotator_codes(data)
     n_ann = len(ann_labels)
-    votes = np.bincount(comp * 3 + y, minlength=n_comp * 3).reshape(n_comp, 3).astype(np.float64)
-    n_j = votes.sum(axis=1)
-    shares = votes / n_j[:, None]
+    votes = np.bincount(comp * 3 + y, w, minlength=n_comp * 3).reshape(n_comp, 3).astype(np.float64)
+    n_j = votes.sum(axis=1) if w is None else np.bincount(comp, minlength=n_comp).astype(np.float64)
+    shares = votes / votes.sum(axis=1)[:, None]
     if method == "majority":
         probs = shares
         label, shared = _pick(probs)
         hard = np.zeros((n_comp, 3))
         hard[np.arange(n_comp), label] = 1.0
-        counts = _confusion_counts(hard, comp, ann, y, n_ann)
+        counts = _confusion_counts(hard, comp, ann, y, n_ann, w)
         prior = hard.mean(axis=0)
         converged, n_iter, ll = True, 0, float("nan")
     else:
@@ -263,22 +289,22 @@ def consensus(
             notes.append(f"{n_missing} judgment(s) have no annotator id; they share one pooled "
                          f"confusion matrix labelled {_UNKNOWN!r}.")
         probs, conf, prior, converged, n_iter, ll = _dawid_skene(
-            comp, ann, y, n_comp, n_ann, shares, max_iter, tol, smoothing)
+            comp, ann, y, n_comp, n_ann, shares, max_iter, tol, smoothing, w)
         label, shared = _pick(probs)
-        counts = _confusion_counts(probs, comp, ann, y, n_ann)
+        counts = _confusion_counts(probs, comp, ann, y, n_ann, w)
         if not converged:
             msg = (f"Dawid-Skene EM did not converge in {max_iter} iterations (tol={tol:g}); raise "
                    "`max_iter` or check for annotators with very few judgments.")
             notes.append(msg)
             _warnings.warn(msg, ConvergenceWarning, stacklevel=2)
     return _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y,
-                   comp, converged, n_iter, ll, notes)
+                   comp, converged, n_iter, ll, notes, w)
 
 
 def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y, comp,
-            converged, n_iter, ll, notes) -> ConsensusResult:  # noqa: ANN001
+            converged, n_iter, ll, notes, w=None) -> ConsensusResult:  # noqa: ANN001
     n_comp = len(n_j)
-    agree = votes[np.arange(n_comp), label] / n_j
+    agree = votes[np.arange(n_comp), label] / votes.sum(axis=1)
     labels = pd.DataFrame({
         "label": np.asarray(LABELS, dtype=object)[label],
         "p_1": probs[:, 0], "p_2": probs[:, 1], "p_tie": probs[:, 2],
@@ -290,7 +316,7 @@ def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_l
     sided = label < 2
     other = np.where(label == 0, probs[:, 1], probs[:, 0])
     flip = float(np.mean((other + 0.5 * probs[:, 2])[sided])) if sided.any() else float("nan")
-    err = float(np.mean(1.0 - probs[comp, y]))
+    err = float(np.average(1.0 - probs[comp, y], weights=w))
     totals = counts.sum(axis=2, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         cond = np.where(totals > 0, counts / totals, np.nan)

@@ -70,7 +70,7 @@ _CODE_BLOCK = r"(?s)```.*?(?:```|$)"
 _HEADER = r"(?m)^[ \t]{0,3}#{1,6}[ \t]+\S"
 _LIST_ITEM = r"(?m)^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+\S"
 _BOLD = r"\*\*[^*\n]+?\*\*|__[^_\n]+?__"
-_WORD = r"\S+"
+_WORD_CHUNK_BYTES = 1 << 24
 
 
 def _validate_unit(unit: str, tokenizer: Callable[[str], Any] | None) -> None:
@@ -83,6 +83,43 @@ def _validate_unit(unit: str, tokenizer: Callable[[str], Any] | None) -> None:
         )
     if tokenizer is not None and not callable(tokenizer):
         raise SchemaError(f"`tokenizer` must be callable; got {type(tokenizer).__name__}.")
+
+
+def _word_counts(arr: pa.ChunkedArray) -> np.ndarray:
+    """Whitespace-separated word counts straight from the UTF-8 buffers.
+
+    A word starts at a byte that is not ASCII whitespace and follows
+    whitespace or the start of its text (same as ``len(text.split())`` on
+    ASCII-whitespace text). Bytes are processed in chunks of about 16 MB;
+    RE2's ``\\S+`` count is ten times slower on long texts.
+    """
+    parts = [_word_counts_chunk(chunk) for chunk in arr.chunks]  # a few arrow chunks, not rows
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _word_counts_chunk(arr: pa.Array) -> np.ndarray:
+    n = len(arr)
+    out = np.zeros(n, dtype=np.int64)
+    buffers = arr.buffers()
+    if n == 0 or buffers[2] is None:
+        return out
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=width)[arr.offset:arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    cuts = np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], _WORD_CHUNK_BYTES), side="right") - 1
+    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]]))
+    for i0, i1 in zip(bounds[:-1], bounds[1:]):  # a handful of byte chunks, not rows
+        lo = offsets[i0]
+        rel = offsets[i0:i1 + 1] - lo
+        b = data[lo:offsets[i1]]
+        space = (b == 32) | ((b >= 9) & (b <= 13))
+        start = ~space
+        start[1:] &= space[:-1]
+        first = rel[:-1][rel[1:] > rel[:-1]]
+        start[first] = ~space[first]
+        pos = np.flatnonzero(start)
+        out[i0:i1] = np.searchsorted(pos, rel[1:]) - np.searchsorted(pos, rel[:-1])
+    return out
 
 
 def _token_counts(texts: pd.Series, tokenizer: Callable[[str], Any]) -> np.ndarray:
@@ -142,7 +179,11 @@ def text_features(
     _validate_unit(unit, tokenizer)
     index = texts.index if isinstance(texts, pd.Series) else None
     s = pd.Series(texts if index is not None else list(texts), index=index, dtype="str").fillna("")
-    arr = pa.array(s.to_numpy(dtype=object), type=pa.large_string())
+    arr = pa.array(s.array)  # zero copy for pandas' arrow-backed strings
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
     # pyarrow's RE2 kernels run over the whole column (pandas' str.count loops in Python)
     code_blocks = pc.count_substring_regex(arr, _CODE_BLOCK)
     prose = pc.replace_substring_regex(arr, _CODE_BLOCK, " ")
@@ -157,14 +198,14 @@ def text_features(
     else:
         refusal = np.zeros(len(s), dtype=bool)
 
-    def count(values: pa.Array, pattern: str) -> np.ndarray:
+    def count(values: pa.ChunkedArray, pattern: str) -> np.ndarray:
         return pc.count_substring_regex(values, pattern).to_numpy(zero_copy_only=False).astype(np.int64)
 
     out = pd.DataFrame(
         {
             "length": np.zeros(len(s)),
             "chars": pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64),
-            "words": count(arr, _WORD),
+            "words": _word_counts(arr),
             "headers": count(prose, _HEADER),
             "list_items": count(prose, _LIST_ITEM),
             "bold": count(prose, _BOLD),

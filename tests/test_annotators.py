@@ -236,3 +236,17 @@ def test_reuses_a_consensus_result_and_agrees_with_it(planted, planted_table):
     assert np.corrcoef(reused["ds_accuracy"], planted_table["ds_accuracy"])[0, 1] > MIN_DS_CORRELATION
     with pytest.raises(SchemaError, match="`consensus` must be a pq.consensus"):
         pq.annotator_table(data, consensus="dawid_skene")
+
+
+def test_length_covariate_is_prefqa_features_length():
+    from prefqa.annotators._metrics import length_covariate
+    from prefqa.features import judgment_features
+
+    data, truth = pq.simulate(n_prompts=50, rng=9)
+    mine = length_covariate(data)  # computed from character counts only
+    np.testing.assert_allclose(mine, judgment_features(data, ["length"])["length"].to_numpy(), rtol=1e-12)
+    # and the simulator's own scale (THE covariate: characters, RMS scale, tanh)
+    j = data.judgments
+    la = j["response_a_id"].map(data.responses.set_index("response_id")["text"].str.len())
+    lb = j["response_b_id"].map(data.responses.set_index("response_id")["text"].str.len())
+    np.testing.assert_allclose(mine, np.tanh((la - lb).to_numpy() / truth.length_scale), rtol=1e-12)

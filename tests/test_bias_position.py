@@ -135,3 +135,14 @@ def test_frame_and_summary(planted) -> None:
     frame = res.to_frame()
     assert list(frame.index) == ["p_choose_a", "position_logit", "position_consistency"]
     assert "Position bias" in res.summary()
+
+
+def test_position_not_identified_when_a_model_is_always_shown_first() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)], "annotator_id": "x",
+                      "choice": np.where(rng.random(n) < 0.7, "a", "b"), "model_a": "X", "model_b": "Y"})
+    res = pq.position_bias(pq.PreferenceData(j))
+    assert np.isnan(res.logit) and not res.converged
+    assert any("rank deficient" in s for s in res.skipped)
+    assert res.estimate == pytest.approx((j["choice"] == "a").mean())  # the raw rate is still reported

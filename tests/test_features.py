@@ -109,3 +109,14 @@ def test_response_features_are_cached_per_unit() -> None:
     words = response_features(data, unit="words")
     assert words.loc["rb0", "length"] == 3.0 and first.loc["rb0", "length"] == 13.0
     assert first.index.name == "response_id"
+
+
+def test_word_counts_match_python_split_across_byte_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prefqa.features as features
+
+    rng = np.random.default_rng(5)
+    alphabet = list("ab c\n\t  xyz\r") + ["é", "日本"]
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 60))) for _ in range(2000)] + ["", "  ", "a"]
+    monkeypatch.setattr(features, "_WORD_CHUNK_BYTES", 97)  # force many chunk boundaries
+    got = text_features(texts)["words"].to_numpy()
+    np.testing.assert_array_equal(got, [len(t.split()) for t in texts])

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "prefqa"
 # module (first component below prefqa) -> layer; higher layers may import lower ones only
 LAYERS: dict[str, int] = {
     "errors": 0, "_types": 0, "_util": 0, "_progress": 0, "_version": 0,
-    "schema": 1,
+    "schema": 1, "_load_report": 1,
     "io": 2, "simulate": 2,
     "features": 3,
     "reliability": 4, "consensus": 4, "models": 4,

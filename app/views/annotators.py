@@ -28,7 +28,7 @@ FIRST = ["flagged", "reason", "n_judgments", "loo_agreement", "loo_kappa", "p_a"
          "length_slope", "median_seconds", "longest_run"]
 shown = table[[col for col in FIRST if col in table] + [col for col in table if col not in FIRST]]
 shown = shown.sort_values(["flagged", "n_judgments"], ascending=[False, False], kind="stable")
-st.dataframe(shown, width="stretch", height=420, column_config={
+state.table(shown, height=420, column_config={
     "reason": st.column_config.TextColumn(width="large"),
     "p_a": st.column_config.NumberColumn("p_a (chose first shown)", format="%.3f"),
 })
@@ -54,4 +54,4 @@ if who:
         st.text(f"Flagged: {row['reason']}")
     frame = c.annotator_judgments(d, who)
     st.caption(f"{int(row['n_judgments']):,} judgments; first {len(frame):,} shown.")
-    st.dataframe(frame, hide_index=True, width="stretch", height=360)
+    st.dataframe(frame, hide_index=True, height=360)

@@ -35,14 +35,14 @@ else:
     a = lb.annotators.reset_index()
     idcol = a.columns[0]
     st.markdown("**Per annotator: share choosing the longer response** (red: flagged)")
-    ab = alt.Chart(a).encode(y=alt.Y(f"{idcol}:N", sort="-x", title=None),
+    ab = alt.Chart(a).encode(y=alt.Y(f"{idcol}:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
                              color=alt.condition("datum.flagged", alt.value("#d62728"), alt.value("#1f77b4")),
                              tooltip=[idcol, "n", "estimate", "ci_low", "ci_high", "slope", "q_value", "reason"])
     st.altair_chart((ab.mark_rule().encode(x=alt.X("ci_low:Q", title="share longer chosen"), x2="ci_high:Q")
-                     + ab.mark_point(filled=True).encode(x="estimate:Q")).properties(height=max(200, 14 * len(a))),
+                     + ab.mark_point(filled=True).encode(x="estimate:Q")).properties(height=max(220, 18 * min(len(a), 80))),
                     width="stretch")
     with st.expander("Per-annotator length table (with slopes)"):
-        st.dataframe(lb.annotators, width="stretch")
+        state.table(lb.annotators)
 
 st.subheader("Position")
 pb = rep.results.get("position_bias")
@@ -55,9 +55,9 @@ else:
     p2.metric("Position logit", f"{pb.logit:+.3f}")
     p3.metric("Consistency when shown both orders",
               "n/a" if pb.consistency != pb.consistency else f"{pb.consistency:.1%}")
-    st.dataframe(pb.to_frame(), width="stretch")
+    state.table(pb.to_frame())
     with st.expander("Per-annotator position table"):
-        st.dataframe(pb.annotators, width="stretch")
+        state.table(pb.annotators)
 
 st.subheader("Style")
 sb = rep.results.get("style_bias")
@@ -73,7 +73,7 @@ else:
                                                                    x2="ci_high:Q"),
                               sc.mark_point(filled=True, size=80).encode(x="estimate:Q"), zero, data=t),
                     width="stretch")
-    st.dataframe(sb.table, width="stretch")
+    state.table(sb.table)
 
 st.subheader("Win rates: raw and length-controlled")
 if lb is None or lb.win_rates is None or not len(lb.win_rates):
@@ -90,4 +90,4 @@ else:
                                 tooltip=[mcol, "kind", "rate", "low", "high"])
     st.altair_chart((wc.mark_rule().encode(x=alt.X("low:Q", title="win rate"), x2="high:Q")
                      + wc.mark_point(filled=True, size=70).encode(x="rate:Q")), width="stretch")
-    st.dataframe(lb.win_rates, width="stretch")
+    state.table(lb.win_rates)

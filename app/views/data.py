@@ -58,7 +58,7 @@ if up is not None:
                 model_key = w1.selectbox("Column naming both models (`modelA_modelB`)", [none, *user_cols],
                                          key="map_model_key")
                 codes = w2.text_input("Choice codes", placeholder="1=a, 2=b, 0=tie", key="map_codes")
-                submitted = st.form_submit_button("Read with these settings", type="primary")
+                submitted = st.form_submit_button("Read with these settings", type="primary", key="map_submit")
             if submitted:
                 try:
                     new = c.read_kwargs(format=fmt, columns={k: (None if v == none else v) for k, v in picks.items()},

@@ -56,11 +56,12 @@ with right:
     k2.metric("Dropped", f"{ps.n_dropped:,}")
     k3.metric("Estimated label flip rate", "n/a" if ps.flip_rate != ps.flip_rate else f"{ps.flip_rate:.1%}")
     chart = alt.Chart(counts).mark_bar().encode(
-        x=alt.X("n:Q", title="comparisons"), y=alt.Y("reason_code:N", sort="-x", title=None),
+        x=alt.X("n:Q", title="comparisons"),
+        y=alt.Y("reason_code:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
         color=alt.Color("outcome:N", scale=alt.Scale(domain=["kept", "dropped"], range=["#2ca02c", "#7f7f7f"])),
         tooltip=["outcome", "reason_code", "reason", "n"])
-    st.altair_chart(chart.properties(height=max(120, 32 * len(counts))), width="stretch")
-    st.dataframe(counts, hide_index=True, width="stretch")
+    st.altair_chart(chart.properties(height=max(140, 44 * len(counts))), width="stretch")
+    state.table(counts, hide_index=True)
     for w in ps.warnings:
         st.text(f"Note: {w}")
 

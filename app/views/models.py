@@ -39,7 +39,7 @@ st.altair_chart(ch.mark_rule(strokeWidth=2).encode(x=alt.X("ci_low:Q", title="lo
 
 if styled is not None and len(styled.coefficients):
     st.markdown("**Style coefficients** (style-controlled fit)")
-    st.dataframe(styled.coefficients, width="stretch")
+    state.table(styled.coefficients)
 
 st.subheader("Win probability (row beats column; ties count half)")
 m = c.win_matrix(plain)

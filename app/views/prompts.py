@@ -26,14 +26,14 @@ m2.metric("Flagged", f"{len(flagged):,}")
 if len(flagged):
     kind = st.radio("Kind", ["all", *kinds], horizontal=True, key="prompt_kind")
     shown = flagged if kind == "all" else flagged[flagged["kind"].astype(str) == kind]
-    st.dataframe(shown, width="stretch", height=300, column_config={"reason": st.column_config.TextColumn(width="large")})
+    state.table(shown, height=300, column_config={"reason": st.column_config.TextColumn(width="large")})
     candidates = [str(i) for i in shown.index]
     pick_label = "Flagged prompt"
 else:
     st.info("No prompt was flagged. Browse the prompts with the most divided votes below.")
     sort_col = next((col for col in ("vote_entropy", "split_rate") if col in table), None)
     top = table.sort_values(sort_col, ascending=False).head(50) if sort_col else table.head(50)
-    st.dataframe(top, width="stretch", height=300)
+    state.table(top, height=300)
     candidates = [str(i) for i in top.index]
     pick_label = "Prompt (most divided votes first)"
 

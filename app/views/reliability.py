@@ -20,16 +20,17 @@ if res is None:
 coef = res.coefficients
 st.caption(f"{res.n_units_used:,} comparisons judged by at least two annotators · {res.n_judgments_used:,} "
            f"judgments · level `{res.level}` · {res.n_resamples} bootstrap resamples")
-plot = coef.dropna(subset=["estimate"])
+plot = coef.dropna(subset=["estimate"]).assign(
+    label=lambda f: f["target"].astype(str) + " · " + f["coefficient"].astype(str))
 chart = alt.Chart(plot).encode(
-    y=alt.Y("coefficient:N", sort=None, title=None),
+    y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)),
     tooltip=["coefficient", "target", "estimate", "ci_low", "ci_high", "n"],
 )
 st.altair_chart(
     chart.mark_rule(strokeWidth=2).encode(x=alt.X("ci_low:Q", title="estimate with CI"), x2="ci_high:Q")
     + chart.mark_point(filled=True, size=80).encode(x="estimate:Q"),
     width="stretch")
-st.dataframe(coef, hide_index=True, width="stretch")
+state.table(coef, hide_index=True)
 if len(res.intra_rater):
     st.markdown("**Intra-rater consistency** (the same annotator judging the same comparison again)")
     st.dataframe(res.intra_rater, hide_index=True, width="stretch")
@@ -43,12 +44,15 @@ else:
     st.caption(f"Stratum column `{by}`: one `pq.agreement` call per value.")
     if "estimate" in strata:
         s = strata.dropna(subset=["estimate"])
+        s = s[s["target"].astype(str) == "choice"]
+        st.caption("Chart: agreement on the choice; the table below also has the other targets.")
         base = alt.Chart(s).encode(
             y=alt.Y("stratum:N", title=by), color=alt.Color("coefficient:N"),
             yOffset="coefficient:N", tooltip=["stratum", "coefficient", "estimate", "ci_low", "ci_high", "n"])
-        st.altair_chart(base.mark_rule().encode(x=alt.X("ci_low:Q", title="estimate with CI"), x2="ci_high:Q")
-                        + base.mark_point(filled=True).encode(x="estimate:Q"), width="stretch")
-    st.dataframe(strata, hide_index=True, width="stretch")
+        layered = (base.mark_rule().encode(x=alt.X("ci_low:Q", title="estimate with CI"), x2="ci_high:Q")
+                   + base.mark_point(filled=True, size=60).encode(x="estimate:Q"))
+        st.altair_chart(layered.properties(height=110 * max(s["stratum"].nunique(), 1)), width="stretch")
+    state.table(strata, hide_index=True)
 
 st.subheader("Annotator pairs: Cohen's kappa")
 kappas = state.pairwise_kappa(d.fingerprint(), d)
@@ -70,4 +74,4 @@ else:
     st.altair_chart(heat.properties(height=620), width="stretch")
     st.caption(f"{len(kappas):,} pairs sharing at least 10 comparisons; grey cells share fewer.")
     with st.expander("Pairwise kappa table"):
-        st.dataframe(kappas, hide_index=True, width="stretch")
+        state.table(kappas, hide_index=True)

@@ -9,7 +9,9 @@ from scipy import stats
 from ..schema import PreferenceData
 from ._stats import N_LABELS, fit_em, group_logistic, leave_one_out, longest_runs
 
-__all__ = ["Codes", "agreement_metrics", "codes_for", "length_slopes", "position_metrics", "wilson"]
+__all__ = [
+    "Codes", "agreement_metrics", "codes_for", "length_covariate", "length_slopes", "position_metrics", "wilson",
+]
 
 
 class Codes:
@@ -129,3 +131,28 @@ def length_slopes(c: Codes, x: np.ndarray, min_judgments: int) -> tuple[np.ndarr
     k = np.bincount(c.ann[use], weights=y, minlength=c.n_ann)
     identified = (n >= min_judgments) & (k > 0) & (k < n)
     return np.where(identified, b1, np.nan), np.where(identified, se, np.nan), ok
+
+
+def length_covariate(data: PreferenceData) -> np.ndarray:
+    """prefqa's length covariate per judgment, displayed orientation: tanh((len_a - len_b) / RMS).
+
+    Lengths are in characters. When the text features are already cached
+    on ``data`` (for example by ``length_bias``) they are reused; otherwise
+    only the character counts are computed (the regex style counts of
+    :func:`prefqa.features.judgment_features` are not needed here). NaN
+    where a response is unknown.
+    """
+    from ..features import judgment_features, length_scale
+
+    if "features:chars" in data._cache:
+        return judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)
+    responses = data.responses
+    chars = responses["text"].str.len().to_numpy(dtype=np.float64)
+    ids = pd.Index(responses["response_id"].to_numpy())
+    j = data.judgments
+    pa = ids.get_indexer(j["response_a_id"].to_numpy(dtype=object))
+    pb = ids.get_indexer(j["response_b_id"].to_numpy(dtype=object))
+    known = (pa >= 0) & (pb >= 0)
+    diff = np.where(known, chars[np.maximum(pa, 0)] - chars[np.maximum(pb, 0)], np.nan)
+    scale = length_scale(diff)
+    return np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)

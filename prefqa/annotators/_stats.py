@@ -225,7 +225,7 @@ def one_coin(
     n_comp: int,
     *,
     max_iter: int = 500,
-    tol: float = 1e-7,
+    tol: float = 1e-6,
     smoothing: float = 0.5,
 ) -> DawidSkene:
     """Fit the MACE-style competence model (Hovy et al., 2013) by EM.
@@ -255,28 +255,29 @@ def one_coin(
     prior = np.full(L, 1.0 / L)
     theta = np.full(n_ann, 0.8)
     xi = np.full((n_ann, L), 1.0 / L)
+    cl = comp * L + label  # flat indices, cheaper than 2-D fancy indexing in the loop
+    al = ann * L + label
+    n_i = np.bincount(ann, minlength=n_ann).astype(float)
     for it in range(1, max_iter + 1):
         # expected competence of each vote, mixed over the posterior of the truth
-        hit = post[comp, label]
+        hit = post.ravel()[cl]
         num = theta[ann]
-        own = (1.0 - theta[ann]) * xi[ann, label]
+        own = (1.0 - num) * xi.ravel()[al]
         competent = hit * num / (num + own)
-        n_i = np.bincount(ann, minlength=n_ann).astype(float)
         theta = (np.bincount(ann, weights=competent, minlength=n_ann) + smoothing) / (n_i + 2 * smoothing)
-        xi = np.bincount(ann * L + label, weights=1.0 - competent, minlength=n_ann * L).reshape(n_ann, L)
+        xi = np.bincount(al, weights=1.0 - competent, minlength=n_ann * L).reshape(n_ann, L)
         xi = (xi + smoothing) / (xi + smoothing).sum(axis=1, keepdims=True)
         conf = theta[:, None, None] * eye[None] + (1.0 - theta)[:, None, None] * xi[:, None, :]
         prior = post.mean(axis=0) + 1e-9
         prior /= prior.sum()
         logc = np.log(conf)
-        logpost = np.empty((n_comp, L))
-        for z in range(L):  # three true labels
-            logpost[:, z] = np.log(prior[z]) + np.bincount(comp, weights=logc[ann, z, label], minlength=n_comp)
-        top = logpost.max(axis=1, keepdims=True)
-        new = np.exp(logpost - top)
-        total = new.sum(axis=1, keepdims=True)
-        post = new / total
-        loglik = float((top[:, 0] + np.log(total[:, 0])).sum())
+        cols = [np.log(prior[z]) + np.bincount(comp, weights=logc[:, z, :].ravel()[al], minlength=n_comp)
+                for z in range(L)]  # three true labels
+        top = np.maximum(np.maximum(cols[0], cols[1]), cols[2])
+        e = [np.exp(col - top) for col in cols]
+        total = e[0] + e[1] + e[2]
+        post = np.column_stack(e) / total[:, None]
+        loglik = float((top + np.log(total)).sum())
         change = abs(loglik - prev) / max(abs(loglik), 1.0)
         prev = loglik
         if change < tol:
@@ -306,7 +307,7 @@ def ds_posterior(
 
 def fit_em(
     method: str, ann: np.ndarray, comp: np.ndarray, label: np.ndarray, n_ann: int, n_comp: int,
-    *, max_fit_judgments: int = 200_000,
+    *, max_fit_judgments: int = 100_000,
 ) -> DawidSkene:
     """Fit ``'dawid_skene'`` or ``'one_coin'``; on big data, fit on a deterministic subsample.
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
-from ._metrics import codes_for, length_slopes, position_metrics, ratio
+from ._metrics import codes_for, length_covariate, length_slopes, position_metrics, ratio
 from ._stats import N_LABELS
 
 __all__ = ["JudgeReport", "judge_report"]
@@ -245,9 +245,7 @@ def judge_report(
     table["tie_rate"] = ratio(c.count(where=c.oriented == 2), c.count())
     warn: list[str] = []
     if data.has_texts:
-        from ..features import judgment_features
-
-        x = judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)[c.mask]
+        x = length_covariate(data)[c.mask]
         slope, se, _ = length_slopes(c, x, 2)
         table["length_slope"], table["length_slope_se"] = slope, se
     else:

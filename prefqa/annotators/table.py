@@ -9,7 +9,9 @@ import pandas as pd
 
 from ..errors import SchemaError
 from ..schema import PreferenceData
-from ._metrics import Codes, agreement_metrics, codes_for, length_slopes, position_metrics, ratio, wilson
+from ._metrics import (
+    Codes, agreement_metrics, codes_for, length_covariate, length_slopes, position_metrics, ratio, wilson,
+)
 from ._stats import bh, outlier_test, prop_se, run_pvalue
 
 __all__ = ["TESTS", "annotator_table"]
@@ -142,7 +144,7 @@ def annotator_table(
         A ``pq.consensus(data, method="dawid_skene")`` result to reuse for
         ``ds_accuracy`` (its ``p_1``, ``p_2``, ``p_tie`` posteriors). Without
         it, a Dawid-Skene fit is run here (on a deterministic subsample of
-        comparisons above 200k judgments, then one E-step on all).
+        comparisons above 100k judgments, then one E-step on all).
 
     Returns
     -------
@@ -271,9 +273,7 @@ def annotator_table(
 
     # length preference
     if data.has_texts:
-        from ..features import judgment_features
-
-        x = judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)[c.mask]
+        x = length_covariate(data)[c.mask]
         slope, se, _ok = length_slopes(c, x, min_judgments)
         out["length_slope"], out["length_slope_se"] = slope, se
         ps["length"], _, pool["length_slope"] = outlier_test(slope, se, valid)

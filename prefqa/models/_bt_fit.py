@@ -16,6 +16,17 @@ The linear predictor of a row is ``d = s_i - s_j + z @ beta``.
   ``P(i) = e^{d/2} / D``, ``P(j) = e^{-d/2} / D``, ``P(tie) = nu / D`` and
   ``D = e^{d/2} + e^{-d/2} + nu``; ``nu = 0`` gives plain Bradley-Terry on
   the same scale.
+
+All three are exponential families in ``(d, log_nu)``, so the observed and
+the expected (Fisher) information coincide; per row they are
+``n p (1 - p)`` (logistic) and, for Davidson, ``n [(1 - P(tie)) / 4 - m^2]``
+in ``d``, ``-n m P(tie)`` across and ``n P(tie) (1 - P(tie))`` in
+``log_nu``, with ``m = (P(i) - P(j)) / 2``.
+
+Row loops are numpy passes over flat arrays; dot products use ``einsum``
+(no multi-threaded BLAS, which stalls on a busy 2-core machine) and
+scatter-adds use ``np.bincount``, over a flat ``i * n_items + j`` key when
+the item table is small next to the rows.
 """
 
 from __future__ import annotations
@@ -24,15 +35,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import optimize, sparse
+from scipy import linalg, optimize, sparse
 from scipy.sparse import csgraph
-from scipy.special import expit
 
-__all__ = ["Design", "FitOutput", "fit_design", "information", "cluster_meat", "covariance",
-           "components", "bootstrap_unique_rows", "bootstrap_rows", "outcome_scores"]
-
-
-_NEWTON_MAX_PARAMS = 1000  # bootstrap refits use Fisher scoring up to this size, L-BFGS beyond
+__all__ = ["Design", "FitOutput", "fit_design", "newton_fit", "information", "cluster_meat",
+           "covariance", "components", "row_terms", "vdot", "objective"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,10 +48,13 @@ class Design:
 
     i: np.ndarray          # int64, item shown first / canonical first
     j: np.ndarray          # int64
-    z: np.ndarray          # float64 (n_rows, p)
+    z: np.ndarray          # float64 (n_rows, p), stored column-major
     counts: np.ndarray     # float64 (n_rows, 3): i won, j won, tie
     n_items: int
     ties: str              # "davidson", "half" or "drop"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "z", np.asfortranarray(self.z, dtype=np.float64))
 
     @property
     def n_cov(self) -> int:
@@ -59,14 +69,23 @@ class Design:
         return self.n_items + self.n_cov + int(self.davidson)
 
     @cached_property
+    def pair_key(self) -> np.ndarray | None:
+        """``i * n_items + j`` when an item-by-item table is cheap next to the rows, else None."""
+        k = self.n_items
+        return self.i * k + self.j if k * k <= max(len(self.i) // 2, 1024) else None
+
+    @cached_property
     def totals(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
         """(n per row, (n_i - n_j) / 2, total ties, y_i, y_j for the logistic likelihoods)."""
         na, nb, nt = self.counts[:, 0], self.counts[:, 1], self.counts[:, 2]
         if self.ties == "half":
             ya, yb = na + 0.5 * nt, nb + 0.5 * nt
-        else:
+        elif self.ties == "drop":
             ya, yb = na, nb
-        return na + nb + nt, 0.5 * (na - nb), float(nt.sum()), ya, yb
+        else:
+            ya = yb = None
+        n = na + nb + nt if self.ties != "drop" else na + nb
+        return n, 0.5 * (na - nb), float(nt.sum()), ya, yb
 
     def with_counts(self, counts: np.ndarray) -> Design:
         return Design(self.i, self.j, self.z, counts, self.n_items, self.ties)
@@ -82,78 +101,127 @@ class FitOutput:
     message: str
 
 
+def vdot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product in one pass without BLAS."""
+    return float(np.einsum("r,r->", a, b))
+
+
+def scatter(design: Design, values: np.ndarray) -> np.ndarray:
+    """Return ``bincount(j, values) - bincount(i, values)`` (the strength gradient of ``-ll``)."""
+    k = design.n_items
+    key = design.pair_key
+    if key is not None:
+        table = np.bincount(key, values, k * k).reshape(k, k)
+        return table.sum(axis=0) - table.sum(axis=1)
+    return np.bincount(design.j, values, k) - np.bincount(design.i, values, k)
+
+
 def _linear(design: Design, theta: np.ndarray) -> np.ndarray:
-    s = theta[: design.n_items]
-    d = s[design.i] - s[design.j]
-    for c in range(design.n_cov):  # column loop, not BLAS gemv (see _vdot)
-        d += design.z[:, c] * theta[design.n_items + c]
+    k = design.n_items
+    s = theta[:k]
+    key = design.pair_key
+    if key is not None:
+        d = np.take(np.subtract.outer(s, s).ravel(), key)
+    else:
+        d = s[design.i] - s[design.j]
+    buf = None
+    for c in range(design.n_cov):  # column loop: contiguous columns, no BLAS
+        beta = theta[k + c]
+        if beta != 0.0:
+            buf = np.multiply(design.z[:, c], beta, out=buf)
+            d += buf
     return d
 
 
-def _davidson_probs(d: np.ndarray, lnu: float) -> tuple[np.ndarray, ...]:
-    """Return (log D, P(i) - P(j), P(tie)) with one exp and one log per row."""
-    half = 0.5 * d
-    a = np.abs(half)
+def _davidson_probs(d: np.ndarray, lnu: float, want_log: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Return (log D, P(i) - P(j), P(tie)) with one exp (and one log) per row; reuses ``d``."""
+    a = np.multiply(d, 0.5)
+    sign = np.sign(a)
+    np.abs(a, out=a)
     e = np.exp(-a)
-    e2 = e * e
     nu = float(np.exp(lnu))
-    den = nu * e
-    den += e2
-    den += 1.0                           # D * exp(-|d|/2)
-    inv = 1.0 / den
-    log_den = np.log(den)
-    log_den += a
-    diff = 1.0 - e2
+    den = np.multiply(e, e)                    # e^2
+    diff = np.subtract(1.0, den)
+    den += 1.0
+    den += nu * e                              # D * exp(-|d|/2)
+    inv = np.divide(1.0, den, out=den)
     diff *= inv
-    np.copysign(diff, half, out=diff)
+    diff *= sign
     e *= nu
-    e *= inv
+    e *= inv                                   # P(tie)
+    log_den = None
+    if want_log:
+        log_den = np.log(inv, out=inv)
+        np.subtract(a, log_den, out=log_den)   # log D = |d|/2 - log(1/(D e^{-|d|/2}))
     return log_den, diff, e
 
 
-def _logistic(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (log(1 + exp(-|d|)), sigmoid(d)) with one exp and one log per row."""
-    e = np.exp(-np.abs(d))
-    p = np.where(d >= 0, 1.0, e) / (1.0 + e)
-    return np.log1p(e), p
+def row_terms(design: Design, theta: np.ndarray, *, want_ll: bool = True, want_weights: bool = False
+              ) -> tuple[float, np.ndarray, float, tuple | None]:
+    """Return (log-likelihood, d ll / d d per row, d ll / d log_nu, information weights).
 
-
-def _vdot(a: np.ndarray, b: np.ndarray) -> float:
-    """Dot product without BLAS (multi-threaded ddot stalls on a busy 2-core machine)."""
-    return float(np.multiply(a, b).sum())
-
-
-def _terms(design: Design, theta: np.ndarray) -> tuple[float, np.ndarray, float]:
-    """Return the log-likelihood, its derivative in ``d`` per row and in ``log_nu``."""
+    The weights are ``(w_dd, w_dl, w_ll)`` per row (module notes), only when asked for.
+    """
     d = _linear(design, theta)
     n, half_diff, n_ties, ya, yb = design.totals
     if design.davidson:
         lnu = float(theta[-1])
-        log_den, diff, pt = _davidson_probs(d, lnu)
-        ll = float(_vdot(d, half_diff) + lnu * n_ties - _vdot(n, log_den))
-        diff *= n
-        diff *= -0.5
-        diff += half_diff
-        return ll, diff, n_ties - _vdot(n, pt)
-    l1, p = _logistic(d)
-    ll = -float(_vdot(ya, np.maximum(-d, 0.0)) + _vdot(yb, np.maximum(d, 0.0)) + _vdot(ya + yb, l1))
-    gd = ya - (ya + yb) * p
-    return ll, gd, 0.0
+        log_den, diff, pt = _davidson_probs(d, lnu, want_ll)
+        ll = float(vdot(d, half_diff) + lnu * n_ties - vdot(n, log_den)) if want_ll else np.nan
+        g_lnu = n_ties - vdot(n, pt)
+        weights = None
+        if want_weights:
+            m = 0.5 * diff
+            w_dl = -n * m * pt
+            w_ll = n * pt * (1.0 - pt)
+            w_dd = 0.25 * (1.0 - pt) - m * m
+            w_dd *= n
+            weights = (w_dd, w_dl, w_ll)
+        gd = np.multiply(diff, n, out=diff)
+        gd *= -0.5
+        gd += half_diff
+        return ll, gd, g_lnu, weights
+    e = np.exp(-np.abs(d))
+    p = np.where(d >= 0, 1.0, e)
+    denom = 1.0 + e
+    p /= denom
+    ll = np.nan
+    if want_ll:
+        ll = -float(vdot(ya, np.maximum(-d, 0.0)) + vdot(yb, np.maximum(d, 0.0))
+                    + vdot(n, np.log1p(e)))
+    weights = (n * p * (1.0 - p), None, None) if want_weights else None
+    gd = np.multiply(n, p, out=p)
+    np.subtract(ya, gd, out=gd)
+    return ll, gd, 0.0, weights
 
 
-def _objective(theta: np.ndarray, design: Design, reg: float, cov_reg: float, scale: float
-               ) -> tuple[float, np.ndarray]:
+def objective(theta: np.ndarray, design: Design, reg: float, cov_reg: float, scale: float
+              ) -> tuple[float, np.ndarray]:
+    """Penalised negative log-likelihood times ``scale`` and its gradient."""
     k, p = design.n_items, design.n_cov
-    ll, gd, gl = _terms(design, theta)
+    ll, gd, gl, _ = row_terms(design, theta)
     s, beta = theta[:k], theta[k: k + p]
     f = -ll + 0.5 * reg * float(s @ s) + 0.5 * cov_reg * float(beta @ beta)
     g = np.empty_like(theta)
-    g[:k] = np.bincount(design.j, gd, k) - np.bincount(design.i, gd, k) + reg * s
+    g[:k] = scatter(design, gd) + reg * s
     if p:
-        g[k: k + p] = -np.array([_vdot(design.z[:, c], gd) for c in range(p)]) + cov_reg * beta
+        g[k: k + p] = -np.einsum("rc,r->c", design.z, gd) + cov_reg * beta
     if design.davidson:
         g[-1] = -gl
     return f * scale, g * scale
+
+
+_objective = objective  # old private name
+
+
+def start_values(design: Design) -> np.ndarray:
+    x0 = np.zeros(design.n_params)
+    if design.davidson:
+        total = max(float(design.counts.sum()), 1.0)
+        tie_share = min(max(design.counts[:, 2].sum() / total, 1e-3), 0.95)
+        x0[-1] = np.log(2.0 * tie_share / (1.0 - tie_share))
+    return x0
 
 
 def fit_design(design: Design, *, regularization: float, covariate_regularization: float,
@@ -167,11 +235,7 @@ def fit_design(design: Design, *, regularization: float, covariate_regularizatio
     total = float(design.counts.sum())
     scale = 1.0 / max(total, 1.0)
     if x0 is None:
-        x0 = np.zeros(design.n_params)
-        if design.davidson:
-            tie_share = design.counts[:, 2].sum() / max(total, 1.0)
-            tie_share = min(max(tie_share, 1e-3), 0.95)
-            x0[-1] = np.log(2.0 * tie_share / (1.0 - tie_share))
+        x0 = start_values(design)
     # diagonal preconditioning: rescale parameters by the square root of a
     # curvature guess (a quarter of the counts per item and covariate)
     n_row = design.counts.sum(axis=1) * 0.25
@@ -185,142 +249,179 @@ def fit_design(design: Design, *, regularization: float, covariate_regularizatio
     root = np.sqrt(np.maximum(diag, 1e-8))
 
     def scaled(u: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = _objective(u / root, design, regularization, covariate_regularization, scale)
+        f, g = objective(u / root, design, regularization, covariate_regularization, scale)
         return f, g / root
 
     res = optimize.minimize(
         scaled, x0 * root, jac=True, method="L-BFGS-B",
         options={"maxiter": max_iter, "maxcor": 30, "ftol": 1e-15, "gtol": tol * 0.1 * root.min()},
     )
-    res.x = res.x / root
-    theta = np.asarray(res.x, dtype=np.float64)
+    theta = np.asarray(res.x, dtype=np.float64) / root
     if regularization == 0.0:
         theta[: design.n_items] -= theta[: design.n_items].mean()
-    _, g = _objective(theta, design, regularization, covariate_regularization, scale)
+    f, g = objective(theta, design, regularization, covariate_regularization, scale)
     max_grad = float(np.max(np.abs(g))) if len(g) else 0.0
-    ll, _, _ = _terms(design, theta)
-    return FitOutput(theta, ll, bool(max_grad <= tol), int(res.nit), max_grad, str(res.message))
+    pen = 0.5 * regularization * float(theta[:k] @ theta[:k]) \
+        + 0.5 * covariate_regularization * float(theta[k: k + p] @ theta[k: k + p])
+    return FitOutput(theta, -f / scale + pen, bool(max_grad <= tol), int(res.nit), max_grad,
+                     str(res.message))
 
 
-def outcome_scores(design: Design, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row score of one judgment of each outcome and the outcome probabilities.
-
-    Returns ``(u_d, u_lognu, probs)``, each (n_rows, 3) over (i won, j won,
-    tie). For the logistic likelihoods the tie "probability" is 0 and a
-    tie's score is 0 (``drop``) or that of half a win (``half``).
-    """
-    d = _linear(design, theta)
-    n = len(d)
-    if design.davidson:
-        _, diff, pt = _davidson_probs(d, float(theta[-1]))
-        pa = 0.5 * (1.0 - pt + diff)
-        pb = 0.5 * (1.0 - pt - diff)
-        m = 0.5 * diff
-        ud = np.column_stack([0.5 - m, -0.5 - m, -m])
-        ul = np.column_stack([-pt, -pt, 1.0 - pt])
-        return ud, ul, np.column_stack([pa, pb, pt])
-    _, p = _logistic(d)
-    tie = (0.5 - p) if design.ties == "half" else np.zeros(n)
-    return (np.column_stack([1.0 - p, -p, tie]), np.zeros((n, 3)),
-            np.column_stack([p, 1.0 - p, np.zeros(n)]))
-
-
-def _assemble(i: np.ndarray, j: np.ndarray, k: int, lap_w: np.ndarray, cross: np.ndarray,
-              other: np.ndarray) -> np.ndarray:
+def _assemble(design: Design, k: int, lap_w: np.ndarray, cross: list[np.ndarray],
+              other: np.ndarray, i: np.ndarray | None = None, j: np.ndarray | None = None
+              ) -> np.ndarray:
     """Return the symmetric matrix sum_r x_r W_r x_r' with x_r = e_i - e_j for the strengths.
 
-    ``lap_w`` weighs the strength block, ``cross`` (n_rows, q) the strength x
-    other-parameter block, ``other`` (q, q) is the other-parameter block.
+    ``lap_w`` weighs the strength block, ``cross`` (q arrays per row) the
+    strength x other-parameter block, ``other`` (q, q) is the other block.
+    Rows are the design's unless ``i`` and ``j`` are given.
     """
     q = other.shape[0]
     out = np.zeros((k + q, k + q))
-    pair = np.bincount(i * k + j, lap_w, k * k).reshape(k, k)
+    if i is None:
+        i, j, key = design.i, design.j, design.pair_key
+    else:
+        key = None
+    if key is None:
+        key = i * k + j
+    pair = np.bincount(key, lap_w, k * k).reshape(k, k)
     ss = -(pair + pair.T)
-    ss[np.diag_indices(k)] += np.bincount(i, lap_w, k) + np.bincount(j, lap_w, k)
+    ss[np.diag_indices(k)] += pair.sum(axis=1) + pair.sum(axis=0)
     out[:k, :k] = ss
     for c in range(q):
-        col = np.bincount(i, cross[:, c], k) - np.bincount(j, cross[:, c], k)
+        if k * k <= len(key):
+            t = np.bincount(key, cross[c], k * k).reshape(k, k)
+            col = t.sum(axis=1) - t.sum(axis=0)
+        else:
+            col = np.bincount(i, cross[c], k) - np.bincount(j, cross[c], k)
         out[:k, k + c] = col
         out[k + c, :k] = col
     out[k:, k:] = other
     return out
 
 
-def information(design: Design, theta: np.ndarray, *, regularization: float,
-                covariate_regularization: float) -> np.ndarray:
-    """Return the expected (Fisher) information of the penalised likelihood (dense)."""
+def _info_from_weights(design: Design, weights: tuple, reg: float, cov_reg: float) -> np.ndarray:
     k, p = design.n_items, design.n_cov
-    ud, ul, probs = outcome_scores(design, theta)
-    if design.davidson:
-        n = design.counts.sum(axis=1)
-    else:
-        n = design.counts[:, 0] + design.counts[:, 1]
-        if design.ties == "half":
-            n = n + design.counts[:, 2]
-        ud[:, 2] = 0.0
-    w_dd = n * np.einsum("rk,rk,rk->r", probs, ud, ud)
-    w_dl = n * np.einsum("rk,rk,rk->r", probs, ud, ul)
-    w_ll = n * np.einsum("rk,rk,rk->r", probs, ul, ul)
+    w_dd, w_dl, w_ll = weights
     z = design.z
+    cross = [z[:, c] * w_dd for c in range(p)]
+    q = p + int(design.davidson)
+    other = np.empty((q, q))
+    for a in range(p):
+        for b in range(a, p):
+            other[a, b] = other[b, a] = vdot(cross[a], z[:, b])
     if design.davidson:
-        cross = np.column_stack([w_dd[:, None] * z, w_dl])
-        other = np.empty((p + 1, p + 1))
-        other[:p, :p] = z.T @ (w_dd[:, None] * z)
-        other[:p, p] = other[p, :p] = z.T @ w_dl
-        other[p, p] = w_ll.sum()
-    else:
-        cross = w_dd[:, None] * z
-        other = z.T @ cross
-    h = _assemble(design.i, design.j, k, w_dd, cross, other)
-    h[np.arange(k), np.arange(k)] += regularization
-    h[np.arange(k, k + p), np.arange(k, k + p)] += covariate_regularization
+        for a in range(p):
+            other[a, p] = other[p, a] = vdot(z[:, a], w_dl)
+        other[p, p] = float(w_ll.sum())
+        cross.append(w_dl)
+    h = _assemble(design, k, w_dd, cross, other)
+    h[np.arange(k), np.arange(k)] += reg
+    h[np.arange(k, k + p), np.arange(k, k + p)] += cov_reg
     return h
 
 
-def cluster_meat(design: Design, theta: np.ndarray, row: np.ndarray, outcome: np.ndarray,
+def information(design: Design, theta: np.ndarray, *, regularization: float,
+                covariate_regularization: float) -> np.ndarray:
+    """Return the (observed = expected) information of the penalised likelihood (dense)."""
+    _, _, _, weights = row_terms(design, theta, want_ll=False, want_weights=True)
+    return _info_from_weights(design, weights, regularization, covariate_regularization)
+
+
+def judgment_scores(design: Design, theta: np.ndarray, row: np.ndarray, outcome: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return each judgment's score in ``d`` and in ``log_nu`` (None without Davidson ties).
+
+    ``row`` maps judgments to design rows (None: rows are the judgments),
+    ``outcome`` is 0 (i won), 1 (j won) or 2 (tie) in the row's orientation.
+    """
+    d = _linear(design, theta)
+    if row is not None:
+        d = d[row]
+    if design.davidson:
+        _, diff, pt = _davidson_probs(d, float(theta[-1]), want_log=False)
+        u_d = np.array([0.5, -0.5, 0.0])[outcome] - 0.5 * diff
+        u_l = (outcome == 2) - pt
+        return u_d, u_l
+    win = np.array([1.0, 0.0, 0.5 if design.ties == "half" else 0.0])[outcome]
+    e = np.exp(-np.abs(d))
+    p = np.where(d >= 0, 1.0, e) / (1.0 + e)
+    return win - p, None
+
+
+def cluster_meat(design: Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
                  cluster: np.ndarray, n_clusters: int) -> np.ndarray:
     """Return sum over clusters of the outer product of the summed judgment scores.
 
-    ``row`` maps each judgment to its design row, ``outcome`` is its outcome
-    (0, 1, 2) in the design row's orientation, ``cluster`` its cluster code.
     Every judgment of a cluster must share one unordered pair of items (the
-    caller checks); scores are oriented to the first judgment's row.
+    caller checks); scores are oriented to the cluster's first judgment.
     """
     k, p = design.n_items, design.n_cov
-    ud, ul, _ = outcome_scores(design, theta)
-    u_d = ud[row, outcome]
-    u_l = ul[row, outcome]
-    i_r, j_r = design.i[row], design.j[row]
-    first = np.full(n_clusters, -1, dtype=np.int64)
-    idx = np.arange(len(row))
-    first[cluster[::-1]] = idx[::-1]
-    ic, jc = i_r[first], j_r[first]
-    sign = np.where(i_r == ic[cluster], 1.0, -1.0)
-    a = np.bincount(cluster, sign * u_d, n_clusters)
-    cols = [np.bincount(cluster, u_d * design.z[row, c], n_clusters) for c in range(p)]
-    if design.davidson:
-        cols.append(np.bincount(cluster, u_l, n_clusters))
-    b = np.column_stack(cols) if cols else np.zeros((n_clusters, 0))
-    return _assemble(ic, jc, k, a * a, a[:, None] * b, b.T @ b)
+    u_d, u_l = judgment_scores(design, theta, row, outcome)
+    i_r, j_r = (design.i, design.j) if row is None else (design.i[row], design.j[row])
+    z = design.z if row is None else design.z[row]
+    if n_clusters == len(u_d):       # one judgment per cluster: the meat is a plain sum over rows
+        a, ic, jc = u_d, i_r, j_r
+        cols = [np.multiply(u_d, z[:, c]) for c in range(p)]
+        if u_l is not None:
+            cols.append(u_l)
+    else:
+        first = np.empty(n_clusters, dtype=np.int64)
+        first[cluster[::-1]] = np.arange(len(cluster) - 1, -1, -1)
+        ic, jc = i_r[first], j_r[first]
+        sign = np.where(i_r == ic[cluster], 1.0, -1.0)
+        a = np.bincount(cluster, sign * u_d, n_clusters)
+        cols = [np.bincount(cluster, u_d * z[:, c], n_clusters) for c in range(p)]
+        if u_l is not None:
+            cols.append(np.bincount(cluster, u_l, n_clusters))
+    q = len(cols)
+    other = np.array([[vdot(cols[x], cols[y]) for y in range(q)] for x in range(q)]).reshape(q, q)
+    return _assemble(design, k, a * a, [a * c for c in cols], other, ic, jc)
 
 
 def covariance(h: np.ndarray, n_items: int, identified: bool, meat: np.ndarray | None = None
-               ) -> np.ndarray:
-    """Return ``H^-1`` or the sandwich ``H^-1 G H^-1``, on centred strengths.
+               ) -> tuple[np.ndarray, list[str]]:
+    """Return (``H^-1`` or the sandwich ``H^-1 G H^-1``, notes), on centred strengths.
 
     Without a penalty the strengths are identified only up to a shift; the
     inverse is then taken on the sum-to-zero subspace (``(H + v v')^-1 - v v'``
-    with ``v`` the normalised all-ones strength direction).
+    with ``v`` the normalised all-ones strength direction). A singular
+    information matrix (an estimate at infinity, an unidentified
+    parameter) never raises: the parameters in its null space get NaN
+    variances and a note says so.
     """
     v = np.zeros(h.shape[0])
     if not identified:
         v[:n_items] = 1.0 / np.sqrt(n_items)
-        hinv = np.linalg.inv(h + np.outer(v, v)) - np.outer(v, v)
-    else:
-        hinv = np.linalg.inv(h)
-    if meat is None:
-        return hinv
-    return hinv @ meat @ hinv
+    m = h + np.outer(v, v)
+    notes: list[str] = []
+    try:
+        if not np.isfinite(m).all():
+            raise np.linalg.LinAlgError("non-finite information")
+        factor = linalg.cho_factor(m)
+        root = np.abs(np.diag(factor[0]))
+        if root.min() ** 2 < 1e-13 * root.max() ** 2:   # cheap lower bound on the condition number
+            raise np.linalg.LinAlgError("ill-conditioned")
+        hinv = linalg.cho_solve(factor, np.eye(len(m)))
+        bad = np.zeros(len(m), dtype=bool)
+        if not np.isfinite(hinv).all():
+            raise np.linalg.LinAlgError("non-finite inverse")
+    except (np.linalg.LinAlgError, ValueError):
+        m = np.nan_to_num(m)
+        vals, vecs = np.linalg.eigh(m)
+        keep = vals > max(vals.max(), 1e-300) * 1e-12
+        hinv = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
+        bad = (np.abs(vecs[:, ~keep]) > 1e-6).any(axis=1)
+        notes.append(f"the information matrix is singular or nearly so (rank {int(keep.sum())} of "
+                     f"{len(m)}): {int(bad.sum())} parameter(s) are not identified by the data and "
+                     "get NaN standard errors; add comparisons, drop covariates, or pass "
+                     "`regularization` > 0.")
+    if not identified:
+        hinv -= np.outer(v, v)
+    out = hinv if meat is None else hinv @ meat @ hinv
+    out[bad, :] = np.nan
+    out[:, bad] = np.nan
+    return out, notes
 
 
 def components(i: np.ndarray, j: np.ndarray, n_items: int, counts: np.ndarray, ties: str
@@ -343,136 +444,37 @@ def components(i: np.ndarray, j: np.ndarray, n_items: int, counts: np.ndarray, t
     return weak, strong
 
 
-def _refit(design: Design, counts: np.ndarray, theta0: np.ndarray, reg: float, cov_reg: float,
-           max_iter: int, tol: float) -> tuple[np.ndarray, bool]:
-    d = design.with_counts(counts)
-    if d.n_params <= _NEWTON_MAX_PARAMS:
-        return newton_fit(d, theta0, regularization=reg, covariate_regularization=cov_reg,
-                          max_iter=min(max_iter, 100), tol=tol)
-    out = fit_design(d, regularization=reg, covariate_regularization=cov_reg, max_iter=max_iter,
-                     tol=tol, x0=theta0)
-    return out.theta, out.converged
-
-
-def _chord_fit(design: Design, theta0: np.ndarray, factor: tuple, reg: float, cov_reg: float,
-               max_iter: int, tol: float) -> tuple[np.ndarray, bool]:
-    """Newton iterations with a fixed, pre-factorised information matrix (chord method).
-
-    A bootstrap resample changes the counts but barely the curvature, so the
-    full-data information is a good fixed Jacobian: each step costs one
-    gradient evaluation and one triangular solve; convergence is linear with
-    a small rate.
-    """
-    from scipy.linalg import cho_solve
-
-    scale = 1.0 / max(float(design.counts.sum()), 1.0)
-    theta = theta0.copy()
-    for _ in range(max_iter):
-        _, g = _objective(theta, design, reg, cov_reg, scale)
-        if np.max(np.abs(g)) <= tol:
-            return theta, True
-        theta = theta - cho_solve(factor, g)
-    _, g = _objective(theta, design, reg, cov_reg, scale)
-    return theta, bool(np.max(np.abs(g)) <= tol)
-
-
-def bootstrap_unique_rows(design: Design, theta0: np.ndarray, n_resamples: int,
-                          rng: np.random.Generator, *, regularization: float,
-                          covariate_regularization: float, max_iter: int, tol: float,
-                          chunk: int = 64) -> tuple[np.ndarray, int]:
-    """Refit on multinomial counts over the unique (i, j, outcome) rows.
-
-    Each resample draws ``N`` judgments with replacement, expressed as counts
-    of the unique rows, and refits warm-started at ``theta0`` with chord
-    Newton steps (:func:`_chord_fit`; falling back to :func:`newton_fit` or
-    L-BFGS when that does not converge). Returns the (n_resamples, n_params)
-    draws and the number of refits that did not converge.
-    """
-    from scipy.linalg import cho_factor
-
-    nrow = len(design.i)
-    flat = design.counts.reshape(-1)
-    cells = np.flatnonzero(flat > 0)
-    total = int(round(flat.sum()))
-    probs = flat[cells] / flat[cells].sum()
-    draws = np.empty((n_resamples, design.n_params))
-    factor = None
-    if design.n_params <= _NEWTON_MAX_PARAMS:
-        h = information(design, theta0, regularization=regularization,
-                        covariate_regularization=covariate_regularization) / max(total, 1)
-        if regularization == 0.0:
-            v = np.zeros(design.n_params)
-            v[: design.n_items] = 1.0 / np.sqrt(design.n_items)
-            h = h + np.outer(v, v)
-        try:
-            factor = cho_factor(h)
-        except np.linalg.LinAlgError:
-            factor = None
-    failed = 0
-    for start in range(0, n_resamples, chunk):
-        size = min(chunk, n_resamples - start)
-        block = rng.multinomial(total, probs, size=size)
-        for b in range(size):
-            counts = np.zeros(nrow * 3)
-            counts[cells] = block[b]
-            ok = False
-            if factor is not None:
-                theta, ok = _chord_fit(design.with_counts(counts.reshape(nrow, 3)), theta0, factor,
-                                       regularization, covariate_regularization, 50, tol)
-            if not ok:
-                theta, ok = _refit(design, counts.reshape(nrow, 3), theta0, regularization,
-                                   covariate_regularization, max_iter, tol)
-            draws[start + b] = theta
-            failed += not ok
-    return draws, failed
-
-
-def bootstrap_rows(design: Design, theta0: np.ndarray, n_resamples: int, rng: np.random.Generator,
-                   *, regularization: float, covariate_regularization: float, max_iter: int,
-                   tol: float) -> tuple[np.ndarray, int]:
-    """Refit on judgments resampled with replacement (rows that do not compress).
-
-    Cost: one full fit per resample, so about ``n_resamples`` times the
-    time of the point fit.
-    """
-    n = len(design.i)
-    draws = np.empty((n_resamples, design.n_params))
-    failed = 0
-    for b in range(n_resamples):
-        w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
-        theta, ok = _refit(design, design.counts * w[:, None], theta0, regularization,
-                           covariate_regularization, max_iter, tol)
-        draws[b] = theta
-        failed += not ok
-    return draws, failed
-
-
 def newton_fit(design: Design, theta0: np.ndarray, *, regularization: float,
                covariate_regularization: float, max_iter: int, tol: float) -> tuple[np.ndarray, bool]:
-    """Fisher scoring with step halving from a warm start (used for bootstrap refits).
+    """Newton's method (= Fisher scoring here) with step halving from a warm start.
 
-    Each step solves with the dense expected information, so it is for
-    designs with at most a few thousand parameters; near the estimate it
-    converges in a handful of steps, where L-BFGS needs dozens.
+    Each step solves with the dense information, so it is for designs with
+    at most a few thousand parameters; near the estimate it converges in a
+    handful of steps, where L-BFGS needs dozens. A singular system stops the
+    iteration (returned as not converged) instead of raising.
     """
-    total = max(float(design.counts.sum()), 1.0)
-    scale = 1.0 / total
+    scale = 1.0 / max(float(design.counts.sum()), 1.0)
+    reg, cov_reg = regularization, covariate_regularization
     k = design.n_items
     v = np.zeros(design.n_params)
     if regularization == 0.0:
         v[:k] = 1.0 / np.sqrt(k)
     theta = theta0.copy()
-    f, g = _objective(theta, design, regularization, covariate_regularization, scale)
+    f, g = objective(theta, design, reg, cov_reg, scale)
     for _ in range(max_iter):
         if np.max(np.abs(g)) <= tol:
             return theta, True
-        h = information(design, theta, regularization=regularization,
-                        covariate_regularization=covariate_regularization) * scale
-        step = np.linalg.solve(h + np.outer(v, v), -g)
+        h = information(design, theta, regularization=reg, covariate_regularization=cov_reg) * scale
+        try:
+            step = linalg.solve(h + np.outer(v, v), -g, assume_a="sym")
+        except (np.linalg.LinAlgError, ValueError):
+            return theta, False
+        if not np.isfinite(step).all():
+            return theta, False
         t = 1.0
         for _half in range(30):
             cand = theta + t * step
-            f_new, g_new = _objective(cand, design, regularization, covariate_regularization, scale)
+            f_new, g_new = objective(cand, design, reg, cov_reg, scale)
             if f_new <= f + 1e-4 * t * float(g @ step):
                 break
             t *= 0.5

@@ -54,8 +54,10 @@ import pandas as pd
 from scipy import stats
 
 from .._types import RngLike, as_generator
-from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
+from ..errors import ConvergenceWarning, InsufficientDataError, PrefqaWarning, SchemaError
 from ..schema import PreferenceData
+from . import _bt_boot as boot
+from . import _bt_design as build
 from . import _bt_fit as core
 from ._bt_result import BradleyTerryResult, rank_table
 
@@ -102,73 +104,6 @@ def _validate(data: PreferenceData, over: str, ties: str, covariates: object, re
         raise InsufficientDataError("`data` has no judgments; Bradley-Terry needs at least one.")
 
 
-def _items(data: PreferenceData, over: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    if over == "model":
-        return data.model_codes()
-    j = data.judgments
-    both = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
-    codes, labels = pd.factorize(both, sort=True, use_na_sentinel=True)
-    n = len(j)
-    return codes[:n].astype(np.int64), codes[n:].astype(np.int64), pd.Index(labels, name="response_id")
-
-
-def _covariate_matrix(data: PreferenceData, covariates: Covariates) -> tuple[np.ndarray, list[str], bool]:
-    """Return (z, names, compressible): z is (n_judgments, p), displayed a minus b."""
-    n = data.n_judgments
-    if isinstance(covariates, pd.DataFrame):
-        if len(covariates) != n:
-            raise SchemaError(f"`covariates` has {len(covariates)} rows; it needs one per judgment ({n}).")
-        z = covariates.to_numpy(dtype=np.float64, na_value=np.nan)
-        return z, [str(c) for c in covariates.columns], False
-    if isinstance(covariates, np.ndarray):
-        z = covariates.astype(np.float64).reshape(n, -1) if covariates.size else np.zeros((n, 0))
-        if z.shape[0] != n:
-            raise SchemaError(f"`covariates` has {covariates.shape[0]} rows; it needs one per judgment ({n}).")
-        return z, [f"covariate_{c}" for c in range(z.shape[1])], False
-    names = [covariates] if isinstance(covariates, str) else list(covariates)
-    if len(set(names)) != len(names):
-        raise SchemaError(f"`covariates` names repeat: {names}.")
-    cols: dict[str, np.ndarray] = {}
-    if "position" in names:
-        if not data.order_known:
-            raise SchemaError("covariate 'position' needs the display order, but this data's order is "
-                              "unknown (`order_known=False`); drop 'position' from `covariates`.")
-        cols["position"] = np.ones(n)
-    text_names = [c for c in names if c != "position"]
-    if text_names:
-        from ..features import FEATURE_NAMES, judgment_features
-
-        unknown = [c for c in text_names if c not in FEATURE_NAMES]
-        if unknown:
-            raise SchemaError(f"unknown covariate name(s) {unknown}; choose from "
-                              f"{('position', *FEATURE_NAMES)}, or pass a DataFrame with one row per judgment.")
-        feats = judgment_features(data, text_names)
-        for c in text_names:
-            cols[c] = feats[c].to_numpy(dtype=np.float64, na_value=np.nan)
-    z = np.column_stack([cols[c] for c in names]) if names else np.zeros((n, 0))
-    return z, names, not text_names
-
-
-def _design(ia: np.ndarray, ib: np.ndarray, y: np.ndarray, z: np.ndarray, k: int, ties: str,
-            compress: bool) -> tuple[core.Design, np.ndarray, np.ndarray]:
-    """Return the design plus, per judgment, its design row and outcome in that row's orientation."""
-    if not compress:
-        counts = np.zeros((len(y), 3))
-        counts[np.arange(len(y)), y] = 1.0
-        return core.Design(ia, ib, z, counts, k, ties), np.arange(len(y)), y
-    if z.shape[1] == 0:  # orientation carries nothing: canonical (low, high) order
-        flip = ia > ib
-        lo, hi = np.where(flip, ib, ia), np.where(flip, ia, ib)
-        y = np.where(flip & (y < 2), 1 - y, y)
-    else:  # only the constant position column: keep display orientation
-        lo, hi = ia, ib
-    key = lo * k + hi
-    uniq, inv = np.unique(key, return_inverse=True)
-    counts = np.bincount(inv * 3 + y, minlength=len(uniq) * 3).reshape(-1, 3).astype(np.float64)
-    zz = np.ones((len(uniq), z.shape[1]))
-    return core.Design(uniq // k, uniq % k, zz, counts, k, ties), inv, y.astype(np.int64)
-
-
 def _graph_check(design: core.Design, labels: pd.Index, regularization: float) -> list[str]:
     weak, strong = core.components(design.i, design.j, design.n_items, design.counts, design.ties)
     if regularization > 0:
@@ -191,23 +126,6 @@ def _graph_check(design: core.Design, labels: pd.Index, regularization: float) -
                 f"groups where one group never lost to another (for example {examples}); their scores "
                 "drift to +/- infinity. Pass `regularization` > 0 (e.g. 0.01) or collect more comparisons."]
     return []
-
-
-def _clusters(data: PreferenceData, used: np.ndarray, ia: np.ndarray, ib: np.ndarray, k: int
-              ) -> tuple[np.ndarray, int, list[str]]:
-    comp = data.codes("comparison_id")[0][used]
-    codes, inv = np.unique(comp, return_inverse=True)
-    pair = np.minimum(ia, ib) * k + np.maximum(ia, ib)
-    lo = np.full(len(codes), np.iinfo(np.int64).max)
-    hi = np.full(len(codes), np.iinfo(np.int64).min)
-    np.minimum.at(lo, inv, pair)
-    np.maximum.at(hi, inv, pair)
-    if (lo != hi).any():
-        n_bad = int((lo != hi).sum())
-        return np.arange(len(ia)), len(ia), [
-            f"{n_bad} comparison(s) name different item pairs across their judgments; the sandwich "
-            "treats every judgment as independent instead of clustering by comparison."]
-    return inv.astype(np.int64), len(codes), []
 
 
 def fit_bradley_terry(
@@ -289,10 +207,10 @@ def fit_bradley_terry(
               n_resamples, confidence_level, max_iter, tol)
     regularization, covariate_regularization = float(regularization), float(covariate_regularization)
     notes: list[str] = []
-    ia_all, ib_all, labels = _items(data, over)
+    ia_all, ib_all, labels = build.items(data, over)
     k = len(labels)
     y_all = data.choice_codes().astype(np.int64)
-    z_all, names, compress = _covariate_matrix(data, covariates)
+    z_all, all_names = build.covariate_matrix(data, covariates)
     used = (ia_all >= 0) & (ib_all >= 0)
     if (~used).any():
         notes.append(f"{int((~used).sum())} judgment(s) without {over} ids were left out.")
@@ -308,13 +226,21 @@ def fit_bradley_terry(
             "covariates and (with ties='drop') a non-tie choice.")
     idx = np.flatnonzero(used)
     ia, ib, y, z = ia_all[idx], ib_all[idx], y_all[idx], z_all[idx]
+    dropped = build.screen_covariates(ia, ib, z, k, all_names)
+    for name, reason in dropped.items():
+        notes.append(f"covariate {name!r} was dropped: {reason}.")
+    if dropped:
+        _warnings.warn(" ".join(notes[-len(dropped):]), PrefqaWarning, stacklevel=2)
+        keep = [c for c, name in enumerate(all_names) if name not in dropped]
+        z = z[:, keep]
+    names = [name for name in all_names if name not in dropped]
     fit_ties = ties
     if ties == "davidson" and not (y == 2).any():
         fit_ties = "drop"
         notes.append("no ties in the data: the Davidson tie parameter is 0 and the fit is plain "
                      "Bradley-Terry.")
-    design, row, outcome = _design(ia, ib, y, z, k, fit_ties, compress)
-    plain = design if compress else _design(ia, ib, y, z[:, :0], k, fit_ties, True)[0]
+    design, row, outcome, compress = build.build_design(ia, ib, y, z, k, fit_ties)
+    plain = design if compress else build.build_design(ia, ib, y, z[:, :0], k, fit_ties)[0]
     mle_warning = _graph_check(plain, labels, regularization)
     x0 = None
     if not compress and not mle_warning:
@@ -334,7 +260,6 @@ def fit_bradley_terry(
                      "`regularization`.")
     if not converged:
         _warnings.warn(" ".join(notes[-1:]), ConvergenceWarning, stacklevel=2)
-    p = design.n_cov
     identified = regularization > 0
     cov = draws = None
     if ci is not None and design.n_params > MAX_DENSE_PARAMS:
@@ -345,19 +270,21 @@ def fit_bradley_terry(
                              covariate_regularization=covariate_regularization)
         meat = None
         if ci == "sandwich":
-            cluster, n_clusters, extra = _clusters(data, idx, ia, ib, k)
+            cluster, n_clusters, extra = build.clusters(data, idx, ia, ib, k)
             notes.extend(extra)
-            meat = core.cluster_meat(design, fit.theta, row, outcome, cluster, n_clusters)
+            meat = core.cluster_meat(design, fit.theta, row if compress else None, outcome, cluster,
+                                     n_clusters)
             meat *= n_clusters / max(n_clusters - 1, 1)
-        cov = core.covariance(h, k, identified, meat)
+        cov, extra = core.covariance(h, k, identified, meat)
+        notes.extend(extra)
     elif ci == "bootstrap":
         gen = as_generator(rng)
         kw = dict(regularization=regularization, covariate_regularization=covariate_regularization,
                   max_iter=max_iter, tol=tol)
         if compress:
-            draws, failed = core.bootstrap_unique_rows(design, fit.theta, n_resamples, gen, **kw)
+            draws, failed = boot.bootstrap_unique_rows(design, fit.theta, n_resamples, gen, **kw)
         else:
-            draws, failed = core.bootstrap_rows(design, fit.theta, n_resamples, gen, **kw)
+            draws, failed = boot.bootstrap_rows(design, fit.theta, n_resamples, gen, **kw)
         if not identified:
             draws[:, :k] -= draws[:, :k].mean(axis=1, keepdims=True)
         if failed:
@@ -365,11 +292,13 @@ def fit_bradley_terry(
         cov = np.cov(draws, rowvar=False)
     return _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci,
                    regularization, covariate_regularization, confidence_level,
-                   n_resamples if ci == "bootstrap" else 0, converged, notes, len(idx))
+                   n_resamples if ci == "bootstrap" else 0, converged, notes, len(idx), dropped,
+                   all_names)
 
 
 def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci, reg, cov_reg,
-            level, n_resamples, converged, notes, n_used) -> BradleyTerryResult:  # noqa: ANN001
+            level, n_resamples, converged, notes, n_used, dropped,
+            all_names) -> BradleyTerryResult:  # noqa: ANN001
     k, p = design.n_items, design.n_cov
     theta = fit.theta
     zq = stats.norm.ppf(0.5 + level / 2.0)
@@ -400,8 +329,9 @@ def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties,
     zval = theta[b] / se[b]
     coefficients = pd.DataFrame({
         "estimate": theta[b], "std_error": se[b], "ci_low": low[b], "ci_high": high[b],
-        "p_value": 2.0 * stats.norm.sf(np.abs(zval)),
-    }, index=pd.Index(names, name="term"))
+        "p_value": 2.0 * stats.norm.sf(np.abs(zval)), "reason": "",
+    }, index=pd.Index(names, name="term")).reindex(pd.Index(all_names, name="term"))
+    coefficients["reason"] = [dropped.get(name, "") for name in all_names]
     davidson = design.davidson
     tie_parameter = float(np.exp(theta[-1])) if davidson else (0.0 if ties == "davidson" else np.nan)
     cov_frame = None

@@ -9,19 +9,19 @@ import pandas as pd
 
 from .._types import RngLike, as_generator
 from ..errors import SchemaError
+from ..consensus import consensus
 from ..schema import PreferenceData
 from ._balance import balance_lengths, cap_per_prompt
 from ._guards import (
     DEFAULT_GUARDS, OPTIONAL_GUARDS, duplicate_mask, jaccard_word_bigrams, near_duplicate_mask,
     identical_mask, text_codes, truncation_mask,
 )
-from ._labels import majority_labels, one_coin_flip_rate, vote_table
 from ._policies import POLICIES, rated_candidates
 from ._result import PAIR_COLUMNS, REASONS, PairSet, check_accounting
 
 __all__ = ["build_pairs"]
 
-LABELS = ("majority", "dawid_skene")
+LABELS = ("majority", "dawid_skene", "model")
 TIES = ("drop", "keep_as_kto")
 FLAGGED = ("keep", "drop", "downweight")
 DOWNWEIGHT = 0.5
@@ -98,70 +98,113 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
         )
 
 
-def _flags(data: PreferenceData, flagged: str) -> tuple[set[str], set[str]]:
+def _flag_ids(table: Any, name: str) -> set[str]:
+    """Ids flagged in a precomputed table (a ``flagged`` column, indexed by id) or a sequence of ids."""
+    if isinstance(table, pd.DataFrame):
+        if "flagged" not in table:
+            raise SchemaError(
+                f"`{name}` must be a table with a boolean `flagged` column indexed by id (the output of "
+                f"pq.annotator_table / pq.flag_prompts) or a sequence of ids; got columns {list(table.columns)[:8]}.")
+        return set(map(str, table.index[table["flagged"].fillna(False).to_numpy(dtype=bool)]))
+    if isinstance(table, str):
+        return {table}
+    return set(map(str, table))
+
+
+def _flags(data: PreferenceData, flagged: str, annotator_flags: Any, prompt_flags: Any) -> tuple[set[str], set[str]]:
+    """Flagged annotator and prompt ids: from the given tables, else from a fresh pq.annotator_table / pq.flag_prompts."""
     if flagged == "keep":
         return set(), set()
-    from ..annotators import annotator_table
-    from ..prompts import flag_prompts
-
-    annotators: set[str] = set()
-    if data.has_annotators:
-        table = annotator_table(data)
-        annotators = set(map(str, table.index[table["flagged"].to_numpy(dtype=bool)]))
-    prompts: set[str] = set()
-    if "prompt_id" in data.judgments:
-        table = flag_prompts(data)
-        prompts = set(map(str, table.index[table["flagged"].to_numpy(dtype=bool)]))
+    if annotator_flags is not None:
+        annotators = _flag_ids(annotator_flags, "annotator_flags")
+    elif data.has_annotators:
+        from ..annotators import annotator_table
+        annotators = _flag_ids(annotator_table(data), "annotator_flags")
+    else:
+        annotators = set()
+    if prompt_flags is not None:
+        prompts = _flag_ids(prompt_flags, "prompt_flags")
+    elif "prompt_id" in data.judgments:
+        from ..prompts import flag_prompts
+        prompts = _flag_ids(flag_prompts(data), "prompt_flags")
+    else:
+        prompts = set()
     return annotators, prompts
+
+
+def _consensus(data: PreferenceData, label: str, drop_a: set[str], half_a: set[str]) -> tuple[pd.DataFrame, int]:
+    """Labels from the judgments left after dropping ``drop_a``, with ``half_a`` at weight DOWNWEIGHT.
+
+    ``pq.consensus(method=label)`` for 'majority' / 'dawid_skene', the
+    debiased model labels of ``_model_label`` for 'model'. Returns the
+    ``labels`` table (indexed by comparison_id; comparisons without
+    judgments left are absent) and the number of judgments used.
+    """
+    use = data
+    if drop_a or half_a:
+        ann = data.judgments["annotator_id"].to_numpy(dtype=object, na_value=None)
+        if drop_a:
+            keep = ~np.isin(ann, list(drop_a))
+            if not keep.all():
+                use = data.subset(keep)
+                ann = ann[keep]
+        w = np.where(np.isin(ann, list(half_a)), DOWNWEIGHT, 1.0) if half_a else None
+    else:
+        w = None
+    if not use.n_judgments:
+        return pd.DataFrame(columns=["label", "p_1", "p_2", "p_tie", "n_judgments", "agreement", "tied_vote"]), 0
+    if label == "model":
+        from ._model_label import model_labels  # imports the mixed-model stack only when asked for
+
+        return model_labels(use, w)[0], use.n_judgments
+    return consensus(use, method=label, weights=w).labels, use.n_judgments
 
 
 def _judged_units(data, label, ties, min_judgments, min_agreement, excl_a, excl_p, flag_a, flag_p, flagged):
     """One row per comparison (order of first appearance) with label columns and early reasons."""
-    j = data.judgments
     comp, _ = data.codes("comparison_id")
-    w = np.ones(len(j))
-    if excl_a or flag_a:
-        ann = j["annotator_id"].to_numpy(dtype=object, na_value=None)
-        if flag_a:
-            w[np.isin(ann, list(flag_a))] = DOWNWEIGHT if flagged == "downweight" else 0.0
-        w[np.isin(ann, list(excl_a))] = 0.0
-    votes, n_j = vote_table(data, w)
-    if label == "dawid_skene":
-        from ._dawid_skene import dawid_skene_labels
-        lab, p1 = dawid_skene_labels(data, w)
-    else:
-        lab = majority_labels(votes)
-        p1 = None
     c = data.comparisons()
-    resp_ids = pd.Index(data.responses["response_id"].to_numpy(dtype=object))
+    drop_a = excl_a | (flag_a if flagged == "drop" else set())
+    half_a = (flag_a - drop_a) if flagged == "downweight" else set()
+    labels, n_used = _consensus(data, label, drop_a, half_a)
+    # label rows follow the comparison codes of the data used: the same as `c` unless judgments were left out
+    lab_tab = labels if n_used == data.n_judgments else labels.reindex(c["comparison_id"])
+    found = lab_tab["label"].notna().to_numpy()
+    # label codes: 0 / 1 = canonical first / second response, 2 = tie, -1 = split vote (no majority)
+    code = np.select([lab_tab["label"].to_numpy(dtype=object) == k for k in ("1", "2", "tie")], [0, 1, 2], -1)
+    code[lab_tab["tied_vote"].fillna(False).to_numpy(dtype=bool)] = -1
+    # orientation: consensus' own (after exclusions the first judgment may differ), else the full data's
     r1 = c["response_1_id"].to_numpy(dtype=object, na_value=None)
     r2 = c["response_2_id"].to_numpy(dtype=object, na_value=None)
-    swap = (lab == 1) | ((lab != 0) & (pd.Series(r1, dtype="str").fillna("") > pd.Series(r2, dtype="str").fillna("")).to_numpy())
-    chosen_id, rejected_id = np.where(swap, r2, r1), np.where(swap, r1, r2)
-    total = votes.sum(axis=1)
-    v_c = np.where(swap, votes[:, 1], votes[:, 0])
-    v_r = np.where(swap, votes[:, 0], votes[:, 1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        agreement = np.where(lab >= 0, votes[np.arange(len(lab)), np.maximum(lab, 0)] / total, votes.max(axis=1) / total)
-        p_chosen = (v_c + 0.5 * votes[:, 2]) / total if p1 is None else np.where(swap, 1.0 - p1, p1)
-        margin = (v_c - v_r) / total
-    prompt_id = c["prompt_id"].to_numpy(dtype=object, na_value=None) if "prompt_id" in c else np.full(len(c), None, object)
     none = np.full(len(c), None, dtype=object)
     m1 = c["model_1"].to_numpy(dtype=object, na_value=None) if "model_1" in c else none
     m2 = c["model_2"].to_numpy(dtype=object, na_value=None) if "model_2" in c else none
+    if n_used != data.n_judgments:
+        r1 = np.where(found, lab_tab["response_1_id"].to_numpy(dtype=object, na_value=None), r1)
+        r2 = np.where(found, lab_tab["response_2_id"].to_numpy(dtype=object, na_value=None), r2)
+        if "model_1" in lab_tab:
+            m1 = np.where(found, lab_tab["model_1"].to_numpy(dtype=object, na_value=None), m1)
+            m2 = np.where(found, lab_tab["model_2"].to_numpy(dtype=object, na_value=None), m2)
+    p1, p2, pt = (lab_tab[k].to_numpy(dtype=np.float64, na_value=np.nan) for k in ("p_1", "p_2", "p_tie"))
+    # sided labels: chosen = the winner; ties and split votes: ordered by response id
+    by_id = pd.Series(r1, dtype="str").fillna("").to_numpy(dtype=object) > pd.Series(r2, dtype="str").fillna("").to_numpy(dtype=object)
+    swap = (code == 1) | ((code < 0) | (code == 2)) & by_id
+    p_c, p_r = np.where(swap, p2, p1), np.where(swap, p1, p2)
+    n_j = lab_tab["n_judgments"].fillna(0).to_numpy(dtype=np.int64)
     u = pd.DataFrame({
-        "comparison_id": c["comparison_id"].to_numpy(dtype=object), "prompt_id": prompt_id,
-        "chosen_id": chosen_id, "rejected_id": rejected_id,
+        "comparison_id": c["comparison_id"].to_numpy(dtype=object),
+        "prompt_id": c["prompt_id"].to_numpy(dtype=object, na_value=None) if "prompt_id" in c else none,
+        "chosen_id": np.where(swap, r2, r1), "rejected_id": np.where(swap, r1, r2),
         "chosen_model": np.where(swap, m2, m1), "rejected_model": np.where(swap, m1, m2),
-        "n_judgments": n_j, "agreement": agreement, "p_chosen": p_chosen, "margin": margin,
-        "weight": 1.0, "is_tie": lab == 2,
+        "n_judgments": n_j, "agreement": lab_tab["agreement"].to_numpy(dtype=np.float64, na_value=np.nan),
+        "p_chosen": p_c + 0.5 * pt, "margin": p_c - p_r, "weight": 1.0, "is_tie": code == 2,
     })
     reason = np.full(len(u), None, dtype=object)
 
-    def mark(code: str, cond: np.ndarray) -> None:
-        reason[(reason == None) & cond] = code  # noqa: E711 - elementwise on an object array
+    def mark(reason_code: str, cond: np.ndarray) -> None:
+        reason[(reason == None) & cond] = reason_code  # noqa: E711 - elementwise on an object array
 
-    pid = pd.Series(prompt_id, dtype="object")
+    pid = pd.Series(u["prompt_id"], dtype="object")
     mark("excluded_prompt", pid.isin(excl_p).to_numpy())
     if flagged == "drop":
         mark("flagged_prompt", pid.isin(flag_p).to_numpy())
@@ -169,20 +212,16 @@ def _judged_units(data, label, ties, min_judgments, min_agreement, excl_a, excl_
         fp = pid.isin(flag_p).to_numpy()
         u.loc[fp, "weight"] = DOWNWEIGHT
         u.loc[fp, "p_chosen"] = 0.5 + DOWNWEIGHT * (u.loc[fp, "p_chosen"] - 0.5)
-    mark("no_judgments", n_j == 0)
-    mark("missing_text", (resp_ids.get_indexer(chosen_id) < 0) | (resp_ids.get_indexer(rejected_id) < 0))
+    mark("no_judgments", ~found)
     mark("too_few_judgments", n_j < min_judgments)
     if ties == "drop":
-        mark("tie", lab == 2)
-    mark("no_majority", lab == -1)
-    mark("low_agreement", agreement < min_agreement - 1e-12)
+        mark("tie", code == 2)
+    mark("no_majority", code == -1)
+    mark("low_agreement", u["agreement"].to_numpy() < min_agreement - 1e-12)
     first = np.full(len(u), len(comp), dtype=np.int64)
     np.minimum.at(first, comp, np.arange(len(comp)))
     order = np.argsort(first, kind="stable")
-    flip = one_coin_flip_rate(v_c, v_r, (reason == None) & (lab < 2)) if p1 is None else (  # noqa: E711
-        float(np.mean(np.minimum(p_chosen, 1 - p_chosen)[(reason == None) & (lab < 2)]))  # noqa: E711
-        if ((reason == None) & (lab < 2)).any() else float("nan"))  # noqa: E711
-    return u.iloc[order].reset_index(drop=True), reason[order], flip
+    return u.iloc[order].reset_index(drop=True), reason[order]
 
 
 def _rated_units(data, policy, margin, excl_a, excl_p, rng):
@@ -199,7 +238,7 @@ def _rated_units(data, policy, margin, excl_a, excl_p, rng):
     u["weight"] = 1.0
     reason = np.concatenate([np.full(len(cand), None, dtype=object), empty["reason_code"].to_numpy(dtype=object)])
     reason[(reason == None) & pd.Series(u["prompt_id"], dtype="object").isin(excl_p).to_numpy()] = "excluded_prompt"  # noqa: E711
-    return u, reason, float("nan")
+    return u, reason
 
 
 def build_pairs(
@@ -214,6 +253,8 @@ def build_pairs(
     exclude_annotators: Sequence[str] = (),
     exclude_prompts: Sequence[str] = (),
     flagged: Literal["keep", "drop", "downweight"] = "keep",
+    annotator_flags: pd.DataFrame | Sequence[str] | None = None,
+    prompt_flags: pd.DataFrame | Sequence[str] | None = None,
     guards: Sequence[str] = DEFAULT_GUARDS,
     near_identical_threshold: float = 0.9,
     near_duplicate_threshold: float = 0.9,
@@ -311,19 +352,21 @@ def build_pairs(
               length_balance, length_tolerance, n_length_buckets, max_pairs_per_prompt)
     gen = as_generator(rng)
     excl_a, excl_p = set(map(str, exclude_annotators)), set(map(str, exclude_prompts))
-    flag_a, flag_p = _flags(data, flagged)
+    flag_a, flag_p = _flags(data, flagged, annotator_flags, prompt_flags)
     if policy is None:
-        u, reason, flip = _judged_units(data, label, ties, min_judgments, min_agreement,
-                                        excl_a, excl_p, flag_a, flag_p, flagged)
+        u, reason = _judged_units(data, label, ties, min_judgments, min_agreement,
+                                  excl_a, excl_p, flag_a, flag_p, flagged)
         n_input, unit = data.n_comparisons, "comparison"
     else:
-        u, reason, flip = _rated_units(data, policy, margin, excl_a | (flag_a if flagged == "drop" else set()),
+        u, reason = _rated_units(data, policy, margin, excl_a | (flag_a if flagged == "drop" else set()),
                                        excl_p | (flag_p if flagged == "drop" else set()), gen)
         n_input, unit = len(u), "candidate"
     texts = data.responses["text"]
-    rindex = pd.Index(data.responses["response_id"].to_numpy(dtype=object))
-    cpos = rindex.get_indexer(u["chosen_id"].to_numpy(dtype=object))
-    rpos = rindex.get_indexer(u["rejected_id"].to_numpy(dtype=object))
+    n_u = len(u)
+    both = np.concatenate([u["chosen_id"].to_numpy(dtype=object), u["rejected_id"].to_numpy(dtype=object)])
+    pos = pd.Index(data.responses["response_id"].to_numpy(dtype=object)).get_indexer(both)
+    cpos, rpos = pos[:n_u], pos[n_u:]
+    reason[(reason == None) & ((cpos < 0) | (rpos < 0))] = "missing_text"  # noqa: E711
     ptab = data.prompts
     ppos = pd.Index(ptab["prompt_id"].to_numpy(dtype=object)).get_indexer(u["prompt_id"].to_numpy(dtype=object))
     detail = np.full(len(u), "", dtype=object)
@@ -347,6 +390,7 @@ def build_pairs(
         u["weight"] = u["weight"].to_numpy(float) * w
     pairs, tie_frame, dropped = _frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos)
     check_accounting(n_input, len(pairs) + len(tie_frame), len(dropped))
+    flip = _flip_rate(pairs, label if policy is None else "score")
     warnings = []
     if not len(pairs):
         warnings.append("no pairs were kept; see `dropped` for the reasons.")
@@ -369,8 +413,25 @@ def build_pairs(
         n_judgments=data.n_judgments, n_annotators=data.n_annotators,
         n_prompts=int(pd.Series(u["prompt_id"], dtype="object").nunique()), settings=settings,
         flip_rate=flip, length_balance=balance_report, conversational=data.conversational,
-        warnings=tuple(warnings),
+        source_fingerprint=data.fingerprint(), warnings=tuple(warnings),
     )
+
+
+def _flip_rate(pairs: pd.DataFrame, label: str) -> float:
+    """Estimated share of kept pair labels that point at the wrong response (``nan`` if not estimable).
+
+    ``pq.consensus``'s definition (``p_other + p_tie / 2``, i.e. ``1 - p_chosen``)
+    averaged over the kept pairs. Majority vote shares of a single judgment
+    say nothing about its error, so with ``label='majority'`` only pairs
+    with two or more judgments count (``nan`` when there are none).
+    Downweighted pairs use their shrunk ``p_chosen``.
+    """
+    if label == "score" or not len(pairs):
+        return float("nan")
+    use = pairs["n_judgments"].to_numpy() >= 2 if label == "majority" else np.ones(len(pairs), dtype=bool)
+    if not use.any():
+        return float("nan")
+    return float(np.mean(1.0 - pairs["p_chosen"].to_numpy(dtype=np.float64)[use]))
 
 
 def _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, ni_thr, nd_thr, tokenizer, max_tokens):

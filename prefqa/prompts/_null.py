@@ -41,15 +41,19 @@ def _given_z(p: np.ndarray, comp: np.ndarray, n_comp: int) -> tuple[np.ndarray, 
         for m in range(l, L):
             M[:, l, m] = M[:, m, l] = per_comp(p[:, l] * p[:, m])
     mean = 0.5 * (T**2 - Q).sum(axis=1)                         # sum_{i<j} s_ij
-    # sum_{i<j} s_ij^2 = 1/2 sum_i sum_{j!=i} s_ij^2
-    Mj = M[comp]                                                 # (n, L, L)
-    outer = p[:, :, None] * p[:, None, :]
-    s2_i = (outer * (Mj - outer)).sum(axis=(1, 2))               # sum_{j != i} s_ij^2
+    # sum_{i<j} s_ij^2 = 1/2 sum_i sum_{j!=i} s_ij^2, and
+    # sum_{j != i} s_ij^2 = p_i' M_k p_i - (sum_l p_il^2)^2  (M symmetric: 6 distinct cells)
+    quad = np.zeros(len(comp))
+    for l in range(L):  # 3 x 3 label pairs
+        for m in range(l, L):
+            quad += (1.0 if l == m else 2.0) * p[:, l] * p[:, m] * M[:, l, m][comp]
+    sq = (p**2).sum(axis=1)
+    s2_i = quad - sq**2
     sum_s2 = 0.5 * per_comp(s2_i)
     # triples: sum_{i<j<k} t_ijk, each counted three times by centre
     triples = ((T**3 - 3 * T * Q + 2 * C) / 6.0).sum(axis=1)
     # sum_i sum_{j<k; j,k != i} s_ij s_ik = sum_i [(r_i)^2 - sum_{j!=i} s_ij^2] / 2
-    r_i = (p * T[comp]).sum(axis=1) - (p**2).sum(axis=1)         # sum_{j != i} s_ij
+    r_i = (p * T[comp]).sum(axis=1) - sq                          # sum_{j != i} s_ij
     cross = 0.5 * per_comp(r_i**2 - s2_i)
     var = (mean - sum_s2) + 2.0 * (3.0 * triples - cross)
     return mean, np.maximum(var, 0.0)
