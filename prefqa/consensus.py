@@ -146,7 +146,7 @@ def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoo
     bad = ~(np.isfinite(w) & (w > 0))
     if bad.any():
         raise SchemaError(f"`weights` must be finite and > 0; {int(bad.sum())} are not (first: "
-                          f"{w[bad][0]!r}). Leave judgments out with data.subset(mask) instead.")
+                          f"{float(w[bad][0])!r}). Leave judgments out with data.subset(mask) instead.")
     return w
 
 

@@ -102,8 +102,20 @@ def test_changing_the_export_policy_changes_the_kept_count() -> None:
         assert f"{fmt}.jsonl" in labels and f"{fmt}.jsonl.manifest.json" in labels
 
 
-def test_policy_uses_the_cached_flags_without_refitting(monkeypatch) -> None:
-    data = pq.load_sample()
+@pytest.fixture(scope="module")
+def small() -> pq.PreferenceData:
+    """A small simulated batch with planted spammers and always-a annotators (flags to act on)."""
+    data, _ = pq.simulate(n_prompts=150, n_annotators=12, n_spammers=2, n_always_a=1, rng=11)
+    return data
+
+
+@pytest.fixture(scope="module")
+def small_pairs(small) -> pq.PairSet:
+    return pq.build_pairs(small, ties="drop", min_agreement=0.6)
+
+
+def test_policy_uses_the_cached_flags_without_refitting(monkeypatch, small) -> None:
+    data = small
     report = c.run_audit(data)
     flagged = c.flagged_ids(report.results["annotators"])
     assert flagged
@@ -121,12 +133,14 @@ def test_policy_uses_the_cached_flags_without_refitting(monkeypatch) -> None:
     counts = c.pair_counts(pairs)
     assert counts["n"].sum() == pairs.n_input  # every comparison accounted for
     assert set(counts.loc[counts["outcome"] == "dropped", "reason_code"]) >= {"low_agreement"}
+    kept_all = pq.build_pairs(data, **c.policy_kwargs(report, exclude_flagged_annotators=False, min_agreement=0.8))
+    assert kept_all.n_pairs != pairs.n_pairs
 
 
 @pytest.mark.parametrize("fmt", c.EXPORT_FORMATS)
-def test_download_bytes_are_valid_jsonl_with_a_manifest(fmt) -> None:
-    data = pq.load_sample()
-    pairs = pq.build_pairs(data, ties="drop", min_agreement=0.6)
+def test_download_bytes_are_valid_jsonl_with_a_manifest(fmt, small_pairs) -> None:
+    pairs = small_pairs
+    assert pairs.n_pairs > 0
     body, manifest = c.export_bytes(pairs, fmt)
     rows = [json.loads(line) for line in body.decode("utf-8").splitlines()]
     expected = {"dpo": pairs.n_pairs, "reward": pairs.n_pairs, "kto": 2 * pairs.n_pairs, "openai": pairs.n_pairs}
@@ -142,10 +156,9 @@ def test_download_bytes_are_valid_jsonl_with_a_manifest(fmt) -> None:
     assert meta["format"] == fmt
 
 
-def test_export_bytes_rejects_an_unknown_format() -> None:
-    pairs = pq.build_pairs(pq.load_sample())
+def test_export_bytes_rejects_an_unknown_format(small_pairs) -> None:
     with pytest.raises(pq.SchemaError, match="unknown export format 'csv'"):
-        c.export_bytes(pairs, "csv")
+        c.export_bytes(small_pairs, "csv")
 
 
 # ------------------------------------------------------------------ upload
@@ -262,3 +275,10 @@ def test_app_uses_only_the_public_api() -> None:
             for name in names:
                 assert not name.startswith("prefqa."), f"{path.name} imports {name}; use `import prefqa as pq`"
         assert "unsafe_allow_html" not in path.read_text(), path.name
+
+
+def test_component_doctests() -> None:
+    import doctest
+
+    result = doctest.testmod(c, raise_on_error=False)
+    assert result.attempted >= 3 and result.failed == 0

@@ -29,15 +29,12 @@ from ..errors import SchemaError
 from ..schema import PreferenceData
 from . import _bt_fit as core
 
-__all__ = ["COLLINEAR_RTOL", "Covariates", "covariate_matrix", "screen_covariates", "build_design",
+__all__ = ["COLLINEAR_RTOL", "covariate_matrix", "screen_covariates", "build_design",
            "clusters", "items"]
 
 # a covariate is dropped when less than this share of its sum of squares is left after
 # projecting out the strength differences and the covariates kept before it
 COLLINEAR_RTOL = 1e-9
-
-Covariates = "Sequence[str] | pd.DataFrame | np.ndarray"
-
 
 def items(data: PreferenceData, over: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     """Return the item codes of the displayed ``a`` and ``b`` and the item labels."""
@@ -90,8 +87,12 @@ def covariate_matrix(data: PreferenceData, covariates: object) -> tuple[np.ndarr
     return z, names
 
 
-def _project_out_strengths(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
-    """Return ``Z'Z - C' L^+ C`` with ``L = D'D`` and ``C = D'Z`` (the Gram matrix of Z's residuals)."""
+def _project_out_strengths(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (``Z'Z - C' L^+ C``, ``diag(Z'Z)``) with ``L = D'D`` and ``C = D'Z``.
+
+    The first is the Gram matrix of Z's residuals after the strength differences.
+    """
     p = z.shape[1]
     gram = np.array([[core.vdot(z[:, a], z[:, b]) for b in range(p)] for a in range(p)])
     ones = np.ones(len(ia))
@@ -136,8 +137,8 @@ def screen_covariates(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int, nam
             continue
         partners = [names[live[kept[m]]] for m in np.flatnonzero(np.abs(coef) > 1e-6)]
         if partners:
-            reasons[names[c]] = (f"it is a linear combination of {partners} and the strength "
-                                 "differences, so its effect cannot be told apart from theirs")
+            reasons[names[c]] = (f"it is a linear combination of {partners} (plus, possibly, "
+                                 "strength differences), so its effect cannot be told apart")
         elif resid[pos, pos] <= COLLINEAR_RTOL * sumsq[pos] and np.ptp(z[:, c]) == 0:
             reasons[names[c]] = (f"it is constant ({z[0, c]:g}) and the comparison graph cannot "
                                  "separate a constant from the strengths")
@@ -167,7 +168,13 @@ def build_design(ia: np.ndarray, ib: np.ndarray, y: np.ndarray, z: np.ndarray, k
     else:  # constant columns such as position: keep the display orientation
         lo, hi = ia, ib
     key = lo * k + hi
-    uniq, inv = np.unique(key, return_inverse=True)
+    if k * k <= 4 * len(key) + 65536:   # dense key space: counting instead of sorting
+        present = np.zeros(k * k, dtype=bool)
+        present[key] = True
+        uniq = np.flatnonzero(present)
+        inv = (np.cumsum(present) - 1)[key]
+    else:
+        uniq, inv = np.unique(key, return_inverse=True)
     counts = np.bincount(inv * 3 + y, minlength=len(uniq) * 3).reshape(-1, 3).astype(np.float64)
     zz = np.repeat(z[:1], len(uniq), axis=0)
     return core.Design(uniq // k, uniq % k, zz, counts, k, ties), inv, y.astype(np.int64), True

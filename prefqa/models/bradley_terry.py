@@ -59,6 +59,7 @@ from ..schema import PreferenceData
 from . import _bt_boot as boot
 from . import _bt_design as build
 from . import _bt_fit as core
+from ._bt_blas import single_threaded_blas
 from ._bt_result import BradleyTerryResult, rank_table
 
 __all__ = ["BradleyTerryResult", "fit_bradley_terry"]
@@ -205,7 +206,14 @@ def fit_bradley_terry(
     """
     _validate(data, over, ties, covariates, regularization, covariate_regularization, ci,
               n_resamples, confidence_level, max_iter, tol)
-    regularization, covariate_regularization = float(regularization), float(covariate_regularization)
+    with single_threaded_blas():
+        return _fit(data, over, ties, covariates, float(regularization), float(covariate_regularization),
+                    ci, n_resamples, confidence_level, rng, max_iter, tol)
+
+
+def _fit(data: PreferenceData, over: str, ties: str, covariates: Covariates, regularization: float,
+         covariate_regularization: float, ci: str | None, n_resamples: int, confidence_level: float,
+         rng: RngLike, max_iter: int, tol: float) -> BradleyTerryResult:
     notes: list[str] = []
     ia_all, ib_all, labels = build.items(data, over)
     k = len(labels)
@@ -230,7 +238,7 @@ def fit_bradley_terry(
     for name, reason in dropped.items():
         notes.append(f"covariate {name!r} was dropped: {reason}.")
     if dropped:
-        _warnings.warn(" ".join(notes[-len(dropped):]), PrefqaWarning, stacklevel=2)
+        _warnings.warn(" ".join(notes[-len(dropped):]), PrefqaWarning, stacklevel=3)
         keep = [c for c, name in enumerate(all_names) if name not in dropped]
         z = z[:, keep]
     names = [name for name in all_names if name not in dropped]
@@ -259,7 +267,7 @@ def fit_bradley_terry(
                      f"{fit.max_gradient:.2e} > tol={tol:g} ({fit.message}); raise `max_iter` or add "
                      "`regularization`.")
     if not converged:
-        _warnings.warn(" ".join(notes[-1:]), ConvergenceWarning, stacklevel=2)
+        _warnings.warn(" ".join(notes[-1:]), ConvergenceWarning, stacklevel=3)
     identified = regularization > 0
     cov = draws = None
     if ci is not None and design.n_params > MAX_DENSE_PARAMS:

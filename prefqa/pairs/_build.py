@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._types import RngLike, as_generator
-from ..errors import SchemaError
+from ..errors import InsufficientDataError, SchemaError
 from ..consensus import consensus
 from ..schema import PreferenceData
 from ._balance import balance_lengths, cap_per_prompt
@@ -31,7 +31,8 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
               policy: str | None, margin: float, flagged: str, guards: tuple[str, ...],
               near_identical_threshold: float, near_duplicate_threshold: float,
               max_tokens: int | None, tokenizer: Any, length_balance: Any, length_tolerance: float,
-              n_length_buckets: int, max_pairs_per_prompt: int | None) -> None:
+              n_length_buckets: int, max_pairs_per_prompt: int | None, annotator_flags: Any = None,
+              prompt_flags: Any = None) -> None:
     if not isinstance(data, PreferenceData):
         raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
     if label not in LABELS:
@@ -40,6 +41,20 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
         raise SchemaError(f"`ties` must be one of {list(TIES)}; got {ties!r}.")
     if flagged not in FLAGGED:
         raise SchemaError(f"`flagged` must be one of {list(FLAGGED)}; got {flagged!r}.")
+    if flagged == "keep" and (annotator_flags is not None or prompt_flags is not None):
+        raise SchemaError(
+            "`annotator_flags`/`prompt_flags` are used with flagged='drop' or 'downweight'; with "
+            "flagged='keep' they would be ignored. Pass flagged='drop' (or 'downweight'), or drop the tables.")
+    for name, table in (("annotator_flags", annotator_flags), ("prompt_flags", prompt_flags)):
+        if isinstance(table, pd.DataFrame) and "flagged" not in table:
+            raise SchemaError(
+                f"`{name}` must be a table with a boolean `flagged` column indexed by id (the output of "
+                f"pq.annotator_table / pq.flag_prompts) or a sequence of ids; got columns {list(table.columns)[:8]}.")
+    if label in ("dawid_skene", "model") and policy is None and not data.has_annotators:
+        what = ("learns each annotator's confusion matrix" if label == "dawid_skene"
+                else "removes each annotator's side and length bias")
+        raise InsufficientDataError(f"label={label!r} {what}, so it needs annotator ids; these judgments "
+                                    "have none. Use label='majority'.")
     if policy is not None and policy not in POLICIES:
         raise SchemaError(f"`policy` must be None (pairs from judgments) or one of {list(POLICIES)}; got {policy!r}.")
     if not 0.0 <= float(min_agreement) <= 1.0:
@@ -101,10 +116,6 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
 def _flag_ids(table: Any, name: str) -> set[str]:
     """Ids flagged in a precomputed table (a ``flagged`` column, indexed by id) or a sequence of ids."""
     if isinstance(table, pd.DataFrame):
-        if "flagged" not in table:
-            raise SchemaError(
-                f"`{name}` must be a table with a boolean `flagged` column indexed by id (the output of "
-                f"pq.annotator_table / pq.flag_prompts) or a sequence of ids; got columns {list(table.columns)[:8]}.")
         return set(map(str, table.index[table["flagged"].fillna(False).to_numpy(dtype=bool)]))
     if isinstance(table, str):
         return {table}
@@ -349,7 +360,8 @@ def build_pairs(
     guards = (guards,) if isinstance(guards, str) else tuple(guards)
     _validate(data, label, min_agreement, min_judgments, ties, policy, margin, flagged, guards,
               near_identical_threshold, near_duplicate_threshold, max_tokens, tokenizer,
-              length_balance, length_tolerance, n_length_buckets, max_pairs_per_prompt)
+              length_balance, length_tolerance, n_length_buckets, max_pairs_per_prompt,
+              annotator_flags, prompt_flags)
     gen = as_generator(rng)
     excl_a, excl_p = set(map(str, exclude_annotators)), set(map(str, exclude_prompts))
     flag_a, flag_p = _flags(data, flagged, annotator_flags, prompt_flags)
