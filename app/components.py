@@ -35,12 +35,13 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "response_a_id", "response_b_id", "model_a", "model_b", "strength", "seconds", "timestamp",
     "chosen", "rejected",
 )
-#: The app's audit settings: fewer bootstrap resamples than the CLI (200), and the crossed
-#: mixed model is left to ``prefqa audit`` (it dominates the run time and no page needs it).
+#: The app's audit settings: fewer bootstrap resamples than the CLI (200); the crossed mixed
+#: model is left to ``prefqa audit`` (it dominates the run time and no page needs it); the pair
+#: preview is skipped because the Export page builds pairs with the user's policy anyway.
 #: Per-stratum reliability is computed on the Reliability page only (one call per stratum).
 APP_AUDIT: dict[str, Any] = {
     "n_resamples": 50,
-    "skip": ["preference_model"],
+    "skip": ["preference_model", "pairs"],
     "reliability": {"by": None},
 }
 #: Strata with more levels than this are not offered as the comparison column.

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                   nagq=nagq), df, tmp) if use_r else None
             if m:
                 rows.append(m)
-        report(rows, baseline="lme4 glmer nAGQ=0" if len(rows) > 2 else None,
+        report(rows, baseline="lme4 glmer nAGQ=0" if len(rows) > 1 and use_r else None,
                title=f"logistic crossed model (annotator + slope, prompt), {n_mid:,} rows")
         # 2. logistic, large
         df = logistic_data(n_big, 1000, n_big // 20)

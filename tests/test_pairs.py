@@ -83,15 +83,20 @@ def test_exclusions_and_min_judgments():
 
 
 def test_flip_rate_matches_hand_computation():
-    texts = {f"r{i}": f"text {i}" for i in range(1, 7)}
+    texts = {f"r{i}": f"text {i}" for i in range(1, 9)}
     data = make(texts, [("c1", "r1", "r2", ["a", "a", "a"]), ("c2", "r3", "r4", ["a", "a", "b"]),
-                        ("c3", "r5", "r6", ["b", "b", "b"])])
+                        ("c3", "r5", "r6", ["b", "b", "b"]), ("c4", "r7", "r8", ["a", "tie", "a"])])
     ps = pq.build_pairs(data)
-    # one-coin model by hand: agreeing vote pairs 3 + 1 + 3 of 9 -> q = (1 + sqrt(2*7/9 - 1)) / 2
-    q = (1 + np.sqrt(2 * 7 / 9 - 1)) / 2
-    wrong = [1 / (1 + (q / (1 - q)) ** d) for d in (3, 1, 3)]
-    assert ps.flip_rate == pytest.approx(np.mean(wrong), rel=1e-12)
-    assert ps.suggested_label_smoothing == pytest.approx(np.mean(wrong))
+    # pq.consensus' definition, by hand: mean over kept labels of p_other + p_tie / 2 = 0, 1/3, 0, 1/6
+    assert ps.flip_rate == pytest.approx((0 + 1 / 3 + 0 + 1 / 6) / 4, rel=1e-12)
+    assert ps.flip_rate == pytest.approx(pq.consensus(data).flip_rate, rel=1e-12)
+    assert ps.suggested_label_smoothing == pytest.approx(ps.flip_rate)
+    # a guard-dropped pair no longer counts: c2 made identical -> mean of 0, 0, 1/6
+    texts["r4"] = "text 3"
+    assert pq.build_pairs(make(texts, data_comps(data))).flip_rate == pytest.approx(1 / 18, rel=1e-12)
+    # single judgments say nothing about flips
+    one = make(texts, [("c1", "r1", "r2", ["a"])])
+    assert np.isnan(pq.build_pairs(one).flip_rate)
 
 
 def test_dawid_skene_down_weights_a_spammer_majority():
@@ -109,6 +114,12 @@ def test_dawid_skene_down_weights_a_spammer_majority():
     ds_a = set(ds.pairs.loc[ds.pairs["chosen_id"].str.startswith("a"), "comparison_ids"])
     mv_a = set(mv.pairs.loc[mv.pairs["chosen_id"].str.startswith("a"), "comparison_ids"])
     assert ds_a == truth_a and not mv_a  # majority follows the 3 spammers
+
+
+def data_comps(data: PreferenceData) -> list[tuple[str, str, str, list[str]]]:
+    j = data.judgments
+    return [(c, g["response_a_id"].iloc[0], g["response_b_id"].iloc[0], g["choice"].tolist())
+            for c, g in j.groupby("comparison_id", sort=False)]
 
 
 def rated(scores: dict[str, list[float]]) -> PreferenceData:
@@ -173,7 +184,7 @@ def test_max_pairs_per_prompt():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"label": "vote"}, r"`label` must be one of \['majority', 'dawid_skene'\]; got 'vote'"),
+    ({"label": "vote"}, r"`label` must be one of \['majority', 'dawid_skene', 'model'\]; got 'vote'"),
     ({"ties": "keep"}, r"`ties` must be one of"),
     ({"guards": ("empty", "dupes")}, r"unknown `guards` \['dupes'\]"),
     ({"min_agreement": 1.5}, r"`min_agreement` must be in \[0, 1\]; got 1.5"),

@@ -82,7 +82,7 @@ def _order_key(data: PreferenceData, mask: np.ndarray) -> tuple[np.ndarray, str]
     if "timestamp" in j and j["timestamp"].notna().any():
         ts = pd.to_datetime(j["timestamp"], errors="coerce", utc=True)
         if ts.notna().all():
-            return ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)[mask], "timestamp"
+            return ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)[mask], "timestamp order"
     return np.arange(len(j))[mask], "row order"
 
 

@@ -26,12 +26,12 @@ Examples
 from __future__ import annotations
 
 import copy
-import tomllib
+import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import SchemaError
+from ..io.config import check_read_options, load_config
 
 __all__ = ["AUDIT_DEFAULTS", "STEP_NAMES", "resolve_config", "read_toml"]
 
@@ -64,20 +64,17 @@ _NUMERIC = {"n_resamples": int, "max_table_rows": int, "max_examples": int,
 _TABLES = ("read", "pairs", "audit")
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML configuration file and return its tables."""
-    p = Path(path)
-    if not p.is_file():
-        raise SchemaError(f"config file {str(p)!r} does not exist; pass the path of a TOML file with "
-                          "[read], [pairs] and [audit] tables.")
-    try:
-        with p.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise SchemaError(f"config file {str(p)!r} is not valid TOML: {exc}. Fix the file.") from None
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML configuration file; its ``[read]`` table is validated by :mod:`prefqa.io.config`.
+
+    The reader options have one parser, :func:`prefqa.io.config.load_config`, shared with
+    ``pq.read`` users; the ``[pairs]`` and ``[audit]`` tables are validated by
+    :func:`resolve_config`.
+    """
+    return load_config(path)
 
 
-def resolve_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
+def resolve_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> dict[str, Any]:
     """Return a full config dict: the given tables over the defaults, validated.
 
     Parameters
@@ -88,12 +85,14 @@ def resolve_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, A
     Raises
     ------
     SchemaError
-        Unknown top-level tables, unknown or ill-typed ``[audit]`` keys.
+        Unknown top-level tables, unknown or ill-typed ``[read]`` keys (checked by
+        :func:`prefqa.io.config.check_read_options`, the message names the key) or
+        unknown or ill-typed ``[audit]`` keys.
     """
     if config is None:
         raw: dict[str, Any] = {}
-    elif isinstance(config, (str, Path)):
-        raw = read_toml(config)
+    elif isinstance(config, (str, os.PathLike)):
+        raw = read_toml(config)  # validates [read]
     elif isinstance(config, Mapping):
         raw = copy.deepcopy(dict(config))
     else:
@@ -104,6 +103,8 @@ def resolve_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, A
     for name in _TABLES:
         if not isinstance(raw.get(name, {}), Mapping):
             raise SchemaError(f"`config[{name!r}]` must be a table (dict); got {type(raw[name]).__name__}.")
+    read = check_read_options(dict(raw.get("read", {})), where="`config`")
+    _check_pairs(dict(raw.get("pairs", {})))
     audit = dict(AUDIT_DEFAULTS)
     given = dict(raw.get("audit", {}))
     allowed = set(AUDIT_DEFAULTS) | set(STEP_NAMES)
@@ -134,4 +135,21 @@ def resolve_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, A
     for step in STEP_NAMES:
         if step in audit and not isinstance(audit[step], Mapping):
             raise SchemaError(f"`[audit.{step}]` must be a table of keyword options; got {audit[step]!r}.")
-    return {"read": dict(raw.get("read", {})), "pairs": dict(raw.get("pairs", {})), "audit": audit}
+    return {"read": dict(read), "pairs": dict(raw.get("pairs", {})), "audit": audit}
+
+
+def _check_pairs(pairs: dict[str, Any]) -> None:
+    """Check that ``[pairs]`` names only keyword options of :func:`prefqa.build_pairs`.
+
+    Values are validated by ``build_pairs`` itself when the pair preview or the export runs.
+    """
+    import inspect
+
+    from ..pairs import build_pairs
+
+    allowed = sorted(p.name for p in inspect.signature(build_pairs).parameters.values()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "tokenizer")
+    bad = sorted(set(pairs) - set(allowed))
+    if bad:
+        raise SchemaError(f"`[pairs]` has unknown key(s) {bad}; allowed keys are the options of "
+                          f"pq.build_pairs: {allowed}.")

@@ -62,14 +62,23 @@ def _load(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
         return []
     v = r["values"]
     n_rej, n_rows = v.get("n_rejected") or 0, v.get("n_rows") or 0
-    if not n_rej:
-        return []
-    share = n_rej / max(n_rows, 1)
-    top = r["rejected_reasons"][0]["reason"] if r["rejected_reasons"] else "see the load report"
-    return [_finding("high" if share > 0.05 else "medium", "rows_rejected",
-                     f"{n_rej:,} of {n_rows:,} input rows ({_pct(share)}) were rejected by the reader "
-                     f"(most common reason: {top}); fix the source rows listed in the load report.",
-                     value=n_rej, step="load_report")]
+    out: list[Finding] = []
+    if n_rej:
+        share = n_rej / max(n_rows, 1)
+        top = r["rejected_reasons"][0]["reason"] if r["rejected_reasons"] else "see the load report"
+        out.append(_finding("high" if share > 0.05 else "medium", "rows_rejected",
+                            f"{n_rej:,} of {n_rows:,} input rows ({_pct(share)}) were rejected by the reader "
+                            f"(most common reason: {top}); fix the source rows listed in the load report.",
+                            value=n_rej, step="load_report"))
+    n_cells = v.get("n_rejected_values") or 0
+    if n_cells:
+        top_cells = ", ".join(f"{x['n']:,} x {x['value']!r} in column {x['column']!r}"
+                              for x in (r.get("rejected_value_counts") or [])[:3])
+        out.append(_finding("medium", "cells_rejected",
+                            f"{n_cells:,} cells inside otherwise used rows have no valid choice and were "
+                            f"left out ({top_cells}); re-run or fix those verdicts, they are listed in the "
+                            "load report.", value=n_cells, step="load_report"))
+    return out
 
 
 def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
@@ -111,6 +120,33 @@ def _simpson(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
                      f"{x.get('subject')} in {x.get('stratum')} ({x.get('estimate')!s:.6} against "
                      f"{x.get('pooled_estimate')!s:.6} pooled); report per-{by} results, not the pooled one.",
                      value=len(rows), step="simpson")]
+
+
+def _judge(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "judge")
+    if not r:
+        return []
+    rows = r["tables"].get("table", {}).get("rows", [])
+    humans = [x["kappa"] for x in rows if x.get("kind") == "human" and x.get("kappa") is not None]
+    median_human = sorted(humans)[len(humans) // 2] if humans else None
+    level = _pct_level(r["values"].get("confidence_level") or config["audit"]["confidence_level"])
+    out = []
+    for x in (x for x in rows if x.get("kind") == "judge" and x.get("kappa") is not None):
+        worse = median_human is not None and x.get("kappa_ci_high") is not None and x["kappa_ci_high"] < median_human
+        human = f" (humans: median {median_human:.2f})" if median_human is not None else ""
+        pos = "" if x.get("p_a") is None else f", chooses the first-shown response in {_pct(x['p_a'])} of its judgments"
+        cons = ("" if not x.get("n_both_orders") or x.get("position_consistency") is None else
+                f", is position-consistent on {_pct(x['position_consistency'])} of {x['n_both_orders']:,} "
+                "items judged in both orders")
+        slope = "" if x.get("length_slope") is None else f", length slope {x['length_slope']:.2f}"
+        advice = ("weight it below the humans or re-prompt it" if worse else
+                  "it may stand in for a human where its biases are acceptable")
+        out.append(_finding("medium" if worse else "info", "judge_vs_humans",
+                            f"LLM judge {x['annotator_id']} agrees with the human consensus at kappa "
+                            f"{x['kappa']:.2f} ({level} CI {x['kappa_ci_low']:.2f} to {x['kappa_ci_high']:.2f}) "
+                            f"on {x.get('n_with_consensus', 0):,} items{human}{pos}{cons}{slope}; {advice}.",
+                            value=x["kappa"], step="judge"))
+    return out
 
 
 def _pct_level(level: float) -> str:
@@ -267,7 +303,7 @@ def _style_ranking(content: dict[str, Any], config: dict[str, Any]) -> list[Find
 
 
 RULES: tuple[Callable[[dict[str, Any], dict[str, Any]], list[Finding]], ...] = (
-    _failed_and_skipped, _load, _reliability, _annotators, _position, _length, _style_ranking, _simpson, _prompts, _pairs,
+    _failed_and_skipped, _load, _reliability, _annotators, _judge, _position, _length, _style_ranking, _simpson, _prompts, _pairs,
 )
 
 

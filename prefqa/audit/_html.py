@@ -101,6 +101,9 @@ def _section_html(name: str, s: dict[str, Any], sections: dict[str, Any]) -> str
         parts.append("<h3>Drop reasons</h3>" + _table(res["drop_reasons"]))
     if res.get("rejected"):
         parts.append("<h3>Rejected rows</h3>" + _table(res["rejected"]))
+    if res.get("rejected_values"):
+        parts.append("<h3>Rejected cells (inside used rows)</h3>" + _table(res["rejected_value_counts"] or [])
+                     + _table(res["rejected_values"], limit=10))
     strata = res.get("strata")
     if strata and strata.get("rows"):
         parts.append(f"<h3>Per stratum ({e(strata['by'])})</h3>" + _table(strata["rows"]))

@@ -70,6 +70,11 @@ def needs_reason(data: PreferenceData, need: str, config: dict[str, Any]) -> str
         return "no response texts in the data"
     if need == "prompts" and data.n_prompts == 0:
         return "no prompt ids in the data"
+    if need == "judges":
+        kind_column = dict(config["audit"].get("judge", {})).get("kind_column", "annotator_kind")
+        if "judges" not in config["audit"].get("judge", {}) and kind_column not in data.judgments.columns:
+            return (f"no `{kind_column}` column marks LLM judges (read option `annotator_kinds`, or "
+                    "[audit.judge] judges = [...])")
     if need == "by" and not config["audit"].get("by"):
         return "no stratum column given (use --by COLUMN or [audit] by = ...)"
     if need == "multi_judged" and int(data.comparisons()["n_judgments"].to_numpy().max(initial=0)) < 2:

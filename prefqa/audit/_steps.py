@@ -115,12 +115,19 @@ def _load_report(data: PreferenceData, config: dict[str, Any], done: dict[str, A
         raise InsufficientDataError("the data was built in memory, not read from a file, so there is no load report")
     rejected = lr.rejected
     reasons = rejected["reason"].value_counts() if len(rejected) else pd.Series(dtype="int64")
+    cells = lr.rejected_values
+    cell_reasons = (cells.groupby(["column", "value"], dropna=False).size().sort_values(ascending=False)
+                    if len(cells) else pd.Series(dtype="int64"))
     section = {
         "summary": lr.summary(),
         "values": lr.to_frame().iloc[0].to_dict(),
         "notes": list(lr.notes),
         "rejected": frame_records(rejected, max_rows=_max_rows(config)),
         "rejected_reasons": [{"reason": str(k), "n": int(v)} for k, v in reasons.items()],
+        # cells rejected inside rows that were used (an LLM judge answering "garbage")
+        "rejected_values": frame_records(cells, max_rows=_max_rows(config)),
+        "rejected_value_counts": [{"column": str(c), "value": str(v), "n": int(n)}
+                                  for (c, v), n in cell_reasons.items()],
     }
     return section, lr
 
@@ -273,7 +280,7 @@ STEPS: tuple[Step, ...] = (
     Step("load_report", "Load report", _load_report),
     Step("reliability", "Reliability", _reliability, ("two_annotators", "multi_judged")),
     Step("annotators", "Annotator table", _annotators, ("annotators",)),
-    Step("judge", "LLM-judge report", _judge, ("annotators", "order")),
+    Step("judge", "LLM-judge report", _judge, ("annotators", "judges")),
     Step("consensus", "Consensus", _consensus, ("annotators",)),
     Step("bradley_terry", "Bradley-Terry leaderboard", _bradley_terry, ("models",)),
     Step("bradley_terry_style", "Style-controlled leaderboard", _bradley_terry_style, ("models", "texts")),

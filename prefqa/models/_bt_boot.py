@@ -21,6 +21,7 @@ import numpy as np
 from scipy import linalg, sparse
 
 from . import _bt_fit as core
+from ._bt_sample import MultinomialSampler
 
 __all__ = ["bootstrap_unique_rows", "bootstrap_rows", "chord_refits", "CHORD_MAX_STEPS",
            "NEWTON_MAX_PARAMS"]
@@ -165,24 +166,24 @@ def bootstrap_unique_rows(design: core.Design, theta0: np.ndarray, n_resamples: 
     """Refit on multinomial counts over the unique (i, j, outcome) rows.
 
     Each resample draws ``N`` judgments with replacement, expressed as
-    multinomial counts of the design's non-empty (row, outcome) cells; the
-    fit never touches raw judgments. Returns the (n_resamples, n_params)
+    multinomial counts of the design's non-empty (row, outcome) cells
+    (:class:`~prefqa.models._bt_sample.MultinomialSampler`); the fit never
+    touches raw judgments. Returns the (n_resamples, n_params)
     draws and the number of refits that did not converge.
     """
     nrow = len(design.i)
     flat = design.counts.reshape(-1)
     cells = np.flatnonzero(flat > 0)
-    total = int(round(flat.sum()))
-    probs = flat[cells] / flat[cells].sum()
+    sampler = MultinomialSampler(flat[cells])
     factor = _factor(design, theta0, regularization, covariate_regularization) \
         if design.n_params <= 3000 else None
     draws = np.empty((n_resamples, design.n_params))
     failed = 0
-    block = max(1, min(n_resamples, _BLOCK_CELLS // max(nrow, 1)))
+    block = max(1, min(n_resamples, _BLOCK_CELLS // max(nrow, len(cells), 1)))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
         counts = np.zeros((size, nrow * 3))
-        counts[:, cells] = rng.multinomial(total, probs, size=size)
+        counts[:, cells] = sampler.draw(rng, size).T
         draws[start: start + size], bad = chord_refits(
             design, theta0, counts.reshape(size, nrow, 3), regularization=regularization,
             covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol,

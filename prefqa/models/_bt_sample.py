@@ -6,10 +6,10 @@ judgments that is most of a 1,000-resample bootstrap. Here a resample of
 ``N`` judgments over cells with counts ``n_c`` (``sum n_c = N``) is drawn as
 
 1. ``X_c ~ Poisson(n_c)`` independently, by inverting each cell's CDF
-   with one uniform: the CDF is tabulated once on ``n_c +/- 8 sd + 8``
+   with one uniform: the CDF is tabulated once on ``n_c +/- (7 sd + 7)``
    (``scipy.special.pdtr``) with a 64-bin guide table per cell, so a draw is
    a guided lookup and a step or two of linear search. The rare uniforms
-   outside a table (probability below ``1e-14``) are inverted by
+   outside a table (probability below about ``1e-11``) are inverted by
    ``scipy.stats.poisson.ppf``. Given their total ``M ~ Poisson(N)``, the
    ``X_c`` are ``Multinomial(M, n / N)``.
 2. If ``M < N``, add ``N - M`` further categorical draws with probabilities
@@ -30,7 +30,7 @@ from scipy import special, stats
 __all__ = ["MultinomialSampler"]
 
 _GUIDE = 64
-_SD_SPAN = 8.0
+_SD_SPAN = 7.0
 
 
 class MultinomialSampler:
@@ -46,13 +46,27 @@ class MultinomialSampler:
         hi = np.ceil(lam + _SD_SPAN * sd + _SD_SPAN).astype(np.int64)
         width = hi - lo + 2                               # + a sentinel above each table
         off = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
-        cell = np.repeat(np.arange(len(lam)), width)
-        x = np.arange(off[-1]) - off[cell] + lo[cell]
-        table = special.pdtr(x, lam[cell])
-        table[off[1:] - 1] = np.inf                       # sentinel: a search never leaves its cell
-        self.lo, self.off, self.table = lo, off[:-1], table
-        self.below = np.where(lo > 0, special.pdtr(lo - 1, lam), 0.0)
+        self.lo, self.off = lo, off[:-1]
+        self.below = np.where(lo > 0, special.pdtr(np.maximum(lo - 1, 0), lam), 0.0)
+        table = np.full(off[-1], np.inf)                  # the sentinels stay +inf
+        # F(lo + t) = F(lo - 1) + cumulative pmf, row-wise in 2-D blocks of cells whose
+        # tables have similar widths (power-of-two buckets: padding at most doubles the work)
+        log_fact = special.gammaln(np.arange(int(hi.max()) + 2) + 1.0)
+        log_lam = np.log(lam)
+        bucket = np.ceil(np.log2(width)).astype(np.int64)
+        for b in np.unique(bucket):                       # a handful of buckets
+            cells = np.flatnonzero(bucket == b)
+            steps = np.arange(2 ** int(b))
+            x = lo[cells, None] + steps[None, :]
+            x = np.minimum(x, len(log_fact) - 1)
+            pmf = np.exp(x * log_lam[cells, None] - lam[cells, None] - log_fact[x])
+            cdf = np.cumsum(pmf, axis=1)
+            cdf += self.below[cells, None]
+            inside = steps[None, :] < (width[cells, None] - 1)
+            table[(self.off[cells, None] + steps[None, :])[inside]] = cdf[inside]
+        self.table = table
         self.top = table[off[1:] - 2]                     # F at the last tabulated value
+        cell = np.repeat(np.arange(len(lam)), width)
         # guide[c, g]: number of tabulated values with F <= g / G (a start for any U >= g / G)
         grid = np.arange(_GUIDE) / _GUIDE
         key = table + 2.0 * cell                          # increasing across cells; finite part only
@@ -68,38 +82,45 @@ class MultinomialSampler:
         self.guide = (guide + base).ravel()                # absolute table positions
 
     def _poisson(self, u: np.ndarray) -> np.ndarray:
-        """Invert the tabulated Poisson CDFs at uniforms ``u`` (n_block, n_cells)."""
+        """Invert the tabulated Poisson CDFs at uniforms ``u`` (n_cells, n_block), cell-major.
+
+        Cell-major order keeps each cell's guide and table in cache while its
+        draws are made (random gathers over the whole table were DRAM-bound).
+        """
         n_cells = len(self.lam)
-        cell = np.broadcast_to(np.arange(n_cells), u.shape).ravel()
+        g = np.multiply(u, _GUIDE).astype(np.int64)
+        g += (np.arange(n_cells) * _GUIDE)[:, None]
+        pos = self.guide[g].ravel()
         flat = u.ravel()
-        g = (flat * _GUIDE).astype(np.int64)
-        pos = self.guide[cell * _GUIDE + g]
+        for _ in range(2):                                  # most draws need 0-2 steps
+            pos += self.table[pos] <= flat
         act = np.flatnonzero(self.table[pos] <= flat)
         while len(act):                                     # linear search, shrinking set
             pos[act] += 1
             act = act[self.table[pos[act]] <= flat[act]]
-        x = pos - self.off[cell] + self.lo[cell]
-        tail = np.flatnonzero((flat < self.below[cell]) | (flat >= self.top[cell]))
+        x = pos.reshape(u.shape)
+        x -= (self.off - self.lo)[:, None]
+        tail = np.flatnonzero(((u < self.below[:, None]) | (u >= self.top[:, None])).ravel())
         if len(tail):
-            x[tail] = stats.poisson.ppf(flat[tail], self.lam[cell[tail]]).astype(np.int64)
-        return x.reshape(u.shape)
+            cell = tail // u.shape[1]
+            x.ravel()[tail] = stats.poisson.ppf(flat[tail], self.lam[cell]).astype(np.int64)
+        return x
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Return ``size`` multinomial count vectors as an (size, n_cells) int64 array."""
+        """Return ``size`` multinomial count vectors as an (n_cells, size) int64 array."""
         n_cells = len(self.lam)
-        x = self._poisson(rng.random((size, n_cells)))
-        short = self.total - x.sum(axis=1)
+        x = self._poisson(rng.random((n_cells, size)))
+        short = self.total - x.sum(axis=0)
         add = np.flatnonzero(short > 0)
         if len(add):
             k = short[add]
             cats = np.searchsorted(self.cum, rng.random(int(k.sum())), side="right")
             cats = np.minimum(cats, n_cells - 1)
-            rows = np.repeat(add, k)
-            x += np.bincount(rows * n_cells + cats, minlength=size * n_cells).reshape(size, n_cells)
+            x += np.bincount(cats * size + np.repeat(add, k),
+                             minlength=n_cells * size).reshape(n_cells, size)
         for b in np.flatnonzero(short < 0):                 # a loop over resamples, not cells
             extra = int(-short[b])
-            m = int(x[b].sum())
-            drop = rng.choice(m, size=extra, replace=False)
-            cats = np.searchsorted(np.cumsum(x[b]), drop, side="right")
-            x[b] -= np.bincount(cats, minlength=n_cells)
+            cum = np.cumsum(x[:, b])
+            drop = rng.choice(int(cum[-1]), size=extra, replace=False)
+            x[:, b] -= np.bincount(np.searchsorted(cum, drop, side="right"), minlength=n_cells)
         return x

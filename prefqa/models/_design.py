@@ -400,7 +400,7 @@ class Factorization:
             self.gs = (self.dinv_mat @ bs).tocsr()
         self.gx = self.dinv.reshape(n_b, 1) * bx if self.k == 1 else np.asarray(self.dinv_mat @ bx)
         s = c.copy()
-        if q_s and bs.shape[0] * q_s <= 4_000_000:  # small: dense product is cheaper than sparse
+        if q_s and bs.shape[0] * q_s * q_s <= 20_000_000:  # tiny: dense product beats sparse overhead
             s[:q_s, :q_s] -= bs.T @ self.gs.toarray()
         elif q_s:
             s[:q_s, :q_s] -= (bs.T @ self.gs).toarray()

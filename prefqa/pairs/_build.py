@@ -12,10 +12,8 @@ from ..errors import InsufficientDataError, SchemaError
 from ..consensus import consensus
 from ..schema import PreferenceData
 from ._balance import balance_lengths, cap_per_prompt
-from ._guards import (
-    DEFAULT_GUARDS, OPTIONAL_GUARDS, duplicate_mask, jaccard_word_bigrams, near_duplicate_mask,
-    identical_mask, text_codes, truncation_mask,
-)
+from ._assemble import apply_guards, frames, positions, take
+from ._guards import DEFAULT_GUARDS, OPTIONAL_GUARDS, text_codes
 from ._policies import POLICIES, rated_candidates
 from ._result import PAIR_COLUMNS, REASONS, PairSet, check_accounting
 
@@ -171,84 +169,100 @@ def _consensus(data: PreferenceData, label: str, drop_a: set[str], half_a: set[s
     return consensus(use, method=label, weights=w).labels, use.n_judgments
 
 
+def _str_series(values: Any, n: int) -> pd.Series:
+    if values is None:
+        return pd.Series(np.full(n, None, dtype=object), dtype="object")
+    return values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(values)
+
+
 def _judged_units(data, label, ties, min_judgments, min_agreement, excl_a, excl_p, flag_a, flag_p, flagged):
-    """One row per comparison (order of first appearance) with label columns and early reasons."""
+    """One unit per comparison (order of first appearance) with label columns and early reasons."""
     comp, _ = data.codes("comparison_id")
     c = data.comparisons()
+    n = len(c)
     drop_a = excl_a | (flag_a if flagged == "drop" else set())
     half_a = (flag_a - drop_a) if flagged == "downweight" else set()
     labels, n_used = _consensus(data, label, drop_a, half_a)
     # label rows follow the comparison codes of the data used: the same as `c` unless judgments were left out
-    lab_tab = labels if n_used == data.n_judgments else labels.reindex(c["comparison_id"])
+    same_rows = n_used == data.n_judgments
+    lab_tab = labels if same_rows else labels.reindex(c["comparison_id"])
     found = lab_tab["label"].notna().to_numpy()
     # label codes: 0 / 1 = canonical first / second response, 2 = tie, -1 = split vote (no majority)
-    code = np.select([lab_tab["label"].to_numpy(dtype=object) == k for k in ("1", "2", "tie")], [0, 1, 2], -1)
+    lab = lab_tab["label"].to_numpy(dtype=object, na_value=None)
+    code = np.select([lab == "1", lab == "2", lab == "tie"], [0, 1, 2], -1)
     code[lab_tab["tied_vote"].fillna(False).to_numpy(dtype=bool)] = -1
-    # orientation: consensus' own (after exclusions the first judgment may differ), else the full data's
-    r1 = c["response_1_id"].to_numpy(dtype=object, na_value=None)
-    r2 = c["response_2_id"].to_numpy(dtype=object, na_value=None)
-    none = np.full(len(c), None, dtype=object)
-    m1 = c["model_1"].to_numpy(dtype=object, na_value=None) if "model_1" in c else none
-    m2 = c["model_2"].to_numpy(dtype=object, na_value=None) if "model_2" in c else none
-    if n_used != data.n_judgments:
-        r1 = np.where(found, lab_tab["response_1_id"].to_numpy(dtype=object, na_value=None), r1)
-        r2 = np.where(found, lab_tab["response_2_id"].to_numpy(dtype=object, na_value=None), r2)
-        if "model_1" in lab_tab:
-            m1 = np.where(found, lab_tab["model_1"].to_numpy(dtype=object, na_value=None), m1)
-            m2 = np.where(found, lab_tab["model_2"].to_numpy(dtype=object, na_value=None), m2)
+    # orientation: the labels' own (after exclusions a comparison's first judgment may differ), else the data's
+    u: dict[str, Any] = {"comparison_id": c["comparison_id"],
+                         "prompt_id": _str_series(c.get("prompt_id"), n)}
+    for k in ("response_1_id", "response_2_id", "model_1", "model_2"):
+        col = _str_series(c.get(k), n)
+        if not same_rows and k in lab_tab:
+            col = col.where(~found, _str_series(lab_tab[k], n))
+        u[{"response_1_id": "id_1", "response_2_id": "id_2"}.get(k, k)] = col
     p1, p2, pt = (lab_tab[k].to_numpy(dtype=np.float64, na_value=np.nan) for k in ("p_1", "p_2", "p_tie"))
     # sided labels: chosen = the winner; ties and split votes: ordered by response id
-    by_id = pd.Series(r1, dtype="str").fillna("").to_numpy(dtype=object) > pd.Series(r2, dtype="str").fillna("").to_numpy(dtype=object)
-    swap = (code == 1) | ((code < 0) | (code == 2)) & by_id
+    swap = code == 1
+    unsided = np.flatnonzero((code < 0) | (code == 2))
+    if len(unsided):
+        i1 = take(u["id_1"], unsided).astype("str").fillna("").to_numpy(dtype=object)
+        i2 = take(u["id_2"], unsided).astype("str").fillna("").to_numpy(dtype=object)
+        swap[unsided] = i1 > i2
     p_c, p_r = np.where(swap, p2, p1), np.where(swap, p1, p2)
-    n_j = lab_tab["n_judgments"].fillna(0).to_numpy(dtype=np.int64)
-    u = pd.DataFrame({
-        "comparison_id": c["comparison_id"].to_numpy(dtype=object),
-        "prompt_id": c["prompt_id"].to_numpy(dtype=object, na_value=None) if "prompt_id" in c else none,
-        "chosen_id": np.where(swap, r2, r1), "rejected_id": np.where(swap, r1, r2),
-        "chosen_model": np.where(swap, m2, m1), "rejected_model": np.where(swap, m1, m2),
-        "n_judgments": n_j, "agreement": lab_tab["agreement"].to_numpy(dtype=np.float64, na_value=np.nan),
-        "p_chosen": p_c + 0.5 * pt, "margin": p_c - p_r, "weight": 1.0, "is_tie": code == 2,
-    })
-    reason = np.full(len(u), None, dtype=object)
+    u.update(swap=swap, n_judgments=lab_tab["n_judgments"].fillna(0).to_numpy(dtype=np.int64),
+             agreement=lab_tab["agreement"].to_numpy(dtype=np.float64, na_value=np.nan),
+             p_chosen=p_c + 0.5 * pt, margin=p_c - p_r, weight=np.ones(n), is_tie=code == 2)
+    reason = np.full(n, None, dtype=object)
 
     def mark(reason_code: str, cond: np.ndarray) -> None:
         reason[(reason == None) & cond] = reason_code  # noqa: E711 - elementwise on an object array
 
-    pid = pd.Series(u["prompt_id"], dtype="object")
-    mark("excluded_prompt", pid.isin(excl_p).to_numpy())
-    if flagged == "drop":
+    pid = u["prompt_id"]
+    if excl_p:
+        mark("excluded_prompt", pid.isin(excl_p).to_numpy())
+    if flag_p and flagged == "drop":
         mark("flagged_prompt", pid.isin(flag_p).to_numpy())
-    elif flagged == "downweight" and flag_p:
+    elif flag_p and flagged == "downweight":
         fp = pid.isin(flag_p).to_numpy()
-        u.loc[fp, "weight"] = DOWNWEIGHT
-        u.loc[fp, "p_chosen"] = 0.5 + DOWNWEIGHT * (u.loc[fp, "p_chosen"] - 0.5)
+        u["weight"][fp] = DOWNWEIGHT
+        u["p_chosen"][fp] = 0.5 + DOWNWEIGHT * (u["p_chosen"][fp] - 0.5)
     mark("no_judgments", ~found)
-    mark("too_few_judgments", n_j < min_judgments)
+    mark("too_few_judgments", u["n_judgments"] < min_judgments)
     if ties == "drop":
         mark("tie", code == 2)
     mark("no_majority", code == -1)
-    mark("low_agreement", u["agreement"].to_numpy() < min_agreement - 1e-12)
-    first = np.full(len(u), len(comp), dtype=np.int64)
+    mark("low_agreement", u["agreement"] < min_agreement - 1e-12)
+    first = np.full(n, len(comp), dtype=np.int64)
     np.minimum.at(first, comp, np.arange(len(comp)))
     order = np.argsort(first, kind="stable")
-    return u.iloc[order].reset_index(drop=True), reason[order]
+    if (order == np.arange(n)).all():
+        return u, reason
+    return {k: take(v, order) if isinstance(v, pd.Series) else v[order] for k, v in u.items()}, reason[order]
 
 
 def _rated_units(data, policy, margin, excl_a, excl_p, rng):
     cand, empty = rated_candidates(data, policy, margin, excl_a, rng)
-    cand["comparison_id"] = None
-    cand["agreement"] = np.nan
-    cand["p_chosen"] = 1.0
-    cand["margin"] = cand["chosen_score"] - cand["rejected_score"]
-    cand["weight"] = 1.0
-    cand["is_tie"] = False
-    empty = empty.assign(comparison_id=None, chosen_id=None, rejected_id=None)
-    u = pd.concat([cand, empty.drop(columns="reason_code")], ignore_index=True)
-    u["is_tie"] = np.zeros(len(u), dtype=bool)
-    u["weight"] = 1.0
-    reason = np.concatenate([np.full(len(cand), None, dtype=object), empty["reason_code"].to_numpy(dtype=object)])
-    reason[(reason == None) & pd.Series(u["prompt_id"], dtype="object").isin(excl_p).to_numpy()] = "excluded_prompt"  # noqa: E711
+    n_c, n = len(cand), len(cand) + len(empty)
+
+    def col(name: str) -> pd.Series:
+        both = np.concatenate([cand[name].to_numpy(dtype=object), np.full(len(empty), None, dtype=object)])
+        return pd.Series(both, dtype="object")
+
+    u: dict[str, Any] = {
+        "comparison_id": pd.Series(np.full(n, None, dtype=object), dtype="object"),
+        "prompt_id": pd.Series(np.concatenate([cand["prompt_id"].to_numpy(dtype=object),
+                                               empty["prompt_id"].to_numpy(dtype=object)]), dtype="object"),
+        "id_1": col("chosen_id"), "id_2": col("rejected_id"),
+        "model_1": col("chosen_model"), "model_2": col("rejected_model"),
+        "swap": np.zeros(n, dtype=bool),
+        "n_judgments": np.concatenate([cand["n_judgments"].to_numpy(dtype=np.int64), np.zeros(len(empty), np.int64)]),
+        "agreement": np.full(n, np.nan), "p_chosen": np.r_[np.ones(n_c), np.full(len(empty), np.nan)],
+        "weight": np.ones(n), "is_tie": np.zeros(n, dtype=bool),
+    }
+    for k in ("chosen_score", "rejected_score"):
+        u[k] = np.r_[cand[k].to_numpy(dtype=np.float64), np.full(len(empty), np.nan)]
+    u["margin"] = u["chosen_score"] - u["rejected_score"]
+    reason = np.concatenate([np.full(n_c, None, dtype=object), empty["reason_code"].to_numpy(dtype=object)])
+    reason[(reason == None) & u["prompt_id"].isin(excl_p).to_numpy()] = "excluded_prompt"  # noqa: E711
     return u, reason
 
 
@@ -372,23 +386,27 @@ def build_pairs(
     else:
         u, reason = _rated_units(data, policy, margin, excl_a | (flag_a if flagged == "drop" else set()),
                                        excl_p | (flag_p if flagged == "drop" else set()), gen)
-        n_input, unit = len(u), "candidate"
+        n_input, unit = len(reason), "candidate"
     texts = data.responses["text"]
-    n_u = len(u)
-    both = np.concatenate([u["chosen_id"].to_numpy(dtype=object), u["rejected_id"].to_numpy(dtype=object)])
-    pos = pd.Index(data.responses["response_id"].to_numpy(dtype=object)).get_indexer(both)
-    cpos, rpos = pos[:n_u], pos[n_u:]
-    reason[(reason == None) & ((cpos < 0) | (rpos < 0))] = "missing_text"  # noqa: E711
     ptab = data.prompts
-    ppos = pd.Index(ptab["prompt_id"].to_numpy(dtype=object)).get_indexer(u["prompt_id"].to_numpy(dtype=object))
-    detail = np.full(len(u), "", dtype=object)
-    _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos,
-                  near_identical_threshold, near_duplicate_threshold, tokenizer, max_tokens)
-    alive_pair = (reason == None) & ~u["is_tie"].to_numpy()  # noqa: E711
-    pkey = np.where(ppos >= 0, ppos, -1 - pd.factorize(u["prompt_id"])[0])
+    pos = positions(pd.concat([u["id_1"], u["id_2"]], ignore_index=True), data.responses["response_id"])
+    n_u = len(reason)
+    pos_1, pos_2 = pos[:n_u], pos[n_u:]
+    cpos, rpos = np.where(u["swap"], pos_2, pos_1), np.where(u["swap"], pos_1, pos_2)
+    reason[(reason == None) & ((cpos < 0) | (rpos < 0))] = "missing_text"  # noqa: E711
+    ppos = positions(u["prompt_id"], ptab["prompt_id"]) if len(ptab) else np.full(n_u, -1, dtype=np.int64)
+    pid_code, pid_uniques = pd.factorize(u["prompt_id"], use_na_sentinel=False)
+    if len(ptab):  # prompts are the same when their texts are
+        p_code = text_codes(ptab["text"])[0]
+        pkey = np.where(ppos >= 0, p_code[np.maximum(ppos, 0)], -1 - pid_code)
+    else:
+        pkey = -1 - pid_code
+    detail = np.full(n_u, "", dtype=object)
+    apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, pkey,
+                 near_identical_threshold, near_duplicate_threshold, tokenizer, max_tokens)
+    alive_pair = (reason == None) & ~u["is_tie"]  # noqa: E711
     if max_pairs_per_prompt is not None:
-        cut = cap_per_prompt(pkey, u["agreement"].to_numpy(float), u["margin"].to_numpy(float),
-                             alive_pair, int(max_pairs_per_prompt))
+        cut = cap_per_prompt(pkey, u["agreement"], u["margin"], alive_pair, int(max_pairs_per_prompt))
         reason[cut] = "prompt_cap"
         alive_pair &= ~cut
     balance_report = pd.DataFrame()
@@ -399,8 +417,8 @@ def build_pairs(
             lens[cpos], lens[rpos], alive_pair, mode=mode, tolerance=length_tolerance,
             n_buckets=int(n_length_buckets), rng=gen)
         reason[cut] = "length_balance"
-        u["weight"] = u["weight"].to_numpy(float) * w
-    pairs, tie_frame, dropped = _frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos)
+        u["weight"] = u["weight"] * w
+    pairs, tie_frame, dropped = frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos)
     check_accounting(n_input, len(pairs) + len(tie_frame), len(dropped))
     flip = _flip_rate(pairs, label if policy is None else "score")
     warnings = []
@@ -423,7 +441,7 @@ def build_pairs(
     return PairSet(
         pairs=pairs, ties=tie_frame, dropped=dropped, unit=unit, n_input=n_input,
         n_judgments=data.n_judgments, n_annotators=data.n_annotators,
-        n_prompts=int(pd.Series(u["prompt_id"], dtype="object").nunique()), settings=settings,
+        n_prompts=int(pid_uniques.notna().sum()), settings=settings,
         flip_rate=flip, length_balance=balance_report, conversational=data.conversational,
         source_fingerprint=data.fingerprint(), warnings=tuple(warnings),
     )
@@ -444,81 +462,3 @@ def _flip_rate(pairs: pd.DataFrame, label: str) -> float:
     if not use.any():
         return float("nan")
     return float(np.mean(1.0 - pairs["p_chosen"].to_numpy(dtype=np.float64)[use]))
-
-
-def _apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, ni_thr, nd_thr, tokenizer, max_tokens):
-    def alive() -> np.ndarray:
-        return (reason == None) & (cpos >= 0) & (rpos >= 0)  # noqa: E711
-
-    raw, empty = text_codes(texts)
-    if "empty" in guards:
-        reason[alive() & (empty[cpos] | empty[rpos])] = "empty"
-    if "identical" in guards:
-        idx = np.flatnonzero(alive())
-        reason[idx[identical_mask(texts, cpos[idx], rpos[idx])]] = "identical"
-    if "truncation" in guards:
-        reason[truncation_mask(ptab["text"], ppos, texts, cpos, rpos, alive(), tokenizer, int(max_tokens))] = "truncation_identical"
-    if "near_identical" in guards:
-        idx = np.flatnonzero(alive())
-        sim = jaccard_word_bigrams(texts, cpos[idx], rpos[idx])
-        reason[idx[sim >= ni_thr]] = "near_identical"
-    ids = np.where(u["comparison_id"].notna(), u["comparison_id"].astype("object"),
-                   u["chosen_id"].astype("str") + ">" + u["rejected_id"].astype("str")).astype(object)
-    p_code = text_codes(ptab["text"])[0] if len(ptab) else np.zeros(0, np.int64)
-    pid_code = pd.factorize(pd.Series(u["prompt_id"], dtype="object").fillna(""))[0]
-    pkey = np.where(ppos >= 0, p_code[np.maximum(ppos, 0)] if len(p_code) else 0, -1 - pid_code)
-    if "duplicate" in guards:
-        is_tie = u["is_tie"].to_numpy()
-        hc, hr = raw[cpos], raw[rpos]
-        k1, k2 = np.where(is_tie, np.minimum(hc, hr), hc), np.where(is_tie, np.maximum(hc, hr), hr)
-        dup, first = duplicate_mask([pkey, k1, k2, is_tie], alive())
-        hit = np.flatnonzero(dup)
-        if len(hit):
-            f = first[hit]
-            reason[hit] = "duplicate"
-            detail[hit] = " (first kept: " + pd.Series(ids[f], dtype="str") + ")"
-    if "near_duplicate" in guards:
-        dup, first = near_duplicate_mask(texts, pkey, cpos, rpos, alive(), nd_thr)
-        hit = np.flatnonzero(dup)
-        reason[hit] = "near_duplicate"
-        detail[hit] = " (first kept: " + pd.Series(ids[first[hit]], dtype="str") + ")"
-
-
-def _frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos):
-    keep = reason == None  # noqa: E711
-    is_tie = u["is_tie"].to_numpy()
-    ptext = ptab["text"].to_numpy(dtype=object) if len(ptab) else np.zeros(0, object)
-
-    def table(rows: np.ndarray) -> pd.DataFrame:
-        out = pd.DataFrame({
-            "prompt_id": u["prompt_id"].to_numpy(dtype=object)[rows],
-            "prompt": pd.Series(np.where(ppos[rows] >= 0, ptext[np.maximum(ppos[rows], 0)] if len(ptext) else "", ""), dtype="str"),
-            "chosen": texts.iloc[cpos[rows]].reset_index(drop=True),
-            "rejected": texts.iloc[rpos[rows]].reset_index(drop=True),
-        })
-        for col in PAIR_COLUMNS[4:-1]:
-            out[col] = u[col].to_numpy()[rows]
-        out["comparison_ids"] = pd.Series(u["comparison_id"].to_numpy(dtype=object)[rows], dtype="str").fillna("")
-        for col in ("chosen_score", "rejected_score"):
-            if col in u:
-                out[col] = u[col].to_numpy(dtype=float)[rows]
-        if data.conversational and "messages" in ptab:
-            msgs = ptab["messages"].astype("str").to_numpy(dtype=object)
-            out["prompt_messages"] = pd.Series(np.where(ppos[rows] >= 0, msgs[np.maximum(ppos[rows], 0)], None), dtype="str")
-        for col in ("prompt_id", "chosen_id", "rejected_id", "chosen_model", "rejected_model"):
-            out[col] = out[col].astype("str")
-        return out
-
-    pairs = table(np.flatnonzero(keep & ~is_tie))
-    tie_frame = table(np.flatnonzero(keep & is_tie))
-    d = np.flatnonzero(~keep)
-    codes = pd.Series(reason[d], dtype="str")
-    dropped = pd.DataFrame({
-        "comparison_id": pd.Series(u["comparison_id"].to_numpy(dtype=object)[d], dtype="str"),
-        "prompt_id": pd.Series(u["prompt_id"].to_numpy(dtype=object)[d], dtype="str"),
-        "chosen_id": pd.Series(u["chosen_id"].to_numpy(dtype=object)[d], dtype="str"),
-        "rejected_id": pd.Series(u["rejected_id"].to_numpy(dtype=object)[d], dtype="str"),
-        "reason_code": codes,
-        "reason": codes.map(REASONS).astype("str") + pd.Series(detail[d], dtype="str"),
-    })
-    return pairs, tie_frame, dropped

@@ -83,7 +83,7 @@ def text_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     texts = texts.astype("str").fillna("")
     arr = pa.array(texts, type=pa.large_string())
-    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
+    empty = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr)).to_numpy(zero_copy_only=False)
     codes = pd.factorize(texts)[0].astype(np.int64)
     return np.asarray(codes), np.asarray(empty, dtype=bool)
 
@@ -91,8 +91,10 @@ def text_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def identical_mask(texts: pd.Series, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """``normalize_ws(texts[left]) == normalize_ws(texts[right])``, computed without normalising every text.
 
-    Equal normalised texts have the same first and last non-space character,
-    so only rows passing that cheap test are normalised and compared.
+    Works in chunks of pairs (memory stays bounded): the two texts are
+    trimmed with Arrow; equal trimmed texts are identical. Otherwise equal
+    normalised texts must share their first and last non-space character,
+    so only pairs passing that cheap test are normalised and compared.
 
     Examples
     --------
@@ -103,16 +105,20 @@ def identical_mask(texts: pd.Series, left: np.ndarray, right: np.ndarray) -> np.
     if not len(left):
         return out
     arr = pa.array(texts.astype("str").fillna(""), type=pa.large_string())
-    trimmed = pc.utf8_trim_whitespace(arr)
-    first = pc.utf8_slice_codeunits(trimmed, 0, 1)
-    last = pc.utf8_slice_codeunits(trimmed, -1)
-    li, ri = pa.array(left), pa.array(right)
-    maybe = pc.and_(pc.equal(first.take(li), first.take(ri)), pc.equal(last.take(li), last.take(ri)))
-    rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
-    if len(rows):
-        a = normalize_ws(texts.iloc[left[rows]]).to_numpy(dtype=object)
-        b = normalize_ws(texts.iloc[right[rows]]).to_numpy(dtype=object)
-        out[rows[a == b]] = True
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    for start in range(0, len(left), _CHUNK):
+        li, ri = pa.array(left[start:start + _CHUNK]), pa.array(right[start:start + _CHUNK])
+        a, b = pc.utf8_trim_whitespace(arr.take(li)), pc.utf8_trim_whitespace(arr.take(ri))
+        same = pc.equal(a, b).to_numpy(zero_copy_only=False)
+        maybe = pc.and_(pc.equal(pc.utf8_slice_codeunits(a, 0, 1), pc.utf8_slice_codeunits(b, 0, 1)),
+                        pc.equal(pc.utf8_slice_codeunits(a, -1), pc.utf8_slice_codeunits(b, -1)))
+        rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False) & ~same)
+        if len(rows):
+            na = normalize_ws(texts.iloc[left[start + rows]]).to_numpy(dtype=object)
+            nb = normalize_ws(texts.iloc[right[start + rows]]).to_numpy(dtype=object)
+            same[rows[na == nb]] = True
+        out[start:start + len(same)] = same
     return out
 
 

@@ -227,9 +227,15 @@ def agreement(
     warns: list[str] = []
     strata: list[tuple[str, np.ndarray]] = [("all", keep)]
     if by_cols:
-        lab = j[list(by_cols)].astype("string").fillna("<NA>").agg(" | ".join, axis=1).to_numpy()
-        for s in sorted(pd.unique(lab[keep])):
-            strata.append((str(s), keep & (lab == s)))
+        # one label per stratum, built from group codes (no per-row string joins)
+        frame = j[list(by_cols)].astype("string").fillna("<NA>")
+        groups = frame.groupby(list(by_cols), sort=True, dropna=False)
+        code = groups.ngroup().to_numpy()
+        for g, key in enumerate(groups.groups):
+            key = key if isinstance(key, tuple) else (key,)
+            mask = keep & (code == g)
+            if mask.any():
+                strata.append((" | ".join(map(str, key)), mask))
     strength = data.oriented_strength()
     targets: list[tuple[str, np.ndarray, np.ndarray, Any, Any, tuple[str, ...]]] = [
         ("choice", comp, choice, "nominal", None, _FAMILY)]
