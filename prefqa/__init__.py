@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "SimpsonResult": ".simpson",
     "annotator_table": ".annotators",
     "judge_report": ".annotators",
+    "JudgeReport": ".annotators",
     "flag_prompts": ".prompts",
     "plan_annotations": ".planning",
     "AnnotationPlan": ".planning",
@@ -116,7 +117,7 @@ sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._types import ConfidenceInterval
-    from .annotators import annotator_table, judge_report
+    from .annotators import JudgeReport, annotator_table, judge_report
     from .audit import AuditReport, audit
     from .bias import (
         LengthBiasResult, PositionBiasResult, StyleBiasResult, length_bias, position_bias, style_bias,

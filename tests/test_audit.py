@@ -1,4 +1,9 @@
-"""pq.audit: steps, skips with reasons, findings, JSON schema, escaped HTML, config, progress."""
+"""pq.audit: steps, skips with reasons, findings, JSON schema, escaped HTML, config, progress.
+
+Speed: each data set is audited once per module (fixtures) and many things are asserted on
+that one report; settings are light (20 bootstrap resamples, the crossed preference model only
+where it is checked). The CLI runs on the bundled sample, PandaLM and HH-RLHF are in test_cli.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import json
 import re
 
 import jsonschema
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,11 +22,15 @@ from prefqa.audit._json import load_schema
 from prefqa.errors import SchemaError
 from prefqa.schema import PreferenceData
 
-FAST = {"audit": {"n_resamples": 20}}
+N_RESAMPLES = 20
+FAST = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["preference_model"]}}
 EVIL = "<script>alert(\"x\")</script> it's"
 SECTIONS = ("load_report", "reliability", "annotators", "judge", "consensus", "bradley_terry",
             "bradley_terry_style", "preference_model", "length_bias", "position_bias", "style_bias",
             "prompts", "simpson", "pairs")
+# a planted dataset-wide position effect of +1.0 logit moves P(first shown) from 0.5 to about 0.7
+POSITION_EFFECT = 1.0
+MIN_PLANTED_P_FIRST = 0.6
 
 
 def _validate(report: pq.AuditReport) -> dict:
@@ -31,11 +39,16 @@ def _validate(report: pq.AuditReport) -> dict:
     return content
 
 
+def _only(step: str, **audit) -> dict:
+    return {"audit": {"n_resamples": N_RESAMPLES, "skip": [s for s in SECTIONS if s != step], **audit}}
+
+
 @pytest.fixture(scope="module")
 def planted():
     data, truth = pq.simulate(n_prompts=80, n_annotators=12, n_always_a=1, n_spammers=1,
                               length_effect=1.5, n_domains=2, rng=11)
-    report = pq.audit(data, config={"audit": {"n_resamples": 20, "by": "domain"}}, progress=False, strict=True)
+    report = pq.audit(data, config={"audit": {"n_resamples": N_RESAMPLES, "by": "domain"}},
+                      progress=False, strict=True)
     return data, truth, report
 
 
@@ -46,6 +59,7 @@ def test_every_step_runs_on_rich_data_and_validates(planted):
     status = {k: s["status"] for k, s in content["sections"].items()}
     assert status["load_report"] == "skipped"  # built in memory: no reader, no load report
     assert "no load report" in content["sections"]["load_report"]["reason"]
+    assert "no `annotator_kind` column marks LLM judges" in content["sections"]["judge"]["reason"]
     ran = [k for k in SECTIONS if k not in ("load_report", "judge")]
     assert all(status[k] == "ok" for k in ran), status
     assert content["input"]["fingerprint"] == data.fingerprint()
@@ -54,6 +68,9 @@ def test_every_step_runs_on_rich_data_and_validates(planted):
     assert content["config"]["audit"]["by"] == "domain"
     assert all(s["seconds"] >= 0 for s in content["sections"].values())
     assert report.to_frame().loc["reliability", "status"] == "ok"
+    # small data: the preference model is fitted on every judgment, and says so
+    pm = content["sections"]["preference_model"]["result"]
+    assert pm["subsample"] is None
 
 
 def test_findings_name_the_planted_annotators_and_length_bias(planted):
@@ -73,6 +90,19 @@ def test_findings_name_the_planted_annotators_and_length_bias(planted):
     assert all(f["message"].endswith(".") for f in report.findings)
 
 
+def test_dataset_wide_position_bias_gives_a_finding_with_its_numbers():
+    data, _ = pq.simulate(n_prompts=150, n_annotators=10, position_effect=POSITION_EFFECT, rng=21)
+    report = pq.audit(data, config=_only("position_bias"), progress=False, strict=True)
+    v = report.sections["position_bias"]["result"]["values"]
+    assert v["estimate"] > MIN_PLANTED_P_FIRST
+    f = next(f for f in report.findings if f["code"] == "position_bias")
+    assert f["value"] == v["estimate"] and f["severity"] == "high"
+    low, high = v["confidence_interval"]
+    expected = (f"The first-shown response is chosen in {100 * v['estimate']:.0f}% of {v['n_trials']:,} "
+                f"non-tie judgments (95% CI {100 * low:.0f}% to {100 * high:.0f}%)")
+    assert f["message"].startswith(expected)
+
+
 def test_null_data_raises_no_bias_findings():
     data, _ = pq.simulate(n_prompts=80, n_annotators=10, rng=5)
     report = pq.audit(data, config=FAST, progress=False, strict=True)
@@ -87,25 +117,32 @@ def _no_annotators(data: PreferenceData) -> PreferenceData:
     return PreferenceData(j, data.responses, data.prompts, order_known=False)
 
 
-def test_no_annotators_skips_with_reasons():
+@pytest.fixture(scope="module")
+def small():
     data, _ = pq.simulate(n_prompts=40, n_annotators=6, rng=2)
-    report = pq.audit(_no_annotators(data), config=FAST, progress=False, strict=True)
+    return data
+
+
+def test_no_annotators_skips_with_reasons(small):
+    report = pq.audit(_no_annotators(small), config=FAST, progress=False, strict=True)
     content = _validate(report)
     s = content["sections"]
-    for name in ("reliability", "annotators", "consensus", "preference_model"):
+    for name in ("reliability", "annotators", "consensus", "judge"):
         assert s[name]["status"] == "skipped"
         assert "no annotator ids" in s[name]["reason"]
     assert "display order is unknown" in s["position_bias"]["reason"]
     assert s["pairs"]["status"] == "ok" and s["length_bias"]["status"] == "ok"
     info = [f["message"] for f in report.findings if f["code"] == "step_skipped"]
     assert any(m.startswith("Reliability skipped: no annotator ids") for m in info)
+    # the preference model needs annotator ids too (the config skip is checked first here)
+    no_skip = pq.audit(_no_annotators(small), config=_only("preference_model"), progress=False, strict=True)
+    assert "no annotator ids" in no_skip.sections["preference_model"]["reason"]
 
 
-def test_one_annotator_and_no_models_skip_with_reasons():
-    data, _ = pq.simulate(n_prompts=40, n_annotators=6, rng=3)
-    j = data.judgments.drop_duplicates("comparison_id").drop(columns=["model_a", "model_b"])
+def test_one_annotator_and_no_models_skip_with_reasons(small):
+    j = small.judgments.drop_duplicates("comparison_id").drop(columns=["model_a", "model_b"])
     j["annotator_id"] = "solo"
-    one = PreferenceData(j, data.responses, data.prompts)
+    one = PreferenceData(j, small.responses, small.prompts)
     content = _validate(pq.audit(one, config=FAST, progress=False, strict=True))
     s = content["sections"]
     assert "only 1 annotator" in s["reliability"]["reason"]
@@ -114,20 +151,35 @@ def test_one_annotator_and_no_models_skip_with_reasons():
     assert s["pairs"]["status"] == "ok"
 
 
-def test_unexpected_error_is_recorded_or_raised_in_strict(monkeypatch):
-    data, _ = pq.simulate(n_prompts=20, n_annotators=5, rng=4)
+def test_large_data_fits_the_preference_model_on_a_stated_subsample(small):
+    cfg = _only("preference_model", preference_model_max_judgments=200)
+    report = pq.audit(small, config=cfg, progress=False, strict=True)
+    sec = report.sections["preference_model"]
+    assert sec["status"] == "ok"
+    sub = sec["result"]["subsample"]
+    assert sub["n_judgments_total"] == small.n_judgments
+    assert 0 < sub["n_judgments"] <= 200 < small.n_judgments
+    assert report.results["preference_model"].n_judgments == sub["n_judgments"]
+    assert any("subsample" in w for w in sec["warnings"])
+    f = next(f for f in report.findings if f["code"] == "preference_model_subsample")
+    assert f"{sub['n_judgments']:,} of {small.n_judgments:,} judgments" in f["message"]
+    # the same seed picks the same prompts
+    again = pq.audit(small, config=cfg, progress=False, strict=True)
+    assert again.sections["preference_model"]["result"]["subsample"] == sub
 
+
+def test_unexpected_error_is_recorded_or_raised_in_strict(monkeypatch, small):
     def boom(*args, **kwargs):
         raise RuntimeError("planted bug")
 
     monkeypatch.setattr(_steps, "_api", lambda: type("Api", (), {"length_bias": staticmethod(boom)}))
     only = {"audit": {"skip": [s for s in SECTIONS if s != "length_bias"]}}
-    report = pq.audit(data, config=only, progress=False)
+    report = pq.audit(small, config=only, progress=False)
     sec = report.sections["length_bias"]
     assert sec["status"] == "failed" and sec["reason"] == "RuntimeError: planted bug"
     assert report.findings[0]["code"] == "step_failed"
     with pytest.raises(RuntimeError, match="planted bug"):
-        pq.audit(data, config=only, progress=False, strict=True)
+        pq.audit(small, config=only, progress=False, strict=True)
 
 
 def _evil_data() -> PreferenceData:
@@ -144,9 +196,9 @@ def _evil_data() -> PreferenceData:
 
 
 def test_html_escapes_every_text_field_including_plots():
-    # style-controlled BT skipped: fit_bradley_terry(covariates=...) raises LinAlgError on this data
+    # style-controlled BT skipped: fit_bradley_terry(covariates=...) raised LinAlgError on this data
     # (reported to the models engineer); the plain leaderboard still draws the model ids.
-    cfg = {"audit": {"n_resamples": 20, "skip": ["bradley_terry_style"]}}
+    cfg = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["bradley_terry_style", "preference_model"]}}
     report = pq.audit(_evil_data(), config=cfg, progress=False, strict=True)
     html = report.to_html()
     assert "<script" not in html.lower()
@@ -171,6 +223,9 @@ def test_html_is_self_contained_and_built_from_the_json(planted):
         assert fmt(row["estimate"]) in html
     alpha = report.sections["reliability"]["result"]["table"][0]["estimate"]
     assert fmt(alpha) in html
+    # laptop readability: body text at least 14px, tables scroll sideways instead of overflowing
+    assert re.search(r"body\{font:1[4-9]px", html)
+    assert "overflow-x:auto" in html
 
 
 def test_to_json_and_to_html_write_files(planted, tmp_path):
@@ -183,17 +238,31 @@ def test_to_json_and_to_html_write_files(planted, tmp_path):
     assert "Findings:" in report.summary()
 
 
-def test_config_from_toml_is_echoed(tmp_path):
+def test_config_from_toml_is_echoed(tmp_path, small):
     cfg = tmp_path / "prefqa.toml"
-    cfg.write_text('[pairs]\nties = "drop"\nmin_agreement = 0.6\n[audit]\nn_resamples = 10\n'
-                   'skip = ["preference_model"]\n[audit.annotators]\nfdr = 0.1\n')
-    data, _ = pq.simulate(n_prompts=20, n_annotators=5, rng=8)
-    report = pq.audit(data, config=cfg, progress=False, strict=True)
+    cfg.write_text('[read]\nformat = "prefqa"\n[pairs]\nties = "drop"\nmin_agreement = 0.6\n'
+                   '[audit]\nn_resamples = 10\nskip = ["preference_model", "reliability", "consensus", '
+                   '"bradley_terry", "bradley_terry_style", "length_bias", "style_bias", "prompts"]\n'
+                   '[audit.annotators]\nfdr = 0.1\n')
+    report = pq.audit(small, config=cfg, progress=False, strict=True)
     c = report.content["config"]
+    assert c["read"] == {"format": "prefqa"}
     assert c["pairs"] == {"ties": "drop", "min_agreement": 0.6}
     assert c["audit"]["n_resamples"] == 10 and c["audit"]["annotators"] == {"fdr": 0.1}
     assert report.sections["preference_model"]["reason"] == "disabled in the config ([audit] skip)"
     assert report.sections["annotators"]["result"]["attrs"]["fdr"] == 0.1
+
+
+def test_wrong_read_key_in_a_toml_file_names_the_key(tmp_path, small):
+    # [read] is validated by prefqa.io.config (one parser for reader options)
+    cfg = tmp_path / "prefqa.toml"
+    cfg.write_text('[read]\nformt = "wide"\n')
+    with pytest.raises(SchemaError, match=r"prefqa\.toml: unknown key `read\.formt`; known keys: .*'format'"):
+        pq.audit(small, config=cfg, progress=False)
+    cfg.write_text('[read]\nresponse_columns = ["only_one"]\n')
+    with pytest.raises(SchemaError, match=r"`read\.response_columns` must be a list of two column names; "
+                                          r"got \['only_one'\]"):
+        pq.audit(small, config=str(cfg), progress=False)
 
 
 @pytest.mark.parametrize("config, match", [
@@ -202,19 +271,22 @@ def test_config_from_toml_is_echoed(tmp_path):
     ({"audit": {"confidence_level": 1.5}}, r"`\[audit\] confidence_level` must be between 0 and 1; got 1.5"),
     ({"audit": {"skip": ["nope"]}}, r"`\[audit\] skip` must list step names"),
     ({"audit": {"by": "nope"}}, r"stratum column `by`='nope' is not a judgments column"),
+    ({"audit": {"preference_model_max_judgments": -1}},
+     r"`\[audit\] preference_model_max_judgments` must be >= 0; got -1"),
+    ({"read": {"formt": "wide"}}, r"`config`: unknown key `read\.formt`"),
+    ({"read": {"on_error": "ignore"}}, r"`read\.on_error` must be 'raise' or 'skip'; got 'ignore'"),
+    ({"pairs": {"tie": "drop"}}, r"`\[pairs\]` has unknown key\(s\) \['tie'\]; allowed keys .*'ties'"),
 ])
-def test_bad_config_raises_schema_error(config, match):
-    data, _ = pq.simulate(n_prompts=10, n_annotators=4, rng=9)
+def test_bad_config_raises_schema_error(config, match, small):
     with pytest.raises(SchemaError, match=match):
-        pq.audit(data, config=config, progress=False)
+        pq.audit(small, config=config, progress=False)
 
 
-def test_bad_arguments_raise_schema_error():
+def test_bad_arguments_raise_schema_error(small):
     with pytest.raises(SchemaError, match="`data` must be a PreferenceData"):
         pq.audit(pd.DataFrame())
-    data, _ = pq.simulate(n_prompts=10, n_annotators=4, rng=9)
     with pytest.raises(SchemaError, match="`progress` must be True or False; got 'yes'"):
-        pq.audit(data, progress="yes")
+        pq.audit(small, progress="yes")
 
 
 class _Tty(io.StringIO):

@@ -52,13 +52,16 @@ AUDIT_DEFAULTS: dict[str, Any] = {
     "by": None,
     "skip": [],
     "max_table_rows": 200,
+    # the crossed preference model is fitted on a random subsample of whole prompts holding at
+    # most this many judgments (0 = always all); see prefqa.audit.audit's Notes
+    "preference_model_max_judgments": 100_000,
     "max_examples": 5,
     # finding thresholds
     "alpha_good": 0.8,         # Krippendorff (2004): alpha >= .800 for reliable conclusions
     "alpha_tentative": 0.667,  # ... and >= .667 for tentative ones
     "drop_share": 0.3,         # warn when pair building drops more than this share
 }
-_NUMERIC = {"n_resamples": int, "max_table_rows": int, "max_examples": int,
+_NUMERIC = {"n_resamples": int, "preference_model_max_judgments": int, "max_table_rows": int, "max_examples": int,
             "confidence_level": float, "alpha_good": float, "alpha_tentative": float,
             "drop_share": float}
 _TABLES = ("read", "pairs", "audit")
@@ -122,8 +125,9 @@ def resolve_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) ->
         audit[key] = kind(value)
     if not 0 < audit["confidence_level"] < 1:
         raise SchemaError(f"`[audit] confidence_level` must be between 0 and 1; got {audit['confidence_level']}.")
-    if audit["n_resamples"] < 0:
-        raise SchemaError(f"`[audit] n_resamples` must be >= 0; got {audit['n_resamples']}.")
+    for key in ("n_resamples", "preference_model_max_judgments"):
+        if audit[key] < 0:
+            raise SchemaError(f"`[audit] {key}` must be >= 0; got {audit[key]}.")
     skip = audit["skip"]
     if isinstance(skip, str):
         skip = [skip]

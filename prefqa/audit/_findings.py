@@ -149,6 +149,19 @@ def _judge(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
     return out
 
 
+def _subsample(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
+    r = _result(content, "preference_model")
+    sub = (r or {}).get("subsample")
+    if not sub:
+        return []
+    return [_finding("info", "preference_model_subsample",
+                     f"The crossed preference model was fitted on {sub['n_judgments']:,} of "
+                     f"{sub['n_judgments_total']:,} judgments ({sub['n_prompts']:,} of {sub['n_prompts_total']:,} "
+                     f"prompts, drawn at random with seed {sub['rng']}) to keep the audit fast; set [audit] "
+                     "preference_model_max_judgments = 0 to fit every judgment.",
+                     value=sub["n_judgments"], step="preference_model")]
+
+
 def _pct_level(level: float) -> str:
     return f"{100 * level:g}%"
 
@@ -303,7 +316,7 @@ def _style_ranking(content: dict[str, Any], config: dict[str, Any]) -> list[Find
 
 
 RULES: tuple[Callable[[dict[str, Any], dict[str, Any]], list[Finding]], ...] = (
-    _failed_and_skipped, _load, _reliability, _annotators, _judge, _position, _length, _style_ranking, _simpson, _prompts, _pairs,
+    _failed_and_skipped, _subsample, _load, _reliability, _annotators, _judge, _position, _length, _style_ranking, _simpson, _prompts, _pairs,
 )
 
 

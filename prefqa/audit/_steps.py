@@ -9,17 +9,18 @@ column the API returned); no statistic is computed in the audit.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InsufficientDataError
+from ..errors import InsufficientDataError, PrefqaWarning
 from ..schema import PreferenceData
 from ._json import frame_records, jsonable
 from ._run import Step
 
-__all__ = ["STEPS", "describe", "pick"]
+__all__ = ["STEPS", "describe", "pick", "prompt_subsample"]
 
 STYLE_COVARIATES = ("length", "headers", "lists", "bold")
 _TEXT_CHARS = 400
@@ -192,10 +193,49 @@ def _bradley_terry_style(data: PreferenceData, config: dict[str, Any], done: dic
     return describe(res, max_rows=_max_rows(config)), res
 
 
+def prompt_subsample(data: PreferenceData, max_judgments: int, rng: Any) -> np.ndarray | None:
+    """Return a judgment mask over whole prompts with at most ``max_judgments`` rows (None: use all).
+
+    Prompts are taken in a random order (seeded by ``rng``) while the running
+    judgment count stays within ``max_judgments``, so every kept prompt keeps all
+    its judgments (and the annotator x prompt crossing stays intact).
+    """
+    if max_judgments <= 0 or data.n_judgments <= max_judgments:
+        return None
+    from .._types import as_generator
+
+    codes, labels = data.codes("prompt_id")
+    sizes = np.bincount(codes[codes >= 0], minlength=len(labels))
+    order = as_generator(rng).permutation(len(labels))
+    keep_sorted = np.cumsum(sizes[order]) <= max_judgments
+    keep_sorted[0] = True  # at least one prompt, even when it alone is larger
+    chosen = np.zeros(len(labels), dtype=bool)
+    chosen[order[keep_sorted]] = True
+    return (codes >= 0) & chosen[np.maximum(codes, 0)]
+
+
 def _preference_model(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
     pq = _api()
-    res = pq.fit_preference_model(data, **_opts(config, "preference_model"))
-    return describe(res, max_rows=_max_rows(config)), res
+    a = config["audit"]
+    mask = prompt_subsample(data, int(a["preference_model_max_judgments"]), a["rng"])
+    used = data if mask is None else data.subset(mask)
+    res = pq.fit_preference_model(used, **_opts(config, "preference_model"))
+    section = describe(res, max_rows=_max_rows(config))
+    section["subsample"] = None
+    if mask is not None:
+        n_prompts = int(np.unique(data.codes("prompt_id")[0][mask]).size)
+        section["subsample"] = {
+            "n_judgments": int(mask.sum()), "n_judgments_total": data.n_judgments,
+            "n_prompts": n_prompts, "n_prompts_total": data.n_prompts,
+            "max_judgments": int(a["preference_model_max_judgments"]), "rng": jsonable(a["rng"]),
+        }
+        warnings.warn(
+            f"the crossed preference model was fitted on a random subsample of whole prompts: "
+            f"{int(mask.sum()):,} of {data.n_judgments:,} judgments ({n_prompts:,} of {data.n_prompts:,} "
+            f"prompts), because the data has more than [audit] preference_model_max_judgments = "
+            f"{int(a['preference_model_max_judgments']):,} judgments; set it to 0 to fit all.",
+            PrefqaWarning, stacklevel=2)
+    return section, res
 
 
 def _length_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:

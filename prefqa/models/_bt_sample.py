@@ -54,6 +54,9 @@ class MultinomialSampler:
         log_fact = special.gammaln(np.arange(int(hi.max()) + 2) + 1.0)
         log_lam = np.log(lam)
         bucket = np.ceil(np.log2(width)).astype(np.int64)
+        # guide[c, g] = number of tabulated values with F <= g / G, a start for any U >= g / G;
+        # F <= g / G exactly when ceil(F * G) <= g (G is a power of two: F * G is exact)
+        guide = np.zeros((len(lam), _GUIDE), dtype=np.int64)
         for b in np.unique(bucket):                       # a handful of buckets
             cells = np.flatnonzero(bucket == b)
             steps = np.arange(2 ** int(b))
@@ -64,22 +67,15 @@ class MultinomialSampler:
             cdf += self.below[cells, None]
             inside = steps[None, :] < (width[cells, None] - 1)
             table[(self.off[cells, None] + steps[None, :])[inside]] = cdf[inside]
+            level = np.minimum(np.ceil(cdf * _GUIDE), _GUIDE).astype(np.int64)
+            level[~inside] = _GUIDE
+            rows = np.broadcast_to(np.arange(len(cells))[:, None], level.shape)
+            hist = np.bincount((rows * (_GUIDE + 1) + level).ravel(),
+                               minlength=len(cells) * (_GUIDE + 1)).reshape(len(cells), _GUIDE + 1)
+            guide[cells] = np.cumsum(hist[:, :_GUIDE], axis=1)
         self.table = table
         self.top = table[off[1:] - 2]                     # F at the last tabulated value
-        cell = np.repeat(np.arange(len(lam)), width)
-        # guide[c, g]: number of tabulated values with F <= g / G (a start for any U >= g / G)
-        grid = np.arange(_GUIDE) / _GUIDE
-        key = table + 2.0 * cell                          # increasing across cells; finite part only
-        key[off[1:] - 1] = 2.0 * np.arange(len(lam)) + 1.5
-        q = (grid[None, :] + 2.0 * np.arange(len(lam))[:, None]).ravel()
-        guide = np.searchsorted(key, q, side="right") - np.repeat(self.off, _GUIDE)
-        guide = np.clip(guide, 0, None).reshape(len(lam), _GUIDE)
-        # the 2c offset costs ~1e-11 of precision: move each start to the exact boundary
-        base = self.off[:, None]
-        for _ in range(3):
-            over = (guide > 0) & (table[base + np.maximum(guide - 1, 0)] > grid[None, :])
-            guide -= over
-        self.guide = (guide + base).ravel()                # absolute table positions
+        self.guide = (guide + self.off[:, None]).ravel()   # absolute table positions
 
     def _poisson(self, u: np.ndarray) -> np.ndarray:
         """Invert the tabulated Poisson CDFs at uniforms ``u`` (n_cells, n_block), cell-major.

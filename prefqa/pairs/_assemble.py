@@ -54,9 +54,18 @@ def take(series: pd.Series, rows: np.ndarray) -> pd.Series:
     return series.iloc[rows].reset_index(drop=True)
 
 
+def text_array(texts: pd.Series) -> pa.Array:
+    """Texts as one Arrow ``large_string`` array, missing as ``""``; no copy for Arrow-backed text without gaps."""
+    if texts.dtype == object:
+        texts = texts.astype("str")
+    if texts.hasnans:
+        texts = texts.fillna("")
+    return as_arrow(texts)
+
+
 def _with_blank(texts: pd.Series) -> tuple[pa.Array, int]:
     """Texts as Arrow with one extra empty string at the end (position for 'missing')."""
-    arr = as_arrow(texts.astype("str").fillna("") if texts.dtype == object else texts.fillna(""))
+    arr = text_array(texts)
     return pa.concat_arrays([arr, pa.array([""], type=pa.large_string())]), len(arr)
 
 
@@ -67,7 +76,7 @@ def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[
     def alive() -> np.ndarray:
         return (reason == None) & (cpos >= 0) & (rpos >= 0)  # noqa: E711
 
-    arr = as_arrow(texts.astype("str").fillna("") if texts.dtype == object else texts.fillna(""))
+    arr = text_array(texts)
     if "empty" in guards:
         blank = (pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
                  | pc.utf8_is_space(arr).fill_null(True).to_numpy(zero_copy_only=False))
@@ -75,7 +84,7 @@ def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[
         reason[idx[blank[cpos[idx]] | blank[rpos[idx]]]] = "empty"
     if "identical" in guards:
         idx = np.flatnonzero(alive())
-        reason[idx[identical_mask(texts, cpos[idx], rpos[idx])]] = "identical"
+        reason[idx[identical_mask(arr, cpos[idx], rpos[idx], texts)]] = "identical"
     if "truncation" in guards:
         reason[truncation_mask(ptab["text"], ppos, texts, cpos, rpos, alive(), tokenizer, int(max_tokens))] = "truncation_identical"
     if "near_identical" in guards:
@@ -83,10 +92,11 @@ def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[
         sim = jaccard_word_bigrams(texts, cpos[idx], rpos[idx])
         reason[idx[sim >= ni_thr]] = "near_identical"
     if "duplicate" in guards:
-        idx = np.flatnonzero(alive())
-        raw = text_codes(texts)[0]
+        idx = _exact_duplicate_candidates(arr, np.flatnonzero(alive()), cpos, rpos, pkey, u["is_tie"])
+        used, inv = np.unique(np.concatenate([cpos[idx], rpos[idx]]), return_inverse=True)
+        raw = text_codes(texts.iloc[used])[0][inv]  # exact text codes, only where a duplicate is possible
         is_tie = u["is_tie"][idx]
-        hc, hr = raw[cpos[idx]], raw[rpos[idx]]
+        hc, hr = raw[: len(idx)], raw[len(idx):]
         k1, k2 = np.where(is_tie, np.minimum(hc, hr), hc), np.where(is_tie, np.maximum(hc, hr), hr)
         dup, first = duplicate_mask([pkey[idx], k1, k2, is_tie], np.ones(len(idx), dtype=bool))
         hit = np.flatnonzero(dup)
@@ -97,6 +107,23 @@ def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[
         hit = np.flatnonzero(dup)
         reason[hit] = "near_duplicate"
         _note_first(u, detail, hit, first[hit])
+
+
+def _exact_duplicate_candidates(arr: pa.Array, idx: np.ndarray, cpos: np.ndarray, rpos: np.ndarray,
+                                pkey: np.ndarray, is_tie: np.ndarray) -> np.ndarray:
+    """Rows of ``idx`` that share (prompt, byte lengths of chosen and rejected, tie) with another row.
+
+    Exact duplicates must share these, so only these rows need exact text
+    codes (factorizing every text would copy all of them).
+    """
+    if len(idx) < 2:
+        return idx
+    blen = pc.binary_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    tie = is_tie[idx]
+    lc, lr = blen[cpos[idx]], blen[rpos[idx]]
+    k1, k2 = np.where(tie, np.minimum(lc, lr), lc), np.where(tie, np.maximum(lc, lr), lr)
+    key = pd.MultiIndex.from_arrays([pkey[idx], k1, k2, tie])
+    return idx[key.duplicated(keep=False)]
 
 
 def _unit_names(u: dict, rows: np.ndarray) -> np.ndarray:

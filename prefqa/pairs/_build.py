@@ -232,7 +232,8 @@ def _judged_units(data, label, ties, min_judgments, min_agreement, excl_a, excl_
     mark("no_majority", code == -1)
     mark("low_agreement", u["agreement"] < min_agreement - 1e-12)
     first = np.full(n, len(comp), dtype=np.int64)
-    np.minimum.at(first, comp, np.arange(len(comp)))
+    present, first_row = np.unique(comp, return_index=True)
+    first[present] = first_row
     order = np.argsort(first, kind="stable")
     if (order == np.arange(n)).all():
         return u, reason

@@ -88,9 +88,10 @@ def text_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes), np.asarray(empty, dtype=bool)
 
 
-def identical_mask(texts: pd.Series, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def identical_mask(arr: pa.Array, left: np.ndarray, right: np.ndarray, texts: pd.Series) -> np.ndarray:
     """``normalize_ws(texts[left]) == normalize_ws(texts[right])``, computed without normalising every text.
 
+    ``arr`` holds ``texts`` as one Arrow array (missing as ``""``).
     Works in chunks of pairs (memory stays bounded): the two texts are
     trimmed with Arrow; equal trimmed texts are identical. Otherwise equal
     normalised texts must share their first and last non-space character,
@@ -98,15 +99,13 @@ def identical_mask(texts: pd.Series, left: np.ndarray, right: np.ndarray) -> np.
 
     Examples
     --------
-    >>> identical_mask(pd.Series(["a  b ", "a b", "a c"]), np.array([0, 0]), np.array([1, 2])).tolist()
+    >>> t = pd.Series(["a  b ", "a b", "a c"])
+    >>> identical_mask(pa.array(t), np.array([0, 0]), np.array([1, 2]), t).tolist()
     [True, False]
     """
     out = np.zeros(len(left), dtype=bool)
     if not len(left):
         return out
-    arr = pa.array(texts.astype("str").fillna(""), type=pa.large_string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
     for start in range(0, len(left), _CHUNK):
         li, ri = pa.array(left[start:start + _CHUNK]), pa.array(right[start:start + _CHUNK])
         a, b = pc.utf8_trim_whitespace(arr.take(li)), pc.utf8_trim_whitespace(arr.take(ri))
