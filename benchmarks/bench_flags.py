@@ -81,7 +81,7 @@ def _statsmodels_slopes(c, x):
 def _ours_slopes(c, x):
     from prefqa.annotators._metrics import length_slopes
 
-    slope, _, _ = length_slopes(c, x, 20)
+    _, _, slope, _ = length_slopes(c, x, 20)
     return f"{len(slope)} slopes"
 
 

@@ -390,3 +390,166 @@ def test_pandalm_bt_over_five_models_agrees_with_choix(pandalm_dir):
     dav = pq.fit_bradley_terry(data)            # Davidson keeps the ties
     assert dav.converged and 0 < dav.tie_parameter < 1
     assert dav.scores.index[0] == res.scores.index[0]
+
+
+# ------------------------------------------------- covariates the data cannot estimate
+def plain_text_data(rng=1) -> pq.PreferenceData:
+    """Simulated judgments whose texts have no bold and no headers (lists stay)."""
+    data, _ = pq.simulate(n_prompts=120, n_models=4, length_effect=0.8, rng=rng)
+    resp = data.responses.copy()
+    resp["text"] = resp["text"].str.replace("**", "", regex=False).str.replace("#", "", regex=False)
+    return pq.PreferenceData(data.judgments, resp, data.prompts)
+
+
+def test_constant_style_covariates_are_dropped_with_a_reason():
+    # issue 4 follow-up: this raised numpy.linalg.LinAlgError ("Singular matrix") in covariance
+    data = plain_text_data()
+    with pytest.warns(pq.PrefqaWarning, match=r"covariate 'headers' was dropped: it is 0 for every"):
+        res = pq.fit_bradley_terry(data, covariates=("length", "headers", "lists", "bold"))
+    coef = res.coefficients
+    assert coef.index.tolist() == ["length", "headers", "lists", "bold"]
+    assert coef.loc[["headers", "bold"], ["estimate", "std_error", "ci_low", "p_value"]].isna().all().all()
+    assert coef.loc["bold", "reason"].startswith("it is 0 for every judgment")
+    assert coef.loc[["length", "lists"], "reason"].eq("").all()
+    assert np.isfinite(coef.loc[["length", "lists"], ["estimate", "std_error"]]).all().all()
+    assert coef.loc["length", "ci_low"] > 0            # planted length effect still found
+    assert sum("was dropped" in w for w in res.warnings) == 2
+    # dropping is the same as not asking: identical to the fit with the estimable covariates only
+    ref = pq.fit_bradley_terry(data, covariates=("length", "lists"))
+    np.testing.assert_allclose(coef.loc[["length", "lists"], "estimate"], ref.coefficients["estimate"],
+                               atol=1e-6)
+    np.testing.assert_allclose(res.scores["estimate"], ref.scores["estimate"].reindex(res.scores.index),
+                               atol=1e-6)
+    assert "headers" not in res.covariance.index
+    assert "coefficient bold: dropped (it is 0 for every judgment" in res.summary()
+
+
+def test_blas_limit_is_restored_after_the_fit():
+    from prefqa.models import _bt_blas
+
+    data = pairs_data([["a", "b"], ["b", "c"], ["c", "a"], ["a", "c"]])
+    pq.fit_bradley_terry(data, ci="fisher")
+    controls = _bt_blas._controls
+    before = [get() for _, get in controls]
+    with _bt_blas.single_threaded_blas():
+        assert all(get() == 1 for _, get in controls)
+        with _bt_blas.single_threaded_blas():
+            pass
+        assert all(get() == 1 for _, get in controls)
+    assert [get() for _, get in controls] == before
+
+
+def test_collinear_covariate_pair_drops_the_later_one():
+    strength = np.array([0.5, 0.0, -0.5, 0.2])
+    data, _, z = davidson_data(strength, 0.3, 3000, rng=8, beta=np.array([0.6]), n_cov=1)
+    cov = pd.DataFrame({"x": z[:, 0], "x_rescaled": 3.0 * z[:, 0] - 0.0, "w": np.sign(z[:, 0])})
+    with pytest.warns(pq.PrefqaWarning, match=r"'x_rescaled' was dropped: it is a linear combination of \['x'\]"):
+        res = pq.fit_bradley_terry(data, covariates=cov, ci="fisher")
+    assert np.isnan(res.coefficients.loc["x_rescaled", "estimate"])
+    assert res.coefficients.loc[["x", "w"], "estimate"].notna().all()
+    lo, hi = res.coefficients.loc["x", ["ci_low", "ci_high"]]
+    assert lo < 0.6 < hi
+    # a constant next to 'position' is collinear with it; a per-model attribute with the strengths
+    ia, ib, labels = data.model_codes()
+    size = np.arange(len(labels), dtype=float) ** 2
+    extra = pd.DataFrame({"position": 1.0, "half": 0.5, "size": size[ia] - size[ib], "x": z[:, 0]})
+    with pytest.warns(pq.PrefqaWarning) as caught:
+        res = pq.fit_bradley_terry(data, covariates=extra, ci="sandwich")
+    text = " ".join(str(w.message) for w in caught)
+    assert "'half' was dropped: it is a linear combination of ['position']" in text
+    assert "'size' was dropped: it is determined by which items are compared" in text
+    assert res.coefficients["estimate"].notna().tolist() == [True, False, False, True]
+    assert np.isfinite(res.scores["std_error"]).all()
+
+
+def test_all_constant_covariates_give_plain_bradley_terry():
+    strength = np.array([0.4, 0.0, -0.4])
+    data, _, _ = davidson_data(strength, 0.3, 1500, rng=9)
+    zeros = pd.DataFrame({"headers": np.zeros(data.n_judgments), "bold": 0.0})
+    with pytest.warns(pq.PrefqaWarning, match="was dropped"):
+        res = pq.fit_bradley_terry(data, covariates=zeros, ci="sandwich")
+    plain = pq.fit_bradley_terry(data, ci="sandwich")
+    np.testing.assert_allclose(res.scores["estimate"], plain.scores["estimate"], atol=1e-7)
+    np.testing.assert_allclose(res.scores["std_error"], plain.scores["std_error"], rtol=1e-6)
+    assert res.coefficients["estimate"].isna().all() and len(res.coefficients) == 2
+    assert res.converged
+    # constant covariates compress like plain BT, so the bootstrap runs over unique rows
+    with pytest.warns(pq.PrefqaWarning, match="was dropped"):
+        boot = pq.fit_bradley_terry(data, covariates=zeros, ci="bootstrap", n_resamples=50, rng=0)
+    assert boot.converged and np.isfinite(boot.scores["std_error"]).all()
+
+
+def test_singular_information_warns_instead_of_raising():
+    h = np.array([[2.0, -2.0, 0.0], [-2.0, 2.0, 0.0], [0.0, 0.0, 0.0]])  # third parameter: no information
+    cov, notes = core.covariance(h, 2, identified=False)
+    assert np.isnan(cov[2, 2]) and np.isfinite(cov[:2, :2]).all()
+    assert notes and "singular" in notes[0]
+    cov, notes = core.covariance(np.full((3, 3), np.nan), 2, identified=True)
+    assert np.isnan(cov).all() and notes
+
+
+# -------------------------------------------------------- batched bootstrap refits
+def test_chord_refits_equal_full_newton_refits():
+    from prefqa.models import _bt_boot as boot
+
+    strength = np.linspace(-0.8, 0.8, 6)
+    for ties in ("davidson", "half", "drop"):
+        data, _, _ = davidson_data(strength, 0.5, 2000, rng=12)
+        res = pq.fit_bradley_terry(data, ties=ties, covariates=["position"], ci=None)
+        theta0 = np.concatenate([res.scores["estimate"].sort_index().to_numpy(),
+                                 res.coefficients["estimate"].to_numpy()]
+                                + ([[np.log(res.tie_parameter)]] if ties == "davidson" else []))
+        from prefqa.models import _bt_design as build
+        ia, ib, _ = data.model_codes()
+        y = data.choice_codes().astype(np.int64)
+        keep = y < 2 if ties == "drop" else np.ones(len(y), bool)
+        design = build.build_design(ia[keep], ib[keep], y[keep], np.ones((int(keep.sum()), 1)), 6,
+                                    ties)[0]
+        gen = np.random.default_rng(3)
+        flat = design.counts.reshape(-1)
+        counts = gen.multinomial(int(flat.sum()), flat / flat.sum(), size=4).reshape(4, -1, 3)
+        batch, failed = boot.chord_refits(design, theta0, counts.astype(float), regularization=0.0,
+                                          covariate_regularization=0.0, max_iter=100, tol=1e-9)
+        assert failed == 0
+        for r in range(4):
+            full, ok = core.newton_fit(design.with_counts(counts[r].astype(float)), theta0,
+                                       regularization=0.0, covariate_regularization=0.0, max_iter=50,
+                                       tol=1e-11)
+            assert ok
+            b = batch[r].copy()
+            b[:6] -= b[:6].mean()
+            full[:6] -= full[:6].mean()
+            np.testing.assert_allclose(b, full, atol=1e-6, err_msg=ties)
+
+
+def test_multinomial_sampler_matches_numpy_multinomial():
+    from prefqa.models._bt_sample import MultinomialSampler
+
+    counts = np.array([1, 3, 5, 2, 40, 1, 250])
+    gen = np.random.default_rng(0)
+    ours = MultinomialSampler(counts).draw(gen, 100_000).T
+    assert (ours.sum(axis=1) == counts.sum()).all() and (ours >= 0).all()
+    ref = np.random.default_rng(1).multinomial(counts.sum(), counts / counts.sum(), size=100_000)
+    for c in range(len(counts)):     # same distribution per cell: chi-square homogeneity test
+        a, b = (np.bincount(x[:, c], minlength=400)[:400] for x in (ours, ref))
+        keep = (a + b) >= 20
+        assert stats.chi2_contingency(np.vstack([a[keep], b[keep]]))[1] > 1e-4, c
+    # multinomial covariance: var = N p (1 - p), cov = -N p q
+    n, p = counts.sum(), counts / counts.sum()
+    np.testing.assert_allclose(ours.var(axis=0), n * p * (1 - p), rtol=0.03)
+    assert np.corrcoef(ours[:, 4], ours[:, 6])[0, 1] == pytest.approx(
+        -np.sqrt(p[4] * p[6] / ((1 - p[4]) * (1 - p[6]))), abs=0.01)
+
+
+def test_unique_row_bootstrap_is_seeded_and_reweighted_rows_agree():
+    strength = np.array([0.6, 0.1, -0.2, -0.5])
+    data, _, z = davidson_data(strength, 0.4, 2500, rng=13, beta=np.array([0.5]), n_cov=1)
+    a = pq.fit_bradley_terry(data, ci="bootstrap", n_resamples=200, rng=5)
+    b = pq.fit_bradley_terry(data, ci="bootstrap", n_resamples=200, rng=5)
+    pd.testing.assert_frame_equal(a.scores, b.scores)
+    fisher = pq.fit_bradley_terry(data, ci="fisher")
+    np.testing.assert_allclose(a.scores["std_error"], fisher.scores["std_error"], rtol=SE_REL)
+    rows = pq.fit_bradley_terry(data, covariates=z, ci="bootstrap", n_resamples=100, rng=5)
+    sand = pq.fit_bradley_terry(data, covariates=z, ci="sandwich")
+    assert rows.converged and not any("did not converge" in w for w in rows.warnings)
+    np.testing.assert_allclose(rows.scores["std_error"], sand.scores["std_error"], rtol=0.35)

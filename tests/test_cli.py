@@ -1,30 +1,47 @@
-"""The prefqa command line, in-process: audit, export, sample, --version, one-line errors."""
+"""The prefqa command line, in-process: audit, export, sample, --version, one-line errors.
+
+Speed: the bundled sample, PandaLM (with its GPT-3.5 judge) and HH-RLHF are each audited once per
+module through the CLI with light settings, and the tests assert on those reports.
+"""
 
 from __future__ import annotations
 
-import gzip
 import json
+import re
+from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import pytest
 
 import prefqa as pq
 from prefqa.audit._json import load_schema
 from prefqa.cli import main
+from prefqa.io._writer import SAMPLE_PATH
 
+PLANTED = Path(SAMPLE_PATH).parent / "planted_annotators.csv"
 HTML_SECTIONS = ("findings", "reliability", "annotators", "bradley_terry", "length_bias", "prompts", "pairs")
+# the mixed model is tested in test_audit; light bootstrap settings keep the CLI runs fast
+FAST_TOML = '[audit]\nn_resamples = 50\nskip = ["preference_model"]\n'
 PANDALM_TOML = """
 [read]
 format = "wide"
+on_error = "skip"
+id_column = "idx"
 prompt_columns = ["instruction", "input"]
 response_columns = ["response1", "response2"]
 model_key = "cmp_key"
-id_column = "idx"
+annotator_columns = ["annotator1", "annotator2", "annotator3", "gpt35"]
+annotator_kinds = { gpt35 = "llm" }
+annotator_codes = { gpt35 = { "1" = "a", "2" = "b", "Tie" = "tie" } }
 
 [read.codes]
 "1" = "a"
 "2" = "b"
 "0" = "tie"
+
+[read.mapping]
+gpt_result = "gpt35"
 
 [pairs]
 ties = "drop"
@@ -33,6 +50,12 @@ ties = "drop"
 n_resamples = 20
 skip = ["preference_model"]
 """
+# ../shared/data/pandalm_testset/SOURCE.md: 999 items x 3 annotators; GPT-3.5 verdicts
+# {2: 476, 1: 460, Tie: 38, garbage: 25}
+PANDALM_HUMAN_JUDGMENTS = 2997
+PANDALM_GPT_JUDGMENTS = 476 + 460 + 38
+PANDALM_GARBAGE = 25
+KAPPA_RANGE = (0.0, 1.0)
 
 
 def _error_line(capsys) -> str:
@@ -53,9 +76,6 @@ def _check_report(out_dir) -> dict:
     return content
 
 
-FAST_TOML = "[audit]\nn_resamples = 20\nskip = [\"preference_model\"]\n"  # the mixed model is tested in test_audit
-
-
 @pytest.fixture(scope="module")
 def fast_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "fast.toml"
@@ -64,10 +84,16 @@ def fast_config(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sample_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sample") / "sample.jsonl.gz"
-    assert main(["sample", "--out", str(path)]) == 0
-    return path
+def sample_report(fast_config, tmp_path_factory):
+    """`prefqa audit` once on the real bundled sample (sample_data/sample.jsonl.gz)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("sample-report")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["audit", str(SAMPLE_PATH), "--out", str(out), "--no-progress", "--config", fast_config])
+    return code, printed.getvalue(), out
 
 
 def test_version(capsys):
@@ -75,31 +101,92 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"prefqa {pq.__version__}"
 
 
-def test_audit_sample_writes_reports(sample_file, fast_config, tmp_path, capsys):
-    out = tmp_path / "rep"
-    assert main(["audit", str(sample_file), "--out", str(out), "--no-progress", "--config", fast_config]) == 0
-    printed = capsys.readouterr().out
+def test_sample_command_writes_the_sample(tmp_path, capsys):
+    path = tmp_path / "sample.csv"
+    assert main(["sample", "--out", str(path)]) == 0
+    assert str(path) in capsys.readouterr().out
+    assert pq.read(path).n_judgments == pq.load_sample().n_judgments
+
+
+def test_audit_sample_writes_reports(sample_report):
+    code, printed, out = sample_report
+    assert code == 0
     assert "Findings:" in printed and "report.html" in printed
     content = _check_report(out)
-    assert content["input"]["source"] == str(sample_file)
+    assert content["input"]["source"] == str(SAMPLE_PATH)
     assert content["sections"]["load_report"]["status"] == "ok"
     assert content["sections"]["reliability"]["status"] == "ok"
+    assert content["config"]["audit"]["n_resamples"] == 50
+
+
+def test_sample_findings_name_the_planted_annotators_and_length_bias(sample_report):
+    # planted (sample_data/README.md, planted_annotators.csv): 2 spammers, 1 always-a,
+    # 3 position-biased, 3 length-biased annotators; global length effect 0.5; 60 ambiguous prompts
+    _, _, out = sample_report
+    content = json.loads((out / "report.json").read_text())
+    planted = pd.read_csv(PLANTED).set_index("annotator_id")["kind"]
+    assert len(planted) == 9
+    named: dict[str, set[str]] = {}
+    for f in content["findings"]:
+        if f["code"].startswith("annotators_"):
+            ids = f["command"].split("--exclude-annotators ")[1].strip("'").split(",")
+            named[f["code"]] = set(ids)
+            for i in ids:  # every id is named in the message too (up to 8 per finding)
+                assert i in f["message"] or len(ids) > 8
+    every = set().union(*named.values())
+    assert set(planted.index) <= every, (sorted(set(planted.index) - every), named)
+    assert set(planted[planted == "position"].index) | {"ann-029"} <= named["annotators_position"]  # ann-029: always-a
+    assert set(planted[planted == "length"].index) <= named["annotators_length"]
+    codes = [f["code"] for f in content["findings"]]
+    assert "length_bias" in codes
+    length = next(f for f in content["findings"] if f["code"] == "length_bias")
+    est = content["sections"]["length_bias"]["result"]["values"]["estimate"]
+    assert f"wins {100 * est:.0f}% of" in length["message"] and est > 0.5
+    # no dataset-wide position effect was planted (only 4 annotators lean to the first response)
+    assert "position_bias" not in codes
+    prompts = next(f for f in content["findings"] if f["code"] == "flagged_prompts")
+    assert prompts["value"] >= 1
 
 
 @pytest.mark.slow
-def test_audit_pandalm_with_toml_config(pandalm_dir, tmp_path):
+def test_audit_pandalm_with_llm_judge_from_toml_config(pandalm_dir, tmp_path):
+    test = pd.DataFrame(json.loads((pandalm_dir / "testset-v1.json").read_text()))
+    gpt = pd.DataFrame(json.loads((pandalm_dir / "gpt-3.5-turbo-testset-v1.json").read_text()))
+    joined = tmp_path / "pandalm-with-gpt35.json"
+    joined.write_text(test.merge(gpt[["idx", "gpt_result"]], on="idx").to_json(orient="records"))
     cfg = tmp_path / "prefqa.toml"
     cfg.write_text(PANDALM_TOML)
     out = tmp_path / "pandalm"
-    argv = ["audit", str(pandalm_dir / "testset-v1.json"), "--config", str(cfg), "--out", str(out),
-            "--no-progress"]
-    assert main(argv) == 0
+    assert main(["audit", str(joined), "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     content = _check_report(out)
-    assert content["input"]["n_judgments"] == 2997  # SOURCE.md: 999 items x 3 annotators
+    assert content["input"]["n_judgments"] == PANDALM_HUMAN_JUDGMENTS + PANDALM_GPT_JUDGMENTS
     assert content["input"]["n_models"] == 5
     assert content["config"]["read"]["model_key"] == "cmp_key"
+    assert content["config"]["read"]["annotator_kinds"] == {"gpt35": "llm"}
     s = content["sections"]
     assert s["reliability"]["status"] == "ok" and s["bradley_terry"]["status"] == "ok"
+    # the 25 'garbage' verdicts are listed in the load report section, and a finding says so
+    lr = s["load_report"]["result"]
+    assert lr["values"]["n_rejected_values"] == PANDALM_GARBAGE
+    assert lr["rejected_value_counts"] == [{"column": "gpt35", "value": "garbage", "n": PANDALM_GARBAGE}]
+    assert len(lr["rejected_values"]) == PANDALM_GARBAGE
+    cells = next(f for f in content["findings"] if f["code"] == "cells_rejected")
+    assert cells["value"] == PANDALM_GARBAGE and "25 x 'garbage' in column 'gpt35'" in cells["message"]
+    # the judge step: GPT-3.5's kappa against the human consensus and its position/length figures
+    assert s["judge"]["status"] == "ok"
+    rows = {r["annotator_id"]: r for r in s["judge"]["result"]["tables"]["table"]["rows"]}
+    g = rows["gpt35"]
+    assert g["kind"] == "judge" and {r["kind"] for k, r in rows.items() if k != "gpt35"} == {"human"}
+    assert g["n_judgments"] == PANDALM_GPT_JUDGMENTS
+    assert KAPPA_RANGE[0] < g["kappa_ci_low"] < g["kappa"] < g["kappa_ci_high"] < KAPPA_RANGE[1]
+    assert g["p_a"] is not None and g["length_slope"] is not None
+    judge = next(f for f in content["findings"] if f["code"] == "judge_vs_humans")
+    assert judge["value"] == g["kappa"]
+    assert f"kappa {g['kappa']:.2f}" in judge["message"]
+    assert f"first-shown response in {100 * g['p_a']:.0f}%" in judge["message"]
+    assert f"length slope {g['length_slope']:.2f}" in judge["message"]
+    html = (out / "report.html").read_text()
+    assert "id='judge'" in html and "Rejected cells" in html and "garbage" in html
 
 
 def test_audit_hh_says_what_was_skipped(hh_path, fast_config, tmp_path):
@@ -113,9 +200,9 @@ def test_audit_hh_says_what_was_skipped(hh_path, fast_config, tmp_path):
     assert s["pairs"]["status"] == "ok"
 
 
-def test_export_dpo_with_policy_flags(sample_file, tmp_path):
+def test_export_dpo_with_policy_flags(tmp_path):
     out = tmp_path / "pairs.jsonl"
-    assert main(["export", str(sample_file), "--to", "dpo", "--out", str(out), "--flagged", "drop",
+    assert main(["export", str(SAMPLE_PATH), "--to", "dpo", "--out", str(out), "--flagged", "drop",
                  "--exclude-annotators", "nobody,else", "--no-progress"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows and {"prompt", "chosen", "rejected"} <= set(rows[0])
@@ -135,13 +222,13 @@ def test_malformed_jsonl_line_names_its_line(tmp_path, capsys):
     assert "line 3" in _error_line(capsys)
 
 
-def test_unknown_format(sample_file, capsys):
-    assert main(["audit", str(sample_file), "--format", "nonsense"]) == 2
+def test_unknown_format(capsys):
+    assert main(["audit", str(SAMPLE_PATH), "--format", "nonsense"]) == 2
     assert "nonsense" in _error_line(capsys)
 
 
-def test_unknown_column_in_map(sample_file, capsys):
-    assert main(["audit", str(sample_file), "--map", "no_such_column=annotator_id", "--no-progress"]) == 2
+def test_unknown_column_in_map(capsys):
+    assert main(["audit", str(SAMPLE_PATH), "--map", "no_such_column=annotator_id", "--no-progress"]) == 2
     assert "no_such_column" in _error_line(capsys)
 
 
@@ -158,8 +245,21 @@ def test_debug_shows_traceback(tmp_path, capsys):
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("prefqa: error: ")
 
 
-def test_bad_config_file(sample_file, tmp_path, capsys):
+def test_bad_config_file(tmp_path, capsys):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[audit]\nn_resamples = 'many'\n")
-    assert main(["audit", str(sample_file), "--config", str(cfg), "--no-progress"]) == 2
+    assert main(["audit", str(SAMPLE_PATH), "--config", str(cfg), "--no-progress"]) == 2
     assert "n_resamples" in _error_line(capsys)
+
+
+def test_wrong_read_key_in_config_names_the_key(tmp_path, capsys):
+    cfg = tmp_path / "bad-read.toml"
+    cfg.write_text('[read]\nformat = "wide"\nanotator_columns = ["a1"]\n')
+    assert main(["audit", str(SAMPLE_PATH), "--config", str(cfg), "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert re.search(r"bad-read\.toml: unknown key `read\.anotator_columns`; known keys: .*'annotator_columns'",
+                     line), line
+    cfg.write_text('[read]\ncodes = { "1" = "first" }\n')
+    assert main(["export", str(SAMPLE_PATH), "--to", "dpo", "--out", str(tmp_path / "x.jsonl"),
+                 "--config", str(cfg), "--no-progress"]) == 2
+    assert "`read.codes` must be a table of cell value -> 'a' / 'b' / 'tie'" in _error_line(capsys)

@@ -132,6 +132,7 @@ def test_manifest_accounts_and_hashes(pairset, tmp_path):
     assert m["kept"]["total"] + m["dropped"]["total"] == m["input"]["n_units"] == pairset.n_input
     assert sum(m["dropped"]["by_reason"].values()) == m["dropped"]["total"]
     assert m["prefqa_version"] == pq.__version__ and m["policy"]["label"] == "majority"
+    assert m["input"]["fingerprint"] == pq.simulate(n_prompts=40, rng=7)[0].fingerprint()  # the input, recorded
     assert m["suggested_label_smoothing"] == pytest.approx(pairset.suggested_label_smoothing)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl.gz", "d.jsonl.gz.manifest.json"]  # no temp files
 

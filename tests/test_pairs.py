@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import prefqa as pq
@@ -145,7 +145,7 @@ def test_rating_policies():
     assert len(pq.build_pairs(data, policy="all_above_margin").pairs) == 5
     assert _pairs(pq.build_pairs(data, policy="all_above_margin", margin=1.5)) == [("p_0", "p_3")]
     assert pq.build_pairs(data, policy="best_vs_worst", margin=2).dropped_counts()["within_margin"] == 1
-    picks = {_pairs(pq.build_pairs(data, policy="best_vs_random", rng=s))[0] for s in range(30)}
+    picks = {_pairs(pq.build_pairs(data, policy="best_vs_random", rng=s))[0] for s in range(12)}
     assert picks == {("p_0", "p_1"), ("p_0", "p_2"), ("p_0", "p_3")}
     assert (pq.build_pairs(data, policy="all_above_margin").pairs["margin"] > 0).all()
 
@@ -225,6 +225,8 @@ def _swap(comps):
     return [(c, b, a, [flip[x] for x in chs]) for c, a, b, chs in comps]
 
 
+# 50 examples: the strategy space is small (8 texts, <= 8 comparisons); 100 found nothing more in CI runs
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(judged(), st.sampled_from(["drop", "keep_as_kto"]))
 def test_properties_accounting_no_degenerate_pairs_and_swap_invariance(case, ties):
     texts, comps = case

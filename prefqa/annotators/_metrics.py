@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import stats
 
 from ..schema import PreferenceData
-from ._stats import N_LABELS, fit_em, group_logistic, leave_one_out, longest_runs
+from ._stats import N_LABELS, group_logistic, longest_runs
 
 __all__ = [
     "Codes", "agreement_metrics", "codes_for", "length_covariate", "length_slopes", "position_metrics", "wilson",
@@ -29,7 +29,7 @@ class Codes:
         self.oriented = data.oriented_choice()[keep].astype(np.int64)
         self.displayed = data.choice_codes()[keep].astype(np.int64)
         self.n_ann = len(index)
-        self.row = np.flatnonzero(keep)
+        self.index = index
 
     def count(self, weights: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
         """Per-annotator sum of ``weights`` (or count) over rows where ``where``."""
@@ -71,38 +71,33 @@ def wilson(k: np.ndarray, n: np.ndarray, confidence_level: float) -> tuple[np.nd
     return np.where(bad, np.nan, centre - half), np.where(bad, np.nan, centre + half)
 
 
-def agreement_metrics(c: Codes, posterior: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Leave-one-out agreement and kappa against the other annotators, and Dawid-Skene accuracy.
+def agreement_metrics(data: PreferenceData, c: Codes, posterior: np.ndarray) -> dict[str, np.ndarray]:
+    """Leave-one-out agreement, kappa and intra-rater columns, and Dawid-Skene accuracy, per annotator.
 
-    ``loo_agreement`` is the mean, over the annotator's judgments that share
-    a comparison with other annotators, of the share of those others who
-    chose the same response (or tie). ``loo_kappa`` corrects it for chance:
-    ``(po - pe) / (1 - pe)`` with ``pe = sum_l p_i(l) q_i(l)``, ``p_i`` the
-    annotator's label shares and ``q_i`` the others' label shares on the
-    same judgments. ``ds_accuracy`` is the Dawid-Skene posterior probability
-    that the annotator's label is the true one, averaged over its judgments
-    (``posterior``: one row per comparison code, columns first/second/tie;
-    fitted here when not given).
+    ``loo_agreement``, ``loo_kappa`` (with ``loo_kappa_se``), ``n_scored``
+    and the intra-rater columns come from
+    :func:`prefqa.reliability.annotator_agreement`: each judgment (the first
+    per annotator and comparison) is compared with the plurality of the
+    *other* annotators of that comparison, and judgments whose others are
+    absent or tied are not scored. ``ds_accuracy`` is the Dawid-Skene
+    posterior probability that the annotator's label is the true one,
+    averaged over its judgments (``posterior``: one row per comparison code,
+    columns first/second/tie, from :func:`prefqa.consensus`).
     """
-    L = N_LABELS
-    n_others, same, others = leave_one_out(c.ann, c.comp, c.oriented, c.n_comp)
-    has = n_others > 0
-    frac = ratio(same, n_others)
-    n_with = c.count(where=has)
-    po = ratio(c.count(np.where(has, frac, 0.0)), n_with)
-    pe = np.zeros(c.n_ann)
-    for lab in range(L):  # three labels
-        p_i = ratio(c.count(where=has & (c.oriented == lab)), n_with)
-        q_i = ratio(c.count(np.where(has, others[:, lab] / np.maximum(n_others, 1), 0.0)), n_with)
-        pe += np.nan_to_num(p_i) * np.nan_to_num(q_i)
-    kappa = np.where(n_with > 0, ratio(po - pe, 1.0 - pe), np.nan)
-    converged = True
-    if posterior is None:
-        ds = fit_em("dawid_skene", c.ann, c.comp, c.oriented, c.n_ann, c.n_comp)
-        posterior, converged = ds.posterior, ds.converged
-    ds_acc = ratio(c.count(posterior[c.comp, c.oriented]), c.count())
-    return {"loo_agreement": po, "loo_kappa": kappa, "ds_accuracy": ds_acc, "n_with_others": n_with,
-            "ds_converged": np.array(converged)}
+    from ..reliability.annotators import annotator_agreement
+
+    out: dict[str, np.ndarray] = {}
+    cols = ("n_scored", "loo_agreement", "loo_kappa", "loo_kappa_se", "n_repeat_units", "intra_agreement",
+            "intra_alpha")
+    if c.mask.any():
+        agr = annotator_agreement(data).reindex(c.index)
+        for col in cols:
+            out[col] = agr[col].to_numpy(dtype=np.float64)
+    else:
+        for col in cols:
+            out[col] = np.full(c.n_ann, np.nan)
+    out["ds_accuracy"] = ratio(c.count(posterior[c.comp, c.oriented]), c.count())
+    return out
 
 
 def position_metrics(c: Codes, order_key: np.ndarray) -> dict[str, np.ndarray]:
@@ -116,43 +111,36 @@ def position_metrics(c: Codes, order_key: np.ndarray) -> dict[str, np.ndarray]:
             "choice_shares": shares}
 
 
-def length_slopes(c: Codes, x: np.ndarray, min_judgments: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Per-annotator logistic slope of choosing ``a`` on the displayed length covariate (ties dropped).
+def length_slopes(c: Codes, x: np.ndarray, min_judgments: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-annotator logistic fit of choosing ``a`` on the displayed length covariate (ties dropped).
 
-    Each annotator gets its own intercept (which absorbs its position bias)
-    and slope. Slopes are NaN for annotators with fewer than
-    ``min_judgments`` usable judgments or whose non-tie choices are all on
-    one side (the slope is not identified).
+    Each annotator gets its own intercept (its position log-odds at equal
+    lengths) and slope. Returns intercepts, their SEs, slopes and their SEs;
+    NaN for annotators with fewer than ``min_judgments`` usable judgments or
+    whose non-tie choices are all on one side (not identified).
     """
     use = (c.displayed < 2) & np.isfinite(x)
     y = (c.displayed[use] == 0).astype(np.float64)
-    b0, b1, se, ok = group_logistic(c.ann[use], x[use], y, c.n_ann)
+    b0, b1, se0, se1, _ok = group_logistic(c.ann[use], x[use], y, c.n_ann)
     n = c.count(where=use)
     k = np.bincount(c.ann[use], weights=y, minlength=c.n_ann)
     identified = (n >= min_judgments) & (k > 0) & (k < n)
-    return np.where(identified, b1, np.nan), np.where(identified, se, np.nan), ok
+
+    def keep(v: np.ndarray) -> np.ndarray:
+        return np.where(identified, v, np.nan)
+
+    return keep(b0), keep(se0), keep(b1), keep(se1)
 
 
 def length_covariate(data: PreferenceData) -> np.ndarray:
-    """prefqa's length covariate per judgment, displayed orientation: tanh((len_a - len_b) / RMS).
+    """prefqa's length covariate per judgment, displayed orientation (NaN where a response is unknown).
 
-    Lengths are in characters. When the text features are already cached
-    on ``data`` (for example by ``length_bias``) they are reused; otherwise
-    only the character counts are computed (the regex style counts of
-    :func:`prefqa.features.judgment_features` are not needed here). NaN
-    where a response is unknown.
+    :func:`prefqa.features.judgment_features` with ``names=("length",)``:
+    ``tanh((len_a - len_b) / RMS)`` in characters, from the per-response
+    features cached on ``data`` (shared with ``length_bias`` and the mixed
+    models).
     """
-    from ..features import judgment_features, length_scale
+    from ..features import judgment_features
 
-    if "features:chars" in data._cache:
-        return judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)
-    responses = data.responses
-    chars = responses["text"].str.len().to_numpy(dtype=np.float64)
-    ids = pd.Index(responses["response_id"].to_numpy())
-    j = data.judgments
-    pa = ids.get_indexer(j["response_a_id"].to_numpy(dtype=object))
-    pb = ids.get_indexer(j["response_b_id"].to_numpy(dtype=object))
-    known = (pa >= 0) & (pb >= 0)
-    diff = np.where(known, chars[np.maximum(pa, 0)] - chars[np.maximum(pb, 0)], np.nan)
-    scale = length_scale(diff)
-    return np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)
+    return judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)

@@ -246,7 +246,7 @@ def judge_report(
     warn: list[str] = []
     if data.has_texts:
         x = length_covariate(data)[c.mask]
-        slope, se, _ = length_slopes(c, x, 2)
+        _, _, slope, se = length_slopes(c, x, 2)
         table["length_slope"], table["length_slope_se"] = slope, se
     else:
         table["length_slope"] = table["length_slope_se"] = np.nan

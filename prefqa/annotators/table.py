@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError
+from ..errors import ConvergenceWarning, SchemaError
 from ..schema import PreferenceData
 from ._metrics import (
-    Codes, agreement_metrics, codes_for, length_covariate, length_slopes, position_metrics, ratio, wilson,
+    agreement_metrics, codes_for, length_covariate, length_slopes, position_metrics, ratio, wilson,
 )
+from ._model import model_effects
 from ._stats import bh, outlier_test, prop_se, run_pvalue
 
 __all__ = ["TESTS", "annotator_table"]
@@ -21,9 +22,10 @@ TESTS: tuple[str, ...] = ("agreement", "position", "tie", "length", "speed", "ru
 _MIN_GOLD = 5  # gold items an annotator needs before its gold accuracy is tested
 
 _COLUMNS = (
-    "n_judgments", "loo_agreement", "loo_kappa", "ds_accuracy", "p_a", "p_a_ci_low", "p_a_ci_high",
-    "tie_rate", "length_slope", "length_slope_se", "leniency", "n_ratings", "median_seconds", "fast",
-    "longest_run", "n_gold", "gold_accuracy",
+    "n_judgments", "n_scored", "loo_agreement", "loo_kappa", "loo_kappa_se", "n_repeat_units",
+    "intra_agreement", "intra_alpha", "ds_accuracy", "p_a", "p_a_ci_low", "p_a_ci_high", "position_logit",
+    "position_logit_se", "tie_rate", "length_slope", "length_slope_se", "leniency", "n_ratings",
+    "median_seconds", "fast", "longest_run", "n_gold", "gold_accuracy",
 )
 
 
@@ -52,10 +54,16 @@ def _validate(data: Any, confidence_level: float, min_judgments: int, fast_secon
             )
 
 
-def _consensus_posterior(consensus: Any, data: PreferenceData) -> np.ndarray | None:
-    """The per-comparison posterior (first, second, tie) of a ConsensusResult, aligned to ``data``."""
+def _consensus_posterior(consensus: Any, data: PreferenceData) -> tuple[np.ndarray, bool]:
+    """The per-comparison posterior (first, second, tie) of a ConsensusResult aligned to ``data``, and converged."""
     if consensus is None:
-        return None
+        import warnings
+
+        from ..consensus import consensus as run_consensus
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported as attrs['ds_converged']
+            consensus = run_consensus(data, method="dawid_skene")
     labels = getattr(consensus, "labels", None)
     cols = ["p_1", "p_2", "p_tie"]
     if not isinstance(labels, pd.DataFrame) or not set(cols) <= set(labels.columns):
@@ -70,20 +78,21 @@ def _consensus_posterior(consensus: Any, data: PreferenceData) -> np.ndarray | N
             f"`consensus` covers {len(labels):,} comparisons but {int(post.isna().any(axis=1).sum()):,} of "
             f"this data's {len(ids):,} are missing from it; compute it on the same data."
         )
-    return post.to_numpy(dtype=np.float64)
+    return post.to_numpy(dtype=np.float64), bool(getattr(consensus, "converged", True))
 
 
 def _q_text(q: float) -> str:
     return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
 
 
-def _order_key(data: PreferenceData, mask: np.ndarray) -> tuple[np.ndarray, str]:
+def _order_key(data: PreferenceData, mask: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Sort key of the judgments and whether it is the annotation (timestamp) order."""
     j = data.judgments
     if "timestamp" in j and j["timestamp"].notna().any():
         ts = pd.to_datetime(j["timestamp"], errors="coerce", utc=True)
         if ts.notna().all():
-            return ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)[mask], "timestamp order"
-    return np.arange(len(j))[mask], "row order"
+            return ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)[mask], True
+    return np.arange(len(j))[mask], False
 
 
 def _leniency(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,6 +127,7 @@ def annotator_table(
     max_run: int | None = None,
     fdr: float = 0.05,
     consensus: Any = None,
+    model: Any = None,
 ) -> pd.DataFrame:
     """Return one row per annotator: agreement, biases, speed, straight-lining, flags and reasons.
 
@@ -143,19 +153,31 @@ def annotator_table(
     consensus : ConsensusResult, optional
         A ``pq.consensus(data, method="dawid_skene")`` result to reuse for
         ``ds_accuracy`` (its ``p_1``, ``p_2``, ``p_tie`` posteriors). Without
-        it, a Dawid-Skene fit is run here (on a deterministic subsample of
-        comparisons above 100k judgments, then one E-step on all).
+        it, ``pq.consensus(data, method="dawid_skene")`` is run here.
+    model : MixedModelResult, optional
+        A fitted ``pq.fit_preference_model(data)`` (annotator random
+        intercept and length slope). When given, ``position_logit`` and
+        ``length_slope`` (and their SEs) are the fixed effect plus the
+        annotator's conditional mode, net of model quality and of the other
+        covariates, and the length test uses them. Without it they come from
+        a per-annotator logistic regression of choosing ``a`` on the length
+        covariate (intercept = position log-odds at equal lengths).
 
     Returns
     -------
     DataFrame
         Indexed by ``annotator_id``. Metrics: ``n_judgments``,
-        ``loo_agreement``, ``loo_kappa`` (against the other annotators of the
-        same comparisons), ``ds_accuracy`` (Dawid-Skene), ``p_a`` (share of
-        non-tie judgments choosing the response shown first, with Wilson
-        ``p_a_ci_low``/``p_a_ci_high``), ``tie_rate``, ``length_slope`` (and
-        ``length_slope_se``: per-annotator logistic slope on prefqa's length
-        covariate, ties dropped), ``leniency`` (ratings: mean score minus the
+        ``n_scored``, ``loo_agreement``, ``loo_kappa``, ``loo_kappa_se``
+        (against the plurality of the other annotators of the same
+        comparison, from :func:`prefqa.reliability.annotator_agreement`),
+        ``n_repeat_units``, ``intra_agreement``, ``intra_alpha`` (agreement
+        with itself on comparisons judged more than once), ``ds_accuracy``
+        (Dawid-Skene posterior of its labels, :func:`prefqa.consensus`),
+        ``p_a`` (share of non-tie judgments choosing the response shown
+        first, with Wilson ``p_a_ci_low``/``p_a_ci_high``),
+        ``position_logit`` and ``position_logit_se``, ``tie_rate``,
+        ``length_slope`` and ``length_slope_se`` (see ``model``; ties
+        dropped; on prefqa's length covariate), ``leniency`` (ratings: mean score minus the
         other raters' mean of the same response), ``n_ratings``,
         ``median_seconds``, ``fast``, ``longest_run``, ``n_gold``,
         ``gold_accuracy``. Then ``p_<test>`` and ``q_<test>`` for each test
@@ -184,6 +206,14 @@ def annotator_table(
     ``q_<test>`` is below ``fdr``, when ``fast`` is true, or when
     ``longest_run >= max_run``; ``reason`` gives each cause in plain words.
 
+    **Straight-lining is tested only in annotation order**, i.e. when every
+    judgment has a ``timestamp``. Row order is often grouped by prompt or
+    item (PandaLM's rows are), and consecutive similar items give careful
+    annotators long runs of the same answer; so without timestamps
+    ``longest_run`` is reported in row order for reference, ``p_run`` is
+    empty and ``notes`` says why. ``max_run`` is an explicit rule and
+    applies in whichever order is used.
+
     Display order unknown (``data.order_known`` false): ``p_a`` and
     ``longest_run`` and their tests are NaN, and ``notes`` says so. Judgments
     without an annotator id are left out; with none at all the table is
@@ -200,8 +230,8 @@ def annotator_table(
     chooses the first response in 100% of its non-tie judgments (pool 48%), q < 0.001
     """
     _validate(data, confidence_level, min_judgments, fast_seconds, max_run, fdr)
-    posterior = _consensus_posterior(consensus, data)
     index, c = codes_for(data)
+    effects = model_effects(model, index) if model is not None else None
     j = data.judgments
     notes: list[str] = []
     n_missing = int((~c.mask).sum())
@@ -234,15 +264,21 @@ def annotator_table(
                                  f" < min_judgments {min_judgments}) to test; ").astype(object)
 
     # agreement with the other annotators, Dawid-Skene
-    agr = agreement_metrics(c, posterior)
-    for col in ("loo_agreement", "loo_kappa", "ds_accuracy"):
+    posterior, ds_converged = _consensus_posterior(consensus, data)
+    agr = agreement_metrics(data, c, posterior)
+    for col in ("n_scored", "loo_agreement", "loo_kappa", "loo_kappa_se", "n_repeat_units", "intra_agreement",
+                "intra_alpha", "ds_accuracy"):
         out[col] = agr[col]
-    v = valid & (agr["n_with_others"] > 0)
+    n_scored = np.nan_to_num(agr["n_scored"])
+    v = valid & (n_scored > 0)
     centre = float(np.nanmedian(agr["loo_agreement"][v])) if v.any() else np.nan
     ps["agreement"], _, pool["loo_agreement"] = outlier_test(
-        agr["loo_agreement"], prop_se(centre, agr["n_with_others"]), v, side="less")
-    if not (agr["n_with_others"] > 0).any():
-        notes.append("no comparison was judged by two or more annotators: agreement columns are empty.")
+        agr["loo_agreement"], prop_se(centre, n_scored), v, side="less")
+    if not (n_scored > 0).any():
+        notes.append("no comparison has a leave-one-out consensus (judged by two or more other annotators "
+                     "without a tie between them): agreement columns are empty.")
+    if not (np.nan_to_num(agr["n_repeat_units"]) > 0).any():
+        notes.append("no annotator judged a comparison twice: intra-rater columns are empty.")
 
     # tie rate
     tie = ratio(c.count(where=c.oriented == 2), n)
@@ -251,7 +287,7 @@ def annotator_table(
     ps["tie"], _, pool["tie_rate"] = outlier_test(tie, prop_se(centre, n), valid)
 
     # display position: P(a) and straight-lining
-    order_key, order_name = _order_key(data, c.mask)
+    order_key, in_time = _order_key(data, c.mask)
     if data.order_known:
         pos = position_metrics(c, order_key)
         out["p_a"] = pos["p_a"]
@@ -263,18 +299,31 @@ def annotator_table(
         out["longest_run"] = pos["longest_run"]
         shares = np.nanmedian(pos["choice_shares"][valid], axis=0) if valid.any() else np.full(3, np.nan)
         shares = shares / np.nansum(shares)
-        p_run = run_pvalue(pos["longest_run"], n, np.nan_to_num(shares))
-        ps["run"] = np.where(valid, p_run, np.nan)
-        notes.append(f"runs of identical choices are counted in {order_name}.")
+        if in_time:
+            p_run = run_pvalue(pos["longest_run"], n, np.nan_to_num(shares))
+            ps["run"] = np.where(valid, p_run, np.nan)
+            notes.append("runs of identical choices are counted and tested in timestamp order.")
+        else:
+            notes.append("no complete `timestamp`: `longest_run` is counted in row order, which need not be the "
+                         "annotation order (rows grouped by prompt give careful annotators long runs), so "
+                         "straight-lining is not tested; add timestamps to test it.")
     else:
         notes.append("display order unknown (order_known=False): `p_a`, `longest_run` and their tests "
                      "are empty, since a/b were placed by a hash and carry no position signal.")
         row_notes += "display order unknown: no position or run statistics; "
 
     # length preference
-    if data.has_texts:
+    if effects is not None:
+        for col, values in effects.items():
+            out[col] = values
+        ps["length"], _, pool["length_slope"] = outlier_test(effects["length_slope"], effects["length_slope_se"],
+                                                             valid)
+        notes.append("`position_logit` and `length_slope` are the crossed model's fixed effect plus each "
+                     "annotator's conditional mode.")
+    elif data.has_texts:
         x = length_covariate(data)[c.mask]
-        slope, se, _ok = length_slopes(c, x, min_judgments)
+        b0, b0_se, slope, se = length_slopes(c, x, min_judgments)
+        out["position_logit"], out["position_logit_se"] = b0, b0_se
         out["length_slope"], out["length_slope_se"] = slope, se
         ps["length"], _, pool["length_slope"] = outlier_test(slope, se, valid)
     else:
@@ -329,7 +378,7 @@ def annotator_table(
     out["notes"] = out["notes"].str.rstrip("; ")
     _flag(out, pool, fdr, max_run)
     out.attrs.update(notes=tuple(notes), pool=pool, fdr=fdr, min_judgments=min_judgments,
-                     confidence_level=confidence_level, ds_converged=bool(agr["ds_converged"]))
+                     confidence_level=confidence_level, ds_converged=ds_converged)
     return out
 
 

@@ -26,27 +26,33 @@ STYLE_COVARIATES = ("length", "headers", "lists", "bold")
 _TEXT_CHARS = 400
 
 
+_API = {  # public analysis function -> module path (imported on first use, one by one)
+    "annotator_table": "..annotators", "judge_report": "..annotators", "length_bias": "..bias",
+    "position_bias": "..bias", "style_bias": "..bias", "consensus": "..consensus",
+    "fit_bradley_terry": "..models.bradley_terry", "fit_preference_model": "..models.mixed",
+    "build_pairs": "..pairs", "flag_prompts": "..prompts", "agreement": "..reliability",
+    "simpson_check": "..simpson",
+}
+
+
+class _LazyApi:
+    """The public analysis functions, each imported when a step first uses it.
+
+    Importing one at a time keeps a module that fails to import from failing
+    every other step: only the steps that call it are recorded as failed.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        if name not in _API:
+            raise AttributeError(name)
+        return getattr(importlib.import_module(_API[name], __package__), name)
+
+
 def _api() -> Any:
-    """The public analysis functions, imported from their modules on first use."""
-    from types import SimpleNamespace
-
-    from ..annotators import annotator_table, judge_report
-    from ..bias import length_bias, position_bias, style_bias
-    from ..consensus import consensus
-    from ..models.bradley_terry import fit_bradley_terry
-    from ..models.mixed import fit_preference_model
-    from ..pairs import build_pairs
-    from ..prompts import flag_prompts
-    from ..reliability import agreement
-    from ..simpson import simpson_check
-
-    return SimpleNamespace(
-        annotator_table=annotator_table, judge_report=judge_report, length_bias=length_bias,
-        position_bias=position_bias, style_bias=style_bias, consensus=consensus,
-        fit_bradley_terry=fit_bradley_terry, fit_preference_model=fit_preference_model,
-        build_pairs=build_pairs, flag_prompts=flag_prompts, agreement=agreement,
-        simpson_check=simpson_check,
-    )
+    """The public analysis functions (see :class:`_LazyApi`)."""
+    return _LazyApi()
 
 
 def _opts(config: dict[str, Any], step: str) -> dict[str, Any]:

@@ -47,21 +47,34 @@ def _find() -> list[tuple]:
     return found
 
 
+_depth = 0
+_saved: list[int] = []
+
+
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """Limit every loaded OpenBLAS to one thread inside the block."""
-    global _controls
+    """Limit every loaded OpenBLAS to one thread inside the block (re-entrant, thread-safe).
+
+    The first entry saves the thread counts and the last exit restores them,
+    so overlapping calls from several threads do not leave BLAS limited.
+    """
+    global _controls, _depth, _saved
     with _LOCK:
         if _controls is None:
             import numpy  # noqa: F401  (make sure both BLAS copies are loaded before looking)
             import scipy.linalg  # noqa: F401
 
             _controls = _find()
-    before = [get() for _, get in _controls]
-    for setter, _ in _controls:
-        setter(1)
+        if _depth == 0:
+            _saved = [get() for _, get in _controls]
+            for setter, _ in _controls:
+                setter(1)
+        _depth += 1
     try:
         yield
     finally:
-        for (setter, _), n in zip(_controls, before):
-            setter(n)
+        with _LOCK:
+            _depth -= 1
+            if _depth == 0:
+                for (setter, _), n in zip(_controls, _saved):
+                    setter(n)

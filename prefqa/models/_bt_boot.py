@@ -18,7 +18,7 @@ full Newton (or L-BFGS beyond :data:`NEWTON_MAX_PARAMS` parameters).
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import linalg, sparse, special
 
 from . import _bt_fit as core
 from ._bt_sample import MultinomialSampler
@@ -68,10 +68,7 @@ def _block_gradient(design: core.Design, theta: np.ndarray, stats: tuple, scat: 
         gd *= -0.5
         gd += half_diff
     else:
-        pos = d >= 0
-        e = np.exp(-np.abs(d))
-        prob = np.where(pos, 1.0, e)
-        prob /= 1.0 + e
+        prob = special.expit(d, out=d)
         gd = np.multiply(n, prob, out=prob)
         np.subtract(ya, gd, out=gd)
     g = np.empty_like(theta)
@@ -200,7 +197,7 @@ def bootstrap_rows(design: core.Design, theta0: np.ndarray, n_resamples: int, rn
     Each resample weighs every judgment by how often it was drawn (a
     multinomial over judgments with equal probabilities), and is refitted
     by the same chord steps. Cost: a few passes over all judgments per
-    resample, about ``n_resamples / 3`` times the time of the point fit.
+    resample, about a quarter of the point fit each.
     """
     n = len(design.i)
     factor = _factor(design, theta0, regularization, covariate_regularization) \

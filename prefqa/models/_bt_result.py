@@ -50,9 +50,12 @@ class BradleyTerryResult:
         :func:`rank_table`), ``n`` (judgments involving the item), ``wins``,
         ``losses``, ``ties``. Sorted by ``rank``.
     coefficients : DataFrame
-        One row per covariate (``estimate, std_error, ci_low, ci_high,
-        p_value``); log-odds per unit of the covariate (displayed a minus b).
-        Empty without covariates.
+        One row per covariate asked for (``estimate, std_error, ci_low,
+        ci_high, p_value, reason``); log-odds per unit of the covariate
+        (displayed a minus b). A covariate the data cannot estimate (all 0,
+        or collinear with the strengths or earlier covariates) was dropped
+        before the fit: its row is NaN and ``reason`` says why (``""`` for
+        estimated rows). Empty without covariates.
     tie_parameter : float
         Davidson's ``nu`` (``ties="davidson"``); NaN otherwise. The chance of
         a tie between equal items is ``nu / (2 + nu)``.
@@ -203,6 +206,9 @@ class BradleyTerryResult:
                          f"{row.ci_high:>10.3f}{int(row['rank']):>6}"
                          f"{f'{int(row.rank_low)}-{int(row.rank_high)}':>10}")
         for name, row in self.coefficients.iterrows():
+            if row.get("reason", ""):
+                lines.append(f"coefficient {name}: dropped ({row['reason']})")
+                continue
             lines.append(f"coefficient {name}: {row.estimate:.4f} "
                          f"[{row.ci_low:.4f}, {row.ci_high:.4f}], p = {row.p_value:.3g}")
         lines.extend(f"Warning: {w}" for w in self.warnings)

@@ -114,9 +114,10 @@ class MultinomialSampler:
             cats = np.minimum(cats, n_cells - 1)
             x += np.bincount(cats * size + np.repeat(add, k),
                              minlength=n_cells * size).reshape(n_cells, size)
-        for b in np.flatnonzero(short < 0):                 # a loop over resamples, not cells
-            extra = int(-short[b])
-            cum = np.cumsum(x[:, b])
-            drop = rng.choice(int(cum[-1]), size=extra, replace=False)
-            x[:, b] -= np.bincount(np.searchsorted(cum, drop, side="right"), minlength=n_cells)
+        over = np.flatnonzero(short < 0)
+        if len(over):
+            cum = np.cumsum(x[:, over], axis=0).T.copy()    # one pass, then one row per resample
+            for r, b in enumerate(over):                    # a loop over resamples, not cells
+                drop = rng.choice(int(cum[r, -1]), size=int(-short[b]), replace=False)
+                x[:, b] -= np.bincount(np.searchsorted(cum[r], drop, side="right"), minlength=n_cells)
         return x

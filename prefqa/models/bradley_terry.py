@@ -36,11 +36,32 @@ Confidence intervals
   intervals.
 * ``"fisher"``: ``H^-1`` only (model-based; what R's BradleyTerry2 reports).
 * ``"bootstrap"``: percentile intervals from ``n_resamples`` refits. When
-  covariates are absent or only ``"position"``, judgments collapse to unique
-  (i, j, outcome) rows and each resample is a multinomial draw of their
-  counts (the fit never touches raw rows). With continuous covariates rows
-  do not compress: each resample reweights every judgment, costing about
-  one full fit per resample.
+  every covariate is constant (none, or only ``"position"``), judgments
+  collapse to unique (i, j, outcome) rows and each resample is an exact
+  multinomial draw of their counts (the fit never touches raw rows). Each
+  resample is then solved to convergence by chord Newton steps from the
+  full-data estimate, all resamples of a block at once
+  (:mod:`prefqa.models._bt_boot`). Measured at 1M judgments over 200
+  models, 1,000 resamples: about 6 s of CPU (15-19 s wall on a shared
+  2-core machine at load average 6). With continuous covariates rows do not
+  compress: each resample reweights every judgment and costs a few passes
+  over all of them (measured: 0.5 s of CPU per resample at 1M judgments
+  with 4 covariates, a quarter of the point fit); prefer the sandwich there.
+
+Covariates the data cannot estimate
+-----------------------------------
+A covariate that is 0 for every used judgment (``"bold"`` when no response
+uses bold), or that is a linear combination of the strength differences
+and of the covariates listed before it (a duplicate, a constant next to
+``"position"``, a per-model attribute difference), is dropped before the
+fit: its row in ``coefficients`` is NaN with the ``reason``, the same text
+is in ``warnings`` and a :class:`~prefqa.errors.PrefqaWarning` is issued.
+The fit is then exactly the fit without that covariate. A singular
+information matrix never raises: parameters in its null space get NaN
+standard errors and a warning note.
+
+Dense linear algebra (a few hundred parameters) runs with OpenBLAS limited
+to one thread, see :mod:`prefqa.models._bt_blas`.
 """
 
 from __future__ import annotations
@@ -161,7 +182,9 @@ def fit_bradley_terry(
         (``'length'``, ``'headers'``, ``'lists'``, ``'bold'``, ...: style
         control with normalised a-minus-b differences), or a table with one
         row per judgment, displayed a minus b. Judgments with a missing
-        covariate are left out (counted in ``n_dropped``).
+        covariate are left out (counted in ``n_dropped``). Covariates the
+        data cannot estimate (all 0, or collinear with the strengths or
+        with earlier covariates) are dropped with a reason (module notes).
     regularization : float
         ``regularization / 2 * sum(strength ** 2)``; see the module notes for
         choix's ``alpha`` and FastChat's ``reg``. 0 (default) is the MLE.
@@ -182,6 +205,14 @@ def fit_bradley_terry(
     Returns
     -------
     BradleyTerryResult
+
+    Warns
+    -----
+    PrefqaWarning
+        A covariate was dropped (its ``reason`` is in ``coefficients``).
+    ConvergenceWarning
+        The fit did not converge or the MLE does not exist (``converged``
+        is then False).
 
     Raises
     ------

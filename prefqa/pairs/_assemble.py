@@ -63,10 +63,12 @@ def text_array(texts: pd.Series) -> pa.Array:
     return as_arrow(texts)
 
 
-def _with_blank(texts: pd.Series) -> tuple[pa.Array, int]:
-    """Texts as Arrow with one extra empty string at the end (position for 'missing')."""
-    arr = text_array(texts)
-    return pa.concat_arrays([arr, pa.array([""], type=pa.large_string())]), len(arr)
+def _take_text(arr: pa.Array, pos: np.ndarray) -> pd.Series:
+    """``arr[pos]`` as a string Series; ``""`` where ``pos`` is -1 (no copy of ``arr`` itself)."""
+    missing = pos < 0
+    idx = pa.array(pos, mask=missing) if missing.any() else pa.array(pos)
+    out = pd.Series(arr.take(idx), dtype="str")
+    return out.fillna("") if missing.any() else out
 
 
 def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[str, ...], texts: pd.Series,
@@ -152,17 +154,17 @@ def frames(data: Any, u: dict, reason: np.ndarray, detail: np.ndarray, texts: pd
     """Return (pairs, ties kept for KTO, dropped) with the columns of :class:`PairSet`."""
     keep = reason == None  # noqa: E711
     is_tie = u["is_tie"]
-    text_arr, blank_t = _with_blank(texts)
-    prompt_arr, blank_p = _with_blank(ptab["text"]) if len(ptab) else (pa.array([""], type=pa.large_string()), 0)
+    text_arr = text_array(texts)
+    prompt_arr = text_array(ptab["text"]) if len(ptab) else pa.array([], type=pa.large_string())
     rid = as_arrow(data.responses["response_id"].astype("str"))
 
     def table(rows: np.ndarray) -> pd.DataFrame:
         c, r, p = cpos[rows], rpos[rows], ppos[rows]
         cols: dict[str, Any] = {
             "prompt_id": take(u["prompt_id"], rows).astype("str"),
-            "prompt": pd.Series(prompt_arr.take(np.where(p >= 0, p, blank_p)), dtype="str"),
-            "chosen": pd.Series(text_arr.take(np.where(c >= 0, c, blank_t)), dtype="str"),
-            "rejected": pd.Series(text_arr.take(np.where(r >= 0, r, blank_t)), dtype="str"),
+            "prompt": _take_text(prompt_arr, p),
+            "chosen": _take_text(text_arr, c),
+            "rejected": _take_text(text_arr, r),
             "chosen_id": pd.Series(rid.take(c), dtype="str"),
             "rejected_id": pd.Series(rid.take(r), dtype="str"),
             "chosen_model": _side(u, "model", rows, True),

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 
 from .._types import RngLike, as_generator
-from ..errors import InsufficientDataError, SchemaError
 from ..consensus import consensus
+from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
-from ._balance import balance_lengths, cap_per_prompt
 from ._assemble import apply_guards, frames, positions, take
+from ._balance import balance_lengths, cap_per_prompt
 from ._guards import DEFAULT_GUARDS, OPTIONAL_GUARDS, text_codes
 from ._policies import POLICIES, rated_candidates
-from ._result import PAIR_COLUMNS, REASONS, PairSet, check_accounting
+from ._result import PairSet, check_accounting
 
 __all__ = ["build_pairs"]
 
@@ -270,7 +270,7 @@ def _rated_units(data, policy, margin, excl_a, excl_p, rng):
 def build_pairs(
     data: PreferenceData,
     *,
-    label: Literal["majority", "dawid_skene"] = "majority",
+    label: Literal["majority", "dawid_skene", "model"] = "majority",
     min_agreement: float = 0.0,
     min_judgments: int = 1,
     ties: Literal["drop", "keep_as_kto"] = "drop",
@@ -299,11 +299,20 @@ def build_pairs(
     data : PreferenceData
         Judged comparisons with response texts, or (with ``policy``) rated
         responses.
-    label : {'majority', 'dawid_skene'}
-        How a comparison's winner is decided. ``'majority'``: the response
-        (or tie) with strictly the most votes; a shared top is
-        ``no_majority``. ``'dawid_skene'``: the Dawid-Skene posterior mode
-        (needs annotator ids); ``p_chosen`` is then the posterior.
+    label : {'majority', 'dawid_skene', 'model'}
+        How a comparison's winner is decided; the first two are exactly
+        ``pq.consensus(data, method=label)`` (same labels, ``p_*`` and
+        ``agreement``). ``'majority'``: the response (or tie) with strictly
+        the most votes; a shared top (``tied_vote``) is ``no_majority``.
+        ``'dawid_skene'``: the Dawid-Skene posterior mode (needs annotator
+        ids). ``'model'``: the sign of each comparison's quality difference
+        after ``pq.fit_preference_model`` has removed annotator side and
+        length biases and the position and length effects (needs annotator
+        ids; see ``prefqa.pairs._model_label``); beats the majority vote when
+        biased annotators are common, costs a mixed-model fit. ``p_chosen``
+        is ``p_winner + p_tie / 2`` of the label source (the vote share for
+        the majority, a posterior otherwise), ``margin`` is ``p_winner -
+        p_loser``.
     min_agreement : float
         Drop comparisons where the share of judgments agreeing with the
         label is below this (``low_agreement``).
@@ -322,10 +331,17 @@ def build_pairs(
         these prompts are dropped (``excluded_prompt``).
     flagged : {'keep', 'drop', 'downweight'}
         What to do with annotators flagged by ``pq.annotator_table`` and
-        prompts flagged by ``pq.flag_prompts``: nothing; ignore their
-        judgments / drop their comparisons (``flagged_prompt``); or count
-        their votes half and shrink ``p_chosen`` halfway to 0.5 with
-        ``weight`` 0.5.
+        prompts flagged by ``pq.flag_prompts``: nothing; ignore the
+        annotators' judgments (a comparison left without any is
+        ``no_judgments``) and drop the prompts' comparisons
+        (``flagged_prompt``); or count the annotators' votes half
+        (``pq.consensus(..., weights=)``) and give the prompts' pairs
+        ``weight`` 0.5 with ``p_chosen`` shrunk halfway to 0.5.
+    annotator_flags, prompt_flags : DataFrame or sequence of str, optional
+        Precomputed flags, so nothing is refitted: the output of
+        ``pq.annotator_table`` / ``pq.flag_prompts`` (rows with ``flagged``
+        true, indexed by id) or the flagged ids themselves (``()`` for none).
+        Default: computed here when ``flagged`` is not ``'keep'``.
     guards : sequence of str
         Default ``('empty', 'identical', 'duplicate')``; add
         ``'near_identical'``, ``'near_duplicate'``, ``'truncation'`` (see
@@ -349,13 +365,17 @@ def build_pairs(
     -------
     PairSet
         ``pairs``, ``ties``, ``dropped`` (one row per unit not kept, with
-        ``reason_code`` and ``reason``), counts, settings, the estimated
-        flip rate and ``manifest()``.
+        ``reason_code`` and ``reason``), counts, settings, the input
+        fingerprint, the estimated flip rate (``pq.consensus``' definition,
+        ``mean(1 - p_chosen)``, over the kept pairs; for the majority vote
+        only pairs with 2+ judgments count) and ``manifest()``.
 
     Raises
     ------
     SchemaError
         Bad options, no response texts, or a policy without ratings.
+    InsufficientDataError
+        ``label='dawid_skene'`` or ``'model'`` without annotator ids.
 
     Examples
     --------

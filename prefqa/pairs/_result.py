@@ -77,11 +77,15 @@ class PairSet:
     settings : dict
         Every option ``build_pairs`` was called with (JSON-ready).
     flip_rate : float
-        Estimated share of kept labels that are wrong (``nan`` when it
-        cannot be estimated, for example with one judgment per comparison).
+        Estimated share of kept labels that are wrong: ``pq.consensus``'
+        ``p_other + p_tie / 2`` (that is ``1 - p_chosen``) averaged over the
+        kept pairs (``nan`` when it cannot be estimated, for example with one
+        judgment per comparison under the majority vote, or rated data).
     length_balance : DataFrame
         Per length bucket, the chosen-is-longer share before and after
         balancing (empty unless ``length_balance`` was set).
+    source_fingerprint : str
+        ``PreferenceData.fingerprint()`` of the input (in the manifest).
     warnings : tuple of str
         Plain-language remarks.
     """

@@ -23,11 +23,11 @@ import numpy as np
 
 from ..annotators._stats import N_LABELS
 
-__all__ = ["disagreement_moments", "simulate_disagreement"]
+__all__ = ["disagreement_moments", "pair_moments", "simulate_disagreement"]
 
 
-def _given_z(p: np.ndarray, comp: np.ndarray, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of agreeing pairs per comparison when vote j has label probabilities ``p[j]``."""
+def pair_moments(p: np.ndarray, comp: np.ndarray, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of *agreeing* vote pairs per comparison when vote j has label probabilities ``p[j]``."""
     L = N_LABELS
 
     def per_comp(w: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def disagreement_moments(
     e2_mix = np.zeros(n_comp)
     v_mix = np.zeros(n_comp)
     for z in range(N_LABELS):  # three true labels
-        mean, var = _given_z(confusion[ann, z, :], comp, n_comp)
+        mean, var = pair_moments(confusion[ann, z, :], comp, n_comp)
         w = posterior[:, z]
         e_mix += w * mean
         e2_mix += w * mean**2
@@ -108,11 +108,14 @@ def simulate_disagreement(
     n_groups: int,
     n_resamples: int,
     rng: np.random.Generator,
+    *,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw ``n_resamples`` null replicates of the disagreeing pairs per group (parametric bootstrap).
 
     Returns an array of shape ``(n_resamples, n_groups)``. ``group`` maps
-    comparisons to groups (prompts).
+    comparisons to groups (prompts); ``weights`` (one per comparison,
+    default 1) weight each comparison's disagreeing pairs in the group sum.
     """
     L = N_LABELS
     cum_post = np.cumsum(posterior, axis=1)
@@ -127,5 +130,6 @@ def simulate_disagreement(
         lab = (u > cum_conf[ann, zc, 0]).astype(np.int64) + (u > cum_conf[ann, zc, 1])
         counts = np.bincount(comp * L + lab, minlength=n_comp * L).reshape(n_comp, L)
         agree = (counts * (counts - 1) / 2).sum(axis=1)
-        out[b] = np.bincount(group, weights=pairs - agree, minlength=n_groups)
+        dis = pairs - agree
+        out[b] = np.bincount(group, weights=dis if weights is None else weights * dis, minlength=n_groups)
     return out

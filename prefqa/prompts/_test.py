@@ -1,0 +1,169 @@
+"""The per-prompt test of ``flag_prompts``: weighted disagreement against a fitted null, per comparison.
+
+Two nulls, chosen by what the data carry:
+
+* ``'vote model'`` (judgments name models): :mod:`._votes`. Each vote
+  follows the annotator's fitted discrimination, position pull, length slope
+  and tie rate, applied to the model-strength gap of the comparison plus a
+  shared comparison effect. A split is surprising where the models are far
+  apart and the annotators reliable.
+* ``'competence'`` (no models): the one-coin model of :mod:`._onecoin`; each
+  comparison has one true label and every annotator votes it with its own
+  competence. Its confusion matrices are fitted twice: on all judgments, then
+  without the prompts whose first-pass p-value is below 0.05.
+
+In both, comparison c gets the weight ``(mu1_c - mu0_c) / v0_c`` (null mean
+``mu0_c`` and variance ``v0_c`` of its disagreeing vote pairs; ``mu1_c`` the
+mean when the votes ignore which response is better), the prompt statistic
+is ``S = sum_c w_c D_c`` and ``z = (S - sum_c w_c mu0_c) / sqrt(sum_c w_c^2 v0_c)``
+(comparisons are independent under the null, so these moments are exact);
+the p-value is ``P(N(0, 1) >= z)``, or a parametric bootstrap from the
+fitted null when ``n_resamples > 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ..schema import PreferenceData
+from ._null import disagreement_moments, simulate_disagreement
+from ._onecoin import N_LABELS, ds_posterior, fit_one_coin
+from ._votes import VoteModel, fit_vote_model, prompt_test, simulate_weighted
+
+__all__ = ["PromptNull", "run_null"]
+
+
+@dataclass(frozen=True)
+class PromptNull:
+    """p-values and expected disagreeing pairs per prompt, against the annotators' own and a typical annotator."""
+
+    p_value: np.ndarray
+    p_value_pooled: np.ndarray
+    expected: np.ndarray
+    expected_pooled: np.ndarray
+    name: str
+    converged: bool
+    details: dict
+
+
+def _p_normal(stat: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (stat - mean) / np.sqrt(var)
+    return np.where(var > 1e-12, stats.norm.sf(z), 1.0)
+
+
+def _p_boot(sims: np.ndarray, stat: np.ndarray) -> np.ndarray:
+    return (1.0 + (sims >= stat[None, :] - 1e-9).sum(axis=0)) / (1.0 + sims.shape[0])
+
+
+class _Votes:
+    """Per-vote codes shared by both nulls."""
+
+    def __init__(self, data: PreferenceData) -> None:
+        self.comp, labels = data.codes("comparison_id")
+        self.n_comp = len(labels)
+        self.label = data.oriented_choice().astype(np.int64)
+        a_codes, a_labels = data.codes("annotator_id")
+        self.n_ann = len(a_labels) + 1  # judgments without an annotator share one pseudo-annotator
+        self.ann = np.where(a_codes >= 0, a_codes, self.n_ann - 1)
+        counts = np.bincount(self.comp * N_LABELS + self.label,
+                             minlength=self.n_comp * N_LABELS).reshape(self.n_comp, N_LABELS).astype(np.float64)
+        votes = counts.sum(axis=1)
+        self.disagree = votes * (votes - 1) / 2 - (counts * (counts - 1) / 2).sum(axis=1)
+
+
+def run_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.ndarray,
+             n_resamples: int, rng: np.random.Generator) -> PromptNull:
+    """Dispatch to the vote-model null (models known) or the competence null."""
+    if data.has_models:
+        ma, mb, mlabels = data.model_codes()
+        if len(mlabels) >= 2:
+            return _vote_null(data, v, prompt, n_prompts, ma, mb, len(mlabels), n_resamples, rng)
+    return _competence_null(v, prompt, n_prompts, tested, n_resamples, rng)
+
+
+def _per_prompt(prompt: np.ndarray, n_prompts: int, w: np.ndarray) -> np.ndarray:
+    ok = prompt >= 0
+    return np.bincount(prompt[ok], weights=w[ok], minlength=n_prompts)
+
+
+def _group(prompt: np.ndarray, n_prompts: int) -> np.ndarray:
+    """Comparisons without a prompt go to an extra group that the caller drops."""
+    return np.where(prompt >= 0, prompt, n_prompts)
+
+
+def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: int, ma: np.ndarray,
+               mb: np.ndarray, n_models: int, n_resamples: int, rng: np.random.Generator) -> PromptNull:
+    flipped = data.flipped()
+    sign = np.where(flipped, -1.0, 1.0)
+    x = np.zeros(len(sign))
+    if data.has_texts:
+        from ..features import judgment_features
+
+        x = np.nan_to_num(judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)) * sign
+    m1, m2 = np.where(flipped, mb, ma), np.where(flipped, ma, mb)
+    fit = fit_vote_model(v.ann, v.comp, v.label, sign, x, m1, m2, v.n_ann, n_models, v.n_comp)
+    known = (m1 >= 0) & (m2 >= 0)
+    gap = np.where(known, fit.strengths[np.maximum(m1, 0)] - fit.strengths[np.maximum(m2, 0)], 0.0)
+    active = np.bincount(v.ann, minlength=v.n_ann) > 0
+
+    def typical(values: np.ndarray) -> np.ndarray:
+        return np.full(v.n_ann, float(np.median(values[active])))
+
+    pooled = VoteModel(fit.strengths, typical(fit.a), typical(fit.p), typical(fit.l), typical(fit.tau),
+                       fit.sigma, fit.converged)
+    p_out, e_out = [], []
+    for model in (fit, pooled):  # own annotators, then the typical annotator
+        w, mean0, var0 = prompt_test(model, v.ann, v.comp, gap, sign, x, v.n_comp)
+        stat = _per_prompt(prompt, n_prompts, w * v.disagree)
+        if n_resamples > 0:
+            sims = simulate_weighted(model, v.ann, v.comp, gap, sign, x, v.n_comp, w, _group(prompt, n_prompts),
+                                     n_prompts + 1, n_resamples, rng)[:, :n_prompts]
+            p_out.append(_p_boot(sims, stat))
+        else:
+            p_out.append(_p_normal(stat, _per_prompt(prompt, n_prompts, w * mean0),
+                                   _per_prompt(prompt, n_prompts, w * w * var0)))
+        e_out.append(_per_prompt(prompt, n_prompts, mean0))
+    details = {"sigma": fit.sigma, "strengths": fit.strengths}
+    return PromptNull(p_out[0], p_out[1], e_out[0], e_out[1], "vote model", fit.converged, details)
+
+
+def _competence_null(v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.ndarray, n_resamples: int,
+                     rng: np.random.Generator) -> PromptNull:
+    L = N_LABELS
+    shares = np.bincount(v.ann * L + v.label, minlength=v.n_ann * L).reshape(v.n_ann, L) + 0.5
+    blind = np.broadcast_to((shares / shares.sum(axis=1, keepdims=True))[:, None, :], (v.n_ann, L, L))
+
+    def test(conf: np.ndarray, post: np.ndarray, boot: bool) -> tuple[np.ndarray, np.ndarray]:
+        mean0, var0 = disagreement_moments(conf, post, v.ann, v.comp, v.n_comp)
+        mean1, _ = disagreement_moments(blind, post, v.ann, v.comp, v.n_comp)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(var0 > 1e-12, np.clip((mean1 - mean0) / var0, 0.0, None), 0.0)
+        stat = _per_prompt(prompt, n_prompts, w * v.disagree)
+        expected = _per_prompt(prompt, n_prompts, mean0)
+        if boot:
+            sims = simulate_disagreement(conf, post, v.ann, v.comp, v.n_comp, _group(prompt, n_prompts),
+                                         n_prompts + 1, n_resamples, rng, weights=w)[:, :n_prompts]
+            return _p_boot(sims, stat), expected
+        return _p_normal(stat, _per_prompt(prompt, n_prompts, w * mean0),
+                         _per_prompt(prompt, n_prompts, w * w * var0)), expected
+
+    fit = fit_one_coin(v.ann, v.comp, v.label, v.n_ann, v.n_comp)
+    conf, post = fit.confusion, fit.posterior
+    p_first, _ = test(conf, post, False)
+    suspect = (np.where(tested, p_first, 1.0) < 0.05)[np.maximum(prompt, 0)] & (prompt >= 0)
+    clean = ~suspect[v.comp]
+    if suspect.any() and clean.any():
+        clean_comp, sub = np.unique(v.comp[clean], return_inverse=True)
+        refit = fit_one_coin(v.ann[clean], sub, v.label[clean], v.n_ann, len(clean_comp))
+        conf = refit.confusion
+        post = ds_posterior(conf, refit.prior, v.ann, v.comp, v.label, v.n_comp)
+    active = np.bincount(v.ann, minlength=v.n_ann) > 0
+    typical = np.median(conf[active], axis=0)
+    typical = typical / typical.sum(axis=1, keepdims=True)
+    p_val, exp_own = test(conf, post, n_resamples > 0)
+    p_pool, exp_pool = test(np.broadcast_to(typical, conf.shape), post, n_resamples > 0)
+    return PromptNull(p_val, p_pool, exp_own, exp_pool, "competence", fit.converged, {})
