@@ -40,8 +40,10 @@ def _make(path: Path, n_prompts: int) -> int:
     return data.n_judgments
 
 
-def _audit(path: str, out: str) -> int:
-    return main(["audit", path, "--out", out, "--no-progress", "--by", "domain"])
+def _audit(path: str, out: str) -> dict:
+    code = main(["audit", path, "--out", out, "--no-progress", "--by", "domain"])
+    t = os.times()
+    return {"exit": code, "cpu_s": round(t.user + t.system, 1)}  # CPU of this child (wall is measured)
 
 
 def run(quick: bool, folder: Path, suffix: str) -> None:

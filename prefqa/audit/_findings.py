@@ -52,7 +52,9 @@ def _failed_and_skipped(content: dict[str, Any], config: dict[str, Any]) -> list
                                 "for the traceback and report it.",
                                 f"prefqa --debug audit {_data_arg(content)}", step=name))
         elif s["status"] == "skipped" and name != "load_report":
-            out.append(_finding("info", "step_skipped", f"{s['title']} skipped: {s['reason']}", step=name))
+            reason = str(s["reason"]).rstrip()
+            out.append(_finding("info", "step_skipped", f"{s['title']} skipped: {reason}"
+                                + ("" if reason.endswith(".") else "."), step=name))
     return out
 
 
@@ -248,6 +250,16 @@ def _pairs(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
                      value=share, step="pairs")]
 
 
+# A share this far from one half is "high" / "medium"; a significant but smaller lean is "low"
+# (with a million judgments a 51% share is significant and rarely worth acting on).
+EFFECT_HIGH, EFFECT_MEDIUM = 0.10, 0.03
+
+
+def _effect_severity(share: float) -> str:
+    gap = abs(share - 0.5)
+    return "high" if gap >= EFFECT_HIGH else "medium" if gap >= EFFECT_MEDIUM else "low"
+
+
 def _ci_excludes(ci: Any, value: float) -> bool:
     return isinstance(ci, list) and len(ci) == 2 and None not in ci and not (ci[0] <= value <= ci[1])
 
@@ -262,7 +274,7 @@ def _length(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
         return []
     level = _pct_level(config["audit"]["confidence_level"])
     side = "longer" if est > 0.5 else "shorter"
-    severity = "high" if abs(est - 0.5) >= 0.1 else "medium"
+    severity = _effect_severity(est)
     return [_finding(severity, "length_bias",
                      f"The longer response wins {_pct(est)} of {v.get('n_trials', 0):,} decided trials "
                      f"({level} CI {_pct(ci[0])} to {_pct(ci[1])}): judgments favour {side} responses; rank "
@@ -280,7 +292,7 @@ def _position(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
     out = []
     if est is not None and _ci_excludes(ci, 0.5):
         level = _pct_level(config["audit"]["confidence_level"])
-        out.append(_finding("high" if abs(est - 0.5) >= 0.1 else "medium", "position_bias",
+        out.append(_finding(_effect_severity(est), "position_bias",
                             f"The first-shown response is chosen in {_pct(est)} of {v.get('n_trials', 0):,} "
                             f"non-tie judgments ({level} CI {_pct(ci[0])} to {_pct(ci[1])}); randomize and "
                             "counterbalance the display order in future batches, and audit per annotator.",

@@ -16,27 +16,32 @@ from ._plots import PLOTS
 __all__ = ["render_html", "render_text", "fmt"]
 
 _CSS = """
-:root{--fg:#1d2430;--muted:#5b6675;--line:#d9dee5;--bg:#fafbfc;--high:#c0392b;--medium:#e08e0b;
+:root{--fg:#1d2430;--muted:#5b6675;--line:#d9dee5;--bg:#fafbfc;--high:#c0392b;--medium:#b86e00;
 --low:#2c6fbb;--info:#5b6675;--ok:#2e8b57}
-*{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
-color:var(--fg);background:var(--bg);margin:0}main{max-width:1100px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid var(--line);
-padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}.meta{color:var(--muted);font-size:12px}
-table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:12.5px;background:#fff}
-th,td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top;
-max-width:420px;overflow-wrap:anywhere}th{background:#f0f3f7}td.num{text-align:right;
-font-variant-numeric:tabular-nums}.scroll{max-height:420px;overflow:auto}
-.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:11px;color:#fff;
-text-transform:uppercase;margin-right:6px}.high{background:var(--high)}.medium{background:var(--medium)}
-.low{background:var(--low)}.info{background:var(--info)}.ok{background:var(--ok)}
-.skipped{background:var(--info)}.failed{background:var(--high)}ol.findings li{margin:4px 0}
-code{background:#eef1f5;padding:0 3px;border-radius:3px;font-size:12px}
-pre{background:#fff;border:1px solid var(--line);padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap}
-figure{margin:8px 0;background:#fff;border:1px solid var(--line);padding:6px}
-figure svg{max-width:100%;height:auto}nav a{margin-right:10px;font-size:12px}
+*{box-sizing:border-box}body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+color:var(--fg);background:var(--bg);margin:0}main{max-width:1200px;margin:0 auto;padding:20px 24px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid var(--line);
+padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}.meta{color:var(--muted);font-size:13px}
+.scroll{max-height:440px;overflow-x:auto;overflow-y:auto;border:1px solid var(--line);margin:6px 0 12px}
+table{border-collapse:collapse;font-size:13px;background:#fff;min-width:40%}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
+th{background:#f0f3f7;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.text{white-space:normal;min-width:14em;max-width:32em;overflow-wrap:break-word}
+.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;color:#fff;
+text-transform:uppercase;margin-right:8px;vertical-align:1px}.high{background:var(--high)}
+.medium{background:var(--medium)}.low{background:var(--low)}.info{background:var(--info)}
+.ok{background:var(--ok)}.skipped{background:var(--info)}.failed{background:var(--high)}
+ol.findings{padding-left:28px}ol.findings li{margin:6px 0}
+code{background:#eef1f5;padding:1px 4px;border-radius:3px;font-size:13px;overflow-wrap:anywhere}
+pre{background:#fff;border:1px solid var(--line);padding:10px;overflow:auto;font-size:13px;white-space:pre-wrap}
+figure{margin:8px 0;background:#fff;border:1px solid var(--line);padding:8px}
+figure svg{width:100%;max-width:960px;height:auto;display:block}
+nav{line-height:1.9}nav a{margin-right:12px;font-size:13px;white-space:nowrap}
+details{margin:8px 0}summary{cursor:pointer;color:var(--muted);font-size:13px}
 """
 
 _MAX_HTML_ROWS = 50
+_SHORT_TEXT = 40  # longer text cells wrap; ids and numbers stay on one line
 
 
 def e(value: Any) -> str:
@@ -71,7 +76,8 @@ def _table(rows: list[dict[str, Any]], *, limit: int = _MAX_HTML_ROWS, total: in
         cells = []
         for c in cols:
             v = r.get(c)
-            cls = " class='num'" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            cls = (" class='num'" if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   else " class='text'" if isinstance(v, str) and len(v) > _SHORT_TEXT else "")
             cells.append(f"<td{cls}>{e(fmt(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     n = total if total is not None else len(rows)
@@ -109,9 +115,12 @@ def _section_html(name: str, s: dict[str, Any], sections: dict[str, Any]) -> str
         parts.append(f"<h3>Per stratum ({e(strata['by'])})</h3>" + _table(strata["rows"]))
     if res.get("table"):
         parts.append("<h3>Table</h3>" + _table(res["table"], total=res.get("n_rows")))
-    for tname, t in (res.get("tables") or {}).items():
-        if t.get("rows"):
-            parts.append(f"<h3>{e(tname)}</h3>" + _table(t["rows"], total=t.get("n_rows")))
+    more = [(tname, t) for tname, t in (res.get("tables") or {}).items()
+            if t.get("rows") and t["rows"] != res.get("table")]  # a copy of the main table is not repeated
+    if more:
+        inner = "".join(f"<h3>{e(tname)}</h3>" + _table(t["rows"], total=t.get("n_rows")) for tname, t in more)
+        names = ", ".join(e(tname) for tname, _ in more)
+        parts.append(f"<details><summary>More tables: {names}</summary>{inner}</details>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -132,7 +141,7 @@ def render_html(content: dict[str, Any]) -> str:
     facts_html = _table([{k: v for k, v in facts}])
     steps = [{"step": k, "status": s["status"], "seconds": s["seconds"], "reason": s["reason"]}
              for k, s in sections.items()]
-    nav = "".join(f"<a href='#{e(k)}'>{e(s['title'])}</a>" for k, s in sections.items())
+    nav = " ".join(f"<a href='#{e(k)}'>{e(s['title'])}</a>" for k, s in sections.items())
     deps = ", ".join(f"{e(k)} {e(v)}" for k, v in content["dependencies"].items())
     body = "".join(_section_html(k, s, sections) for k, s in sections.items())
     return (

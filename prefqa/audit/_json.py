@@ -88,6 +88,8 @@ def frame_records(frame: pd.DataFrame, *, max_rows: int | None = None) -> list[d
         frame = frame.head(max_rows)
     if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):
         frame = frame.reset_index()
+    elif not isinstance(frame.index, pd.RangeIndex):  # row labels (a covariance matrix) are kept
+        frame = frame.rename_axis("row").reset_index()
     cols = [str(c) for c in frame.columns]
     out = []
     arrays = [frame.iloc[:, i].to_numpy(dtype=object) for i in range(frame.shape[1])]

@@ -20,7 +20,7 @@ __all__ = ["PLOTS", "svg_of"]
 
 _RC = {
     "svg.fonttype": "none", "svg.hashsalt": "prefqa", "text.parse_math": False,
-    "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+    "font.size": 11, "axes.spines.top": False, "axes.spines.right": False,
     "font.family": "sans-serif",
 }
 _FLAG = "#c0392b"
@@ -33,7 +33,7 @@ def _label(text: Any, limit: int = 40) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def svg_of(draw: Callable[[Any], None], *, width: float = 6.4, height: float = 3.2) -> str:
+def svg_of(draw: Callable[[Any], None], *, width: float = 9.0, height: float = 3.8) -> str:
     """Return the inline SVG of a figure drawn by ``draw(ax)``."""
     import matplotlib
 
@@ -62,7 +62,7 @@ def _interval_plot(rows: list[dict[str, Any]], label_key: str, title: str, xlabe
     if not rows:
         return None
     labels = [_label(r.get(label_key)) for r in rows]
-    height = min(max(1.6, 0.28 * len(rows) + 1.0), 9.0)
+    height = min(max(2.0, 0.32 * len(rows) + 1.2), 10.0)
 
     def draw(ax: Any) -> None:
         y = np.arange(len(rows), dtype=float)
@@ -124,7 +124,7 @@ def plot_annotators(section: dict[str, Any]) -> str | None:
         ax.set_title("Annotators (size = judgments)")
         ax.legend(loc="best", frameon=False)
 
-    return svg_of(draw, height=3.6)
+    return svg_of(draw, height=4.6)
 
 
 def plot_length(section: dict[str, Any]) -> str | None:
@@ -212,7 +212,7 @@ def plot_drops(section: dict[str, Any]) -> str | None:
         ax.set_xlabel("comparisons")
         ax.set_title("Pair building: kept and dropped by reason")
 
-    return svg_of(draw, height=min(max(1.6, 0.3 * len(labels) + 1.0), 6.0))
+    return svg_of(draw, height=min(max(2.0, 0.34 * len(labels) + 1.2), 6.5))
 
 
 #: section name -> plot function(report sections) -> SVG or None

@@ -283,7 +283,8 @@ def _prompts(data: PreferenceData, config: dict[str, Any], done: dict[str, Any])
     section["columns"] = [str(c) for c in table.columns]
     if flag and "kind" in table:
         section["kinds"] = {str(k): int(v) for k, v in flagged["kind"].value_counts().items()}
-    dcol = pick(table, "disagreement", "entropy", "dispersion", "minority_share", "split")
+    dcol = pick(table, "disagreement", "vote_entropy", "entropy", "split_rate", "dispersion",
+                "minority_share", "split")
     if dcol is not None:
         values = table[dcol].to_numpy(dtype=float, na_value=np.nan)
         values = values[np.isfinite(values)]

@@ -40,10 +40,13 @@ __all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization", "minimize_with_
 
 
 def wald_cov(deviance, x: np.ndarray, active: np.ndarray, rel_step: float = 0.01) -> np.ndarray:
-    """Covariance ``2 H^{-1}`` of the ``active`` entries of ``x`` from a central-difference Hessian.
+    """Covariance ``2 H^{-1}`` of the ``active`` entries of ``x`` from a finite-difference Hessian.
 
     ``deviance`` is ``-2 log L``. Entries not active (on a boundary) get NaN
-    rows and columns. Costs ``1 + 2 m^2`` evaluations for ``m`` active entries.
+    rows and columns. Diagonal second derivatives are central differences,
+    off-diagonal ones forward differences that reuse the diagonal points, so
+    ``m`` active entries cost ``1 + 2 m + m (m - 1) / 2`` evaluations (10 for
+    three SDs; the full central scheme needs ``1 + 2 m^2``).
     """
     x = np.asarray(x, dtype=np.float64)
     idx = np.flatnonzero(active)
@@ -60,13 +63,15 @@ def wald_cov(deviance, x: np.ndarray, active: np.ndarray, rel_step: float = 0.01
             trial[idx[i]] += s
         return deviance(trial)
 
-    hess = np.empty((m, m))
+    plus = np.array([f({a: h[a]}) for a in range(m)])
+    minus = np.array([f({a: -h[a]}) for a in range(m)])
+    hess = np.diag((plus - 2 * f0 + minus) / h**2)
     for a in range(m):
-        hess[a, a] = (f({a: h[a]}) - 2 * f0 + f({a: -h[a]})) / h[a] ** 2
         for b in range(a):
-            v = (f({a: h[a], b: h[b]}) - f({a: h[a], b: -h[b]}) - f({a: -h[a], b: h[b]})
-                 + f({a: -h[a], b: -h[b]})) / (4 * h[a] * h[b])
+            v = (f({a: h[a], b: h[b]}) - plus[a] - plus[b] + f0) / (h[a] * h[b])
             hess[a, b] = hess[b, a] = v
+    if not np.all(np.isfinite(hess)):
+        return out
     try:
         cov = 2.0 * np.linalg.inv(hess)
     except np.linalg.LinAlgError:

@@ -15,9 +15,9 @@ Two nulls, chosen by what the data carry:
 In both, comparison c gets the weight ``(mu1_c - mu0_c) / v0_c`` (null mean
 ``mu0_c`` and variance ``v0_c`` of its disagreeing vote pairs; ``mu1_c`` the
 mean when the votes ignore which response is better), the prompt statistic
-is ``S = sum_c w_c D_c`` and ``z = (S - sum_c w_c mu0_c) / sqrt(sum_c w_c^2 v0_c)``
-(comparisons are independent under the null, so these moments are exact);
-the p-value is ``P(N(0, 1) >= z)``, or a parametric bootstrap from the
+is ``S = sum_c w_c D_c`` (comparisons are independent under the null);
+the p-value is the saddlepoint tail of ``S`` on the exact per-comparison
+null distributions (:mod:`._saddle`), or a parametric bootstrap from the
 fitted null when ``n_resamples > 0``.
 """
 
@@ -31,7 +31,8 @@ from scipy import stats
 from ..schema import PreferenceData
 from ._null import disagreement_moments, simulate_disagreement
 from ._onecoin import N_LABELS, ds_posterior, fit_one_coin
-from ._votes import VoteModel, fit_vote_model, prompt_test, simulate_weighted
+from ._saddle import disagreement_pmf, saddlepoint_sf
+from ._votes import VoteModel, fit_vote_model, node_components, prompt_test, simulate_weighted
 
 __all__ = ["PromptNull", "run_null"]
 
@@ -49,10 +50,13 @@ class PromptNull:
     details: dict
 
 
-def _p_normal(stat: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (stat - mean) / np.sqrt(var)
-    return np.where(var > 1e-12, stats.norm.sf(z), 1.0)
+def _p_saddle(components: list, v: "_Votes", w: np.ndarray, mean0: np.ndarray, var0: np.ndarray,
+             prompt: np.ndarray, n_prompts: int) -> np.ndarray:
+    """Saddlepoint p-values of the weighted disagreement per prompt (see :mod:`._saddle`)."""
+    pmf, exact = disagreement_pmf(components, v.comp, v.n_comp)
+    grp = _group(prompt, n_prompts)
+    stat = np.bincount(grp, weights=w * v.disagree, minlength=n_prompts + 1)
+    return saddlepoint_sf(stat, w, pmf, exact, mean0, var0, grp, n_prompts + 1)[:n_prompts]
 
 
 def _p_boot(sims: np.ndarray, stat: np.ndarray) -> np.ndarray:
@@ -105,7 +109,8 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
 
         x = np.nan_to_num(judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)) * sign
     m1, m2 = np.where(flipped, mb, ma), np.where(flipped, ma, mb)
-    fit = fit_vote_model(v.ann, v.comp, v.label, sign, x, m1, m2, v.n_ann, n_models, v.n_comp)
+    fit = fit_vote_model(v.ann, v.comp, v.label, sign, x, m1, m2, v.n_ann, n_models, _group(prompt, n_prompts),
+                         n_prompts + 1)
     known = (m1 >= 0) & (m2 >= 0)
     gap = np.where(known, fit.strengths[np.maximum(m1, 0)] - fit.strengths[np.maximum(m2, 0)], 0.0)
     active = np.bincount(v.ann, minlength=v.n_ann) > 0
@@ -124,8 +129,8 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
                                      n_prompts + 1, n_resamples, rng)[:, :n_prompts]
             p_out.append(_p_boot(sims, stat))
         else:
-            p_out.append(_p_normal(stat, _per_prompt(prompt, n_prompts, w * mean0),
-                                   _per_prompt(prompt, n_prompts, w * w * var0)))
+            comps = node_components(model, v.ann, gap, sign, x, v.n_comp)
+            p_out.append(_p_saddle(comps, v, w, mean0, var0, prompt, n_prompts))
         e_out.append(_per_prompt(prompt, n_prompts, mean0))
     details = {"sigma": fit.sigma, "strengths": fit.strengths}
     return PromptNull(p_out[0], p_out[1], e_out[0], e_out[1], "vote model", fit.converged, details)
@@ -148,8 +153,8 @@ def _competence_null(v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.n
             sims = simulate_disagreement(conf, post, v.ann, v.comp, v.n_comp, _group(prompt, n_prompts),
                                          n_prompts + 1, n_resamples, rng, weights=w)[:, :n_prompts]
             return _p_boot(sims, stat), expected
-        return _p_normal(stat, _per_prompt(prompt, n_prompts, w * mean0),
-                         _per_prompt(prompt, n_prompts, w * w * var0)), expected
+        comps = [(post[:, z], conf[v.ann, z, :]) for z in range(L)]
+        return _p_saddle(comps, v, w, mean0, var0, prompt, n_prompts), expected
 
     fit = fit_one_coin(v.ann, v.comp, v.label, v.n_ann, v.n_comp)
     conf, post = fit.confusion, fit.posterior

@@ -23,9 +23,10 @@ Fitting (all vectorized over judgments with ``np.bincount``):
 2. the marginal fit of step 1 averages over ``e_c``, which shrinks every
    coefficient by ``1 / sqrt(1 + pi/8 a_i^2 sigma^2)`` (probit approximation
    of the logistic-normal integral); the conditional coefficients undo it;
-3. ``sigma`` is the value at which the expected number of agreeing vote pairs
-   over all comparisons equals the observed number (bisection on a
-   deterministic subsample of comparisons).
+3. ``sigma`` by maximum likelihood in a two-class mixture of prompts
+   (ordinary, or votes that ignore the quality gap), so that a few split
+   prompts do not inflate it; then steps 1-3 are repeated without the
+   prompts whose posterior of being split exceeds 0.5.
 
 The mean and variance of the disagreeing pairs of a comparison then mix the
 exact conditional moments of :mod:`._null` over Gauss-Hermite nodes of
@@ -40,7 +41,7 @@ import numpy as np
 
 from ._null import pair_moments
 
-__all__ = ["VoteModel", "fit_vote_model", "vote_moments"]
+__all__ = ["VoteModel", "fit_vote_model", "node_components", "prompt_test", "simulate_weighted", "vote_moments"]
 
 _K_PROBIT = np.pi / 8.0
 _MAX_SHRINK = 0.9          # cap of pi/8 a^2 sigma^2 when undoing the attenuation
@@ -112,9 +113,29 @@ def _strength_fit(m1: np.ndarray, m2: np.ndarray, a: np.ndarray, offset: np.ndar
 
 def fit_vote_model(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_sign: np.ndarray,
                    x: np.ndarray, m1: np.ndarray, m2: np.ndarray, n_ann: int, n_models: int,
-                   n_comp: int, fit_mask: np.ndarray | None = None) -> VoteModel:
-    """Fit the vote model (module notes) on the votes where ``fit_mask``; ``m1``/``m2`` are -1 when unknown."""
-    use = np.ones(len(label), dtype=bool) if fit_mask is None else fit_mask.copy()
+                   prompt_of_comp: np.ndarray, n_prompts: int) -> VoteModel:
+    """Fit the vote model (module notes); ``m1``/``m2`` are -1 when unknown.
+
+    Two rounds: fit on every vote, find the prompts whose votes look like
+    they ignore the quality gap (mixture posterior above 0.5), refit without
+    them.
+    """
+    use = np.ones(len(label), dtype=bool)
+    model, post = _fit_once(ann, comp, label, flip_sign, x, m1, m2, n_ann, n_models, prompt_of_comp, n_prompts,
+                            use)
+    split = post > 0.5
+    if split.any() and not split.all():
+        use = ~split[prompt_of_comp[comp]]
+        model, _ = _fit_once(ann, comp, label, flip_sign, x, m1, m2, n_ann, n_models, prompt_of_comp, n_prompts,
+                             use)
+    return model
+
+
+def _fit_once(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_sign: np.ndarray,
+              x: np.ndarray, m1: np.ndarray, m2: np.ndarray, n_ann: int, n_models: int,
+              prompt_of_comp: np.ndarray, n_prompts: int, use: np.ndarray
+              ) -> tuple[VoteModel, np.ndarray]:
+    """One round of fit_vote_model on the votes where ``use``."""
     known_m = (m1 >= 0) & (m2 >= 0)
     nt = use & (label < 2)
     y = (label[nt] == 0).astype(np.float64)
@@ -138,8 +159,8 @@ def fit_vote_model(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_si
     tau = np.where(n_all > 0, (ties + 0.5) / (n_all + 1.0), 0.1)
     marginal = VoteModel(s, beta[:, 0], beta[:, 1], beta[:, 2], tau, 0.0, converged)
     gap_all = np.where(known_m, s[np.maximum(m1, 0)] - s[np.maximum(m2, 0)], 0.0)
-    sigma = _match_sigma(marginal, ann, comp, label, flip_sign, x, gap_all, n_comp, use)
-    return _conditional(marginal, sigma)
+    sigma, post = _mixture_sigma(marginal, ann, comp, label, flip_sign, x, gap_all, prompt_of_comp, n_prompts, use)
+    return _conditional(marginal, sigma), post
 
 
 def _conditional(m: VoteModel, sigma: float) -> VoteModel:
@@ -155,6 +176,15 @@ def _vote_probs(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.nd
     first = 1.0 / (1.0 + np.exp(-eta))
     t = m.tau[ann]
     return np.column_stack([(1 - t) * first, (1 - t) * (1 - first), t])
+
+
+def node_components(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray, x: np.ndarray,
+                    n_comp: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The quadrature mixture of the null: (weight per comparison, vote probabilities) per node."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_N_NODES if m.sigma > 0 else 1)
+    weights = weights / weights.sum()
+    return [(np.full(n_comp, w), _vote_probs(m, ann, gap, flip_sign, x, m.sigma * node))
+            for node, w in zip(nodes, weights)]  # a handful of nodes
 
 
 def vote_moments(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
@@ -175,37 +205,76 @@ def vote_moments(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarra
     return pairs - e_mix, v_mix + np.maximum(e2_mix - e_mix**2, 0.0)
 
 
-def _match_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label: np.ndarray,
-                 flip_sign: np.ndarray, x: np.ndarray, gap: np.ndarray, n_comp: int, use: np.ndarray) -> float:
-    """The ``sigma`` at which the expected disagreeing pairs match the observed ones (module notes)."""
-    take = use.copy()
-    if take.sum() > _SIGMA_FIT_VOTES:  # every k-th comparison, all of its votes: deterministic
-        k = int(np.ceil(take.sum() / _SIGMA_FIT_VOTES))
-        take &= comp % k == 0
-    sub_comp, inv = np.unique(comp[take], return_inverse=True)
-    nc = len(sub_comp)
-    a, lab, f, xx, g = ann[take], label[take], flip_sign[take], x[take], gap[take]
-    counts = np.bincount(inv * 3 + lab, minlength=nc * 3).reshape(nc, 3).astype(np.float64)
-    votes = counts.sum(axis=1)
-    observed = float((votes * (votes - 1) / 2 - (counts * (counts - 1) / 2).sum(axis=1)).sum())
+def _log_probs(m: VoteModel, ann: np.ndarray, label: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
+               x: np.ndarray, e: float) -> np.ndarray:
+    """Log-probability of each observed vote given the comparison effect ``e``."""
+    eta = m.a[ann] * (gap + e) + m.p[ann] * flip_sign + m.l[ann] * x
+    side = np.where(label == 1, -eta, eta)
+    t = m.tau[ann]
+    return np.where(label == 2, np.log(t), np.log1p(-t) - np.logaddexp(0.0, -side))
 
-    def expected(sigma: float) -> float:
-        return float(vote_moments(_conditional(marginal, sigma), a, inv, g, f, xx, nc)[0].sum())
+
+def _prompt_loglik(m: VoteModel, ann: np.ndarray, comp: np.ndarray, label: np.ndarray, gap: np.ndarray,
+                   flip_sign: np.ndarray, x: np.ndarray, n_comp: int, prompt_of_comp: np.ndarray,
+                   n_prompts: int) -> np.ndarray:
+    """Log-likelihood of each prompt's votes under ``m`` (comparison effects integrated out)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_N_NODES if m.sigma > 0 else 1)
+    per_node = np.column_stack([
+        np.bincount(comp, weights=_log_probs(m, ann, label, gap, flip_sign, x, m.sigma * node), minlength=n_comp)
+        for node in nodes])  # a handful of quadrature nodes
+    ll_comp = np.logaddexp.reduce(per_node + np.log(weights / weights.sum())[None, :], axis=1)
+    return np.bincount(prompt_of_comp, weights=ll_comp, minlength=n_prompts)
+
+
+def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label: np.ndarray,
+                   flip_sign: np.ndarray, x: np.ndarray, gap: np.ndarray, prompt_of_comp: np.ndarray,
+                   n_prompts: int, use: np.ndarray) -> tuple[float, np.ndarray]:
+    """``sigma`` by maximum likelihood of a two-class prompt mixture, and each prompt's posterior of 'split'.
+
+    A prompt is, with probability ``pi``, one whose votes ignore the quality
+    gap (``a_i = 0``) and otherwise follows the null with comparison SD
+    ``sigma``. Fitting both keeps a few genuinely split prompts from
+    inflating ``sigma`` (which would make every split look expected). On a
+    deterministic subsample of prompts (every k-th) when the data are large.
+    """
+    take = use.copy()
+    if take.sum() > _SIGMA_FIT_VOTES:
+        k = int(np.ceil(take.sum() / _SIGMA_FIT_VOTES))
+        take &= prompt_of_comp[comp] % k == 0
+    a, c, lab, f, xx, g = ann[take], comp[take], label[take], flip_sign[take], x[take], gap[take]
+    blind = VoteModel(marginal.strengths, np.zeros_like(marginal.a), marginal.p, marginal.l, marginal.tau,
+                      0.0, marginal.converged)
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    ll1 = _prompt_loglik(blind, a, c, lab, g, f, xx, n_comp, prompt_of_comp, n_prompts)
+    has = np.bincount(prompt_of_comp[c], minlength=n_prompts) > 0
+
+    def fit(sigma: float) -> tuple[float, float, np.ndarray]:
+        ll0 = _prompt_loglik(_conditional(marginal, sigma), a, c, lab, g, f, xx, n_comp, prompt_of_comp,
+                             n_prompts)[has]
+        pi = 0.05
+        for _ in range(50):  # EM on the mixing share only: two fixed likelihood vectors
+            r = 1.0 / (1.0 + np.exp(np.log1p(-pi) + ll0 - np.log(pi) - ll1[has]))
+            pi = float(np.clip(r.mean(), 1e-4, 0.5))
+        total = float(np.logaddexp(np.log1p(-pi) + ll0, np.log(pi) + ll1[has]).sum())
+        return total, pi, r
 
     a_typ = float(np.median(np.abs(marginal.a[np.bincount(ann[use], minlength=len(marginal.a)) > 0])))
     hi = np.sqrt(_MAX_SHRINK / _K_PROBIT) / max(a_typ, 1e-3)
-    if expected(0.0) <= observed:
-        return 0.0
-    if expected(hi) >= observed:
-        return float(hi)
-    lo = 0.0
-    for _ in range(20):  # bisection: expected disagreement falls as sigma grows
-        mid = 0.5 * (lo + hi)
-        if expected(mid) > observed:
-            lo = mid
+    grid = np.linspace(0.0, hi, 13)
+    scores = [fit(sg)[0] for sg in grid]  # coarse grid, then golden-section refinement
+    best = int(np.argmax(scores))
+    lo, up = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    golden = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(12):
+        m1, m2 = up - golden * (up - lo), lo + golden * (up - lo)
+        if fit(m1)[0] >= fit(m2)[0]:
+            up = m2
         else:
-            hi = mid
-    return 0.5 * (lo + hi)
+            lo = m1
+    sigma = 0.5 * (lo + up)
+    post = np.zeros(n_prompts)
+    post[has] = fit(sigma)[2]
+    return float(sigma), post
 
 
 def prompt_test(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
