@@ -19,6 +19,7 @@ import prefqa as pq
 from prefqa._progress import Progress
 from prefqa.audit import _steps
 from prefqa.audit._json import load_schema
+from prefqa.audit._steps import prompt_subsample
 from prefqa.errors import SchemaError
 from prefqa.schema import PreferenceData
 
@@ -31,6 +32,7 @@ SECTIONS = ("load_report", "reliability", "annotators", "judge", "consensus", "b
 # a planted dataset-wide position effect of +1.0 logit moves P(first shown) from 0.5 to about 0.7
 POSITION_EFFECT = 1.0
 MIN_PLANTED_P_FIRST = 0.6
+FIT_RTOL = 1e-9  # same data, same deterministic fit
 
 
 def _validate(report: pq.AuditReport) -> dict:
@@ -159,7 +161,11 @@ def test_large_data_fits_the_preference_model_on_a_stated_subsample(small):
     sub = sec["result"]["subsample"]
     assert sub["n_judgments_total"] == small.n_judgments
     assert 0 < sub["n_judgments"] <= 200 < small.n_judgments
-    assert report.results["preference_model"].n_judgments == sub["n_judgments"]
+    # the fit is the one of the same prompts chosen directly (an independent call of the library)
+    direct = pq.fit_preference_model(small.subset(prompt_subsample(small, 200, 0)))
+    assert report.results["preference_model"].n_judgments == direct.n_judgments
+    assert report.results["preference_model"].to_frame()["estimate"].tolist() == pytest.approx(
+        direct.to_frame()["estimate"].tolist(), rel=FIT_RTOL)
     assert any("subsample" in w for w in sec["warnings"])
     f = next(f for f in report.findings if f["code"] == "preference_model_subsample")
     assert f"{sub['n_judgments']:,} of {small.n_judgments:,} judgments" in f["message"]
@@ -211,9 +217,16 @@ def test_html_escapes_every_text_field_including_plots():
     assert EVIL in examples[0]["prompt"]  # the JSON keeps the raw text; only HTML escapes
 
 
-def test_html_is_self_contained_and_built_from_the_json(planted):
+@pytest.fixture(scope="module")
+def planted_html(planted, tmp_path_factory):
+    """The planted report rendered once, through ``to_html(path)``."""
+    path = tmp_path_factory.mktemp("html") / "r" / "report.html"
+    return planted[2].to_html(path), path
+
+
+def test_html_is_self_contained_and_built_from_the_json(planted, planted_html):
     _, _, report = planted
-    html = report.to_html()
+    html, _ = planted_html
     for name in SECTIONS + ("findings", "input", "steps", "provenance"):
         assert f"id='{name}'" in html
     assert not re.search(r"(src|href)=['\"]?https?:", html) and "@import" not in html
@@ -228,13 +241,13 @@ def test_html_is_self_contained_and_built_from_the_json(planted):
     assert "overflow-x:auto" in html
 
 
-def test_to_json_and_to_html_write_files(planted, tmp_path):
+def test_to_json_and_to_html_write_files(planted, planted_html, tmp_path):
     _, _, report = planted
     text = report.to_json(tmp_path / "r" / "report.json")
     assert (tmp_path / "r" / "report.json").read_text() == text
     assert json.loads(text) == report.content
-    report.to_html(tmp_path / "r" / "report.html")
-    assert (tmp_path / "r" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    html, path = planted_html
+    assert path.read_text() == html and html.startswith("<!DOCTYPE html>")
     assert "Findings:" in report.summary()
 
 

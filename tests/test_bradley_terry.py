@@ -425,18 +425,23 @@ def test_constant_style_covariates_are_dropped_with_a_reason():
 
 
 def test_blas_limit_is_restored_after_the_fit():
+    from threadpoolctl import threadpool_info
+
     from prefqa.models import _bt_blas
 
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
     data = pairs_data([["a", "b"], ["b", "c"], ["c", "a"], ["a", "c"]])
+    before = blas_threads()
     pq.fit_bradley_terry(data, ci="fisher")
-    controls = _bt_blas._controls
-    before = [get() for _, get in controls]
+    assert blas_threads() == before
     with _bt_blas.single_threaded_blas():
-        assert all(get() == 1 for _, get in controls)
+        assert all(n == 1 for n in blas_threads())
         with _bt_blas.single_threaded_blas():
             pass
-        assert all(get() == 1 for _, get in controls)
-    assert [get() for _, get in controls] == before
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
 
 
 def test_collinear_covariate_pair_drops_the_later_one():

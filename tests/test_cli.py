@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import prefqa as pq
+from prefqa.audit._findings import EFFECT_MEDIUM
 from prefqa.audit._json import load_schema
 from prefqa.cli import main
 from prefqa.io._writer import SAMPLE_PATH
@@ -22,7 +23,7 @@ from prefqa.io._writer import SAMPLE_PATH
 PLANTED = Path(SAMPLE_PATH).parent / "planted_annotators.csv"
 HTML_SECTIONS = ("findings", "reliability", "annotators", "bradley_terry", "length_bias", "prompts", "pairs")
 # the mixed model is tested in test_audit; light bootstrap settings keep the CLI runs fast
-FAST_TOML = '[audit]\nn_resamples = 50\nskip = ["preference_model"]\n'
+FAST_TOML = '[audit]\nn_resamples = 20\nskip = ["preference_model"]\n'
 PANDALM_TOML = """
 [read]
 format = "wide"
@@ -116,7 +117,7 @@ def test_audit_sample_writes_reports(sample_report):
     assert content["input"]["source"] == str(SAMPLE_PATH)
     assert content["sections"]["load_report"]["status"] == "ok"
     assert content["sections"]["reliability"]["status"] == "ok"
-    assert content["config"]["audit"]["n_resamples"] == 50
+    assert content["config"]["audit"]["n_resamples"] == 20
 
 
 def test_sample_findings_name_the_planted_annotators_and_length_bias(sample_report):
@@ -142,10 +143,10 @@ def test_sample_findings_name_the_planted_annotators_and_length_bias(sample_repo
     length = next(f for f in content["findings"] if f["code"] == "length_bias")
     est = content["sections"]["length_bias"]["result"]["values"]["estimate"]
     assert f"wins {100 * est:.0f}% of" in length["message"] and est > 0.5
-    # no dataset-wide position effect was planted (only 4 annotators lean to the first response)
-    assert "position_bias" not in codes
-    prompts = next(f for f in content["findings"] if f["code"] == "flagged_prompts")
-    assert prompts["value"] >= 1
+    # no dataset-wide position effect was planted: the 4 annotators who lean to the first response
+    # make a small overall lean, reported as "low" (less than EFFECT_MEDIUM from one half)
+    position = [f for f in content["findings"] if f["code"] == "position_bias"]
+    assert all(f["severity"] == "low" and abs(f["value"] - 0.5) < EFFECT_MEDIUM for f in position)
 
 
 @pytest.mark.slow

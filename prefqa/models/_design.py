@@ -36,6 +36,9 @@ import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+_DENSE_SCHUR_LIMIT = 20_000_000  # q_b * q_s^2 below this: dense product beats sparse overhead
+_PAIR_CHUNK = 4_000_000  # entry pairs per chunk in the Schur-complement accumulation
+
 __all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization", "minimize_with_restart", "wald_cov"]
 
 
@@ -228,6 +231,7 @@ class CrossedDesign:
             self._bs_indices = np.zeros(0, dtype=np.int32)
             self._bs_indptr = np.zeros(self.q_b + 1, dtype=np.int32)
             self._bs_rows = np.zeros(0, dtype=np.int64)
+        self._schur_pairs: list | None = None
         theta_sizes = [f.n_theta for f in self.factors]
         self.theta_slices = np.split(np.arange(sum(theta_sizes)), np.cumsum(theta_sizes)[:-1])
 
@@ -368,7 +372,46 @@ class CrossedDesign:
             c[:, :q_s] = np.asarray((lam_s.T @ c[:, :q_s].T).T)
             c[:q_s, :q_s] += np.eye(q_s)
             rr[:q_s] = lam_s.T @ rr[:q_s]
-        return Factorization(d, bs, bx, c, rb, rr, q_s, self.p, self._bs_rows if self.big.k == 1 and diagonal else None)
+        fast = self.big.k == 1 and diagonal
+        return Factorization(d, bs, bx, c, rb, rr, q_s, self.p, self._bs_rows if fast else None,
+                             self.schur_pairs() if fast and self.q_b * q_s * q_s > _DENSE_SCHUR_LIMIT else None)
+
+    def schur_pairs(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Chunks of ``(i, j, target)``: pairs of stored entries of one big level (``i <= j``).
+
+        With one random column per big level, ``B' D^{-1} B = sum_l g_l g_l'``
+        where ``g_l`` is row ``l`` of ``B`` over ``sqrt(d_l)``. Its upper
+        triangle is ``bincount(target, g[i] * g[j])`` with ``target`` the flat
+        position of the two entries' columns. The index pairs depend only on
+        the design, so they are built once (lazily; memory about 12 bytes per
+        pair, ``sum_l nnz_l (nnz_l + 1) / 2`` pairs).
+        """
+        if self._schur_pairs is None:
+            indptr = self._bs_indptr.astype(np.int64)
+            nnz = np.diff(indptr)
+            chunks, start = [], 0
+            cum = np.cumsum(nnz * (nnz + 1) // 2)
+            while start < len(nnz):
+                base = cum[start - 1] if start else 0
+                stop = max(int(np.searchsorted(cum, base + _PAIR_CHUNK, side="right")), start + 1)
+                c = nnz[start:stop]
+                first = indptr[start:stop]
+                # each stored entry e (position p in its row of size c) pairs with positions p..c-1
+                ent = np.arange(first[0], indptr[stop], dtype=np.int64)
+                row_of = np.repeat(np.arange(stop - start), c)
+                pos = ent - first[row_of]
+                reps = c[row_of] - pos
+                i = np.repeat(ent, reps)
+                offs = np.arange(len(i), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+                j = i + offs
+                cols = self._bs_indices
+                target = cols[i].astype(np.int64) * self.q_s + cols[j]
+                itype = np.int32 if indptr[-1] < 2**31 else np.int64
+                ttype = np.int32 if self.q_s * self.q_s < 2**31 else np.int64
+                chunks.append((i.astype(itype), j.astype(itype), target.astype(ttype)))
+                start = stop
+            self._schur_pairs = chunks
+        return self._schur_pairs
 
 
 def _block_diag_csr(blocks: np.ndarray) -> sp.csr_matrix:
@@ -384,7 +427,8 @@ class Factorization:
     """Block factorization of ``M`` (see the module notes) with solves and log-determinants."""
 
     def __init__(self, d: np.ndarray, bs: sp.csr_matrix, bx: np.ndarray, c: np.ndarray,
-                 rb: np.ndarray, rr: np.ndarray, q_s: int, p: int, bs_rows: np.ndarray | None = None) -> None:
+                 rb: np.ndarray, rr: np.ndarray, q_s: int, p: int, bs_rows: np.ndarray | None = None,
+                 schur_pairs: list | None = None) -> None:
         self.k = d.shape[1]
         self.rb, self.rr = rb, rr
         self.q_s, self.p = q_s, p
@@ -405,7 +449,14 @@ class Factorization:
             self.gs = (self.dinv_mat @ bs).tocsr()
         self.gx = self.dinv.reshape(n_b, 1) * bx if self.k == 1 else np.asarray(self.dinv_mat @ bx)
         s = c.copy()
-        if q_s and bs.shape[0] * q_s * q_s <= 20_000_000:  # tiny: dense product beats sparse overhead
+        if q_s and schur_pairs is not None:
+            g = bs.data * np.sqrt(self.dinv.ravel())[bs_rows]
+            upper = np.zeros(q_s * q_s)
+            for i, j, target in schur_pairs:
+                upper += np.bincount(target, g[i] * g[j], minlength=q_s * q_s)
+            upper = upper.reshape(q_s, q_s)
+            s[:q_s, :q_s] -= upper + upper.T - np.diag(np.diag(upper))
+        elif q_s and bs.shape[0] * q_s * q_s <= _DENSE_SCHUR_LIMIT:
             s[:q_s, :q_s] -= bs.T @ self.gs.toarray()
         elif q_s:
             s[:q_s, :q_s] -= (bs.T @ self.gs).toarray()

@@ -115,7 +115,8 @@ def saddlepoint_sf(stat: np.ndarray, weight: np.ndarray, pmf: np.ndarray, exact:
     exact moments used for comparisons that are not ``exact``. Groups with
     no weighted comparison get 1. The continuity correction is half the
     smallest weighted step between attainable values; at the largest
-    attainable value the tail is exact.
+    attainable value the tail is exact; at or below the null mean the
+    p-value is reported as at least 1/2.
 
     Examples
     --------
@@ -197,6 +198,9 @@ def saddlepoint_sf(stat: np.ndarray, weight: np.ndarray, pmf: np.ndarray, exact:
         centre = 0.5 - k3 / (6.0 * np.sqrt(2.0 * np.pi) * k2**1.5)  # the formula's limit at the mean
     near = np.abs(r) < 1e-3
     p = np.where(near, centre, lr)
+    # at or below the null mean the tail is large; on lumpy sums of a few unequal weights the formula is
+    # unreliable there, so report at least 1/2 (such prompts are never candidates for a flag)
+    p = np.where(t <= 0, np.where(np.isfinite(p), np.maximum(p, 0.5), 1.0), p)
     # at the largest attainable value the tail is the probability that every comparison is at its top
     p = np.where(~any_gauss & (s > s_max - 1e-9), np.exp(log_p_top), p)
     p = np.where(~any_gauss & (s < s_min + 1e-9), 1.0, p)  # at the bottom of the support
