@@ -10,7 +10,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 import prefqa as pq
-from prefqa.annotators._stats import bh, dawid_skene, longest_runs, run_pvalue
+from prefqa.annotators._stats import bh, longest_runs, run_pvalue
 from prefqa.errors import SchemaError
 
 SEED = 11
