@@ -86,27 +86,43 @@ def test_bh_against_statsmodels_with_nan():
     assert np.isnan(bh(p)[2])
 
 
-def test_loo_agreement_and_p_a_against_plain_loops():
+def test_loo_agreement_kappa_and_p_a_against_plain_loops():
+    from statsmodels.stats.inter_rater import cohens_kappa
+
     data, _ = pq.simulate(n_prompts=30, n_annotators=6, judgments_per_comparison=3, both_orders=0.3, rng=5)
     table = pq.annotator_table(data, min_judgments=5)
     j = data.judgments.assign(o=data.oriented_choice())
     rows = list(j.itertuples())
-    # independent: plain Python over every judgment (small data only)
+    # independent: plain Python over every judgment (small data only). The column's definition
+    # (prefqa.reliability.annotator_agreement): the first judgment per annotator and comparison is
+    # compared with the strict plurality of the other annotators' first judgments; ties are not scored.
+    first = {}
+    for r in rows:
+        first.setdefault((r.annotator_id, r.comparison_id), r.o)
     for ann in table.index:
-        fracs = []
-        for r in rows:
-            if r.annotator_id != ann:
+        pairs = []
+        for (a, cid), own in first.items():
+            if a != ann:
                 continue
-            others = [s.o for s in rows if s.comparison_id == r.comparison_id and s.annotator_id != ann]
-            if others:
-                fracs.append(sum(o == r.o for o in others) / len(others))
-        assert table.loc[ann, "loo_agreement"] == pytest.approx(np.mean(fracs), rel=RTOL_INDEPENDENT)
+            others = [o for (b, c), o in first.items() if c == cid and b != ann]
+            counts = np.bincount(others, minlength=3) if others else np.zeros(3, int)
+            if counts.max() > 0 and (counts == counts.max()).sum() == 1:
+                pairs.append((own, int(counts.argmax())))
+        hits = [own == cons for own, cons in pairs]
+        assert table.loc[ann, "n_scored"] == len(pairs)
+        assert table.loc[ann, "loo_agreement"] == pytest.approx(np.mean(hits), rel=RTOL_INDEPENDENT)
+        tab = np.zeros((3, 3))
+        for own, cons in pairs:
+            tab[own, cons] += 1
+        assert table.loc[ann, "loo_kappa"] == pytest.approx(cohens_kappa(tab).kappa, rel=1e-9)
         mine = j[(j.annotator_id == ann) & (j.choice != "tie")]
         k, n = int((mine.choice == "a").sum()), len(mine)
         assert table.loc[ann, "p_a"] == pytest.approx(k / n, rel=RTOL_INDEPENDENT)
         lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
         assert table.loc[ann, "p_a_ci_low"] == pytest.approx(lo, rel=1e-9)
         assert table.loc[ann, "p_a_ci_high"] == pytest.approx(hi, rel=1e-9)
+    # both_orders=0.3 repeats comparisons for the same annotator: the intra-rater columns are filled
+    assert (table["n_repeat_units"] > 0).all() and table["intra_agreement"].between(0, 1).all()
 
 
 def test_length_slope_matches_statsmodels_logit(planted, planted_table):
@@ -131,6 +147,7 @@ def test_dawid_skene_ranks_spammers_last(planted, planted_table):
 
 
 def test_dawid_skene_recovers_confusion_on_clean_synthetic():
+    # ds_accuracy now comes from pq.consensus(method="dawid_skene"): check that EM on known truth
     rng = np.random.default_rng(0)
     n_comp, n_ann = 2000, 5
     truth = rng.integers(0, 2, n_comp)
@@ -139,9 +156,14 @@ def test_dawid_skene_recovers_confusion_on_clean_synthetic():
     ann = np.tile(np.arange(n_ann), n_comp)
     right = rng.random(len(comp)) < acc[ann]
     label = np.where(right, truth[comp], 1 - truth[comp])
-    fit = dawid_skene(ann, comp, label, n_ann, n_comp)
-    diag = (fit.confusion[:, 0, 0] + fit.confusion[:, 1, 1]) / 2
+    j = pd.DataFrame({"comparison_id": [f"c{i:05d}" for i in comp], "annotator_id": [f"a{i}" for i in ann],
+                      "choice": np.where(label == 0, "a", "b")})
+    res = pq.consensus(pq.PreferenceData(j), method="dawid_skene")
+    conf = res.confusion.set_index(["annotator_id", "true_label", "observed_label"])["probability"]
+    diag = np.array([(conf[(f"a{i}", "1", "1")] + conf[(f"a{i}", "2", "2")]) / 2 for i in range(n_ann)])
     np.testing.assert_allclose(diag, acc, atol=0.03)
+    table = pq.annotator_table(pq.PreferenceData(j), consensus=res)
+    assert table["ds_accuracy"].idxmin() == "a4"
 
 
 def test_longest_run_and_its_pvalue_against_monte_carlo():
@@ -250,3 +272,41 @@ def test_length_covariate_is_prefqa_features_length():
     la = j["response_a_id"].map(data.responses.set_index("response_id")["text"].str.len())
     lb = j["response_b_id"].map(data.responses.set_index("response_id")["text"].str.len())
     np.testing.assert_allclose(mine, np.tanh((la - lb).to_numpy() / truth.length_scale), rtol=1e-12)
+
+
+def test_straight_lining_is_tested_in_timestamp_order():
+    data, _ = pq.simulate(n_prompts=300, n_annotators=12, rng=12)
+    j = data.judgments.copy()
+    rng = np.random.default_rng(0)
+    j["timestamp"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.permutation(len(j)), unit="min")
+    liner = "ann-003"
+    mine = j.index[j["annotator_id"] == liner]
+    order = mine[np.argsort(j.loc[mine, "timestamp"].to_numpy())]
+    block = np.arange(len(order)) // 25  # 25 identical clicks in a row, alternating a / b
+    j.loc[order, "choice"] = np.where(block % 2 == 0, "a", "b")
+    table = pq.annotator_table(pq.PreferenceData(j, data.responses, data.prompts))
+    assert table.loc[liner, "longest_run"] >= 25
+    assert table.loc[liner, "q_run"] < 0.05 and "straight-lining" in table.loc[liner, "reason"]
+    others = table.drop(liner)
+    assert others["p_run"].notna().all() and not others["reason"].str.contains("straight-lining").any()
+    assert any("timestamp order" in n for n in table.attrs["notes"])
+
+
+def test_crossed_model_supplies_position_and_length_columns():
+    data, truth = pq.simulate(n_prompts=200, n_annotators=16, n_length_biased=2, n_position_biased=2, rng=13)
+    fit = pq.fit_preference_model(data)
+    table = pq.annotator_table(data, model=fit)
+    modes = fit.random_effects["annotator:length"]
+    expected = fit.fixed_effects.loc["length", "estimate"] + modes["estimate"].reindex(table.index)
+    np.testing.assert_allclose(table["length_slope"], expected, rtol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(table["length_slope_se"], modes["std_error"].reindex(table.index),
+                               rtol=RTOL_INDEPENDENT)
+    pos = fit.fixed_effects.loc["position", "estimate"] + fit.random_effects["annotator"]["estimate"]
+    np.testing.assert_allclose(table["position_logit"], pos.reindex(table.index), rtol=RTOL_INDEPENDENT)
+    kinds = truth.annotators["kind"].reindex(table.index)
+    # the planted length-biased annotators have the largest slopes and are flagged; so are the position ones
+    assert set(table["length_slope"].nlargest(2).index) == set(kinds.index[kinds == "length"])
+    assert table.loc[kinds != "normal", "flagged"].all()
+    assert any("conditional mode" in n for n in table.attrs["notes"])
+    with pytest.raises(SchemaError, match="`model` must be a pq.fit_preference_model"):
+        pq.annotator_table(data, model="mixed")

@@ -153,6 +153,7 @@ def test_one_annotator_and_no_models_skip_with_reasons(small):
     assert s["pairs"]["status"] == "ok"
 
 
+@pytest.mark.filterwarnings("ignore:variance component:prefqa.errors.ConvergenceWarning")
 def test_large_data_fits_the_preference_model_on_a_stated_subsample(small):
     cfg = _only("preference_model", preference_model_max_judgments=200)
     report = pq.audit(small, config=cfg, progress=False, strict=True)

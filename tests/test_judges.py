@@ -154,3 +154,14 @@ def test_errors_name_the_fix():
         pq.judge_report(data, judges="ann-000")
     with pytest.raises(InsufficientDataError, match="needs both humans and judges"):
         pq.judge_report(data, judges=list(data.judgments["annotator_id"].unique()))
+
+
+def test_pandalm_careful_annotators_are_not_flagged_for_straight_lining(pandalm):
+    # PandaLM's rows are grouped by item, not in annotation order: runs of equal answers there are not
+    # straight-lining. Without timestamps the run test is not run, and no annotator is flagged for runs.
+    data, _, _ = pandalm
+    table = pq.annotator_table(data)
+    assert table["p_run"].isna().all()
+    assert not table["reason"].str.contains("straight-lining").any(), table["reason"]
+    assert table.loc[list(HUMAN), "longest_run"].ge(10).all()  # the long row-order runs that used to be flagged
+    assert any("straight-lining is not tested" in n for n in table.attrs["notes"])

@@ -5,11 +5,14 @@ Each value names its source beside it; see reference-values.md for the provenanc
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import prefqa as pq
+from prefqa.errors import SchemaError
 from prefqa.reliability import brennan_prediger, percent_agreement
 
 EXACT = 1e-9      # values recomputed to full precision (krippendorff 0.9.0, own/sklearn)
@@ -18,6 +21,8 @@ PUB5 = 5e-6       # published with 5 decimals
 PUB4 = 5e-5       # published with 4 decimals (SAS)
 PUB3 = 5e-4       # published with 3 decimals
 PUB2 = 5e-3       # published with 2 decimals
+REML_RTOL = 1e-4  # REML by bounded L-BFGS-B (fit_rating_model) vs closed-form ANOVA components
+REML_ATOL = 1e-3  # fit_rating_model vs statsmodels MixedLM REML: two optimizers, variances near 1-6
 
 
 def coders_by_units(matrix: list[list]) -> pd.DataFrame:
@@ -298,3 +303,46 @@ def test_icc_pingouin_wine(reference_values):
     np.testing.assert_allclose(t["f"], exp["F"], atol=PUB3)
     np.testing.assert_allclose(t["df2"], exp["df2"], atol=0)
     np.testing.assert_allclose(np.c_[t["ci_low"], t["ci_high"]], exp["ci95"], atol=PUB2)
+
+
+def test_icc_reml_equals_moments_on_shrout_fleiss(reference_values):
+    # balanced data with positive ANOVA components: REML (prefqa.models.mixed.fit_rating_model)
+    # and the moment estimates agree, so method="reml" reproduces Shrout & Fleiss (1979) Table 2
+    case = reference_values["shrout_fleiss_1979_6x4"]
+    exp = case["expected"]
+    moments = pq.icc(units_by_raters(case["data"]), **KW)
+    res = pq.icc(units_by_raters(case["data"]), **KW, method="reml")
+    t = res.table.loc[ICC_ORDER]
+    assert res.method.startswith("reml") and moments.method.startswith("anova")
+    np.testing.assert_allclose(t["estimate"], [exp[k] for k in ICC_ORDER], atol=PUB2)
+    np.testing.assert_allclose(t["estimate"], [exp["computed_4dp"][k] for k in ICC_ORDER], atol=PUB4)
+    np.testing.assert_allclose(res.components, moments.components, rtol=REML_RTOL)
+    np.testing.assert_allclose(t["ci_low"], exp["ci95_lower"], atol=PUB2)
+    np.testing.assert_allclose(t["f"], exp["F"], atol=0.05)
+
+
+def test_icc_reml_matches_statsmodels_on_an_incomplete_design(reference_values):
+    # independent REML: statsmodels MixedLM with crossed variance components (one group)
+    import statsmodels.formula.api as smf
+
+    wide = np.array(reference_values["pingouin_wine_8x4"]["data"], dtype=float)
+    wide[3, 0] = np.nan
+    t, j = np.nonzero(~np.isnan(wide))
+    f = pd.DataFrame({"unit": t, "rater": j, "value": wide[t, j], "g": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the rater component sits on the boundary (singular fit)
+        res = pq.icc(f, **KW, method="reml")
+        sm = smf.mixedlm("value ~ 1", f, groups="g", re_formula="0",
+                         vc_formula={"unit": "0 + C(unit)", "rater": "0 + C(rater)"}).fit(reml=True)
+    vc = dict(zip(sm.model.exog_vc.names, sm.vcomp))
+    np.testing.assert_allclose(res.components[["unit", "rater", "residual"]],
+                               [vc["unit"], vc["rater"], sm.scale], atol=REML_ATOL)
+    assert not res.balanced and any("boundary" in w for w in res.warnings)
+    est = res.table["estimate"]
+    assert est["ICC3"] == pytest.approx(vc["unit"] / (vc["unit"] + sm.scale), abs=REML_ATOL)
+
+
+def test_icc_method_is_validated():
+    f = units_by_raters([[1, 2], [3, 4], [5, 7]])
+    with pytest.raises(SchemaError, match=r"`method` must be one of \('moments', 'reml'\); got 'ml'"):
+        pq.icc(f, **KW, method="ml")

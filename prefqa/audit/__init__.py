@@ -132,11 +132,14 @@ def audit(
         From :func:`prefqa.read`, :func:`prefqa.load_sample` or :func:`prefqa.simulate`.
     config : dict or path, optional
         ``{"read": {...}, "pairs": {...}, "audit": {...}}`` or a TOML file
-        with those tables (see ``prefqa.audit._config``). ``[pairs]`` is the
+        with those tables (see ``prefqa.audit._config``). ``[read]`` holds
+        :func:`prefqa.read` options, validated by :mod:`prefqa.io.config`
+        (the same parser ``pq.read`` users get); ``[pairs]`` is the
         :func:`prefqa.build_pairs` policy of the pair preview; ``[audit]``
         holds ``n_resamples`` (default 200), ``confidence_level`` (0.95),
         ``rng`` (0), ``by`` (stratum column), ``skip`` (step names),
-        finding thresholds and one table of keyword options per step.
+        ``preference_model_max_judgments`` (20,000), finding thresholds and
+        one table of keyword options per step (``[audit.annotators]`` ...).
     progress : bool
         Draw a progress bar on stderr (only when stderr is a terminal).
     strict : bool
@@ -160,6 +163,23 @@ def audit(
     flagged prompts, Simpson check and a pair-building preview. A step the
     data cannot support is skipped with its reason; per-step seconds are
     recorded in ``content["sections"][step]["seconds"]``.
+
+    Defaults are chosen so that an audit of a million judgments stays in a
+    few minutes on two cores while every interval is a real one:
+
+    * reliability: percentile bootstrap over comparisons with
+      ``n_resamples = 200`` (Monte Carlo error of a 95% bound is then small
+      next to the interval), overall and per ``by`` stratum;
+    * Bradley-Terry (plain and style-controlled): sandwich (robust) CIs, the
+      library default, no bootstrap;
+    * crossed preference model: its cost grows with the number of
+      annotators and prompts, so above ``preference_model_max_judgments``
+      (20,000) judgments it is fitted on a random subsample of whole prompts
+      (seeded by ``rng``) holding at most that many judgments. The
+      subsample is never silent: the section's ``result["subsample"]`` gives
+      the counts, a warning is recorded and an "info" finding states it.
+      Set the option to 0 to fit every judgment;
+    * flagged prompts use the library's analytic tests (no resampling).
 
     Examples
     --------

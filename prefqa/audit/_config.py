@@ -42,9 +42,11 @@ STEP_NAMES: tuple[str, ...] = (
     "prompts", "simpson", "pairs",
 )
 
-# Defaults chosen so that a 1M-judgment audit stays well under three minutes on two cores:
-# bootstrap CIs use 200 resamples (the Monte Carlo error of a 95% percentile bound is then
-# about 0.015 standard errors of the estimate, small next to the interval itself).
+# Defaults chosen so that a 1M-judgment audit stays in minutes on two cores (see the Notes of
+# prefqa.audit.audit): bootstrap CIs use 200 resamples (the Monte Carlo error of a 95% percentile
+# bound is then small next to the interval itself); the crossed preference model, whose cost grows
+# with annotators and prompts, is fitted on a stated random subsample of whole prompts above
+# 20,000 judgments.
 AUDIT_DEFAULTS: dict[str, Any] = {
     "n_resamples": 200,
     "confidence_level": 0.95,
@@ -54,7 +56,7 @@ AUDIT_DEFAULTS: dict[str, Any] = {
     "max_table_rows": 200,
     # the crossed preference model is fitted on a random subsample of whole prompts holding at
     # most this many judgments (0 = always all); see prefqa.audit.audit's Notes
-    "preference_model_max_judgments": 100_000,
+    "preference_model_max_judgments": 20_000,
     "max_examples": 5,
     # finding thresholds
     "alpha_good": 0.8,         # Krippendorff (2004): alpha >= .800 for reliable conclusions

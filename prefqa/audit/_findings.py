@@ -209,6 +209,10 @@ def _annotators(content: dict[str, Any], config: dict[str, Any]) -> list[Finding
     return out
 
 
+_SINGULAR = {"agree": "agrees", "have": "has", "choose": "chooses", "answer": "answers", "click": "clicks",
+             "score": "scores", "rate": "rates", "are": "is"}
+
+
 def _annotator_finding(hit: list[dict[str, Any]], n_total: int, phrase: str, data: str, test: str) -> Finding:
     ids = [str(x["annotator_id"]) for x in hit]
     share = sum(int(x.get("n_judgments") or 0) for x in hit) / n_total
@@ -216,6 +220,9 @@ def _annotator_finding(hit: list[dict[str, Any]], n_total: int, phrase: str, dat
     cmd = (f"prefqa export {data} --to dpo --out pairs.jsonl "
            f"--exclude-annotators {shlex.quote(','.join(ids))}")
     noun = "annotator" if len(ids) == 1 else "annotators"
+    if len(ids) == 1:  # "1 annotator agrees", not "agree"
+        verb, _, rest = phrase.partition(" ")
+        phrase = f"{_SINGULAR.get(verb, verb)} {rest}"
     return _finding(severity, f"annotators_{test}",
                     f"{len(ids)} {noun} ({_pct(share)} of judgments) {phrase}; exclude them or re-annotate "
                     f"their items ({_ids(ids)}).", cmd, value=len(ids), step="annotators")

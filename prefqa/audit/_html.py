@@ -26,7 +26,7 @@ padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}.meta{color:var(--muted);
 table{border-collapse:collapse;font-size:13px;background:#fff;min-width:40%}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f0f3f7;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.text{white-space:normal;min-width:14em;max-width:32em;overflow-wrap:break-word}
+td.text{white-space:normal;min-width:16em;max-width:40em;overflow-wrap:break-word}
 .badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;color:#fff;
 text-transform:uppercase;margin-right:8px;vertical-align:1px}.high{background:var(--high)}
 .medium{background:var(--medium)}.low{background:var(--low)}.info{background:var(--info)}

@@ -15,12 +15,14 @@ from ..schema import PreferenceData
 
 __all__ = [
     "GlmFit",
+    "LogisticDesign",
     "bh_qvalues",
     "binom_two_sided",
     "check_confidence_level",
     "check_data",
     "cluster_codes",
     "fit_logistic",
+    "logistic_design",
     "model_difference_matrix",
     "wilson_interval",
 ]
@@ -185,6 +187,49 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> GlmFit:
         n_obs=n,
         n_clusters=int(groups.max() + 1) if n else 0,
         warnings=tuple(caught),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticDesign:
+    """The rows of a prompt-clustered logistic fit of "a was chosen" (see :func:`logistic_design`)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    use: np.ndarray
+    controls: tuple[str, ...]
+    cluster: str
+    model_labels: pd.Index | None
+
+    def fit(self) -> GlmFit:
+        """Fit the binomial GLM with SEs clustered by :attr:`groups` (see :func:`fit_logistic`)."""
+        return fit_logistic(self.y, self.X, self.groups)
+
+
+def logistic_design(data: PreferenceData, choice: np.ndarray, columns: list[np.ndarray], use: np.ndarray,
+                    *, controls: list[str], control_models: bool) -> LogisticDesign:
+    """Design of the bias GLMs: ``columns`` plus model differences, on the judgments in ``use``.
+
+    ``columns`` hold one value per judgment; model-difference columns (see
+    :func:`model_difference_matrix`) are appended, and judgments with a
+    missing model left out, when ``control_models`` and the data name models.
+    The outcome is 1 where ``a`` was chosen; clusters come from
+    :func:`cluster_codes`.
+    """
+    cols = list(columns)
+    named = list(controls)
+    use = use.copy()
+    mdiff, mlabels = model_difference_matrix(data) if control_models else (None, None)
+    if mdiff is not None:
+        ca, cb, _ = data.model_codes()
+        use &= (ca >= 0) & (cb >= 0)
+        cols.extend(mdiff.T)
+        named.append("model")
+    groups, cluster = cluster_codes(data)
+    return LogisticDesign(
+        X=np.column_stack(cols)[use], y=(choice[use] == 0).astype(np.float64), groups=groups[use], use=use,
+        controls=tuple(named), cluster=cluster, model_labels=mlabels if mdiff is not None else None,
     )
 
 

@@ -1,8 +1,11 @@
-"""Optional use of the crossed mixed model (``prefqa.models.mixed``) for the length slope."""
+"""Optional use of the crossed mixed model (``prefqa.models.mixed``) for the length slope.
+
+This module only fits (or reuses) :func:`prefqa.models.mixed.fit_preference_model`
+and reads its ``length`` fixed effect; it estimates nothing itself.
+"""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -10,13 +13,14 @@ import pandas as pd
 from scipy import stats
 
 from .._types import ConfidenceInterval
+from ..models.mixed import fit_preference_model
 from ..schema import PreferenceData
 
 __all__ = ["mixed_length_slope"]
 
 
 def _length_row(result: Any) -> pd.Series | None:
-    """Find the fixed-effect row of the length term in a fitted model's tidy frame."""
+    """The ``length`` fixed-effect row of ``MixedModelResult.to_frame()`` (term column or index)."""
     to_frame = getattr(result, "to_frame", None)
     if to_frame is None:
         return None
@@ -25,8 +29,7 @@ def _length_row(result: Any) -> pd.Series | None:
         return None
     names = frame["term"] if "term" in frame else pd.Series(frame.index.astype(str), index=frame.index)
     names = names.astype(str)
-    exact = names.isin(["length", "fixed:length", "beta:length"])
-    hit = frame[exact] if exact.any() else frame[names.str.contains("length", regex=False)]
+    hit = frame[(names == "length").to_numpy()]
     if "component" in hit:
         hit = hit[hit["component"].astype(str) == "fixed"]
     return hit.iloc[0] if len(hit) else None
@@ -41,13 +44,7 @@ def mixed_length_slope(
     length term; the caller then keeps the GLM slope.
     """
     if model is None:
-        try:
-            mixed = importlib.import_module("prefqa.models.mixed")
-            fit = mixed.fit_preference_model
-        except (ImportError, AttributeError):
-            return None, ("crossed-model slope: prefqa.models.mixed.fit_preference_model is not "
-                          "available in this installation; the GLM slope is reported")
-        model = fit(data, fixed=("length", "position"), random_slopes={"annotator": ("length",)})
+        model = fit_preference_model(data, fixed=("length", "position"), random_slopes={"annotator": ("length",)})
     row = _length_row(model)
     if row is None:
         return None, "crossed-model slope: the fitted model has no `length` term; the GLM slope is reported"

@@ -31,12 +31,12 @@ from ..errors import InsufficientDataError, PrefqaWarning, SchemaError
 from ..features import judgment_features
 from ..schema import PreferenceData
 from ._common import (
-    MAX_MODEL_COLUMNS, bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, cluster_codes,
-    fit_logistic, fmt_p, model_difference_matrix, wilson_interval,
+    MAX_MODEL_COLUMNS, bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, fmt_p,
+    logistic_design, wilson_interval,
 )
 from ._lengths import clear_difference, comparison_majority, judgment_lengths, validate_length_options
 from ._mixed import mixed_length_slope
-from .winrates import empty_win_rates, length_controlled_win_rates
+from .winrates import empty_win_rates, fit_joint_bt, length_controlled_win_rates
 
 __all__ = ["LengthBiasResult", "length_bias", "RATIO_EDGES"]
 
@@ -236,9 +236,18 @@ def length_bias(
     The slope is fitted per judgment on non-tie judgments with a
     statsmodels binomial GLM, ``logit P(a) = position + s[model_a] -
     s[model_b] + slope * tanh((len_a - len_b) / RMS)``, with covariances
-    clustered by prompt. It is the simulator's ``length_effect`` scale. The
-    same fit is the joint length-controlled Bradley-Terry model the LC win
-    rates are read from (:mod:`prefqa.bias.winrates`).
+    clustered by prompt. It is the simulator's ``length_effect`` scale.
+
+    The length-controlled win rates are read off the joint length-controlled
+    Bradley-Terry fit, :func:`prefqa.models.bradley_terry.fit_bradley_terry`
+    with ``ties="drop"`` and covariates position and length on the same
+    judgments, with the length (and position) term set to zero
+    (:mod:`prefqa.bias.winrates`). That is the same model as the GLM above,
+    so both give the same estimates (to the optimizers' tolerance, about
+    1e-5); it is fitted twice only because the issue asks for the slope's SE
+    clustered by *prompt*, which statsmodels gives, while the BT fit's
+    sandwich clusters by comparison (so the LC standard errors are
+    comparison-clustered).
 
     The per-annotator table has one row per annotator with ``n``,
     ``n_longer_won``, ``estimate``, ``ci_low``, ``ci_high`` (Wilson),
@@ -295,19 +304,11 @@ def length_bias(
 
     # ---- slope: prompt-clustered logistic GLM on non-tie judgments
     x = judgment_features(data, ["length"], unit=unit, tokenizer=tokenizer)["length"].to_numpy()
-    use = (choice < 2) & np.isfinite(x)
-    cols = [np.ones(data.n_judgments), x]
-    controls = ["position"] if data.order_known else ["intercept"]
-    mdiff, mlabels = model_difference_matrix(data) if control_models else (None, None)
-    if mdiff is not None:
-        ca, cb, _ = data.model_codes()
-        use &= (ca >= 0) & (cb >= 0)
-        cols.extend(mdiff.T)
-        controls.append("model")
-    X = np.column_stack(cols)[use]
-    y = (choice[use] == 0).astype(np.float64)
-    groups, cluster = cluster_codes(data)
-    fit = fit_logistic(y, X, groups[use])
+    constant = "position" if data.order_known else "intercept"
+    design = logistic_design(data, choice, [np.ones(data.n_judgments), x], (choice < 2) & np.isfinite(x),
+                             controls=[constant], control_models=control_models)
+    X, y, use = design.X, design.y, design.use
+    fit = design.fit()
     warn.extend(fit.warnings)
     z = stats.norm.ppf(0.5 + confidence_level / 2.0)
     glm_slope, glm_se = float(fit.params[1]), float(np.sqrt(fit.cov[1, 1]))
@@ -322,28 +323,33 @@ def length_bias(
             source = "mixed_model"
     slope_p = float(2 * stats.norm.sf(abs(slope / slope_se))) if slope_se > 0 else np.nan
 
-    # ---- win rates from the same joint fit
-    if mdiff is not None and mlabels is not None:
+    # ---- win rates from the joint length-controlled BT fit on the same judgments
+    win_rates = empty_win_rates()
+    if design.model_labels is not None:
         ca, cb, _ = data.model_codes()
-        win_rates = length_controlled_win_rates(
-            fit, ca[use], cb[use], y, mlabels, first_model_column=2,
-            confidence_level=confidence_level, divergence_threshold=divergence_threshold,
-        )
+        try:
+            bt = fit_joint_bt(data, x, use, constant, confidence_level)
+        except InsufficientDataError as exc:
+            skipped.append(f"length-controlled win rates: {exc}")
+        else:
+            warn.extend(bt.warnings)
+            win_rates = length_controlled_win_rates(
+                bt, ca[use], cb[use], y, design.model_labels,
+                confidence_level=confidence_level, divergence_threshold=divergence_threshold,
+            )
         if win_rates["flagged"].any():
             models = ", ".join(map(str, win_rates.index[win_rates["flagged"].to_numpy()]))
             msg = (f"length-controlled and raw win rates differ by more than {divergence_threshold:.0%} "
                    f"for {models}: their raw win rates are driven by response length.")
             _warnings.warn(msg, PrefqaWarning, stacklevel=2)
             warn.append(msg)
+    elif not control_models:
+        skipped.append("length-controlled win rates: `control_models=False`")
+    elif data.has_models:
+        skipped.append(f"length-controlled win rates: more than {MAX_MODEL_COLUMNS} models; the dense "
+                       "joint fit is skipped and the slope is not controlled for model strength")
     else:
-        win_rates = empty_win_rates()
-        if not control_models:
-            skipped.append("length-controlled win rates: `control_models=False`")
-        elif data.has_models:
-            skipped.append(f"length-controlled win rates: more than {MAX_MODEL_COLUMNS} models; the dense "
-                           "joint fit is skipped and the slope is not controlled for model strength")
-        else:
-            skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)")
+        skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)")
 
     eta = X @ fit.params
     p_hat = 1.0 / (1.0 + np.exp(-eta))
@@ -357,7 +363,7 @@ def length_bias(
         confidence_interval=ConfidenceInterval(float(low), float(high)), p_value=p_value,
         buckets=buckets, slope=slope, slope_std_error=slope_se, slope_confidence_interval=slope_ci,
         slope_p_value=slope_p, slope_source=source, glm_slope=glm_slope, glm_std_error=glm_se,
-        cluster=cluster, n_clusters=fit.n_clusters, controls=tuple(controls), annotators=annotators,
+        cluster=design.cluster, n_clusters=fit.n_clusters, controls=design.controls, annotators=annotators,
         win_rates=win_rates, converged=fit.converged, n_iter=fit.n_iter, skipped=tuple(skipped),
         warnings=tuple(warn),
     )

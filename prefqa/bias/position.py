@@ -35,8 +35,8 @@ from .._types import ConfidenceInterval
 from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from ._common import (
-    bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, cluster_codes,
-    fit_logistic, fmt_p, model_difference_matrix, wilson_interval,
+    bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, fmt_p, logistic_design,
+    wilson_interval,
 )
 
 __all__ = ["PositionBiasResult", "position_bias"]
@@ -210,19 +210,12 @@ def position_bias(
     p_value = float(binom_two_sided(n_a, n_trials))
 
     # position logit, controlling for model strengths when known
-    cols = [np.ones(data.n_judgments)]
-    controls: list[str] = []
-    use = decided.copy()
-    mdiff, _ = model_difference_matrix(data) if control_models else (None, None)
-    if mdiff is not None:
-        ca, cb, _ = data.model_codes()
-        use &= (ca >= 0) & (cb >= 0)
-        cols.extend(mdiff.T)
-        controls.append("model")
-    groups, cluster = cluster_codes(data)
+    design = logistic_design(data, choice, [np.ones(data.n_judgments)], decided, controls=[],
+                             control_models=control_models)
+    controls, cluster = design.controls, design.cluster
     z = stats.norm.ppf(0.5 + confidence_level / 2.0)
     try:
-        fit = fit_logistic((choice[use] == 0).astype(np.float64), np.column_stack(cols)[use], groups[use])
+        fit = design.fit()
         logit, logit_se = float(fit.params[0]), float(np.sqrt(fit.cov[0, 0]))
         converged, n_iter = fit.converged, fit.n_iter
         warn.extend(fit.warnings)

@@ -28,8 +28,7 @@ from ..errors import SchemaError
 from ..features import FEATURE_NAMES, judgment_features
 from ..schema import PreferenceData
 from ._common import (
-    bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, cluster_codes,
-    fit_logistic, fmt_p, model_difference_matrix, wilson_interval,
+    bh_qvalues, check_confidence_level, check_data, check_fdr, fmt_p, logistic_design, wilson_interval,
 )
 
 __all__ = ["StyleBiasResult", "style_bias", "STYLE_FEATURES"]
@@ -158,16 +157,10 @@ def style_bias(
     if not fitted:
         raise SchemaError(f"none of the features {feats} varies between the two responses; nothing to fit.")
     cols = [np.ones(data.n_judgments)] + [frame[f].to_numpy() for f in fitted]
-    controls = ["position" if data.order_known else "intercept"]
-    mdiff, _ = model_difference_matrix(data) if control_models else (None, None)
-    if mdiff is not None:
-        ca, cb, _ = data.model_codes()
-        use &= (ca >= 0) & (cb >= 0)
-        cols.extend(mdiff.T)
-        controls.append("model")
-    groups, cluster = cluster_codes(data)
-    y = (choice[use] == 0).astype(np.float64)
-    fit = fit_logistic(y, np.column_stack(cols)[use], groups[use])
+    design = logistic_design(data, choice, cols, use, controls=["position" if data.order_known else "intercept"],
+                             control_models=control_models)
+    use, y = design.use, design.y
+    fit = design.fit()
     k = len(fitted)
     est = fit.params[1:1 + k]
     se = np.sqrt(np.diag(fit.cov)[1:1 + k])
@@ -198,6 +191,6 @@ def style_bias(
     )
     return StyleBiasResult(
         features=tuple(fitted), dropped=dropped, unit=unit, confidence_level=confidence_level, fdr=fdr,
-        n_judgments=data.n_judgments, n_used=int(len(y)), controls=tuple(controls), cluster=cluster,
+        n_judgments=data.n_judgments, n_used=int(len(y)), controls=design.controls, cluster=design.cluster,
         table=table, converged=fit.converged, n_iter=fit.n_iter, warnings=fit.warnings,
     )

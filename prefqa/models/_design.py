@@ -36,8 +36,9 @@ import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ._mixed_schur import SchurPlan
+
 _DENSE_SCHUR_LIMIT = 20_000_000  # q_b * q_s^2 below this: dense product beats sparse overhead
-_PAIR_CHUNK = 4_000_000  # entry pairs per chunk in the Schur-complement accumulation
 
 __all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization", "minimize_with_restart", "wald_cov"]
 
@@ -192,6 +193,7 @@ class CrossedDesign:
     def __init__(self, x: np.ndarray, factors: list[Factor]) -> None:
         self.x = np.ascontiguousarray(x, dtype=np.float64)
         self.n, self.p = self.x.shape
+        self._xt = np.ascontiguousarray(self.x.T)  # fixed-effect columns, contiguous for the bincounts
         order = sorted(range(len(factors)), key=lambda i: -factors[i].n_levels * factors[i].k)
         self.factors = [factors[i] for i in order]
         self.big = self.factors[0]
@@ -231,7 +233,7 @@ class CrossedDesign:
             self._bs_indices = np.zeros(0, dtype=np.int32)
             self._bs_indptr = np.zeros(self.q_b + 1, dtype=np.int32)
             self._bs_rows = np.zeros(0, dtype=np.int64)
-        self._schur_pairs: list | None = None
+        self._schur_plan: SchurPlan | None = None
         theta_sizes = [f.n_theta for f in self.factors]
         self.theta_slices = np.split(np.arange(sum(theta_sizes)), np.cumsum(theta_sizes)[:-1])
 
@@ -294,7 +296,7 @@ class CrossedDesign:
         for t in range(k_b):
             rb[t::k_b] = np.bincount(big.codes, big.values[t] * wz, minlength=n_b)
             for j in range(self.p):
-                bx[t::k_b, j] = np.bincount(big.codes, wv[0][t] * self.x[:, j], minlength=n_b)
+                bx[t::k_b, j] = np.bincount(big.codes, wv[0][t] * self._xt[j], minlength=n_b)
         m = self.q_s + self.p
         c = np.zeros((m, m))
         rr = np.empty(m)
@@ -314,7 +316,7 @@ class CrossedDesign:
                     c[base + t, base + s] = v
                     c[base + s, base + t] = v
                 for j in range(self.p):
-                    v = np.bincount(f.codes, wv[fi][t] * self.x[:, j], minlength=f.n_levels)
+                    v = np.bincount(f.codes, wv[fi][t] * self._xt[j], minlength=f.n_levels)
                     c[base + t, self.q_s + j] = v
                     c[self.q_s + j, base + t] = v
             # small x other small
@@ -374,44 +376,19 @@ class CrossedDesign:
             rr[:q_s] = lam_s.T @ rr[:q_s]
         fast = self.big.k == 1 and diagonal
         return Factorization(d, bs, bx, c, rb, rr, q_s, self.p, self._bs_rows if fast else None,
-                             self.schur_pairs() if fast and self.q_b * q_s * q_s > _DENSE_SCHUR_LIMIT else None)
+                             self.schur_plan() if fast and self.q_b * q_s * q_s > _DENSE_SCHUR_LIMIT else None)
 
-    def schur_pairs(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Chunks of ``(i, j, target)``: pairs of stored entries of one big level (``i <= j``).
-
-        With one random column per big level, ``B' D^{-1} B = sum_l g_l g_l'``
-        where ``g_l`` is row ``l`` of ``B`` over ``sqrt(d_l)``. Its upper
-        triangle is ``bincount(target, g[i] * g[j])`` with ``target`` the flat
-        position of the two entries' columns. The index pairs depend only on
-        the design, so they are built once (lazily; memory about 12 bytes per
-        pair, ``sum_l nnz_l (nnz_l + 1) / 2`` pairs).
-        """
-        if self._schur_pairs is None:
-            indptr = self._bs_indptr.astype(np.int64)
-            nnz = np.diff(indptr)
-            chunks, start = [], 0
-            cum = np.cumsum(nnz * (nnz + 1) // 2)
-            while start < len(nnz):
-                base = cum[start - 1] if start else 0
-                stop = max(int(np.searchsorted(cum, base + _PAIR_CHUNK, side="right")), start + 1)
-                c = nnz[start:stop]
-                first = indptr[start:stop]
-                # each stored entry e (position p in its row of size c) pairs with positions p..c-1
-                ent = np.arange(first[0], indptr[stop], dtype=np.int64)
-                row_of = np.repeat(np.arange(stop - start), c)
-                pos = ent - first[row_of]
-                reps = c[row_of] - pos
-                i = np.repeat(ent, reps)
-                offs = np.arange(len(i), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
-                j = i + offs
-                cols = self._bs_indices
-                target = cols[i].astype(np.int64) * self.q_s + cols[j]
-                itype = np.int32 if indptr[-1] < 2**31 else np.int64
-                ttype = np.int32 if self.q_s * self.q_s < 2**31 else np.int64
-                chunks.append((i.astype(itype), j.astype(itype), target.astype(ttype)))
-                start = stop
-            self._schur_pairs = chunks
-        return self._schur_pairs
+    def schur_plan(self) -> SchurPlan:
+        """Index pairs for the fast ``B' D^{-1} B`` (``_mixed_schur``), built once on first use."""
+        if self._schur_plan is None:
+            if len(self.small) == 1:
+                f = self.small[0]
+                _, cell_small, _ = self._pairs[(0, 1)]
+                self._schur_plan = SchurPlan(self._bs_indptr, self._bs_indices, self.q_s, cell_small,
+                                             f.n_levels, f.k)
+            else:
+                self._schur_plan = SchurPlan(self._bs_indptr, self._bs_indices, self.q_s)
+        return self._schur_plan
 
 
 def _block_diag_csr(blocks: np.ndarray) -> sp.csr_matrix:
@@ -428,7 +405,7 @@ class Factorization:
 
     def __init__(self, d: np.ndarray, bs: sp.csr_matrix, bx: np.ndarray, c: np.ndarray,
                  rb: np.ndarray, rr: np.ndarray, q_s: int, p: int, bs_rows: np.ndarray | None = None,
-                 schur_pairs: list | None = None) -> None:
+                 schur_plan: SchurPlan | None = None) -> None:
         self.k = d.shape[1]
         self.rb, self.rr = rb, rr
         self.q_s, self.p = q_s, p
@@ -449,13 +426,8 @@ class Factorization:
             self.gs = (self.dinv_mat @ bs).tocsr()
         self.gx = self.dinv.reshape(n_b, 1) * bx if self.k == 1 else np.asarray(self.dinv_mat @ bx)
         s = c.copy()
-        if q_s and schur_pairs is not None:
-            g = bs.data * np.sqrt(self.dinv.ravel())[bs_rows]
-            upper = np.zeros(q_s * q_s)
-            for i, j, target in schur_pairs:
-                upper += np.bincount(target, g[i] * g[j], minlength=q_s * q_s)
-            upper = upper.reshape(q_s, q_s)
-            s[:q_s, :q_s] -= upper + upper.T - np.diag(np.diag(upper))
+        if q_s and schur_plan is not None:
+            s[:q_s, :q_s] -= schur_plan.product(bs.data * np.sqrt(self.dinv.ravel())[bs_rows])
         elif q_s and bs.shape[0] * q_s * q_s <= _DENSE_SCHUR_LIMIT:
             s[:q_s, :q_s] -= bs.T @ self.gs.toarray()
         elif q_s:

@@ -171,7 +171,7 @@ def flag_prompts(
     >>> len(flagged), int(truth.prompts.loc[flagged, "ambiguous"].sum())
     (8, 8)
     >>> print(table.loc[flagged[0], "reason"])
-    annotators who are reliable elsewhere split here: 57% of vote pairs disagree where their estimated reliability and the models compared predict 17% (20 judgments on 4 comparisons), q < 0.001
+    annotators who are reliable elsewhere split here: 57% of vote pairs disagree where their estimated reliability and the models compared predict 16% (20 judgments on 4 comparisons), q = 0.003
     """
     _validate(data, min_judgments, fdr, n_resamples, duplicate_threshold)
     v = _Votes(data)
@@ -247,9 +247,9 @@ def _reasons(out: pd.DataFrame, min_judgments: int, null: str) -> np.ndarray:
     noisy = ("the split (" + _pct(out["split_rate"]) + " of vote pairs disagree) is explained by unreliable "
              "annotators: their estimated reliability predicts " + _pct(out["expected_split_rate"]) +
              ", a typical annotator " + _pct(out["pooled_split_rate"]) + " (" + counts + ")")
-    untested = ("not tested: fewer than " + str(min_judgments) + " judgments (min_judgments) on at least two "
-                "comparisons judged at least twice; it has " + out["n_judgments"].astype(str) + " judgments on " +
-                out["n_comparisons"].astype(str) + " comparisons")
+    untested = ("not tested: " + out["n_judgments"].astype(str) + " judgments on " +
+                out["n_comparisons"].astype(str) + f" comparisons; a test needs min_judgments {min_judgments} "
+                "judgments on at least two comparisons judged at least twice")
     kind = out["kind"].to_numpy()
     return np.where(kind == "diverging", div, np.where(kind == "noisy", noisy,
                     np.where(out["tested"].to_numpy(), "", untested)))

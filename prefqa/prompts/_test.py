@@ -16,9 +16,13 @@ In both, comparison c gets the weight ``(mu1_c - mu0_c) / v0_c`` (null mean
 ``mu0_c`` and variance ``v0_c`` of its disagreeing vote pairs; ``mu1_c`` the
 mean when the votes ignore which response is better), the prompt statistic
 is ``S = sum_c w_c D_c`` (comparisons are independent under the null);
-the p-value is the saddlepoint tail of ``S`` on the exact per-comparison
-null distributions (:mod:`._saddle`), or a parametric bootstrap from the
-fitted null when ``n_resamples > 0``.
+the weights are rounded to integers 0..16 relative to the prompt's largest
+(any design-fixed weights give a valid test), so ``S`` lives on a lattice.
+The p-value is ``P(S >= s)`` from the exact per-comparison null
+distributions (:mod:`._saddle`): by the Lugannani-Rice saddlepoint for every
+prompt, then exactly (FFT product of the comparisons' polynomials) for the
+prompts whose saddlepoint p-value is below 0.2; or a parametric bootstrap
+from the fitted null when ``n_resamples > 0``.
 """
 
 from __future__ import annotations
@@ -26,15 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..schema import PreferenceData
 from ._null import disagreement_moments, simulate_disagreement
 from ._onecoin import N_LABELS, ds_posterior, fit_one_coin
-from ._saddle import disagreement_pmf, saddlepoint_sf
+from ._saddle import disagreement_pmf, exact_sf, integer_weights, saddlepoint_sf
 from ._votes import VoteModel, fit_vote_model, node_components, prompt_test, simulate_weighted
 
 __all__ = ["PromptNull", "run_null"]
+
+_CANDIDATE_P = 0.2  # prompts whose saddlepoint p-value is below this get the exact tail
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,18 @@ class PromptNull:
     details: dict
 
 
-def _p_saddle(components: list, v: "_Votes", w: np.ndarray, mean0: np.ndarray, var0: np.ndarray,
+def _p_value(components: list, v: "_Votes", w: np.ndarray, mean0: np.ndarray, var0: np.ndarray,
              prompt: np.ndarray, n_prompts: int) -> np.ndarray:
-    """Saddlepoint p-values of the weighted disagreement per prompt (see :mod:`._saddle`)."""
+    """p-values of the (integer-)weighted disagreement per prompt: saddlepoint, exact for candidates."""
     pmf, exact = disagreement_pmf(components, v.comp, v.n_comp)
     grp = _group(prompt, n_prompts)
     stat = np.bincount(grp, weights=w * v.disagree, minlength=n_prompts + 1)
-    return saddlepoint_sf(stat, w, pmf, exact, mean0, var0, grp, n_prompts + 1)[:n_prompts]
+    p = saddlepoint_sf(stat, w.astype(np.float64), pmf, exact, mean0, var0, grp, n_prompts + 1)
+    inexact = np.bincount(grp[(w > 0) & ~exact], minlength=n_prompts + 1) > 0
+    cand = np.flatnonzero((p < _CANDIDATE_P) & ~inexact)
+    p_exact, done = exact_sf(stat, w, pmf, grp, cand)
+    p[cand[done]] = p_exact[done]
+    return p[:n_prompts]
 
 
 def _p_boot(sims: np.ndarray, stat: np.ndarray) -> np.ndarray:
@@ -122,7 +132,8 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
                        fit.sigma, fit.converged)
     p_out, e_out = [], []
     for model in (fit, pooled):  # own annotators, then the typical annotator
-        w, mean0, var0 = prompt_test(model, v.ann, v.comp, gap, sign, x, v.n_comp)
+        w_raw, mean0, var0 = prompt_test(model, v.ann, v.comp, gap, sign, x, v.n_comp)
+        w = integer_weights(w_raw, _group(prompt, n_prompts), n_prompts + 1)
         stat = _per_prompt(prompt, n_prompts, w * v.disagree)
         if n_resamples > 0:
             sims = simulate_weighted(model, v.ann, v.comp, gap, sign, x, v.n_comp, w, _group(prompt, n_prompts),
@@ -130,7 +141,7 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
             p_out.append(_p_boot(sims, stat))
         else:
             comps = node_components(model, v.ann, gap, sign, x, v.n_comp)
-            p_out.append(_p_saddle(comps, v, w, mean0, var0, prompt, n_prompts))
+            p_out.append(_p_value(comps, v, w, mean0, var0, prompt, n_prompts))
         e_out.append(_per_prompt(prompt, n_prompts, mean0))
     details = {"sigma": fit.sigma, "strengths": fit.strengths}
     return PromptNull(p_out[0], p_out[1], e_out[0], e_out[1], "vote model", fit.converged, details)
@@ -146,7 +157,8 @@ def _competence_null(v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.n
         mean0, var0 = disagreement_moments(conf, post, v.ann, v.comp, v.n_comp)
         mean1, _ = disagreement_moments(blind, post, v.ann, v.comp, v.n_comp)
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.where(var0 > 1e-12, np.clip((mean1 - mean0) / var0, 0.0, None), 0.0)
+            w_raw = np.where(var0 > 1e-12, np.clip((mean1 - mean0) / var0, 0.0, None), 0.0)
+        w = integer_weights(w_raw, _group(prompt, n_prompts), n_prompts + 1)
         stat = _per_prompt(prompt, n_prompts, w * v.disagree)
         expected = _per_prompt(prompt, n_prompts, mean0)
         if boot:
@@ -154,7 +166,7 @@ def _competence_null(v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.n
                                          n_prompts + 1, n_resamples, rng, weights=w)[:, :n_prompts]
             return _p_boot(sims, stat), expected
         comps = [(post[:, z], conf[v.ann, z, :]) for z in range(L)]
-        return _p_saddle(comps, v, w, mean0, var0, prompt, n_prompts), expected
+        return _p_value(comps, v, w, mean0, var0, prompt, n_prompts), expected
 
     fit = fit_one_coin(v.ann, v.comp, v.label, v.n_ann, v.n_comp)
     conf, post = fit.confusion, fit.posterior

@@ -22,6 +22,15 @@ _COLUMNS = ["stratum", "target", "coefficient", "level", "estimate", "std_error"
             "ci_low", "ci_high", "n", "n_units", "n_ratings", "reason"]
 
 
+def _headline(coefficient: str, doc: str) -> property:
+    """A read-only property giving one coefficient's all-data estimate on the choice."""
+
+    def get(self: AgreementResult) -> float:
+        return self._get(coefficient)
+
+    return property(get, doc=doc)
+
+
 @dataclass(frozen=True, eq=False)
 class AgreementResult:
     """Inter- and intra-rater reliability of a preference batch.
@@ -64,25 +73,10 @@ class AgreementResult:
         row = c[(c["stratum"] == "all") & (c["target"] == "choice") & (c["coefficient"] == coefficient)]
         return float(row["estimate"].iloc[0]) if len(row) else float("nan")
 
-    @property
-    def alpha(self) -> float:
-        """Krippendorff's nominal alpha on which response won (all data)."""
-        return self._get("krippendorff_alpha")
-
-    @property
-    def ac1(self) -> float:
-        """Gwet's AC1 on which response won (all data)."""
-        return self._get("gwet_ac1")
-
-    @property
-    def kappa(self) -> float:
-        """Fleiss' kappa on which response won (all data)."""
-        return self._get("fleiss_kappa")
-
-    @property
-    def percent_agreement(self) -> float:
-        """Percent agreement on which response won (all data)."""
-        return self._get("percent_agreement")
+    alpha = _headline("krippendorff_alpha", "Krippendorff's nominal alpha on which response won (all data).")
+    ac1 = _headline("gwet_ac1", "Gwet's AC1 on which response won (all data).")
+    kappa = _headline("fleiss_kappa", "Fleiss' kappa on which response won (all data).")
+    percent_agreement = _headline("percent_agreement", "Percent agreement on which response won (all data).")
 
     def to_frame(self) -> pd.DataFrame:
         """Return the tidy coefficient table (a copy)."""

@@ -14,9 +14,16 @@ On a balanced design these equal the ANOVA mean-square estimators, so the
 ICCs equal Shrout & Fleiss (1979) / McGraw & Wong (1996); incomplete units are
 never dropped. Negative component estimates are kept (not truncated), as the
 ANOVA formulas do. ``k`` for the average-measure ICCs is the mean number of
-ratings per unit. The Gaussian crossed model of ``prefqa.models.mixed``
-(``fit_rating_model``) estimates the same three components by REML and can
-replace the moment step (see ``components_from_model`` in the report).
+ratings per unit.
+
+``method="reml"`` takes the components from the Gaussian crossed model of
+:func:`prefqa.models.mixed.fit_rating_model` instead (REML, as lme4's
+``lmer(value ~ 1 + (1 | rater) + (1 | unit))``; ICC(1) from the one-way
+``lmer(value ~ 1 + (1 | unit))``). REML components are never negative and,
+on an incomplete design, use the data more efficiently than the moment
+estimates; on a balanced design with positive ANOVA components the two are
+equal. The F tests, p-values and (balanced) confidence intervals come from the
+sums of squares under both methods.
 """
 
 from __future__ import annotations
@@ -167,7 +174,32 @@ def _balanced_cis(c: dict, level: float) -> tuple[np.ndarray, np.ndarray, np.nda
     return fval, df1s, df2s, np.vstack([lo, hi])
 
 
-def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_level: float = 0.95) -> ICCResult:
+_METHODS = ("moments", "reml")
+
+
+def _reml_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], list[str]]:
+    """Crossed and one-way variance components from ``fit_rating_model`` (REML)."""
+    from ..models.mixed import fit_rating_model
+    from ..schema import PreferenceData
+
+    ratings = pd.DataFrame({"response_id": pd.Series(unit).astype(str).radd("u"),
+                            "annotator_id": pd.Series(rater).astype(str).radd("r"), "score": y})
+    empty = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("comparison_id", "annotator_id", "choice")})
+    data = PreferenceData(empty, ratings=ratings)
+    crossed = fit_rating_model(data, random=("annotator", "response"))
+    oneway = fit_rating_model(data, random=("response",))
+    notes = [f"REML fit ({name}) did not converge; its variance components are unreliable."
+             for name, fit in (("crossed", crossed), ("one-way", oneway)) if not fit.converged]
+    notes.extend(f"REML fit ({name}): {w}" for name, fit in (("crossed", crossed), ("one-way", oneway))
+                 for w in fit.warnings)
+    v, v1 = crossed.variance_components["variance"], oneway.variance_components["variance"]
+    comps = {"unit": float(v["response"]), "rater": float(v["annotator"]), "residual": float(v["residual"]),
+             "unit_oneway": float(v1["response"]), "residual_oneway": float(v1["residual"])}
+    return comps, notes
+
+
+def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_level: float = 0.95,
+        method: str = "moments") -> ICCResult:
     """Compute ICC(1), ICC(A,1), ICC(C,1) and their k-rater versions from long ratings.
 
     Parameters
@@ -178,6 +210,10 @@ def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_le
     unit, rater, value : str
         Column names (``unit`` = target rated, e.g. a response).
     confidence_level : float, default 0.95
+    method : {'moments', 'reml'}, default 'moments'
+        Variance components by Henderson III moments (exact Shrout & Fleiss
+        values on balanced data, fast at any size) or by REML through
+        :func:`prefqa.models.mixed.fit_rating_model` (see the module notes).
 
     Returns
     -------
@@ -206,6 +242,8 @@ def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_le
     """
     if not (0.0 < float(confidence_level) < 1.0):
         raise SchemaError(f"`confidence_level` must be between 0 and 1 (e.g. 0.95); got {confidence_level!r}.")
+    if method not in _METHODS:
+        raise SchemaError(f"`method` must be one of {_METHODS}; got {method!r}.")
     r = prepare(frame, unit=unit, rater=rater, value=value, level="interval")
     if r.n_units < 2 or len(r.rater_labels) < 2:
         raise InsufficientDataError(
@@ -213,16 +251,20 @@ def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_le
         )
     y = r.numeric[r.value]
     c = variance_components(r.unit, r.rater, y)
-    s2a, s2b, s2e, k = c["unit"], c["rater"], c["residual"], c["k"]
-    s2a1, s2w = c["unit_oneway"], c["residual_oneway"]
+    warn: list[str] = []
+    comps = {key: c[key] for key in ("unit", "rater", "residual", "unit_oneway", "residual_oneway")}
+    if method == "reml":
+        comps, notes = _reml_components(r.unit, r.rater, y)
+        warn.extend(notes)
+    s2a, s2b, s2e, k = comps["unit"], comps["rater"], comps["residual"], c["k"]
+    s2a1, s2w = comps["unit_oneway"], comps["residual_oneway"]
     est = np.array([
         s2a1 / (s2a1 + s2w), s2a / (s2a + s2b + s2e), s2a / (s2a + s2e),
         s2a1 / (s2a1 + s2w / k), s2a / (s2a + (s2b + s2e) / k), s2a / (s2a + s2e / k),
     ])
-    warn: list[str] = []
     if c["balanced"]:
         fval, df1, df2, ci = _balanced_cis(c, float(confidence_level))
-        method = "anova (balanced)"
+        label = "anova (balanced)"
     else:
         f1 = c["msb"] / c["msw"]
         f3 = c["ms_units"] / s2e
@@ -231,14 +273,17 @@ def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_le
         d1, d3 = float(c["n"] - c["n_u"]), float(c["df_e"])
         df2 = np.array([d1, d3, d3, d1, d3, d3])
         ci = np.full((2, 6), np.nan)
-        method = "moments (Henderson III)"
+        label = "moments (Henderson III)"
         warn.append("Incomplete design: ICCs come from Henderson III variance components (no unit "
-                    "dropped); confidence intervals are not computed for incomplete designs.")
+                    "dropped); confidence intervals are not computed for incomplete designs."
+                    if method == "moments" else
+                    "Incomplete design: confidence intervals are not computed for incomplete designs.")
+    if method == "reml":
+        label = "reml (fit_rating_model)"
     p = stats.f.sf(fval, df1, df2)
     table = pd.DataFrame({"description": _DESC, "estimate": est, "f": fval, "df1": df1, "df2": df2,
                           "p_value": p, "ci_low": ci[0], "ci_high": ci[1]}, index=pd.Index(_TYPES, name="type"))
-    comps = pd.Series({key: c[key] for key in ("unit", "rater", "residual", "unit_oneway", "residual_oneway")},
-                      name="variance")
-    return ICCResult(table=table, components=comps, method=method, balanced=c["balanced"], k=float(k),
+    return ICCResult(table=table, components=pd.Series(comps, name="variance"), method=label,
+                     balanced=c["balanced"], k=float(k),
                      confidence_level=float(confidence_level), n_units=r.n_units,
                      n_raters=len(r.rater_labels), n_ratings=len(y), warnings=tuple(warn))

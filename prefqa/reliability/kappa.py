@@ -169,63 +169,35 @@ _DOC_PARAMS = """
 """
 
 
-def fleiss_kappa(frame: pd.DataFrame, *, unit: str, rater: str, value: str, weights: Any = "identity",
-                 value_domain: Sequence[Any] | None = None, confidence_level: float = 0.95) -> Coefficient:
-    """Compute Fleiss' kappa for any number of raters per unit, with Gwet's standard error.
-    {params}
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({{"u": [1, 1, 1, 2, 2, 2, 3, 3], "r": list("xyzxyzxy"),
-    ...                   "v": ["a", "a", "b", "b", "b", "b", "a", "a"]}})
-    >>> round(fleiss_kappa(f, unit="u", rater="r", value="v").estimate, 4)
-    0.55
-    """
-    return _run("fleiss_kappa", frame, unit, rater, value, weights, value_domain, confidence_level)
+_EXAMPLE_3X3 = """    >>> import pandas as pd
+    >>> f = pd.DataFrame({"u": [1, 1, 1, 2, 2, 2, 3, 3], "r": list("xyzxyzxy"),
+    ...                   "v": ["a", "a", "b", "b", "b", "b", "a", "a"]})"""
+_EXAMPLE_2X2 = """    >>> import pandas as pd
+    >>> f = pd.DataFrame({"u": [1, 1, 2, 2], "r": list("xyxy"), "v": ["a", "a", "a", "b"]})"""
 
 
-def gwet_ac(frame: pd.DataFrame, *, unit: str, rater: str, value: str, weights: Any = "identity",
-            value_domain: Sequence[Any] | None = None, confidence_level: float = 0.95) -> Coefficient:
-    """Compute Gwet's AC1 (identity weights) or AC2 (other weights) with Gwet's variance.
-    {params}
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({{"u": [1, 1, 1, 2, 2, 2, 3, 3], "r": list("xyzxyzxy"),
-    ...                   "v": ["a", "a", "b", "b", "b", "b", "a", "a"]}})
-    >>> round(gwet_ac(f, unit="u", rater="r", value="v").estimate, 4)
-    0.561
-    """
-    return _run("gwet_ac", frame, unit, rater, value, weights, value_domain, confidence_level)
+def _coefficient_function(kind: str, headline: str, example: str, call: str, shown: str) -> Any:
+    """Build the public function of one family member: same signature, own docstring and example."""
+
+    def coefficient(frame: pd.DataFrame, *, unit: str, rater: str, value: str, weights: Any = "identity",
+                    value_domain: Sequence[Any] | None = None, confidence_level: float = 0.95) -> Coefficient:
+        return _run(kind, frame, unit, rater, value, weights, value_domain, confidence_level)
+
+    coefficient.__name__ = coefficient.__qualname__ = kind
+    coefficient.__doc__ = (f"{headline}\n{_DOC_PARAMS}\n    Examples\n    --------\n{example}\n"
+                           f"    >>> {call}\n    {shown}\n    ")
+    return coefficient
 
 
-def brennan_prediger(frame: pd.DataFrame, *, unit: str, rater: str, value: str, weights: Any = "identity",
-                     value_domain: Sequence[Any] | None = None, confidence_level: float = 0.95) -> Coefficient:
-    """Compute Brennan and Prediger's coefficient (chance agreement ``sum(W) / q^2``).
-    {params}
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({{"u": [1, 1, 2, 2], "r": list("xyxy"), "v": ["a", "a", "a", "b"]}})
-    >>> round(brennan_prediger(f, unit="u", rater="r", value="v").estimate, 4)
-    0.0
-    """
-    return _run("brennan_prediger", frame, unit, rater, value, weights, value_domain, confidence_level)
-
-
-def percent_agreement(frame: pd.DataFrame, *, unit: str, rater: str, value: str, weights: Any = "identity",
-                      value_domain: Sequence[Any] | None = None, confidence_level: float = 0.95) -> Coefficient:
-    """Compute percent agreement: the mean share of agreeing rater pairs per unit.
-    {params}
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({{"u": [1, 1, 2, 2], "r": list("xyxy"), "v": ["a", "a", "a", "b"]}})
-    >>> percent_agreement(f, unit="u", rater="r", value="v").estimate
-    0.5
-    """
-    return _run("percent_agreement", frame, unit, rater, value, weights, value_domain, confidence_level)
-
-
-for _f in (fleiss_kappa, gwet_ac, brennan_prediger, percent_agreement):
-    _f.__doc__ = (_f.__doc__ or "").format(params=_DOC_PARAMS)
+fleiss_kappa = _coefficient_function(
+    "fleiss_kappa", "Compute Fleiss' kappa for any number of raters per unit, with Gwet's standard error.",
+    _EXAMPLE_3X3, 'round(fleiss_kappa(f, unit="u", rater="r", value="v").estimate, 4)', "0.55")
+gwet_ac = _coefficient_function(
+    "gwet_ac", "Compute Gwet's AC1 (identity weights) or AC2 (other weights) with Gwet's variance.",
+    _EXAMPLE_3X3, 'round(gwet_ac(f, unit="u", rater="r", value="v").estimate, 4)', "0.561")
+brennan_prediger = _coefficient_function(
+    "brennan_prediger", "Compute Brennan and Prediger's coefficient (chance agreement ``sum(W) / q^2``).",
+    _EXAMPLE_2X2, 'round(brennan_prediger(f, unit="u", rater="r", value="v").estimate, 4)', "0.0")
+percent_agreement = _coefficient_function(
+    "percent_agreement", "Compute percent agreement: the mean share of agreeing rater pairs per unit.",
+    _EXAMPLE_2X2, 'percent_agreement(f, unit="u", rater="r", value="v").estimate', "0.5")
