@@ -203,9 +203,7 @@ def _evil_data() -> PreferenceData:
 
 
 def test_html_escapes_every_text_field_including_plots():
-    # style-controlled BT skipped: fit_bradley_terry(covariates=...) raised LinAlgError on this data
-    # (reported to the models engineer); the plain leaderboard still draws the model ids.
-    cfg = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["bradley_terry_style", "preference_model"]}}
+    cfg = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["preference_model"]}}
     report = pq.audit(_evil_data(), config=cfg, progress=False, strict=True)
     html = report.to_html()
     assert "<script" not in html.lower()
@@ -214,6 +212,7 @@ def test_html_escapes_every_text_field_including_plots():
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
     assert len(svgs) >= 4
     assert any("&lt;script&gt;" in svg for svg in svgs)  # model ids in the leaderboard plot
+    assert report.sections["bradley_terry_style"]["status"] == "ok"  # its model ids are escaped too
     examples = report.sections["pairs"]["result"]["examples"]
     assert EVIL in examples[0]["prompt"]  # the JSON keeps the raw text; only HTML escapes
 

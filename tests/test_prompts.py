@@ -16,6 +16,7 @@ MIN_AUC = 0.85              # the issue: planted ambiguous prompts rank at the t
 MIN_PRECISION = 0.8         # flagged prompts are mostly the planted ones ("few false flags")
 MAX_NULL_FLAGS = 1          # per simulation without ambiguous prompts
 MC_RESAMPLES = 20_000
+BOOT_RESAMPLES = 2_000
 MOMENT_RTOL = 0.06          # Monte Carlo error of a variance from 20k draws is about 1%; max over 40 items
 JACCARD_TOL = 0.15          # 32-hash MinHash estimate (SE about 0.08) against the exact Jaccard
 SADDLE_RTOL = 0.5           # Lugannani-Rice on 6 lumpy terms vs the exact upper 1% tail (measured max 0.44)
@@ -106,11 +107,17 @@ def test_exact_null_moments_match_monte_carlo():
 
 def test_bootstrap_and_exact_p_values_agree(ambiguous):
     data, _, exact = ambiguous
-    boot = pq.flag_prompts(data, n_resamples=400, rng=3)
+    boot = pq.flag_prompts(data, n_resamples=BOOT_RESAMPLES, rng=3)
     ok = exact["tested"].to_numpy()
     rho = stats.spearmanr(exact["p_value"][ok], boot["p_value"][ok]).statistic
-    assert rho > 0.9
-    assert boot.attrs["null"].endswith("parametric bootstrap (400)")
+    assert rho > 0.85  # below the null mean the analytic p-value is only a normal approximation
+    # where it matters (upper tail, exact lattice p-values) the two agree within Monte Carlo error
+    tail = ok & (exact["p_value"] < 0.2).to_numpy() & (exact["p_value"] > 0.01).to_numpy()
+    assert tail.sum() >= 5
+    pe, pb = exact["p_value"][tail].to_numpy(), boot["p_value"][tail].to_numpy()
+    mc_se = np.sqrt(pe * (1 - pe) / BOOT_RESAMPLES)
+    assert np.all(np.abs(pb - pe) < 4 * mc_se + 2 / BOOT_RESAMPLES), np.column_stack([pe, pb])
+    assert boot.attrs["null"].endswith(f"parametric bootstrap ({BOOT_RESAMPLES})")
 
 
 def test_descriptive_columns_against_direct_computation(ambiguous):

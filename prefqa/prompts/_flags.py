@@ -140,10 +140,15 @@ def flag_prompts(
     ``v0_c`` are its exact null mean and variance and ``mu1_c`` its mean if
     the votes ignored which response is better. These are the locally most
     powerful weights against "annotators split here"; they depend on the
-    design, not on the votes, so the null mean and variance of the prompt's
-    weighted sum are exact, and the p-value is its normal upper tail.
-    On null simulations the p-values are close to uniform in the lower
-    tail that BH uses (``tests/test_prompts.py``).
+    design, not on the votes (rounded to integers 0..16 within the prompt),
+    so the test is valid for them. The p-value is ``P(S >= s)`` computed
+    from the exact null distribution of each comparison's ``D_c`` (a dynamic
+    programme over its votes): exactly, as a product of polynomials, for
+    every prompt that could matter (saddlepoint p below 0.2); by a
+    Lugannani-Rice saddlepoint or a normal tail for the rest (see
+    ``prefqa.prompts._test``). Being exact on a discrete statistic, the test
+    is conservative: on null simulations P(p <= 0.01) is about 0.003-0.009
+    (``tests/test_prompts.py``).
 
     **Kinds.** ``'diverging'``: significant (q < ``fdr``) against the
     annotators who voted; annotators who are reliable elsewhere genuinely

@@ -18,11 +18,12 @@ mean when the votes ignore which response is better), the prompt statistic
 is ``S = sum_c w_c D_c`` (comparisons are independent under the null);
 the weights are rounded to integers 0..16 relative to the prompt's largest
 (any design-fixed weights give a valid test), so ``S`` lives on a lattice.
-The p-value is ``P(S >= s)`` from the exact per-comparison null
-distributions (:mod:`._saddle`): by the Lugannani-Rice saddlepoint for every
-prompt, then exactly (FFT product of the comparisons' polynomials) for the
-prompts whose saddlepoint p-value is below 0.2; or a parametric bootstrap
-from the fitted null when ``n_resamples > 0``.
+The p-value is ``P(S >= s)`` under the null, from the exact per-comparison
+null distributions (:mod:`._saddle`): the normal tail of the exact mean
+and variance first, the Lugannani-Rice saddlepoint for the prompts where
+that is below 0.3, and the exact lattice tail (FFT product of the
+comparisons' polynomials) where the saddlepoint is below 0.2. With
+``n_resamples > 0`` a parametric bootstrap from the fitted null instead.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from scipy import stats
 
 from ..schema import PreferenceData
 from ._null import disagreement_moments, simulate_disagreement
@@ -40,6 +43,8 @@ from ._votes import VoteModel, fit_vote_model, node_components, prompt_test, sim
 __all__ = ["PromptNull", "run_null"]
 
 _CANDIDATE_P = 0.2  # prompts whose saddlepoint p-value is below this get the exact tail
+_SADDLE_P = 0.3     # prompts whose normal-approximation p-value is below this get the saddlepoint
+_POOLED_NODES = 3
 
 
 @dataclass(frozen=True)
@@ -57,15 +62,44 @@ class PromptNull:
 
 def _p_value(components: list, v: "_Votes", w: np.ndarray, mean0: np.ndarray, var0: np.ndarray,
              prompt: np.ndarray, n_prompts: int) -> np.ndarray:
-    """p-values of the (integer-)weighted disagreement per prompt: saddlepoint, exact for candidates."""
-    pmf, exact = disagreement_pmf(components, v.comp, v.n_comp)
+    """p-values of the (integer-)weighted disagreement per prompt.
+
+    Every prompt first gets the normal tail of its exact mean and variance;
+    those below ``_SADDLE_P`` (and above their null mean) then get the
+    saddlepoint tail on the exact per-comparison laws, and the exact lattice
+    tail when that is below ``_CANDIDATE_P``. So p-values above about 0.3
+    (never a flag) are normal approximations.
+    """
     grp = _group(prompt, n_prompts)
-    stat = np.bincount(grp, weights=w * v.disagree, minlength=n_prompts + 1)
-    p = saddlepoint_sf(stat, w.astype(np.float64), pmf, exact, mean0, var0, grp, n_prompts + 1)
-    inexact = np.bincount(grp[(w > 0) & ~exact], minlength=n_prompts + 1) > 0
-    cand = np.flatnonzero((p < _CANDIDATE_P) & ~inexact)
-    p_exact, done = exact_sf(stat, w, pmf, grp, cand)
-    p[cand[done]] = p_exact[done]
+    n_g = n_prompts + 1
+    stat = np.bincount(grp, weights=w * v.disagree, minlength=n_g)
+    mean = np.bincount(grp, weights=w * mean0, minlength=n_g)
+    var = np.bincount(grp, weights=w * w * var0, minlength=n_g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(var > 1e-12, stats.norm.sf((stat - mean) / np.sqrt(var)), 1.0)
+    above = np.flatnonzero((stat > mean + 1e-9) & (var > 1e-12) & (p < _SADDLE_P))
+    if not len(above):
+        return p[:n_prompts]
+    # the comparisons and votes of those prompts only, renumbered
+    sel_c = np.flatnonzero(np.isin(grp, above) & (w > 0))
+    new_c = np.full(v.n_comp, -1)
+    new_c[sel_c] = np.arange(len(sel_c))
+    votes = new_c[v.comp] >= 0
+    sub_comp = new_c[v.comp[votes]]
+    pmf, exact = disagreement_pmf([(cw[sel_c], probs[votes]) for cw, probs in components], sub_comp, len(sel_c))
+    used = max(int(np.flatnonzero(pmf.any(axis=0)).max(initial=0)) + 1, 2)
+    pmf = pmf[:, :used]
+    new_g = np.full(n_g, -1)
+    new_g[above] = np.arange(len(above))
+    g_sub = new_g[grp[sel_c]]
+    w_sub = w[sel_c]
+    p_sub = saddlepoint_sf(stat[above], w_sub.astype(np.float64), pmf, exact, mean0[sel_c], var0[sel_c], g_sub,
+                           len(above))
+    inexact = np.bincount(g_sub[~exact], minlength=len(above)) > 0
+    cand = np.flatnonzero((p_sub < _CANDIDATE_P) & ~inexact)
+    p_exact, done = exact_sf(stat[above], w_sub, pmf, g_sub, cand)
+    p_sub[cand[done]] = p_exact[done]
+    p[above] = p_sub
     return p[:n_prompts]
 
 
@@ -128,8 +162,9 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
     def typical(values: np.ndarray) -> np.ndarray:
         return np.full(v.n_ann, float(np.median(values[active])))
 
+    # the typical annotator only separates 'noisy' from unremarkable prompts: 3 quadrature nodes suffice
     pooled = VoteModel(fit.strengths, typical(fit.a), typical(fit.p), typical(fit.l), typical(fit.tau),
-                       fit.sigma, fit.converged)
+                       fit.sigma, fit.converged, n_nodes=_POOLED_NODES)
     p_out, e_out = [], []
     for model in (fit, pooled):  # own annotators, then the typical annotator
         w_raw, mean0, var0 = prompt_test(model, v.ann, v.comp, gap, sign, x, v.n_comp)

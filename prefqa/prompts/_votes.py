@@ -45,8 +45,9 @@ __all__ = ["VoteModel", "fit_vote_model", "node_components", "prompt_test", "sim
 
 _K_PROBIT = np.pi / 8.0
 _MAX_SHRINK = 0.9          # cap of pi/8 a^2 sigma^2 when undoing the attenuation
-_N_NODES = 9               # Gauss-Hermite nodes over e_c
-_SIGMA_FIT_VOTES = 200_000  # votes used to match sigma
+_N_NODES = 5               # Gauss-Hermite nodes over e_c
+_FIT_VOTES = 300_000       # votes (whole comparisons) used for the logistic fits
+_SIGMA_FIT_VOTES = 60_000  # votes (whole prompts) used to fit sigma
 _RIDGE = 0.05
 
 
@@ -61,6 +62,7 @@ class VoteModel:
     tau: np.ndarray
     sigma: float
     converged: bool
+    n_nodes: int = _N_NODES
 
 
 def _group_logit(group: np.ndarray, X: np.ndarray, y: np.ndarray, n_groups: int,
@@ -135,9 +137,16 @@ def _fit_once(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_sign: n
               x: np.ndarray, m1: np.ndarray, m2: np.ndarray, n_ann: int, n_models: int,
               prompt_of_comp: np.ndarray, n_prompts: int, use: np.ndarray
               ) -> tuple[VoteModel, np.ndarray]:
-    """One round of fit_vote_model on the votes where ``use``."""
+    """One round of fit_vote_model on the votes where ``use``.
+
+    Above ``_FIT_VOTES`` votes the logistic fits use every k-th comparison
+    (all of its votes; deterministic), which still leaves each annotator
+    thousands of votes at the 1M scale; tie rates use every vote.
+    """
     known_m = (m1 >= 0) & (m2 >= 0)
     nt = use & (label < 2)
+    if nt.sum() > _FIT_VOTES:
+        nt &= comp % int(np.ceil(nt.sum() / _FIT_VOTES)) == 0
     y = (label[nt] == 0).astype(np.float64)
     g_a, f, xx = ann[nt], flip_sign[nt], x[nt]
     mm1, mm2, km = np.maximum(m1[nt], 0), np.maximum(m2[nt], 0), known_m[nt]
@@ -167,7 +176,7 @@ def _conditional(m: VoteModel, sigma: float) -> VoteModel:
     """Undo the attenuation of the marginal fit for a shared comparison effect with SD ``sigma``."""
     shrink = np.minimum(_K_PROBIT * m.a**2 * sigma**2, _MAX_SHRINK)
     c = 1.0 / np.sqrt(1.0 - shrink)
-    return VoteModel(m.strengths, m.a * c, m.p * c, m.l * c, m.tau, sigma, m.converged)
+    return VoteModel(m.strengths, m.a * c, m.p * c, m.l * c, m.tau, sigma, m.converged, m.n_nodes)
 
 
 def _vote_probs(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
@@ -181,7 +190,7 @@ def _vote_probs(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.nd
 def node_components(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray, x: np.ndarray,
                     n_comp: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The quadrature mixture of the null: (weight per comparison, vote probabilities) per node."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_N_NODES if m.sigma > 0 else 1)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(m.n_nodes if m.sigma > 0 else 1)
     weights = weights / weights.sum()
     return [(np.full(n_comp, w), _vote_probs(m, ann, gap, flip_sign, x, m.sigma * node))
             for node, w in zip(nodes, weights)]  # a handful of nodes
@@ -190,7 +199,7 @@ def node_components(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: n
 def vote_moments(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
                  x: np.ndarray, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
     """Null mean and variance of the disagreeing vote pairs per comparison, mixed over ``e_c``."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_N_NODES if m.sigma > 0 else 1)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(m.n_nodes if m.sigma > 0 else 1)
     weights = weights / weights.sum()
     n_votes = np.bincount(comp, minlength=n_comp).astype(np.float64)
     pairs = n_votes * (n_votes - 1) / 2
@@ -208,20 +217,25 @@ def vote_moments(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarra
 def _log_probs(m: VoteModel, ann: np.ndarray, label: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
                x: np.ndarray, e: float) -> np.ndarray:
     """Log-probability of each observed vote given the comparison effect ``e``."""
-    eta = m.a[ann] * (gap + e) + m.p[ann] * flip_sign + m.l[ann] * x
-    side = np.where(label == 1, -eta, eta)
-    t = m.tau[ann]
-    return np.where(label == 2, np.log(t), np.log1p(-t) - np.logaddexp(0.0, -side))
+    def col(v: np.ndarray) -> np.ndarray:
+        return v[ann] if np.ndim(gap) == 1 else v[ann][:, None]
+
+    eta = col(m.a) * (gap + e) + col(m.p) * flip_sign + col(m.l) * x
+    lab = label if np.ndim(gap) == 1 else label[:, None]
+    side = np.where(lab == 1, -eta, eta)
+    t = col(m.tau)
+    return np.where(lab == 2, np.log(t), np.log1p(-t) - np.logaddexp(0.0, -side))
 
 
 def _prompt_loglik(m: VoteModel, ann: np.ndarray, comp: np.ndarray, label: np.ndarray, gap: np.ndarray,
                    flip_sign: np.ndarray, x: np.ndarray, n_comp: int, prompt_of_comp: np.ndarray,
                    n_prompts: int) -> np.ndarray:
     """Log-likelihood of each prompt's votes under ``m`` (comparison effects integrated out)."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_N_NODES if m.sigma > 0 else 1)
-    per_node = np.column_stack([
-        np.bincount(comp, weights=_log_probs(m, ann, label, gap, flip_sign, x, m.sigma * node), minlength=n_comp)
-        for node in nodes])  # a handful of quadrature nodes
+    nodes, weights = np.polynomial.hermite_e.hermegauss(m.n_nodes if m.sigma > 0 else 1)
+    lp = _log_probs(m, ann, label, gap[:, None] + m.sigma * nodes[None, :], flip_sign[:, None], x[:, None], 0.0)
+    k = len(nodes)
+    per_node = np.bincount((comp[:, None] * k + np.arange(k)[None, :]).ravel(), weights=lp.ravel(),
+                           minlength=n_comp * k).reshape(n_comp, k)
     ll_comp = np.logaddexp.reduce(per_node + np.log(weights / weights.sum())[None, :], axis=1)
     return np.bincount(prompt_of_comp, weights=ll_comp, minlength=n_prompts)
 
@@ -241,16 +255,18 @@ def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label
     if take.sum() > _SIGMA_FIT_VOTES:
         k = int(np.ceil(take.sum() / _SIGMA_FIT_VOTES))
         take &= prompt_of_comp[comp] % k == 0
-    a, c, lab, f, xx, g = ann[take], comp[take], label[take], flip_sign[take], x[take], gap[take]
+    a, lab, f, xx, g = ann[take], label[take], flip_sign[take], x[take], gap[take]
+    kept, c = np.unique(comp[take], return_inverse=True)  # the subsample's comparisons, renumbered
+    n_comp = len(kept)
+    kept_prompt, pr = np.unique(prompt_of_comp[kept], return_inverse=True)
+    n_kept = len(kept_prompt)
     blind = VoteModel(marginal.strengths, np.zeros_like(marginal.a), marginal.p, marginal.l, marginal.tau,
                       0.0, marginal.converged)
-    n_comp = int(comp.max()) + 1 if len(comp) else 0
-    ll1 = _prompt_loglik(blind, a, c, lab, g, f, xx, n_comp, prompt_of_comp, n_prompts)
-    has = np.bincount(prompt_of_comp[c], minlength=n_prompts) > 0
+    ll1 = _prompt_loglik(blind, a, c, lab, g, f, xx, n_comp, pr, n_kept)
+    has = np.ones(n_kept, dtype=bool)
 
     def fit(sigma: float) -> tuple[float, float, np.ndarray]:
-        ll0 = _prompt_loglik(_conditional(marginal, sigma), a, c, lab, g, f, xx, n_comp, prompt_of_comp,
-                             n_prompts)[has]
+        ll0 = _prompt_loglik(_conditional(marginal, sigma), a, c, lab, g, f, xx, n_comp, pr, n_kept)[has]
         pi = 0.05
         for _ in range(50):  # EM on the mixing share only: two fixed likelihood vectors
             r = 1.0 / (1.0 + np.exp(np.log1p(-pi) + ll0 - np.log(pi) - ll1[has]))
@@ -260,20 +276,25 @@ def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label
 
     a_typ = float(np.median(np.abs(marginal.a[np.bincount(ann[use], minlength=len(marginal.a)) > 0])))
     hi = np.sqrt(_MAX_SHRINK / _K_PROBIT) / max(a_typ, 1e-3)
-    grid = np.linspace(0.0, hi, 13)
+    grid = np.linspace(0.0, hi, 7)
     scores = [fit(sg)[0] for sg in grid]  # coarse grid, then golden-section refinement
     best = int(np.argmax(scores))
     lo, up = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
     golden = (np.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(12):
-        m1, m2 = up - golden * (up - lo), lo + golden * (up - lo)
-        if fit(m1)[0] >= fit(m2)[0]:
-            up = m2
+    m1, m2 = up - golden * (up - lo), lo + golden * (up - lo)
+    f1, f2 = fit(m1)[0], fit(m2)[0]
+    for _ in range(10):  # one new evaluation per step
+        if f1 >= f2:
+            up, m2, f2 = m2, m1, f1
+            m1 = up - golden * (up - lo)
+            f1 = fit(m1)[0]
         else:
-            lo = m1
+            lo, m1, f1 = m1, m2, f2
+            m2 = lo + golden * (up - lo)
+            f2 = fit(m2)[0]
     sigma = 0.5 * (lo + up)
     post = np.zeros(n_prompts)
-    post[has] = fit(sigma)[2]
+    post[kept_prompt] = fit(sigma)[2]
     return float(sigma), post
 
 
