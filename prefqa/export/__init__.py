@@ -16,9 +16,6 @@ import gzip
 import hashlib
 import json
 import os
-import sys
-import tempfile
-import types
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq_parquet
 
+from .._atomic import atomic_path
 from ..errors import SchemaError
 from ..pairs import PairSet
 from ._formats import FORMATS, build_table
@@ -77,19 +75,12 @@ def _validate(pairs: Any, path: Any, fmt: str, margin: bool, tie_label: bool | N
 
 def _atomic(path: Path, write: Any) -> str:
     """Run ``write(tmp_path)``, then hash the file and rename it to ``path``; return its sha256."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
+    with atomic_path(path) as tmp:
+        write(str(tmp))
         h = hashlib.sha256()
         with open(tmp, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
                 h.update(block)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return h.hexdigest()
 
 
@@ -207,13 +198,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return str(value)
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``prefqa.export`` binds the *module* to ``prefqa.export``; make it call ``export``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Path:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

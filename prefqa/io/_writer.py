@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as papq
 
+from .._atomic import atomic_path
 from ..errors import PrefqaError, SchemaError
 from ..schema import PreferenceData
 from ._canonical import sibling_path
@@ -72,8 +73,7 @@ def flatten(data: PreferenceData) -> pd.DataFrame:
 def _write_table(frame: pd.DataFrame, path: Path) -> None:
     kind = suffix_kind(path)
     gz = path.suffix.lower() == ".gz"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         if kind == "parquet":
             papq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
         elif kind == "csv":
@@ -91,10 +91,6 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
                 f"`path` {str(path)!r}: write() makes canonical .csv, .csv.gz, .jsonl, .jsonl.gz or "
                 ".parquet files; a .json array is not written. Change the suffix."
             )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write(data: PreferenceData, path: str | os.PathLike[str]) -> Path:

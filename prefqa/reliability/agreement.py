@@ -223,10 +223,8 @@ def agreement(
     if by_cols:
         # one label per stratum, built from group codes (no per-row string joins)
         frame = j[list(by_cols)].astype("string").fillna("<NA>")
-        groups = frame.groupby(list(by_cols), sort=True, dropna=False)
-        code = groups.ngroup().to_numpy()
-        for g, key in enumerate(groups.groups):
-            key = key if isinstance(key, tuple) else (key,)
+        code, keys = pd.MultiIndex.from_frame(frame).factorize(sort=True)
+        for g, key in enumerate(keys):
             mask = keep & (code == g)
             if mask.any():
                 strata.append((" | ".join(map(str, key)), mask))
