@@ -7,6 +7,10 @@ row runs them back to back in one child, so the text features are computed
 once and shared, as in an audit. The last two rows time only the
 per-annotator length-slope fits on arrays prepared in the parent: prefqa's
 vectorized Newton against statsmodels' ``Logit`` in a loop over annotators.
+``annotator_table`` runs ``pq.consensus(method="dawid_skene")`` itself (on
+one comparison in k above 100k judgments); an audit that already has a
+consensus result passes it with ``consensus=``. The machine's load average
+is printed before and after: on a shared machine wall times inflate with it.
 
 Run from the repository root::
 
@@ -17,6 +21,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                           with_text=True, rng=0)
     print(f"simulated {data.n_judgments:,} judgments in {time.perf_counter() - t0:.1f} s "
           f"({data.n_annotators} annotators, {data.n_prompts:,} prompts)", flush=True)
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     rows = [
         measure("annotator_table", _annotators, data),
         measure("flag_prompts", _prompts, data),
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     report(rows, baseline="statsmodels Logit loop",
            title=f"bench_flags: {data.n_judgments:,} judgments, 2-core target < 30 s for all three")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 

@@ -310,3 +310,18 @@ def test_crossed_model_supplies_position_and_length_columns():
     assert any("conditional mode" in n for n in table.attrs["notes"])
     with pytest.raises(SchemaError, match="`model` must be a pq.fit_preference_model"):
         pq.annotator_table(data, model="mixed")
+
+
+def test_large_data_fits_dawid_skene_on_a_subsample(planted, planted_table, monkeypatch):
+    import prefqa.annotators._consensus as cons
+
+    data, _ = planted
+    monkeypatch.setattr(cons, "MAX_DS_JUDGMENTS", data.n_judgments // 3)
+    sub = pq.annotator_table(data)
+    assert any("fitted on one comparison in 3" in n or "one comparison in 4" in n for n in sub.attrs["notes"])
+    # Dawid-Skene with a 'tie' class has several optima on small data, so the subsample fit's accuracies
+    # are not the full fit's; what must hold: spammers still rank last, and the flags do not change
+    _, truth = planted
+    kinds = truth.annotators["kind"].reindex(sub.index)
+    assert sub.loc[kinds == "spammer", "ds_accuracy"].max() < sub.loc[kinds == "normal", "ds_accuracy"].median()
+    assert (sub["flagged"] == planted_table["flagged"]).all()

@@ -226,3 +226,64 @@ def test_ties_drop_or_half(small: pq.PreferenceData) -> None:
     assert half.n_dropped == 0 and half.n_judgments == small.n_judgments
     # half-wins pull every coefficient toward zero relative to dropping the ties
     assert abs(half.fixed_effects.loc["length", "estimate"]) < abs(dropped.fixed_effects.loc["length", "estimate"])
+
+
+# ----------------------------------------------------------------------------- fast paths agree with slow ones
+SCHUR_ATOL = 1e-10  # same sums in a different order
+OPTIMIZER_RTOL = 5e-3  # two optimizers on one criterion: Newton from a subsample vs L-BFGS-B from theta = 1
+
+
+def _random_factor(rng: np.random.Generator, name: str, n: int, levels: int, terms: tuple[str, ...]):
+    from prefqa.models._design import Factor
+
+    values = np.vstack([np.ones(n) if t == "intercept" else np.tanh(rng.normal(size=n)) for t in terms])
+    return Factor(name, rng.integers(0, levels, n), pd.Index(np.arange(levels)), terms, values)
+
+
+@pytest.mark.parametrize("small", [(("annotator", 40, ("intercept", "length")),),
+                                   (("annotator", 30, ("intercept", "length")), ("rater", 25, ("intercept",)))])
+def test_schur_plan_equals_sparse_product(small: tuple) -> None:
+    # independent implementation: scipy.sparse B' D^{-1} B against the precomputed-pair bincounts
+    import scipy.sparse as sp
+
+    from prefqa.models._design import CrossedDesign
+    from prefqa.models._mixed_schur import SchurPlan
+
+    rng = np.random.default_rng(21)
+    n = 6000
+    factors = [_random_factor(rng, "prompt", n, 700, ("intercept",))]
+    factors += [_random_factor(rng, name, n, levels, terms) for name, levels, terms in small]
+    design = CrossedDesign(np.ones((n, 1)), factors)
+    blocks = design.crossprod(rng.uniform(0.05, 0.25, n), rng.normal(size=n))
+    dinv = 1.0 / (blocks.d.ravel() + 1.0)
+    one_factor = len(small) == 1
+    plan = design.schur_plan()
+    assert (plan.cell_small is not None) == one_factor  # both plans are exercised
+    g = blocks.bs.data * np.sqrt(dinv)[design._bs_rows]
+    expected = (blocks.bs.T @ sp.diags(dinv) @ blocks.bs).toarray()
+    np.testing.assert_allclose(plan.product(g), expected, atol=SCHUR_ATOL)
+    general = SchurPlan(design._bs_indptr, design._bs_indices, design.q_s)
+    np.testing.assert_allclose(general.product(g), expected, atol=SCHUR_ATOL)
+
+
+def test_subsample_newton_path_matches_lbfgs_path() -> None:
+    # large data use a subsample start and Newton steps on theta; same optimum as the L-BFGS-B path
+    from prefqa.models._design import CrossedDesign
+    from prefqa.models._glmm import fit_glmm
+
+    rng = np.random.default_rng(22)
+    n = 24_000
+    ann = _random_factor(rng, "annotator", n, 80, ("intercept", "length"))
+    prm = _random_factor(rng, "prompt", n, 1200, ("intercept",))
+    x = np.column_stack([np.ones(n), ann.values[1]])
+    eta = (0.3 + 0.8 * x[:, 1] + rng.normal(0, 0.6, 80)[ann.codes] + rng.normal(0, 0.5, 80)[ann.codes] * x[:, 1]
+           + rng.normal(0, 0.5, 1200)[prm.codes])
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    slow = fit_glmm(CrossedDesign(x, [ann, prm]), y, method="pirls", subsample=0)
+    fast = fit_glmm(CrossedDesign(x, [ann, prm]), y, method="pirls", subsample=6000)
+    assert "Newton" in fast.message and "Newton" not in slow.message
+    assert fast.converged and slow.converged
+    np.testing.assert_allclose(fast.theta, slow.theta, rtol=OPTIMIZER_RTOL)
+    np.testing.assert_allclose(fast.beta, slow.beta, rtol=OPTIMIZER_RTOL)
+    np.testing.assert_allclose(np.diag(fast.sd_cov), np.diag(slow.sd_cov), rtol=0.1)  # both FD Hessians
+    assert abs(fast.deviance - slow.deviance) < 0.01

@@ -286,7 +286,7 @@ def test_null_p_values_are_calibrated_in_the_lower_tail(sample_like):
     assert int(null_table["flagged"].sum()) <= MAX_NULL_FLAGS
 
 
-def test_more_comparisons_per_prompt_flag_most_planted_prompts(sample_like):
+def test_twelve_comparisons_per_prompt_flag_about_half_the_planted_prompts(sample_like):
     kwargs, *_ = sample_like
     data, truth = pq.simulate(n_ambiguous_prompts=60, rng=7, **{**kwargs, "n_prompts": 1000,
                                                                 "comparisons_per_prompt": 12})

@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceWarning, SchemaError
+from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._metrics import (
     agreement_metrics, codes_for, length_covariate, length_slopes, position_metrics, ratio, wilson,
 )
+from ._consensus import check_consensus
+from ._consensus import consensus_posterior
 from ._model import model_effects
 from ._stats import bh, outlier_test, prop_se, run_pvalue
 
@@ -30,7 +32,7 @@ _COLUMNS = (
 
 
 def _validate(data: Any, confidence_level: float, min_judgments: int, fast_seconds: float | None,
-              max_run: int | None, fdr: float) -> None:
+              max_run: int | None, fdr: float, consensus: Any) -> None:
     if not isinstance(data, PreferenceData):
         raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
     if not 0 < confidence_level < 1:
@@ -44,6 +46,8 @@ def _validate(data: Any, confidence_level: float, min_judgments: int, fast_secon
     if max_run is not None and (isinstance(max_run, bool) or not isinstance(max_run, (int, np.integer))
                                 or max_run < 2):
         raise SchemaError(f"`max_run` must be an integer >= 2 or None; got {max_run!r}.")
+    if consensus is not None:
+        check_consensus(consensus)
     if "gold" in data.judgments:
         g = data.judgments["gold"].dropna().astype(str)
         bad = ~g.isin(["a", "b", "tie"])
@@ -52,33 +56,6 @@ def _validate(data: Any, confidence_level: float, min_judgments: int, fast_secon
                 f"`gold` must hold the correct displayed choice ('a', 'b', 'tie') or be missing; "
                 f"found {g[bad].unique()[:3].tolist()} in {int(bad.sum())} row(s)."
             )
-
-
-def _consensus_posterior(consensus: Any, data: PreferenceData) -> tuple[np.ndarray, bool]:
-    """The per-comparison posterior (first, second, tie) of a ConsensusResult aligned to ``data``, and converged."""
-    if consensus is None:
-        import warnings
-
-        from ..consensus import consensus as run_consensus
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported as attrs['ds_converged']
-            consensus = run_consensus(data, method="dawid_skene")
-    labels = getattr(consensus, "labels", None)
-    cols = ["p_1", "p_2", "p_tie"]
-    if not isinstance(labels, pd.DataFrame) or not set(cols) <= set(labels.columns):
-        raise SchemaError(
-            f"`consensus` must be a pq.consensus(...) result with labels p_1, p_2, p_tie; got "
-            f"{type(consensus).__name__}. Pass consensus=pq.consensus(data, method='dawid_skene')."
-        )
-    ids = data.codes("comparison_id")[1]
-    post = labels[cols].reindex(ids)
-    if post.isna().any().any():
-        raise SchemaError(
-            f"`consensus` covers {len(labels):,} comparisons but {int(post.isna().any(axis=1).sum()):,} of "
-            f"this data's {len(ids):,} are missing from it; compute it on the same data."
-        )
-    return post.to_numpy(dtype=np.float64), bool(getattr(consensus, "converged", True))
 
 
 def _q_text(q: float) -> str:
@@ -153,7 +130,9 @@ def annotator_table(
     consensus : ConsensusResult, optional
         A ``pq.consensus(data, method="dawid_skene")`` result to reuse for
         ``ds_accuracy`` (its ``p_1``, ``p_2``, ``p_tie`` posteriors). Without
-        it, ``pq.consensus(data, method="dawid_skene")`` is run here.
+        it, ``pq.consensus(data, method="dawid_skene")`` is run here (above
+        100,000 judgments on one comparison in k, then one E-step for all;
+        ``attrs['notes']`` says so).
     model : MixedModelResult, optional
         A fitted ``pq.fit_preference_model(data)`` (annotator random
         intercept and length slope). When given, ``position_logit`` and
@@ -177,8 +156,9 @@ def annotator_table(
         first, with Wilson ``p_a_ci_low``/``p_a_ci_high``),
         ``position_logit`` and ``position_logit_se``, ``tie_rate``,
         ``length_slope`` and ``length_slope_se`` (see ``model``; ties
-        dropped; on prefqa's length covariate), ``leniency`` (ratings: mean score minus the
-        other raters' mean of the same response), ``n_ratings``,
+        dropped; on prefqa's length covariate), ``leniency`` (ratings:
+        mean score minus the other raters' mean of the same response),
+        ``n_ratings``,
         ``median_seconds``, ``fast``, ``longest_run``, ``n_gold``,
         ``gold_accuracy``. Then ``p_<test>`` and ``q_<test>`` for each test
         in :data:`TESTS`, ``flagged``, ``reason`` and ``notes`` (why empty
@@ -195,10 +175,16 @@ def annotator_table(
     good annotators is not flagged, and a minority of biased annotators
     cannot move the reference. Tests: ``agreement`` (loo agreement, lower
     side), ``position`` (``p_a``, two-sided), ``tie`` (two-sided),
-    ``length`` (slope, two-sided), ``speed`` (mean log seconds, lower side),
+    ``length`` (slope, two-sided; from ``model`` when given), ``speed``
+    (mean log seconds, lower side),
     ``run`` (longest run against i.i.d. choices with the median annotator's
     choice shares, Poisson approximation), ``gold`` (lower side, at least 5
     gold items) and ``leniency`` (two-sided).
+
+    ``loo_agreement`` is agreement with the *plurality* of the other
+    annotators of the comparison, the definition of
+    :func:`prefqa.reliability.annotator_agreement` (judgments whose others
+    are absent or tied are not scored; ``n_scored`` counts the rest).
 
     **BH is applied within each test type, across the annotators with at
     least** ``min_judgments`` **judgments**: ``q_position`` controls the FDR
@@ -229,7 +215,7 @@ def annotator_table(
     >>> print(table.loc[table["flagged"], "reason"].iloc[0].split(";")[0])
     chooses the first response in 100% of its non-tie judgments (pool 48%), q < 0.001
     """
-    _validate(data, confidence_level, min_judgments, fast_seconds, max_run, fdr)
+    _validate(data, confidence_level, min_judgments, fast_seconds, max_run, fdr, consensus)
     index, c = codes_for(data)
     effects = model_effects(model, index) if model is not None else None
     j = data.judgments
@@ -264,7 +250,9 @@ def annotator_table(
                                  f" < min_judgments {min_judgments}) to test; ").astype(object)
 
     # agreement with the other annotators, Dawid-Skene
-    posterior, ds_converged = _consensus_posterior(consensus, data)
+    posterior, ds_converged, ds_note = consensus_posterior(consensus, data)
+    if ds_note:
+        notes.append(ds_note)
     agr = agreement_metrics(data, c, posterior)
     for col in ("n_scored", "loo_agreement", "loo_kappa", "loo_kappa_se", "n_repeat_units", "intra_agreement",
                 "intra_alpha", "ds_accuracy"):
@@ -336,7 +324,8 @@ def annotator_table(
         ok = np.isfinite(s) & (s > 0)
         med = pd.Series(s[ok]).groupby(c.ann[ok]).median().reindex(range(len(index))).to_numpy()
         out["median_seconds"] = med
-        threshold = fast_seconds if fast_seconds is not None else 0.25 * float(np.nanmedian(med[valid] if valid.any() else med))
+        typical = float(np.nanmedian(med[valid] if valid.any() else med))
+        threshold = fast_seconds if fast_seconds is not None else 0.25 * typical
         out["fast"] = np.nan_to_num(med, nan=np.inf) < threshold
         logs = np.log(s[ok])
         ns = c.count(where=ok)

@@ -25,6 +25,9 @@ Schur complement, which gives ``log|L|^2`` (random part) and ``log|R_X|^2``
 ``O(n)`` for the cross products (``np.bincount``) plus
 ``O((q_small + p)^3)`` for the dense part, where ``q_small`` counts the random
 columns outside the big factor (the big one is chosen to make it smallest).
+When the big factor has one column per level, ``B' D^{-1} B`` is accumulated
+from index pairs precomputed once (``_mixed_schur.SchurPlan``) instead of a
+general sparse product.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ Algorithm
   criterion (identical to lme4's for 0/1 responses).
 * Stage 1 (``nAGQ = 0`` in lme4 terms): ``beta`` is estimated jointly with
   ``u`` inside PIRLS and only ``theta`` is optimized outside. From 80k rows
-  on, ``theta`` is first optimized on a random subsample (a tenth of the
-  rows, 25k to 100k; seed fixed), then refined on all rows by Newton steps
+  on, ``theta`` is first optimized on a random subsample (all rows of a
+  random tenth of the big factor's levels, usually prompts, so the rows
+  per prompt stay as in the data; 25k to 100k rows; seed fixed), then refined on all rows by Newton steps
   with a finite-difference Hessian (``_newton_theta``); smaller data, or a
   subsample optimum on the boundary, use bounded L-BFGS-B with
   finite-difference gradients from ``theta = 1`` (with a line scan for
@@ -215,7 +216,7 @@ def _newton_theta(pirls: _Pirls, theta: np.ndarray, st: _State, max_steps: int =
     by ``H_jj h / 2`` (``m`` runs). Iteration stops once the predicted
     decrease of the deviance is below ``_THETA_DEV_TOL`` (that last step is
     taken). The stencil's Hessian also gives the SD intervals; it is
-    recomputed at the optimum when the optimum is more than half a standard
+    recomputed at the optimum when the optimum is more than one standard
     error from the start. Returns ``(theta, mode, deviance, factorization,
     hessian, n_steps)``, or ``None`` when the Hessian is not positive definite
     or a step cannot stay inside ``theta > 0`` (the caller then falls back to
@@ -247,10 +248,15 @@ def _newton_theta(pirls: _Pirls, theta: np.ndarray, st: _State, max_steps: int =
         center = st
         plus = np.array([pirls.run(theta + h[j] * np.eye(len(theta))[j], center, joint=True,
                                    tol=_FD_PIRLS_TOL, polish=False)[0] for j in range(len(theta))])
-        grad = (plus - dev) / h - np.diag(hess) * h / 2
+        new_grad = (plus - dev) / h - np.diag(hess) * h / 2
+        s_vec, y_vec = step * delta, new_grad - grad
+        if s_vec @ y_vec > 0:  # BFGS update of the stencil Hessian along the step
+            hs = hess @ s_vec
+            hess = hess + np.outer(y_vec, y_vec) / (y_vec @ s_vec) - np.outer(hs, hs) / (s_vec @ hs)
+        grad = new_grad
     else:
         return None
-    if np.any(np.abs(theta - start) > 0.5 * se):
+    if np.any(np.abs(theta - start) > se):
         _, hess = _stencil(lambda th, c=st: pirls.run(th, c, joint=True, tol=_FD_PIRLS_TOL, polish=False)[0], theta, dev)
         if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
             return None
@@ -310,7 +316,12 @@ def _fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None
         subsample = min(max(design.n // 10, 25_000), 100_000) if design.n >= 80_000 else 0
     if subsample and design.n > 2 * subsample:
         # starting values from a random subsample: most outer iterations then run on it
-        rows = np.sort(np.random.default_rng(0).choice(design.n, subsample, replace=False))
+        # whole levels of the big factor (prompts), so rows per prompt stay as in the data
+        big = design.big
+        chosen = np.zeros(big.n_levels, dtype=bool)
+        chosen[np.random.default_rng(0).choice(big.n_levels, max(int(big.n_levels * subsample / design.n), 1),
+                                               replace=False)] = True
+        rows = np.flatnonzero(chosen[big.codes])
         sub = _Pirls(_subset(design, rows), y[rows], wt[rows], 1e-9, 50)
         res0, st = _theta_stage(sub.d, sub, theta0, st, max_iter, 1e-6)
         n_iter += int(res0.nit)

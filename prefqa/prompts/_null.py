@@ -27,34 +27,34 @@ __all__ = ["disagreement_moments", "pair_moments", "simulate_disagreement"]
 
 
 def pair_moments(p: np.ndarray, comp: np.ndarray, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of *agreeing* vote pairs per comparison when vote j has label probabilities ``p[j]``."""
-    L = N_LABELS
+    """Mean and variance of *agreeing* vote pairs per comparison when vote j has label probabilities ``p[j]``.
 
+    Written with contiguous one-dimensional arrays (one per label) and
+    ``np.bincount``: this runs ten times per ``flag_prompts`` call on every vote.
+    """
     def per_comp(w: np.ndarray) -> np.ndarray:
         return np.bincount(comp, weights=w, minlength=n_comp)
 
-    T = np.column_stack([per_comp(p[:, l]) for l in range(L)])
-    Q = np.column_stack([per_comp(p[:, l] ** 2) for l in range(L)])
-    C = np.column_stack([per_comp(p[:, l] ** 3) for l in range(L)])
-    M = np.empty((n_comp, L, L))
-    for l in range(L):  # 3 x 3 label pairs
-        for m in range(l, L):
-            M[:, l, m] = M[:, m, l] = per_comp(p[:, l] * p[:, m])
-    mean = 0.5 * (T**2 - Q).sum(axis=1)                         # sum_{i<j} s_ij
+    cols = [np.ascontiguousarray(p[:, l]) for l in range(N_LABELS)]
+    sq_l = [c * c for c in cols]
+    T = [per_comp(c) for c in cols]
+    Q = [per_comp(c2) for c2 in sq_l]
+    C = [per_comp(c2 * c) for c, c2 in zip(cols, sq_l)]
+    p01, p02, p12 = cols[0] * cols[1], cols[0] * cols[2], cols[1] * cols[2]
+    m01, m02, m12 = per_comp(p01), per_comp(p02), per_comp(p12)
+    mean = 0.5 * sum(t * t - q for t, q in zip(T, Q))               # sum_{i<j} s_ij
     # sum_{i<j} s_ij^2 = 1/2 sum_i sum_{j!=i} s_ij^2, and
-    # sum_{j != i} s_ij^2 = p_i' M_k p_i - (sum_l p_il^2)^2  (M symmetric: 6 distinct cells)
-    quad = np.zeros(len(comp))
-    for l in range(L):  # 3 x 3 label pairs
-        for m in range(l, L):
-            quad += (1.0 if l == m else 2.0) * p[:, l] * p[:, m] * M[:, l, m][comp]
-    sq = (p**2).sum(axis=1)
-    s2_i = quad - sq**2
+    # sum_{j != i} s_ij^2 = p_i' M_k p_i - (sum_l p_il^2)^2  (M symmetric: diagonal Q, three off-diagonal cells)
+    quad = (sq_l[0] * Q[0][comp] + sq_l[1] * Q[1][comp] + sq_l[2] * Q[2][comp]
+            + 2.0 * (p01 * m01[comp] + p02 * m02[comp] + p12 * m12[comp]))
+    sq = sq_l[0] + sq_l[1] + sq_l[2]
+    s2_i = quad - sq * sq
     sum_s2 = 0.5 * per_comp(s2_i)
     # triples: sum_{i<j<k} t_ijk, each counted three times by centre
-    triples = ((T**3 - 3 * T * Q + 2 * C) / 6.0).sum(axis=1)
+    triples = sum(t**3 - 3.0 * t * q + 2.0 * c for t, q, c in zip(T, Q, C)) / 6.0
     # sum_i sum_{j<k; j,k != i} s_ij s_ik = sum_i [(r_i)^2 - sum_{j!=i} s_ij^2] / 2
-    r_i = (p * T[comp]).sum(axis=1) - sq                          # sum_{j != i} s_ij
-    cross = 0.5 * per_comp(r_i**2 - s2_i)
+    r_i = cols[0] * T[0][comp] + cols[1] * T[1][comp] + cols[2] * T[2][comp] - sq   # sum_{j != i} s_ij
+    cross = 0.5 * per_comp(r_i * r_i - s2_i)
     var = (mean - sum_s2) + 2.0 * (3.0 * triples - cross)
     return mean, np.maximum(var, 0.0)
 

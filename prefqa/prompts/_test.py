@@ -21,7 +21,7 @@ the weights are rounded to integers 0..16 relative to the prompt's largest
 The p-value is ``P(S >= s)`` under the null, from the exact per-comparison
 null distributions (:mod:`._saddle`): the normal tail of the exact mean
 and variance first, the Lugannani-Rice saddlepoint for the prompts where
-that is below 0.3, and the exact lattice tail (FFT product of the
+that is below 0.2, and the exact lattice tail (FFT product of the
 comparisons' polynomials) where the saddlepoint is below 0.2. With
 ``n_resamples > 0`` a parametric bootstrap from the fitted null instead.
 """
@@ -43,7 +43,7 @@ from ._votes import VoteModel, fit_vote_model, node_components, prompt_test, sim
 __all__ = ["PromptNull", "run_null"]
 
 _CANDIDATE_P = 0.2  # prompts whose saddlepoint p-value is below this get the exact tail
-_SADDLE_P = 0.3     # prompts whose normal-approximation p-value is below this get the saddlepoint
+_SADDLE_P = 0.2     # prompts whose normal-approximation p-value is below this get the saddlepoint
 _POOLED_NODES = 3
 
 
@@ -67,7 +67,7 @@ def _p_value(components: list, v: "_Votes", w: np.ndarray, mean0: np.ndarray, va
     Every prompt first gets the normal tail of its exact mean and variance;
     those below ``_SADDLE_P`` (and above their null mean) then get the
     saddlepoint tail on the exact per-comparison laws, and the exact lattice
-    tail when that is below ``_CANDIDATE_P``. So p-values above about 0.3
+    tail when that is below ``_CANDIDATE_P``. So p-values above about 0.2
     (never a flag) are normal approximations.
     """
     grp = _group(prompt, n_prompts)

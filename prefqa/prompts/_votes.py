@@ -46,7 +46,7 @@ __all__ = ["VoteModel", "fit_vote_model", "node_components", "prompt_test", "sim
 _K_PROBIT = np.pi / 8.0
 _MAX_SHRINK = 0.9          # cap of pi/8 a^2 sigma^2 when undoing the attenuation
 _N_NODES = 5               # Gauss-Hermite nodes over e_c
-_FIT_VOTES = 300_000       # votes (whole comparisons) used for the logistic fits
+_FIT_VOTES = 200_000       # votes (whole comparisons) used for the logistic fits
 _SIGMA_FIT_VOTES = 60_000  # votes (whole prompts) used to fit sigma
 _RIDGE = 0.05
 
@@ -86,7 +86,7 @@ def _group_logit(group: np.ndarray, X: np.ndarray, y: np.ndarray, n_groups: int,
         step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
         big = np.abs(step).max(axis=1, keepdims=True)
         beta += step * np.minimum(1.0, 3.0 / np.maximum(big, 1e-300))
-        if float(big.max(initial=0.0)) < 1e-7:
+        if float(big.max(initial=0.0)) < 1e-6:
             converged = True
             break
     return beta, converged
