@@ -165,3 +165,20 @@ def test_pandalm_careful_annotators_are_not_flagged_for_straight_lining(pandalm)
     assert not table["reason"].str.contains("straight-lining").any(), table["reason"]
     assert table.loc[list(HUMAN), "longest_run"].ge(10).all()  # the long row-order runs that used to be flagged
     assert any("straight-lining is not tested" in n for n in table.attrs["notes"])
+
+
+def test_judge_report_counts_cells_the_wide_reader_rejected(pandalm_dir):
+    # read through pq.read: the 25 'garbage' GPT-3.5 verdicts become rejected cells of kept rows
+    test = pd.DataFrame(json.loads((pandalm_dir / "testset-v1.json").read_text()))
+    gpt = pd.DataFrame(json.loads((pandalm_dir / "gpt-3.5-turbo-testset-v1.json").read_text()))
+    frame = test.merge(gpt[["idx", "gpt_result"]], on="idx").rename(columns={"gpt_result": "gpt35"})
+    data = pq.read(
+        frame, format="wide", id_column="idx", on_error="skip",
+        annotator_columns=["annotator1", "annotator2", "annotator3", "gpt35"],
+        annotator_codes={"gpt35": {"1": "a", "2": "b", "Tie": "tie"}}, annotator_kinds={"gpt35": "llm"},
+        prompt_columns=["instruction", "input"], response_columns=["response1", "response2"], model_key="cmp_key",
+    )
+    report = pq.judge_report(data)
+    assert report.judges == ("gpt35",)
+    assert report.n_rejected == 25  # gpt_result 'garbage' count in SOURCE.md
+    assert any("25 judgment cell(s)" in w for w in report.warnings)

@@ -41,8 +41,9 @@ class JudgeReport:
         Comparisons with a human consensus (a strict plurality of the
         humans' votes).
     n_rejected : int
-        Input rows the reader rejected (for example unparseable judge
-        verdicts); they are listed in ``data.load_report.rejected``.
+        Input rows and wide-format cells the reader rejected (for example
+        unparseable judge verdicts); they are listed in
+        ``data.load_report.rejected`` and ``data.load_report.rejected_values``.
     confidence_level : float
         Level of the kappa intervals.
     warnings : tuple of str
@@ -254,12 +255,15 @@ def judge_report(
     if not data.order_known:
         warn.append("display order unknown: P(first shown) and position consistency carry no signal.")
     n_rejected = 0
-    if data.load_report is not None and data.load_report.n_rejected:
-        rej = data.load_report.rejected
-        n_rejected = len(rej)
-        reasons = rej["reason"].astype(str).value_counts()
-        listed = "; ".join(f"{r} ({n})" for r, n in reasons.head(5).items())
-        warn.append(f"the reader rejected {n_rejected} input row(s), not counted here: {listed}.")
+    report = data.load_report
+    if report is not None:
+        # whole rows, and single verdict cells inside rows that were kept (wide format)
+        for rej, what in ((report.rejected, "input row(s)"), (report.rejected_values, "judgment cell(s)")):
+            if len(rej):
+                n_rejected += len(rej)
+                reasons = rej["reason"].astype(str).value_counts()
+                listed = "; ".join(f"{r} ({n})" for r, n in reasons.head(5).items())
+                warn.append(f"the reader rejected {len(rej)} {what}, not counted here: {listed}.")
     table = pd.concat([table[is_judge], table[~is_judge]])
     return JudgeReport(
         table=table, judges=tuple(labels[is_judge]), humans=tuple(labels[~is_judge]),
