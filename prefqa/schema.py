@@ -582,7 +582,10 @@ def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pa.array(allowed, type=pa.string()))
+    arr = pa.array(values)  # no copy for pandas' Arrow-backed strings
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.large_string())
+    found = pc.is_in(arr, value_set=pa.array(allowed).cast(arr.type))
     return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
