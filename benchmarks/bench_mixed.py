@@ -5,7 +5,8 @@ Run from the repository root::
     python benchmarks/bench_mixed.py            # 100k logistic (+ glmer nAGQ=0), 1M logistic, 1M Gaussian (+ lmer)
     python benchmarks/bench_mixed.py --quick    # small smoke sizes
     python benchmarks/bench_mixed.py --no-r     # skip R even when Rscript is installed
-    python benchmarks/bench_mixed.py --laplace      # also method='laplace' vs glmer nAGQ=1 (mid size; slow)
+    python benchmarks/bench_mixed.py --laplace      # also method='laplace' vs glmer nAGQ=1 (mid size; glmer
+                                                    # nAGQ=1 on 100k rows ran > 5 min here: use with --quick)
     python benchmarks/bench_mixed.py --laplace-1m   # also time method='laplace' on 1M rows (slow)
 
 Data are simulated with numpy (fixed seed): annotator random intercepts and length slopes plus

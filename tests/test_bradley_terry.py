@@ -427,7 +427,7 @@ def test_constant_style_covariates_are_dropped_with_a_reason():
 def test_blas_limit_is_restored_after_the_fit():
     from threadpoolctl import threadpool_info
 
-    from prefqa.models import _bt_blas
+    from prefqa import _blas
 
     def blas_threads():
         return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
@@ -436,9 +436,9 @@ def test_blas_limit_is_restored_after_the_fit():
     before = blas_threads()
     pq.fit_bradley_terry(data, ci="fisher")
     assert blas_threads() == before
-    with _bt_blas.single_threaded_blas():
+    with _blas.single_threaded_blas():
         assert all(n == 1 for n in blas_threads())
-        with _bt_blas.single_threaded_blas():
+        with _blas.single_threaded_blas():
             pass
         assert all(n == 1 for n in blas_threads())
     assert blas_threads() == before

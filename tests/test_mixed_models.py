@@ -231,6 +231,7 @@ def test_ties_drop_or_half(small: pq.PreferenceData) -> None:
 # ----------------------------------------------------------------------------- fast paths agree with slow ones
 SCHUR_ATOL = 1e-10  # same sums in a different order
 OPTIMIZER_RTOL = 5e-3  # two optimizers on one criterion: Newton from a subsample vs L-BFGS-B from theta = 1
+SD_SE_RTOL = 0.10  # Wald SEs of the SDs from two finite-difference Hessians at nearby points
 
 
 def _random_factor(rng: np.random.Generator, name: str, n: int, levels: int, terms: tuple[str, ...]):
@@ -285,5 +286,6 @@ def test_subsample_newton_path_matches_lbfgs_path() -> None:
     assert fast.converged and slow.converged
     np.testing.assert_allclose(fast.theta, slow.theta, rtol=OPTIMIZER_RTOL)
     np.testing.assert_allclose(fast.beta, slow.beta, rtol=OPTIMIZER_RTOL)
-    np.testing.assert_allclose(np.diag(fast.sd_cov), np.diag(slow.sd_cov), rtol=0.1)  # both FD Hessians
+    # SD standard errors: exact-point stencil vs the Newton path's BFGS-updated stencil (up to 3 SEs away)
+    np.testing.assert_allclose(np.sqrt(np.diag(fast.sd_cov)), np.sqrt(np.diag(slow.sd_cov)), rtol=SD_SE_RTOL)
     assert abs(fast.deviance - slow.deviance) < 0.01

@@ -90,7 +90,7 @@ def wald_cov(deviance, x: np.ndarray, active: np.ndarray, rel_step: float = 0.01
 
 
 def minimize_with_restart(fun, x0: np.ndarray, lower: np.ndarray, *, max_iter: int, tol: float,
-                          scan_upper: float = 3.0):
+                          scan_upper: float = 3.0, gtol: float = 1e-7, jac: str | None = None):
     """Bounded L-BFGS-B, with a line scan for SDs that end on the zero bound.
 
     The profiled criteria are even functions of each diagonal theta entry, so
@@ -104,8 +104,8 @@ def minimize_with_restart(fun, x0: np.ndarray, lower: np.ndarray, *, max_iter: i
     from scipy.optimize import minimize, minimize_scalar
 
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    opts = {"maxiter": max_iter, "ftol": tol, "gtol": 1e-7}
-    res = minimize(fun, x0, method="L-BFGS-B", bounds=bounds, options=opts)
+    opts = {"maxiter": max_iter, "ftol": tol, "gtol": gtol}
+    res = minimize(fun, x0, method="L-BFGS-B", jac=jac, bounds=bounds, options=opts)
     n_iter = int(res.nit)
     x, best = res.x.copy(), float(res.fun)
     for j in np.flatnonzero((lower == 0) & (np.abs(res.x) < 1e-3)):
@@ -118,7 +118,7 @@ def minimize_with_restart(fun, x0: np.ndarray, lower: np.ndarray, *, max_iter: i
         if scan.fun < best - 1e-8:
             x[j], best = scan.x, float(scan.fun)
     if best < res.fun:
-        res2 = minimize(fun, x, method="L-BFGS-B", bounds=bounds, options=opts)
+        res2 = minimize(fun, x, method="L-BFGS-B", jac=jac, bounds=bounds, options=opts)
         n_iter += int(res2.nit)
         res = res2 if res2.fun <= best else res
     res.nit = n_iter

@@ -36,7 +36,7 @@ glmer's default finite-difference Hessian also accounts for the dependence
 between ``theta`` and ``beta`` and gives slightly larger SEs when they
 interact). SD intervals use the Hessian of the profiled (stage-1) deviance
 over ``theta`` by finite differences (``1 + 2 m + m (m - 1) / 2``
-warm-started runs, or the last Newton stencil).
+warm-started runs, or the Newton stencil, BFGS-updated along the steps).
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from ._bt_blas import single_threaded_blas
+from .._blas import single_threaded_blas
 from ._design import CrossedDesign, Factor, Factorization, minimize_with_restart, wald_cov
 
 __all__ = ["GlmmFit", "fit_glmm"]
 
 _EPS = 1e-12
 _THETA_DEV_TOL = 0.05  # Newton on theta stops when the predicted deviance decrease is below this
+_RESTENCIL_SE = 3.0  # recompute the theta Hessian at the optimum when it moved more SEs than this
 _FD_PIRLS_TOL = 1e-9  # PIRLS tolerance at finite-difference points (differences there are >= 1e-2)
 
 
@@ -139,11 +140,12 @@ class _Pirls:
                 if pdev_t <= pdev + 1e-10 * (1 + abs(pdev)):
                     break
                 step /= 2
-            if step == 1.0 and abs(pdev - pdev_t) < tol * (1 + abs(pdev)):
-                # a full Newton step no longer changes the penalized deviance: the current
-                # point is the mode and fac (its factorization) gives the log-determinant
+            if abs(pdev - pdev_t) < tol * (1 + abs(pdev)):
+                # the step no longer changes the penalized deviance: converged. After a full
+                # Newton step the current point is the mode and fac (its factorization) gives
+                # the log-determinant; otherwise (or with polish) factor once more at the trial
                 converged = True
-                if not polish:
+                if not polish and step == 1.0:
                     break
             st, eta, mu, pdev = trial, eta_t, mu_t, pdev_t
         if not converged:
@@ -215,12 +217,12 @@ def _newton_theta(pirls: _Pirls, theta: np.ndarray, st: _State, max_steps: int =
     steps keep that Hessian and take forward-difference gradients corrected
     by ``H_jj h / 2`` (``m`` runs). Iteration stops once the predicted
     decrease of the deviance is below ``_THETA_DEV_TOL`` (that last step is
-    taken). The stencil's Hessian also gives the SD intervals; it is
-    recomputed at the optimum when the optimum is more than one standard
-    error from the start. Returns ``(theta, mode, deviance, factorization,
-    hessian, n_steps)``, or ``None`` when the Hessian is not positive definite
-    or a step cannot stay inside ``theta > 0`` (the caller then falls back to
-    L-BFGS-B).
+    taken). The stencil's Hessian, BFGS-updated along the steps, also gives
+    the SD intervals; it is recomputed at the optimum when the optimum is
+    more than ``_RESTENCIL_SE`` standard errors from the start. Returns
+    ``(theta, mode, deviance, factorization, hessian, n_steps)``, or ``None``
+    when the Hessian is not positive definite or a step cannot stay inside
+    ``theta > 0`` (the caller then falls back to L-BFGS-B).
     """
     dev, st, fac = pirls.run(theta, st, joint=True)
     start = theta.copy()
@@ -256,8 +258,9 @@ def _newton_theta(pirls: _Pirls, theta: np.ndarray, st: _State, max_steps: int =
         grad = new_grad
     else:
         return None
-    if np.any(np.abs(theta - start) > se):
-        _, hess = _stencil(lambda th, c=st: pirls.run(th, c, joint=True, tol=_FD_PIRLS_TOL, polish=False)[0], theta, dev)
+    if np.any(np.abs(theta - start) > _RESTENCIL_SE * se):
+        _, hess = _stencil(lambda th, c=st: pirls.run(th, c, joint=True, tol=_FD_PIRLS_TOL, polish=False)[0],
+                           theta, dev)
         if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
             return None
     return theta, st, dev, fac, hess, n_steps

@@ -61,7 +61,7 @@ information matrix never raises: parameters in its null space get NaN
 standard errors and a warning note.
 
 Dense linear algebra (a few hundred parameters) runs with OpenBLAS limited
-to one thread, see :mod:`prefqa.models._bt_blas`.
+to one thread, see :mod:`prefqa._blas`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ from ..schema import PreferenceData
 from . import _bt_boot as boot
 from . import _bt_design as build
 from . import _bt_fit as core
-from ._bt_blas import single_threaded_blas
+from .._blas import single_threaded_blas
 from ._bt_result import BradleyTerryResult, rank_table
 
 __all__ = ["BradleyTerryResult", "fit_bradley_terry"]

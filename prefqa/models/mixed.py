@@ -229,8 +229,9 @@ def fit_preference_model(
     ``lme4::glmer`` (see ``tests/reference/fit_lme4.R``). Standard errors of
     the fixed effects are ``(R_X' R_X)^{-1}`` at the optimum; SD intervals
     are Wald intervals from the finite-difference Hessian of the profiled
-    deviance. Measured on a busy 2-core machine: 100k judgments about 10 s,
-    1M judgments about a minute with ``method='pirls'``. When the display
+    deviance. Measured on a shared 2-core machine (``benchmarks/bench_mixed.py``,
+    annotator + slope + prompt, ``method='pirls'``): 100k judgments 6-8 s,
+    1M judgments 54-57 s and 1 GB. When the display
     order is unknown (``data.order_known`` is False) the intercept is named
     ``intercept`` and carries no position information; a warning says so.
 
