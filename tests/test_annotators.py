@@ -10,7 +10,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 import prefqa as pq
-from prefqa.annotators._stats import bh, longest_runs, run_pvalue
+from prefqa._stats import bh_qvalues as bh
+from prefqa.annotators._stats import longest_runs, run_pvalue
 from prefqa.errors import SchemaError
 
 SEED = 11

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..schema import PreferenceData
 from ._stats import N_LABELS, group_logistic, longest_runs
 
 __all__ = [
-    "Codes", "agreement_metrics", "codes_for", "length_covariate", "length_slopes", "position_metrics", "wilson",
+    "Codes", "agreement_metrics", "codes_for", "length_covariate", "length_slopes", "position_metrics",
 ]
 
 
@@ -50,25 +49,6 @@ def codes_for(data: PreferenceData) -> tuple[pd.Index, Codes]:
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / den, np.nan)
-
-
-def wilson(k: np.ndarray, n: np.ndarray, confidence_level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for ``k`` successes in ``n`` trials (NaN where ``n == 0``).
-
-    Examples
-    --------
-    >>> lo, hi = wilson(np.array([81.0]), np.array([100.0]), 0.95)
-    >>> round(float(lo[0]), 4), round(float(hi[0]), 4)
-    (0.7222, 0.8749)
-    """
-    z = stats.norm.ppf(0.5 + confidence_level / 2)
-    n = np.asarray(n, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    bad = n <= 0
-    return np.where(bad, np.nan, centre - half), np.where(bad, np.nan, centre + half)
 
 
 def agreement_metrics(data: PreferenceData, c: Codes, posterior: np.ndarray) -> dict[str, np.ndarray]:

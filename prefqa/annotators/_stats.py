@@ -3,7 +3,6 @@
 Everything here works on integer codes (annotator, choice) and
 ``np.bincount``; nothing loops over judgments. The pieces:
 
-* :func:`bh` -- Benjamini-Hochberg q-values (statsmodels' ``multipletests``)
   that skip NaN (untested) entries.
 * :func:`outlier_test` -- the annotator-population test used by every
   per-annotator flag (see its docstring for the null).
@@ -17,29 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
-__all__ = ["bh", "group_logistic", "longest_runs", "outlier_test", "prop_se", "run_pvalue"]
+__all__ = ["group_logistic", "longest_runs", "outlier_test", "prop_se", "run_pvalue"]
 
 N_LABELS = 3  # oriented choice: 0 = first response, 1 = second, 2 = tie
-
-
-def bh(p: np.ndarray) -> np.ndarray:
-    """Return Benjamini-Hochberg q-values; NaN p-values stay NaN and are not in the family.
-
-    A thin wrapper of ``statsmodels.stats.multitest.multipletests(method="fdr_bh")``.
-
-    Examples
-    --------
-    >>> bh(np.array([0.01, np.nan, 0.04, 0.03])).round(3).tolist()
-    [0.03, nan, 0.04, 0.04]
-    """
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return q
 
 
 def outlier_test(

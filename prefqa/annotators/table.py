@@ -7,15 +7,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._stats import bh_qvalues, wilson_interval
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._metrics import (
-    agreement_metrics, codes_for, length_covariate, length_slopes, position_metrics, ratio, wilson,
+    agreement_metrics, codes_for, length_covariate, length_slopes, position_metrics, ratio,
 )
 from ._consensus import check_consensus
 from ._consensus import consensus_posterior
 from ._model import model_effects
-from ._stats import bh, outlier_test, prop_se, run_pvalue
+from ._stats import outlier_test, prop_se, run_pvalue
 
 __all__ = ["TESTS", "annotator_table"]
 
@@ -279,7 +280,7 @@ def annotator_table(
     if data.order_known:
         pos = position_metrics(c, order_key)
         out["p_a"] = pos["p_a"]
-        lo, hi = wilson(pos["k_a"], pos["n_non_tie"], confidence_level)
+        lo, hi = wilson_interval(pos["k_a"], pos["n_non_tie"], confidence_level)
         out["p_a_ci_low"], out["p_a_ci_high"] = lo, hi
         vv = valid & (pos["n_non_tie"] > 0)
         centre = float(np.nanmedian(pos["p_a"][vv])) if vv.any() else np.nan
@@ -362,7 +363,7 @@ def annotator_table(
         p = ps.get(t)
         if p is not None:
             out[f"p_{t}"] = p
-            out[f"q_{t}"] = bh(p)
+            out[f"q_{t}"] = bh_qvalues(p)
     out["notes"] = row_notes
     out["notes"] = out["notes"].str.rstrip("; ")
     _flag(out, pool, fdr, max_run)

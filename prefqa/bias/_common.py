@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._stats import bh_qvalues, wilson_interval
 from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
 from ..schema import PreferenceData
 
@@ -54,21 +55,6 @@ def check_fdr(fdr: float) -> float:
     return float(fdr)
 
 
-def wilson_interval(k: np.ndarray | int, n: np.ndarray | int, confidence_level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for ``k`` successes out of ``n`` (vectorized; NaN where n = 0)."""
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    z = stats.norm.ppf(0.5 + confidence_level / 2.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1.0 + z * z / n
-        centre = (p + z * z / (2.0 * n)) / denom
-        half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-        low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
-    bad = n <= 0
-    return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
-
-
 def binom_two_sided(k: np.ndarray | int, n: np.ndarray | int, p0: np.ndarray | float = 0.5) -> np.ndarray:
     """Two-sided exact binomial p-values, vectorized.
 
@@ -83,18 +69,6 @@ def binom_two_sided(k: np.ndarray | int, n: np.ndarray | int, p0: np.ndarray | f
     upper = stats.binom.sf(k - 1.0, n, p0)
     p = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
     return np.where(n > 0, p, np.nan)
-
-
-def bh_qvalues(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values over the finite entries of ``p`` (NaN stays NaN)."""
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return q
 
 
 def cluster_codes(data: PreferenceData) -> tuple[np.ndarray, str]:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._types import RngLike, as_generator
-from ..annotators._stats import bh
+from .._stats import bh_qvalues
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._minhash import duplicate_groups
@@ -207,7 +207,7 @@ def flag_prompts(
     null = run_null(data, v, prompt, n_prompts, tested, n_resamples, as_generator(rng))
     p_val = np.where(tested, null.p_value, np.nan)
     p_pool = np.where(tested, null.p_value_pooled, np.nan)
-    q_val, q_pool = bh(p_val), bh(p_pool)
+    q_val, q_pool = bh_qvalues(p_val), bh_qvalues(p_pool)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame({
