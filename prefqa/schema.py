@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._ids import stable_id
 from ._load_report import LoadReport
 from .errors import SchemaError
 
@@ -66,43 +67,6 @@ RESPONSE_COLUMNS: tuple[str, ...] = ("response_id", "prompt_id", "text")
 PROMPT_COLUMNS: tuple[str, ...] = ("prompt_id", "text")
 RATING_REQUIRED: tuple[str, ...] = ("response_id", "annotator_id", "score")
 RANKING_COLUMNS: tuple[str, ...] = ("ranking_id", "annotator_id", "prompt_id", "response_id", "rank")
-
-
-def stable_id(prefix: str, *parts: pd.Series | np.ndarray) -> np.ndarray:
-    """Return stable string ids hashed from one or more aligned text columns.
-
-    The hash is pandas' vectorized SipHash with its fixed default key, so the
-    same inputs give the same ids on every machine and run.
-
-    Parameters
-    ----------
-    prefix : str
-        Put in front of each id, for example ``"r"`` for responses.
-    *parts : Series or ndarray
-        Aligned columns; missing values hash as the empty string.
-
-    Returns
-    -------
-    ndarray of str
-        ``prefix`` followed by 16 hex digits.
-
-    Examples
-    --------
-    >>> ids = stable_id("p", pd.Series(["hello", "hello", "bye"]))
-    >>> ids[0] == ids[1], ids[0] != ids[2], len(ids[0])
-    (True, True, 17)
-    """
-    if not parts:
-        raise ValueError("stable_id needs at least one column")
-    total = np.zeros(len(parts[0]), dtype=np.uint64)
-    for i, part in enumerate(parts):
-        values = pd.Series(part, copy=False).astype("str").fillna("").to_numpy(dtype=object)
-        h = pd.util.hash_array(values, categorize=True)
-        # mix the position in so that ("x", "y") and ("y", "x") differ; uint64 wraps on purpose
-        with np.errstate(over="ignore"):
-            total = total * np.uint64(1_000_003) ^ (h + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
-    hex_digits = np.char.zfill(np.char.mod("%x", total.astype(np.uint64)), 16)
-    return np.char.add(prefix, hex_digits).astype(object)
 
 
 def _missing_columns_error(table: str, missing: list[str], found: list[str]) -> SchemaError:

@@ -173,7 +173,6 @@ def test_fleiss_1971_diagnoses(reference_values):
 def test_irrcac_distrib_6raters(reference_values):
     case = reference_values["irrcac_distrib_6raters_15x5"]
     f = counts_to_long(case["data"])
-    exp = case["expected"]
     # GW README on distrib.6raters
     fk = pq.fleiss_kappa(f, **KW)
     assert fk.estimate == pytest.approx(0.4139265, abs=PUB7)

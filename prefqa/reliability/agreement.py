@@ -12,7 +12,6 @@ from .._types import RngLike, as_generator
 from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
 from ._boot import block, coincidence_marginals
-from ._counts import LEVELS
 from .intra import intra_rater
 
 __all__ = ["agreement", "AgreementResult"]
