@@ -174,29 +174,24 @@ def _scatter(table: pd.DataFrame) -> dict[str, Any] | None:
         "flagged": flag.fillna(False).to_numpy(dtype=bool)}))}
 
 
-def _judge(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    pq = _api()
-    res = pq.judge_report(data, **_opts(config, "judge"))
-    return describe(res, max_rows=_max_rows(config)), res
+def _plain(api_name: str, step: str, *, row_limit: int | None = None,
+           **fixed: Any) -> Any:
+    """An adapter that calls ``pq.<api_name>(data, **fixed, **[audit.<step>])`` and describes the result."""
+
+    def adapter(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+        res = getattr(_api(), api_name)(data, **{**fixed, **_opts(config, step)})
+        rows = _max_rows(config) if row_limit is None else min(_max_rows(config), row_limit)
+        return describe(res, max_rows=rows), res
+
+    return adapter
 
 
-def _consensus(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    pq = _api()
-    res = pq.consensus(data, **_opts(config, "consensus"))
-    return describe(res, max_rows=min(_max_rows(config), 20)), res
-
-
-def _bradley_terry(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    pq = _api()
-    res = pq.fit_bradley_terry(data, **_opts(config, "bradley_terry"))
-    return describe(res, max_rows=_max_rows(config)), res
-
-
-def _bradley_terry_style(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    pq = _api()
-    kwargs = {"covariates": STYLE_COVARIATES, **_opts(config, "bradley_terry_style")}
-    res = pq.fit_bradley_terry(data, **kwargs)
-    return describe(res, max_rows=_max_rows(config)), res
+_judge = _plain("judge_report", "judge")
+_consensus = _plain("consensus", "consensus", row_limit=20)
+_bradley_terry = _plain("fit_bradley_terry", "bradley_terry")
+_bradley_terry_style = _plain("fit_bradley_terry", "bradley_terry_style", covariates=STYLE_COVARIATES)
+_position_bias = _plain("position_bias", "position_bias")
+_style_bias = _plain("style_bias", "style_bias")
 
 
 def prompt_subsample(data: PreferenceData, max_judgments: int, rng: Any) -> np.ndarray | None:
@@ -254,18 +249,6 @@ def _length_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, A
         section["curve"] = {"x": "bucket", "y": "estimate", "low": "ci_low", "high": "ci_high",
                             "rows": buckets["rows"]}
     return section, res
-
-
-def _position_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    pq = _api()
-    res = pq.position_bias(data, **_opts(config, "position_bias"))
-    return describe(res, max_rows=_max_rows(config)), res
-
-
-def _style_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    pq = _api()
-    res = pq.style_bias(data, **_opts(config, "style_bias"))
-    return describe(res, max_rows=_max_rows(config)), res
 
 
 def _prompts(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:

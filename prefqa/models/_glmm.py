@@ -153,17 +153,6 @@ class _Pirls:
         return pdev + fac.logdet_l, st, fac
 
 
-def fit_glmm(*args, **kwargs) -> GlmmFit:
-    """Run :func:`_fit_glmm` with OpenBLAS limited to one thread.
-
-    The dense parts are small (annotator-sized); on a busy 2-core machine
-    OpenBLAS worker threads wait for a core far longer than they compute
-    (a 606 x 606 Cholesky measured 530 ms threaded against 11 ms single).
-    """
-    with single_threaded_blas():
-        return _fit_glmm(*args, **kwargs)
-
-
 def _subset(design: CrossedDesign, rows: np.ndarray) -> CrossedDesign:
     """The same design on a subset of rows (every level kept, so effects keep their shapes)."""
     factors = [Factor(f.name, f.codes[rows], f.labels, f.terms, f.values[:, rows], f.correlated)
@@ -303,7 +292,8 @@ def _beta_newton(pirls: _Pirls, theta: np.ndarray, st: _State, dev: float, hess:
     return dev, st, n_steps
 
 
-def _fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None, *, method: str = "laplace",
+@single_threaded_blas()  # dense parts are annotator-sized: threads only wait
+def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None, *, method: str = "laplace",
               max_iter: int = 500, tol: float = 1e-8, pirls_tol: float = 1e-11, sd_ci: bool = True,
               subsample: int | None = None) -> GlmmFit:
     """Fit the logistic crossed model; see the module notes for the stages."""

@@ -47,18 +47,8 @@ class LmmFit:
     sd_cov: np.ndarray  # Wald covariance of (theta * sigma..., sigma); NaN where unavailable
 
 
-def fit_lmm(*args, **kwargs) -> LmmFit:
-    """Run :func:`_fit_lmm` with OpenBLAS limited to one thread.
-
-    The dense parts are small (annotator-sized); on a busy 2-core machine
-    OpenBLAS worker threads wait for a core far longer than they compute
-    (a 606 x 606 Cholesky measured 530 ms threaded against 11 ms single).
-    """
-    with single_threaded_blas():
-        return _fit_lmm(*args, **kwargs)
-
-
-def _fit_lmm(design: CrossedDesign, y: np.ndarray, *, reml: bool = True, max_iter: int = 500,
+@single_threaded_blas()  # dense parts are annotator-sized: threads only wait
+def fit_lmm(design: CrossedDesign, y: np.ndarray, *, reml: bool = True, max_iter: int = 500,
             tol: float = 1e-10) -> LmmFit:
     """Fit the Gaussian crossed model by profiled (RE)ML; see the module notes."""
     y = np.asarray(y, dtype=np.float64)
