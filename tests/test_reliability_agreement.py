@@ -209,8 +209,12 @@ def _henderson_dense(unit, rater, y):
     return s2a, s2b, s2e
 
 
-def test_icc_incomplete_matches_dense_henderson_and_keeps_units(reference_values):
-    wide = np.array(reference_values["pingouin_wine_8x4"]["data"], dtype=float)
+# pingouin wine data set (PG icc.csv): 8 wines (rows) x judges A..D
+WINE = [[1, 2, 0, 1], [1, 3, 3, 2], [3, 8, 1, 4], [6, 4, 3, 3], [6, 5, 5, 6], [7, 5, 6, 2], [8, 7, 7, 9], [9, 9, 9, 8]]
+
+
+def test_icc_incomplete_matches_dense_henderson_and_keeps_units():
+    wide = np.array(WINE, dtype=float)
     wide[3, 0] = np.nan  # pingouin's missing-value case; pingouin drops wine 4, we keep it
     t, j = np.nonzero(~np.isnan(wide))
     f = pd.DataFrame({"unit": t, "rater": j, "value": wide[t, j]})

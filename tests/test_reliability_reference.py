@@ -1,6 +1,13 @@
-"""Reliability coefficients against published reference values (../shared/data/reference-values.json).
+"""Reliability coefficients against published reference values, written inline.
 
-Each value names its source beside it; see reference-values.md for the provenance.
+Each input table and expected value names its source beside it. Source keys (the
+repositories and commits as read are listed in the project's reference-values.md):
+FK = fast-krippendorff doctests/sample.py; GW = kgwet/irrCAC README (R output);
+AF = afergadis/irrCAC unit tests; SM = statsmodels test_inter_rater.py (R irr / SAS
+printouts); PG = pingouin tests/docstring; HK = nltk-krippendorff-validation README
+(Hayes & Krippendorff 2007); PL = PandaLM README. "computed here" = recomputed
+independently (krippendorff 0.9.0, sklearn, own code) as a cross-check only.
+Only the PandaLM test reads ../shared/data (a licensed data set) and skips without it.
 """
 
 from __future__ import annotations
@@ -61,9 +68,129 @@ def table_to_long(table: list[list[int]], cats: list) -> pd.DataFrame:
 KW = {"unit": "unit", "rater": "rater", "value": "value"}
 
 
+# --------------------------------------------------------------- inline reference tables
+N = None
+REF: dict = {
+    # Krippendorff (2011) "Computing Krippendorff's alpha-reliability", 4 coders x 12 units
+    # (rows = coders A..D, columns = units; N = missing); also GW cac.raw4raters (transposed)
+    "krippendorff_2011_4x12": {
+        "data": [[1, 2, 3, 3, 2, 1, 4, 1, 2, N, N, N],
+                 [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, N, 3],
+                 [N, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, N],
+                 [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, N]],
+        "expected": {
+            "alpha_nominal": 0.743,    # FK doctest; AF test
+            "alpha_ordinal": 0.815,    # FK doctest
+            "alpha_interval": 0.849,   # Krippendorff (2011) paper (verified by computation only)
+            "alpha_ratio": 0.797,      # FK doctest
+            "computed_krippendorff_0_9_0": {  # computed here, krippendorff 0.9.0
+                "nominal": 0.743421052631579, "ordinal": 0.8153875037548814,
+                "interval": 0.8491071428571428, "ratio": 0.7974027747116121},
+        },
+    },
+    # Wikipedia example, 3 coders x 15 units (FK sample.py and doctest)
+    "krippendorff_wikipedia_3x15": {
+        "data": [[N, N, N, N, N, 3, 4, 1, 2, 1, 1, 3, 3, N, 3],
+                 [1, N, 2, 1, 3, 3, 4, 3, N, N, N, N, N, N, N],
+                 [N, N, 2, 1, 3, 4, 4, N, 2, 1, 1, 3, 3, N, 4]],
+        "expected": {"alpha_nominal": 0.691358, "alpha_interval": 0.810845},  # FK doctest, 6 d.p.
+    },
+    # Hayes & Krippendorff (2007), 40 units (rows) x 5 observers, values 0..3 (HK csv)
+    "hayes_krippendorff_2007_40x5": {
+        "data": [[1, 1, 2, N, 2], [1, 1, 0, 1, N], [2, 3, 3, 3, N], [N, 0, 0, N, 0], [0, 0, 0, N, 0],
+                 [0, 0, 0, N, 0], [1, 0, 2, N, 1], [1, N, 2, 0, N], [2, 2, 2, N, 2], [2, 1, 1, 1, N],
+                 [N, 1, 0, 0, N], [0, 0, 0, 0, N], [1, 2, 2, 2, N], [3, 3, 2, 2, 3], [1, 1, 1, N, 1],
+                 [1, 1, 1, N, 1], [2, 1, 2, N, 2], [1, 2, 3, 3, N], [1, 1, 0, 1, N], [0, 0, 0, N, 0],
+                 [0, 0, 1, 1, N], [0, 0, N, 0, 0], [2, 3, 3, 3, N], [0, 0, 0, 0, N], [1, 2, N, 2, 2],
+                 [0, 1, 1, 1, N], [0, 0, 0, 1, 0], [1, 2, 1, 2, N], [1, 1, 2, 2, N], [1, 1, 2, N, 2],
+                 [1, 1, 0, N, 0], [2, 1, 2, 1, N], [2, 2, N, 2, 2], [3, 2, 2, 2, N], [2, 2, 2, N, 2],
+                 [2, 2, 3, N, 2], [2, 2, 2, N, 2], [2, 2, N, 1, 2], [2, 2, 2, 2, N], [1, 1, 1, N, 1]],
+        "expected": {"computed_krippendorff_0_9_0": {  # computed here, krippendorff 0.9.0
+            "nominal": 0.47650956741865835, "ordinal": 0.7598291891514336,
+            "interval": 0.757378277153558, "ratio": 0.6621229661759855}},
+    },
+    # GW cac.raw5obser = units 1..15 of the Hayes & Krippendorff table; AF tests, 3 d.p.
+    "irrcac_raw5obser_15x5": {
+        "expected_3dp_afergadis_irrCAC": {"gwet_ac1": 0.497, "gwet_pa": 0.616, "gwet_pe": 0.236,
+                                          "krippendorff_alpha_nominal": 0.481},
+    },
+    # Fleiss (1971) psychiatric diagnoses, 30 patients x 6 raters (R irr::diagnoses, inline in SM);
+    # codes 1 Depression, 2 Personality Disorder, 3 Schizophrenia, 4 Neurosis, 5 Other
+    "fleiss_1971_diagnoses_30x6": {
+        "data": [[4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5],
+                 [2, 2, 2, 4, 4, 4], [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4],
+                 [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5], [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4],
+                 [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5], [3, 3, 3, 3, 3, 5],
+                 [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
+                 [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4],
+                 [1, 4, 4, 4, 4, 5], [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4],
+                 [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5]],
+        "expected": {"category_totals": [26, 26, 30, 55, 43]},  # SM
+    },
+    # GW distrib.6raters: per-category counts of the first 15 patients of the Fleiss data
+    "irrcac_distrib_6raters_15x5": {
+        "data": [[0, 0, 0, 6, 0], [0, 3, 0, 0, 3], [0, 1, 4, 0, 1], [0, 0, 0, 0, 6], [0, 3, 0, 3, 0],
+                 [2, 0, 4, 0, 0], [0, 0, 4, 0, 2], [2, 0, 3, 1, 0], [2, 0, 0, 4, 0], [0, 0, 0, 0, 6],
+                 [1, 0, 0, 5, 0], [1, 1, 0, 4, 0], [0, 3, 3, 0, 0], [1, 0, 0, 5, 0], [0, 2, 0, 3, 1]],
+    },
+    # Wikipedia Fleiss example, 10 subjects x counts of 14 raters in 5 categories (SM table0)
+    "fleiss_wikipedia_10x14": {
+        "data": [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+                 [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]],
+    },
+    # SAS PROC FREQ example, rater 1 (rows) x rater 2 (columns) (SM table10)
+    "cohen_sas_3x3": {
+        "data": [[0, 4, 1], [0, 8, 0], [0, 1, 5]],
+        "expected": {"kappa": 0.4842, "ase": 0.138, "ci95": [0.2137, 0.7547], "z": 3.2626,  # SAS via SM
+                     "weighted_kappa_linear": 0.4701, "weighted_ase": 0.1457,               # SAS via SM
+                     "weighted_ci95": [0.1845, 0.7558], "weighted_z": 3.2971},
+    },
+    # GW cont3x3abstractors, categories [Ectopic, AIU, NIU]
+    "irrcac_cont3x3abstractors": {
+        "data": [[13, 0, 0], [0, 20, 7], [0, 4, 56]],
+        "expected": {"cohen_kappa": 0.7964094, "cohen_se": 0.05891072,  # GW README
+                     "percent_agreement": 0.89,                          # GW README
+                     "cohen_linear_3dp": 0.843, "cohen_quadratic_3dp": 0.892},  # AF tests
+    },
+    # R irr::anxiety, 20 subjects (rows) x raters 1..3, ratings 1..6 (SM)
+    "irr_anxiety_20x3": {
+        "data": [[3, 3, 2], [3, 6, 1], [3, 4, 4], [4, 6, 4], [5, 2, 3], [5, 4, 2], [2, 2, 1], [3, 4, 6],
+                 [5, 3, 1], [2, 3, 1], [2, 2, 1], [6, 3, 2], [1, 3, 3], [5, 3, 3], [2, 2, 1], [2, 2, 1],
+                 [1, 1, 3], [2, 3, 3], [4, 3, 2], [3, 4, 2]],
+        "expected_raters_2_3": {  # R irr::kappa2(anxiety[,2:3], ...) recorded in SM
+            "kappa_unweighted": -0.006289308, "z_unweighted": -0.0604067, "p_unweighted": 0.9518317,
+            "kappa_equal": 0.1459075, "z_equal": 1.282472, "kappa_squared": 0.2520325, "z_squared": 1.437451},
+    },
+    # Shrout & Fleiss (1979) Table 2, 6 targets (rows) x 4 judges; values as asserted by PG (R psych)
+    "shrout_fleiss_1979_6x4": {
+        "data": [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
+        "expected": {
+            "ICC1": 0.17, "ICC2": 0.29, "ICC3": 0.71, "ICC1k": 0.44, "ICC2k": 0.62, "ICC3k": 0.91,  # PG
+            "F": [1.8, 11.0, 11.0, 1.8, 11.0, 11.0], "df2": [18, 15, 15, 18, 15, 15],               # PG
+            "pval": [0.16472, 0.00013, 0.00013, 0.16472, 0.00013, 0.00013],                        # PG
+            "ci95_lower": [-0.13, 0.02, 0.34, -0.88, 0.07, 0.68],                                   # PG
+            "ci95_upper": [0.72, 0.76, 0.95, 0.91, 0.93, 0.99],                                     # PG
+            "computed_4dp": {"ICC1": 0.1657, "ICC2": 0.2898, "ICC3": 0.7148,  # computed here
+                             "ICC1k": 0.4428, "ICC2k": 0.6201, "ICC3k": 0.9093}},
+    },
+    # PG wine data set (icc.csv), 8 wines (rows) x judges A..D; PG docstring, 3 d.p.
+    "pingouin_wine_8x4": {
+        "data": [[1, 2, 0, 1], [1, 3, 3, 2], [3, 8, 1, 4], [6, 4, 3, 3], [6, 5, 5, 6], [7, 5, 6, 2],
+                 [8, 7, 7, 9], [9, 9, 9, 8]],
+        "expected": {
+            "ICC(1,1)": 0.728, "ICC(A,1)": 0.728, "ICC(C,1)": 0.729,  # PG docstring
+            "ICC(1,k)": 0.914, "ICC(A,k)": 0.914, "ICC(C,k)": 0.915,  # PG docstring
+            "F": [11.68, 11.787, 11.787, 11.68, 11.787, 11.787], "df2": [24, 21, 21, 24, 21, 21],  # PG
+            "ci95": [[0.43, 0.93], [0.43, 0.93], [0.43, 0.93], [0.75, 0.98], [0.75, 0.98], [0.75, 0.98]],  # PG
+            "computed_6dp": {"ICC1": 0.727521, "ICC2": 0.727689, "ICC3": 0.729487,  # computed here
+                             "ICC1k": 0.914384, "ICC2k": 0.91445, "ICC3k": 0.915159}},
+    },
+}
+
+
 # --------------------------------------------------------------- Krippendorff's alpha
-def test_krippendorff_2011_4x12_all_levels(reference_values):
-    case = reference_values["krippendorff_2011_4x12"]
+def test_krippendorff_2011_4x12_all_levels():
+    case = REF["krippendorff_2011_4x12"]
     f = coders_by_units(case["data"])
     exp = case["expected"]
     # Krippendorff (2011) / FK doctest: nominal 0.743, ordinal 0.815, interval 0.849, ratio 0.797
@@ -79,8 +206,8 @@ def test_krippendorff_2011_4x12_all_levels(reference_values):
     assert pq.krippendorff_alpha(f, **KW) == pytest.approx(904 / 1216, abs=EXACT)
 
 
-def test_krippendorff_strings_need_value_domain_for_ordinal(reference_values):
-    f = coders_by_units(reference_values["krippendorff_2011_4x12"]["data"])
+def test_krippendorff_strings_need_value_domain_for_ordinal():
+    f = coders_by_units(REF["krippendorff_2011_4x12"]["data"])
     f["value"] = f["value"].map({1.0: "one", 2.0: "two", 3.0: "three", 4.0: "four", 5.0: "five"})
     assert pq.krippendorff_alpha(f, **KW) == pytest.approx(0.743, abs=PUB3)  # FK string doctest
     with pytest.raises(pq.SchemaError, match="value_domain"):
@@ -89,8 +216,8 @@ def test_krippendorff_strings_need_value_domain_for_ordinal(reference_values):
     assert pq.krippendorff_alpha(f, **KW, level="ordinal", value_domain=dom) == pytest.approx(0.815, abs=PUB3)
 
 
-def test_krippendorff_wikipedia_3x15(reference_values):
-    case = reference_values["krippendorff_wikipedia_3x15"]
+def test_krippendorff_wikipedia_3x15():
+    case = REF["krippendorff_wikipedia_3x15"]
     f = coders_by_units(case["data"])
     # FK doctest (Wikipedia example): nominal 0.691358, interval 0.810845
     assert pq.krippendorff_alpha(f, **KW) == pytest.approx(case["expected"]["alpha_nominal"], abs=5e-7)
@@ -98,8 +225,8 @@ def test_krippendorff_wikipedia_3x15(reference_values):
         case["expected"]["alpha_interval"], abs=5e-7)
 
 
-def test_hayes_krippendorff_2007_40x5(reference_values):
-    case = reference_values["hayes_krippendorff_2007_40x5"]
+def test_hayes_krippendorff_2007_40x5():
+    case = REF["hayes_krippendorff_2007_40x5"]
     f = units_by_raters(case["data"])
     # Hayes & Krippendorff (2007): ordinal 0.7598; HK README (Grill): nominal 0.477, interval 0.757
     assert pq.krippendorff_alpha(f, **KW, level="ordinal") == pytest.approx(0.7598, abs=PUB4)
@@ -109,10 +236,10 @@ def test_hayes_krippendorff_2007_40x5(reference_values):
         assert pq.krippendorff_alpha(f, **KW, level=lv) == pytest.approx(v, abs=EXACT)
 
 
-def test_irrcac_raw5obser_first_15_units(reference_values):
-    case = reference_values["hayes_krippendorff_2007_40x5"]
+def test_irrcac_raw5obser_first_15_units():
+    case = REF["hayes_krippendorff_2007_40x5"]
     f = units_by_raters(case["data"][:15])
-    exp = reference_values["irrcac_raw5obser_15x5"]["expected_3dp_afergadis_irrCAC"]
+    exp = REF["irrcac_raw5obser_15x5"]["expected_3dp_afergadis_irrCAC"]
     # AF irrCAC tests: AC1 0.497 (pa 0.616, pe 0.236), alpha 0.481
     ac1 = pq.gwet_ac(f, **KW)
     assert ac1.estimate == pytest.approx(exp["gwet_ac1"], abs=PUB3)
@@ -122,8 +249,8 @@ def test_irrcac_raw5obser_first_15_units(reference_values):
 
 
 # --------------------------------------------------------------- kappa family
-def test_irrcac_4x12_family_and_standard_errors(reference_values):
-    f = coders_by_units(reference_values["krippendorff_2011_4x12"]["data"])
+def test_irrcac_4x12_family_and_standard_errors():
+    f = coders_by_units(REF["krippendorff_2011_4x12"]["data"])
     # GW README (R irrCAC) on cac.raw4raters
     ac1 = pq.gwet_ac(f, **KW)
     assert ac1.estimate == pytest.approx(0.77544, abs=PUB5)
@@ -150,10 +277,9 @@ WEIGHTED_AF = {  # AF irrCAC tests (3 d.p.) on the 4x12 table, Gwet's weight fam
 }
 
 
-def test_irrcac_4x12_weighted(reference_values):
-    f = coders_by_units(reference_values["krippendorff_2011_4x12"]["data"])
-    exp = reference_values["krippendorff_2011_4x12"]["expected"]["weighted_3dp_afergadis_irrCAC"]
-    assert exp["gwet_ac2"] == WEIGHTED_AF["gwet_ac2"] and exp["fleiss"] == WEIGHTED_AF["fleiss"]
+def test_irrcac_4x12_weighted():
+    f = coders_by_units(REF["krippendorff_2011_4x12"]["data"])
+    exp = WEIGHTED_AF
     for w, v in exp["gwet_ac2"].items():
         res = pq.gwet_ac(f, **KW, weights=w)
         assert res.name == "gwet_ac2"
@@ -162,16 +288,16 @@ def test_irrcac_4x12_weighted(reference_values):
         assert pq.fleiss_kappa(f, **KW, weights=w).estimate == pytest.approx(v, abs=PUB3), w
 
 
-def test_fleiss_1971_diagnoses(reference_values):
-    case = reference_values["fleiss_1971_diagnoses_30x6"]
+def test_fleiss_1971_diagnoses():
+    case = REF["fleiss_1971_diagnoses_30x6"]
     f = units_by_raters(case["data"])
     # R irr::kappam.fleiss(diagnoses) via SM: 0.4302445
     assert pq.fleiss_kappa(f, **KW).estimate == pytest.approx(0.4302445, abs=PUB7)
     assert f.groupby("value").size().tolist() == case["expected"]["category_totals"]
 
 
-def test_irrcac_distrib_6raters(reference_values):
-    case = reference_values["irrcac_distrib_6raters_15x5"]
+def test_irrcac_distrib_6raters():
+    case = REF["irrcac_distrib_6raters_15x5"]
     f = counts_to_long(case["data"])
     # GW README on distrib.6raters
     fk = pq.fleiss_kappa(f, **KW)
@@ -185,19 +311,19 @@ def test_irrcac_distrib_6raters(reference_values):
     assert brennan_prediger(f, **KW).estimate == pytest.approx(0.4388889, abs=PUB7)
     assert pq.krippendorff_alpha(f, **KW) == pytest.approx(0.4204384, abs=PUB7)
     # same as rows 1-15 of the Fleiss diagnoses table
-    g = units_by_raters(reference_values["fleiss_1971_diagnoses_30x6"]["data"][:15])
+    g = units_by_raters(REF["fleiss_1971_diagnoses_30x6"]["data"][:15])
     assert pq.fleiss_kappa(g, **KW).estimate == pytest.approx(fk.estimate, abs=EXACT)
 
 
-def test_fleiss_wikipedia_10x14(reference_values):
-    f = counts_to_long(reference_values["fleiss_wikipedia_10x14"]["data"])
+def test_fleiss_wikipedia_10x14():
+    f = counts_to_long(REF["fleiss_wikipedia_10x14"]["data"])
     assert pq.fleiss_kappa(f, **KW).estimate == pytest.approx(0.210, abs=PUB3)  # SM test (Wikipedia)
     assert pq.fleiss_kappa(f, **KW).estimate == pytest.approx(0.2099307, abs=PUB7)  # computed here
 
 
 # --------------------------------------------------------------- Cohen
-def test_cohen_sas_3x3(reference_values):
-    case = reference_values["cohen_sas_3x3"]
+def test_cohen_sas_3x3():
+    case = REF["cohen_sas_3x3"]
     f = table_to_long(case["data"], [1, 2, 3])
     exp = case["expected"]
     # SAS PROC FREQ printout via SM: 0.4842, ASE 0.1380, CI [0.2137, 0.7547], Z 3.2626
@@ -214,8 +340,8 @@ def test_cohen_sas_3x3(reference_values):
     assert w.z == pytest.approx(exp["weighted_z"], abs=PUB4)
 
 
-def test_cohen_irrcac_abstractors(reference_values):
-    case = reference_values["irrcac_cont3x3abstractors"]
+def test_cohen_irrcac_abstractors():
+    case = REF["irrcac_cont3x3abstractors"]
     f = table_to_long(case["data"], ["Ectopic", "AIU", "NIU"])
     exp = case["expected"]
     dom = ["Ectopic", "AIU", "NIU"]
@@ -230,8 +356,8 @@ def test_cohen_irrcac_abstractors(reference_values):
         exp["cohen_quadratic_3dp"], abs=PUB3)
 
 
-def test_cohen_irr_anxiety_observed_levels(reference_values):
-    case = reference_values["irr_anxiety_20x3"]
+def test_cohen_irr_anxiety_observed_levels():
+    case = REF["irr_anxiety_20x3"]
     f = units_by_raters(case["data"])
     exp = case["expected_raters_2_3"]
     # R irr::kappa2(anxiety[,2:3]) via SM; weights from the observed levels {1,2,3,4,6}
@@ -272,8 +398,8 @@ def test_pandalm_pairwise_kappa(pandalm_dir):
 ICC_ORDER = ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]
 
 
-def test_icc_shrout_fleiss(reference_values):
-    case = reference_values["shrout_fleiss_1979_6x4"]
+def test_icc_shrout_fleiss():
+    case = REF["shrout_fleiss_1979_6x4"]
     exp = case["expected"]
     res = pq.icc(units_by_raters(case["data"]), **KW)
     t = res.table.loc[ICC_ORDER]
@@ -290,8 +416,8 @@ def test_icc_shrout_fleiss(reference_values):
     np.testing.assert_allclose(t["ci_high"], exp["ci95_upper"], atol=PUB2)
 
 
-def test_icc_pingouin_wine(reference_values):
-    case = reference_values["pingouin_wine_8x4"]
+def test_icc_pingouin_wine():
+    case = REF["pingouin_wine_8x4"]
     exp = case["expected"]
     res = pq.icc(units_by_raters(case["data"]), **KW)
     t = res.table.loc[ICC_ORDER]
@@ -304,10 +430,10 @@ def test_icc_pingouin_wine(reference_values):
     np.testing.assert_allclose(np.c_[t["ci_low"], t["ci_high"]], exp["ci95"], atol=PUB2)
 
 
-def test_icc_reml_equals_moments_on_shrout_fleiss(reference_values):
+def test_icc_reml_equals_moments_on_shrout_fleiss():
     # balanced data with positive ANOVA components: REML (prefqa.models.mixed.fit_rating_model)
     # and the moment estimates agree, so method="reml" reproduces Shrout & Fleiss (1979) Table 2
-    case = reference_values["shrout_fleiss_1979_6x4"]
+    case = REF["shrout_fleiss_1979_6x4"]
     exp = case["expected"]
     moments = pq.icc(units_by_raters(case["data"]), **KW)
     res = pq.icc(units_by_raters(case["data"]), **KW, method="reml")
@@ -320,11 +446,11 @@ def test_icc_reml_equals_moments_on_shrout_fleiss(reference_values):
     np.testing.assert_allclose(t["f"], exp["F"], atol=0.05)
 
 
-def test_icc_reml_matches_statsmodels_on_an_incomplete_design(reference_values):
+def test_icc_reml_matches_statsmodels_on_an_incomplete_design():
     # independent REML: statsmodels MixedLM with crossed variance components (one group)
     import statsmodels.formula.api as smf
 
-    wide = np.array(reference_values["pingouin_wine_8x4"]["data"], dtype=float)
+    wide = np.array(REF["pingouin_wine_8x4"]["data"], dtype=float)
     wide[3, 0] = np.nan
     t, j = np.nonzero(~np.isnan(wide))
     f = pd.DataFrame({"unit": t, "rater": j, "value": wide[t, j], "g": 1})
