@@ -35,8 +35,8 @@ def _pandalm_data(pandalm_dir) -> pq.PreferenceData:
 
 def test_agreement_pandalm_matches_low_level(pandalm_dir):
     data = _pandalm_data(pandalm_dir)
-    res = pq.agreement(data, n_resamples=200, rng=0)
-    # reference-values.md "computed here": Fleiss 0.86418, alpha 0.86422
+    res = pq.agreement(data, n_resamples=200, rng=0, orientation="as_stored", categories=["a", "b", "tie"])
+    # reference-values.md "computed here" on the stored labels: Fleiss 0.86418, alpha 0.86422
     assert res.alpha == pytest.approx(0.86422, abs=5e-6)
     assert res.kappa == pytest.approx(0.86418, abs=5e-6)
     row = res.to_frame().query("coefficient == 'krippendorff_alpha' and target == 'choice'").iloc[0]
@@ -123,9 +123,16 @@ def test_single_category_is_prevalence_not_crash():
     assert np.isnan(fk.estimate) and "prevalence" in fk.warnings[0]
     assert pq.gwet_ac(f, **KW).estimate == 1.0
     j = pd.DataFrame({"comparison_id": ["c1", "c1", "c2", "c2"], "annotator_id": list("xyxy"), "choice": ["a"] * 4})
-    res = pq.agreement(pq.PreferenceData(j), n_resamples=10)
+    res = pq.agreement(pq.PreferenceData(j), n_resamples=10, orientation="as_stored")
     assert np.isnan(res.alpha) and res.ac1 == 1.0 and res.percent_agreement == 1.0
     assert any("prevalence" in w for w in res.warnings)
+    # counted in both orientations, everyone picking the same response is perfect agreement
+    sym = pq.agreement(pq.PreferenceData(j), n_resamples=10)
+    assert sym.alpha == 1.0 and sym.kappa == 1.0 and sym.categories == ("a", "b")
+    # all ties: a single category whatever the orientation
+    ties = pq.agreement(pq.PreferenceData(j.assign(choice="tie")), n_resamples=10)
+    assert np.isnan(ties.alpha) and ties.categories == ("tie",) and ties.percent_agreement == 1.0
+    assert any("prevalence" in w for w in ties.warnings)
 
 
 def test_perfect_agreement_gives_one():

@@ -53,11 +53,19 @@ def block(
     confidence_level: float,
     rng: np.random.Generator,
     pooled_marginals: np.ndarray | None = None,
+    perm: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Return one row per coefficient for integer-coded (unit, value) ratings.
 
     ``pooled_marginals`` (coincidence marginals of the whole data) makes alpha
     use the pooled expected disagreement, as ``by=`` strata do.
+
+    ``perm`` (a permutation of the categories) counts every unit in both
+    orientations: alpha is computed from the coincidences of the doubled data
+    (each pattern plus its mirror, ``o + P o P'``), and the kappa family from
+    symmetrised category shares. Observed agreement is unchanged, the
+    patterns (and so the bootstrap over units) are those of the data as given,
+    and ``pooled_marginals`` must then be symmetrised too.
     """
     n_slots = int(unit.max()) + 1 if len(unit) else 0  # unit codes need not be dense
     counts = count_matrix(unit, value, n_slots, n_cat)
@@ -68,6 +76,9 @@ def block(
     m = pats.sum(axis=1)
     n_pairable = int(mult[m >= 2].sum())
     q = pattern_coincidences(pats)
+    if perm is not None:
+        q3 = q.reshape(len(pats), n_cat, n_cat)
+        q = (q3 + q3[:, perm][:, :, perm]).reshape(len(pats), -1)
     rows: list[dict[str, Any]] = []
     base = {"n": n_pairable, "n_units": n_units, "n_ratings": int(len(unit))}
 
@@ -86,7 +97,7 @@ def block(
 
     point_alpha = float(alpha_of(mult @ q)) if n_pairable else np.nan
     w = weight_matrix("identity", np.arange(n_cat, dtype=float))
-    point_family = family(pats, mult, w, family_kinds) if family_kinds and n_pairable else {}
+    point_family = family(pats, mult, w, family_kinds, perm=perm) if family_kinds and n_pairable else {}
     draws_alpha = np.full(n_resamples, np.nan)
     draws_family = {k: np.full(n_resamples, np.nan) for k in point_family}
     if n_resamples > 0 and n_pairable:
@@ -97,7 +108,7 @@ def block(
             wb = rng.multinomial(int(mult.sum()), p, size=size).astype(float)
             draws_alpha[start:start + size] = alpha_of(wb @ q)
             if point_family:
-                fam = family(pats, wb, w, family_kinds, se=False)
+                fam = family(pats, wb, w, family_kinds, se=False, perm=perm)
                 for k in draws_family:
                     draws_family[k][start:start + size] = fam[k]["estimate"]
     lv = level if isinstance(level, str) else "custom"
@@ -114,9 +125,14 @@ def block(
     return rows
 
 
-def coincidence_marginals(unit: np.ndarray, value: np.ndarray, n_cat: int) -> np.ndarray:
-    """Coincidence marginals ``n_c`` (pairable values per category) of the whole data."""
+def coincidence_marginals(unit: np.ndarray, value: np.ndarray, n_cat: int,
+                          perm: np.ndarray | None = None) -> np.ndarray:
+    """Coincidence marginals ``n_c`` (pairable values per category) of the whole data.
+
+    With ``perm``, the marginals of the doubled (both-orientation) data.
+    """
     _, unit = np.unique(unit, return_inverse=True)
     counts = count_matrix(unit, value, int(unit.max()) + 1 if len(unit) else 0, n_cat)
     m = np.asarray(counts.sum(axis=1)).ravel()
-    return np.asarray((sp.diags((m >= 2).astype(float)) @ counts).sum(axis=0)).ravel()
+    nc = np.asarray((sp.diags((m >= 2).astype(float)) @ counts).sum(axis=0)).ravel()
+    return nc + nc[perm] if perm is not None else nc

@@ -84,13 +84,21 @@ def _chance(kind: str, pi: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def family(
-    pats: np.ndarray, mult: np.ndarray, w: np.ndarray, kinds: tuple[str, ...] = KINDS, *, se: bool = True
+    pats: np.ndarray, mult: np.ndarray, w: np.ndarray, kinds: tuple[str, ...] = KINDS, *, se: bool = True,
+    perm: np.ndarray | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Compute coefficients for count patterns ``pats`` (P x V) and multiplicities ``mult``.
 
     ``mult`` has shape (P,) or (B, P); results have shape () or (B,). Keys of
     each entry: ``estimate``, ``pa``, ``pe`` and (``se=True``, 1-D ``mult``
     only) ``std_error``. Patterns must have at least one rating each.
+
+    ``perm`` (a permutation of the categories, e.g. swapping "first won" and
+    "second won") symmetrises the category shares: each unit counts half in
+    its own orientation and half mirrored, so ``pi_k = pi_perm(k)``. Observed
+    agreement ``pa`` is unchanged (the mirror only relabels categories), and
+    the linearised SE uses the symmetrised per-unit shares, which is the
+    derivative of the symmetrised chance agreement.
     """
     pats = np.asarray(pats, dtype=float)
     mult = np.asarray(mult, dtype=float)
@@ -100,6 +108,8 @@ def family(
     den = np.where(two, r * (r - 1.0), 1.0)
     pa_p = np.where(two, (pats * (rstar - 1.0)).sum(axis=1) / den, 0.0)
     share = pats / np.where(r > 0, r, 1.0)[:, None]
+    if perm is not None:
+        share = (share + share[:, perm]) / 2.0
     n = mult.sum(axis=-1)
     n2 = mult @ two.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -49,6 +49,11 @@ class AgreementResult:
         ``n`` (repeated annotator x comparison units).
     level : str
         Level used for ratings (echoed; choices are nominal, strength ordinal).
+    orientation, expected : str
+        The options used (see :func:`agreement`).
+    categories : tuple of str
+        The choice categories in use ('a' = the comparison's first response
+        won, 'b', 'tie'); empty for ratings-only data.
     """
 
     coefficients: pd.DataFrame
@@ -66,6 +71,9 @@ class AgreementResult:
     n_repeats: int
     n_without_annotator: int
     warnings: tuple[str, ...] = field(default=())
+    orientation: str = "symmetric"
+    expected: str = "pooled"
+    categories: tuple[str, ...] = ()
 
     def _get(self, coefficient: str) -> float:
         c = self.coefficients
@@ -87,7 +95,10 @@ class AgreementResult:
         lines = [
             f"Agreement: {self.n_judgments_used:,} of {self.n_judgments:,} judgments, "
             f"{self.n_units_used:,} comparisons with 2+ judgments ({self.n_units_skipped:,} skipped), "
-            f"{self.n_annotators:,} annotators; {pct}% bootstrap CIs from {self.n_resamples} resamples.",
+            f"{self.n_annotators:,} annotators; {pct}% bootstrap CIs from {self.n_resamples} resamples; "
+            f"chance agreement {'over both orientations' if self.orientation == 'symmetric' else 'as stored'}"
+            + (f", categories {', '.join(self.categories)}" if self.categories else "")
+            + (f"; per-stratum alpha with {self.expected} expected disagreement" if self.by else "") + ".",
         ]
         for _, r in self.coefficients.iterrows():
             stratum = "" if r["stratum"] == "all" else f"[{r['stratum']}] "
@@ -99,7 +110,13 @@ class AgreementResult:
         return "\n".join([*lines, *self.warnings])
 
 
-def _validate(data: Any, level: Any, n_resamples: Any, confidence_level: Any, by: Any) -> tuple[str, ...] | None:
+_ORIENTATIONS = ("symmetric", "as_stored")
+_EXPECTED = ("pooled", "within")
+_CHOICE_LABELS = ("a", "b", "tie")
+
+
+def _validate(data: Any, level: Any, n_resamples: Any, confidence_level: Any, by: Any, orientation: Any,
+              expected: Any) -> tuple[str, ...] | None:
     if not isinstance(data, PreferenceData):
         raise SchemaError(f"`data` must be a PreferenceData (see prefqa.read); got {type(data).__name__}.")
     if level is not None and level not in ("ordinal", "interval"):
@@ -107,15 +124,14 @@ def _validate(data: Any, level: Any, n_resamples: Any, confidence_level: Any, by
             f"`level` sets how ratings are read and must be 'ordinal', 'interval' or None; got {level!r}. "
             "Choices are always nominal and strength ordinal."
         )
-    if not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
         raise SchemaError(f"`n_resamples` must be a non-negative integer; got {n_resamples!r}.")
-    if not (0.0 < float(confidence_level) < 1.0):
+    if not isinstance(confidence_level, (int, float)) or not (0.0 < float(confidence_level) < 1.0):
         raise SchemaError(f"`confidence_level` must be between 0 and 1 (e.g. 0.95); got {confidence_level!r}.")
-    if not data.has_annotators:
-        raise InsufficientDataError(
-            f"reliability needs annotator ids, but all {data.n_judgments:,} judgments have a missing "
-            "`annotator_id` (typical of TRL/HH/OpenAI rows). Load data that names its annotators."
-        )
+    if orientation not in _ORIENTATIONS:
+        raise SchemaError(f"`orientation` must be one of {list(_ORIENTATIONS)}; got {orientation!r}.")
+    if expected not in _EXPECTED:
+        raise SchemaError(f"`expected` must be one of {list(_EXPECTED)}; got {expected!r}.")
     if by is None:
         return None
     cols = (by,) if isinstance(by, str) else tuple(by)
@@ -123,6 +139,14 @@ def _validate(data: Any, level: Any, n_resamples: Any, confidence_level: Any, by
     if missing:
         raise SchemaError(f"`by` names column(s) {missing} not in the judgments; found {list(data.judgments.columns)}.")
     return cols
+
+
+def _has_rating_pairs(data: PreferenceData) -> bool:
+    r = data.ratings
+    if r is None or not len(r):
+        return False
+    ok = r["annotator_id"].notna() & r["score"].notna()
+    return bool(ok.any()) and bool(r.loc[ok, "response_id"].duplicated().any())
 
 
 def _reason(row: dict[str, Any], n_used_cats: int) -> str:
@@ -135,6 +159,59 @@ def _reason(row: dict[str, Any], n_used_cats: int) -> str:
     return "undefined"
 
 
+def _choice_categories(choice: np.ndarray, orientation: str,
+                       categories: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None]:
+    """Map oriented choice codes (0 first won, 1 second won, 2 tie) onto the category set in use.
+
+    Returns the re-coded values, the category labels and the mirror
+    permutation (swap of 'a' and 'b') for ``orientation="symmetric"``.
+    """
+    present = np.bincount(choice, minlength=3)[:3] > 0
+    if categories is not None:
+        cats = [categories] if isinstance(categories, str) else list(categories)
+        bad = [c for c in cats if c not in _CHOICE_LABELS]
+        if bad or len(set(cats)) != len(cats) or not cats:
+            raise SchemaError(
+                f"`categories` lists choice categories, a subset of {list(_CHOICE_LABELS)} without repeats "
+                f"('a' = the comparison's first response won); got {categories!r}."
+            )
+        idx = sorted(_CHOICE_LABELS.index(c) for c in cats)
+        unused = [(_CHOICE_LABELS[i], int((choice == i).sum())) for i in range(3) if present[i] and i not in idx]
+        if unused:
+            raise SchemaError(
+                f"`categories`={cats!r} leaves out choices that occur: "
+                + ", ".join(f"{n} x {lab!r}" for lab, n in unused) + f". Add them, or pass categories=None "
+                "to take the categories from the data."
+            )
+        if orientation == "symmetric" and (0 in idx) != (1 in idx):
+            raise SchemaError(
+                "orientation='symmetric' counts every comparison in both orientations, so `categories` must "
+                f"hold both 'a' and 'b' or neither; got {cats!r}. Use orientation='as_stored' otherwise."
+            )
+    else:
+        if orientation == "symmetric" and (present[0] or present[1]):
+            present[:2] = True
+        idx = [int(i) for i in np.flatnonzero(present)]
+    remap = np.full(3, -1, dtype=np.int64)
+    remap[idx] = np.arange(len(idx))
+    perm = None
+    if orientation == "symmetric":
+        perm = np.arange(len(idx))
+        if 0 in idx and 1 in idx:
+            perm[[remap[0], remap[1]]] = perm[[remap[1], remap[0]]]
+    return remap[choice], tuple(_CHOICE_LABELS[i] for i in idx), perm
+
+
+def _strength_target(strength: np.ndarray, orientation: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    ok = np.isfinite(strength)
+    vals = strength[ok]
+    cats = np.unique(np.r_[vals, -vals]) if orientation == "symmetric" else np.unique(vals)
+    out = np.full(len(strength), -1, dtype=np.int64)
+    out[ok] = np.searchsorted(cats, vals)
+    perm = np.searchsorted(cats, -cats) if orientation == "symmetric" else None
+    return out, cats.astype(float), perm
+
+
 def agreement(
     data: PreferenceData,
     *,
@@ -143,13 +220,18 @@ def agreement(
     confidence_level: float = 0.95,
     rng: RngLike = None,
     by: str | Sequence[str] | None = None,
+    expected: str = "pooled",
+    orientation: str = "symmetric",
+    categories: Sequence[str] | None = None,
 ) -> AgreementResult:
     """Compute inter- and intra-rater reliability of preference judgments (and ratings).
 
     Parameters
     ----------
     data : PreferenceData
-        Judgments with annotator ids.
+        Judgments with annotator ids, and/or ratings (``data.ratings``) with
+        annotator ids: ratings-only data (no pairs) gets the reliability of
+        the scores.
     level : {'ordinal', 'interval'}, optional
         How ratings are read (default 'ordinal'); echoed in the result.
     n_resamples : int, default 1000
@@ -158,6 +240,21 @@ def agreement(
     rng : int or Generator, optional
     by : str or list of str, optional
         Judgment column(s); every coefficient is also computed per stratum.
+    expected : {'pooled', 'within'}, default 'pooled'
+        Per-stratum alpha: 'pooled' uses the expected disagreement of all
+        data (stable for small strata, comparable across them); 'within' uses
+        each stratum's own, i.e. alpha computed on the stratum alone. The
+        kappa family always uses the stratum's own chance agreement.
+    orientation : {'symmetric', 'as_stored'}, default 'symmetric'
+        'symmetric' computes chance agreement from marginals counted over
+        both orientations of every comparison (which response is "first" is
+        an arbitrary label), so swapping the sides of any comparisons changes
+        no coefficient. 'as_stored' uses the canonical orientation of
+        ``data.oriented_choice()`` (the display order of a comparison's first
+        judgment), as coefficients published on stored labels do.
+    categories : sequence of {'a', 'b', 'tie'}, optional
+        The choice categories; default those that occur (ties only when a
+        tie occurs; with 'symmetric', 'a' and 'b' go together).
 
     Returns
     -------
@@ -166,23 +263,24 @@ def agreement(
     Raises
     ------
     InsufficientDataError
-        No annotator ids, or no comparison judged by 2 or more annotators.
+        Neither a comparison judged by 2 or more annotators nor a response
+        rated by 2 or more annotators.
 
     Notes
     -----
-    * Choices are nominal with three categories (first response won, second
-      won, tie) taken from ``data.oriented_choice()``: annotators who saw the
-      pair in opposite orders and picked the same response agree.
+    * Choices are nominal (first response won, second won, tie) taken from
+      ``data.oriented_choice()``: annotators who saw the pair in opposite
+      orders and picked the same response agree. With 'symmetric', alpha is
+      Krippendorff's alpha of the doubled data (each comparison once as stored
+      and once mirrored); observed agreement is that of the data as given.
     * ``strength``, signed toward the comparison's first response, gets an
-      ordinal alpha. Ratings (``data.ratings``) get alpha at ``level`` per
-      ``aspect`` (never pooled across aspects), units = responses.
+      ordinal alpha (mirrored as ``-strength`` under 'symmetric'). Ratings
+      (``data.ratings``) get alpha at ``level`` per ``aspect`` (never pooled
+      across aspects), units = responses; ratings have no orientation.
     * Inter-rater coefficients use one judgment per annotator and comparison:
       the first row. Repeats feed ``intra_rater``.
     * Standard errors: Gwet's linearised SE for the kappa family, the
       bootstrap SD for alpha; CIs are bootstrap percentiles over comparisons.
-    * With ``by``, alpha in a stratum uses the *pooled* expected disagreement
-      of all data (stable for small strata and comparable across them); the
-      kappa family uses each stratum's own chance agreement.
 
     Examples
     --------
@@ -194,13 +292,58 @@ def agreement(
     >>> 0.0 < res.alpha < 1.0
     True
     """
-    by_cols = _validate(data, level, n_resamples, confidence_level, by)
+    by_cols = _validate(data, level, n_resamples, confidence_level, by, orientation, expected)
     level = level or "ordinal"
     gen = as_generator(rng)
+    rows: list[dict[str, Any]] = []
+    warns: list[str] = []
+    ratings_ok = _has_rating_pairs(data)
+    pairs = _pair_rows(data, by_cols, expected, orientation, categories, int(n_resamples), float(confidence_level),
+                       gen, ratings_ok, warns)
+    rows.extend(pairs["rows"])
+    rows.extend(_rating_rows(data, level, int(n_resamples), float(confidence_level), gen))
+    table = pd.DataFrame(rows).reindex(columns=_COLUMNS)
+    for r in table.itertuples():
+        if r.reason and r.stratum == "all" and r.coefficient == "krippendorff_alpha":
+            warns.append(f"{r.target}: Krippendorff's alpha is undefined ({r.reason}).")
+    return AgreementResult(
+        coefficients=table, intra_rater=pairs["intra"], level=level, n_resamples=int(n_resamples),
+        confidence_level=float(confidence_level), by=by_cols, n_judgments=data.n_judgments,
+        n_judgments_used=pairs["n_used_judgments"], n_units=data.n_comparisons, n_units_used=pairs["n_used"],
+        n_units_skipped=int(data.n_comparisons - pairs["n_used"]), n_annotators=data.n_annotators,
+        n_repeats=pairs["n_repeats"], n_without_annotator=pairs["n_without"], warnings=tuple(warns),
+        orientation=orientation, expected=expected, categories=pairs["categories"],
+    )
+
+
+def _no_pairs(data: PreferenceData, ratings_ok: bool, message: str, warns: list[str]) -> dict[str, Any]:
+    if not ratings_ok:
+        if data.n_ratings:
+            message += (" The ratings table has no response rated by 2 or more annotators either, so no "
+                        "reliability can be computed; collect overlapping ratings.")
+        raise InsufficientDataError(message)
+    if data.n_judgments:
+        warns.append(message.split(". ")[0] + ": only the ratings' reliability is reported.")
+    has_ann = data.codes("annotator_id")[0] >= 0 if data.n_judgments else np.zeros(0, dtype=bool)
+    intra = pd.DataFrame({"coefficient": ["krippendorff_alpha", "percent_agreement"],
+                          "level": ["nominal", "nominal"], "estimate": [np.nan, np.nan], "n": [0, 0]})
+    return {"rows": [], "intra": intra, "n_used": 0, "n_used_judgments": 0, "n_repeats": 0,
+            "n_without": int((~has_ann).sum()), "categories": ()}
+
+
+def _pair_rows(data: PreferenceData, by_cols: tuple[str, ...] | None, expected: str, orientation: str,
+               categories: Sequence[str] | None, n_resamples: int, confidence_level: float,
+               gen: np.random.Generator, ratings_ok: bool, warns: list[str]) -> dict[str, Any]:
+    """Coefficients of the choices (and strength), overall and per stratum."""
+    if not data.n_judgments or not data.has_annotators:
+        return _no_pairs(data, ratings_ok, (
+            f"reliability needs annotator ids, but all {data.n_judgments:,} judgments have a "
+            "missing `annotator_id` (typical of TRL/HH/OpenAI rows). Load data that names its annotators, "
+            "or ratings with annotator ids (pq.icc for their intraclass correlations)."), warns)
     j = data.judgments
     comp, _ = data.codes("comparison_id")
     ann, _ = data.codes("annotator_id")
-    choice = data.oriented_choice().astype(np.int64)
+    raw_choice = data.oriented_choice().astype(np.int64)
     has_ann = ann >= 0
     key = np.where(has_ann, comp * (int(ann.max()) + 1) + ann, -1 - np.arange(len(comp)))
     _, first, group = np.unique(key, return_index=True, return_inverse=True)  # one sort, reused below
@@ -211,13 +354,14 @@ def agreement(
     n_per = np.bincount(comp[keep], minlength=int(comp.max()) + 1)
     n_used = int((n_per >= 2).sum())
     if n_used == 0:
-        raise InsufficientDataError(
+        return _no_pairs(data, ratings_ok, (
             f"agreement needs at least one comparison judged by 2 or more annotators; got 0 of "
             f"{data.n_comparisons:,} comparisons ({int(keep.sum()):,} judgments with annotator ids). "
-            "Collect overlapping judgments."
-        )
+            "Collect overlapping judgments."), warns)
+    choice, cats, perm = _choice_categories(raw_choice[keep], orientation, categories)
+    choice_all = np.full(len(j), -1, dtype=np.int64)
+    choice_all[keep] = choice
     rows: list[dict[str, Any]] = []
-    warns: list[str] = []
     strata: list[tuple[str, np.ndarray]] = [("all", keep)]
     if by_cols:
         # one label per stratum, built from group codes (no per-row string joins)
@@ -227,43 +371,32 @@ def agreement(
             mask = keep & (code == g)
             if mask.any():
                 strata.append((" | ".join(map(str, key)), mask))
+    targets: list[tuple[str, np.ndarray, Any, Any, tuple[str, ...], Any, int]] = [
+        ("choice", choice_all, "nominal", None, _FAMILY, perm, len(cats))]
     strength = data.oriented_strength()
-    targets: list[tuple[str, np.ndarray, np.ndarray, Any, Any, tuple[str, ...]]] = [
-        ("choice", comp, choice, "nominal", None, _FAMILY)]
-    if strength is not None and np.isfinite(strength).any():
-        ok = np.isfinite(strength)
-        s_codes, s_cats = pd.factorize(pd.Series(strength[ok]), sort=True)
-        s_val = np.full(len(strength), -1, dtype=np.int64)
-        s_val[ok] = s_codes
-        targets.append(("strength", comp, s_val, "ordinal", np.asarray(s_cats, dtype=float), ()))
-    for name, unit, val, lv, numeric, kinds in targets:
-        n_cat = 3 if name == "choice" else len(numeric)
+    if strength is not None and np.isfinite(strength[keep]).any():
+        s_val, s_cats, s_perm = _strength_target(np.where(keep, strength, np.nan), orientation)
+        targets.append(("strength", s_val, "ordinal", s_cats, (), s_perm, len(s_cats)))
+    for name, val, lv, numeric, kinds, tperm, n_cat in targets:
         pooled = None
+        if expected == "pooled" and by_cols:
+            ok = keep & (val >= 0)
+            pooled = coincidence_marginals(comp[ok], val[ok], n_cat, tperm)
         for stratum, mask in strata:
             m = mask & (val >= 0)
             if not m.any():
                 continue
-            if stratum != "all" and pooled is None:
-                pooled = coincidence_marginals(unit[keep & (val >= 0)], val[keep & (val >= 0)], n_cat)
-            used_cats = len(np.unique(val[m]))
-            for row in block(unit[m], val[m], n_cat, level=lv, numeric=numeric, family_kinds=kinds,
-                             n_resamples=int(n_resamples), confidence_level=float(confidence_level),
-                             rng=gen, pooled_marginals=pooled):
-                row.update(stratum=stratum, target=name, reason=_reason(row, used_cats))
+            used = np.bincount(val[m], minlength=n_cat) > 0
+            if tperm is not None:
+                used |= used[tperm]
+            for row in block(comp[m], val[m], n_cat, level=lv, numeric=numeric, family_kinds=kinds,
+                             n_resamples=n_resamples, confidence_level=confidence_level, rng=gen,
+                             pooled_marginals=None if stratum == "all" else pooled, perm=tperm):
+                row.update(stratum=stratum, target=name, reason=_reason(row, int(used.sum())))
                 rows.append(row)
-    rows.extend(_rating_rows(data, level, int(n_resamples), float(confidence_level), gen))
-    table = pd.DataFrame(rows).reindex(columns=_COLUMNS)
-    for r in table.itertuples():
-        if r.reason and r.stratum == "all" and r.coefficient == "krippendorff_alpha":
-            warns.append(f"{r.target}: Krippendorff's alpha is undefined ({r.reason}).")
-    intra, _ = intra_rater(comp[has_ann], ann[has_ann], choice[has_ann], n_cat=3, groups=group[has_ann])
-    return AgreementResult(
-        coefficients=table, intra_rater=intra, level=level, n_resamples=int(n_resamples),
-        confidence_level=float(confidence_level), by=by_cols, n_judgments=data.n_judgments,
-        n_judgments_used=int(keep.sum()), n_units=data.n_comparisons, n_units_used=n_used,
-        n_units_skipped=int(data.n_comparisons - n_used), n_annotators=data.n_annotators,
-        n_repeats=n_repeats, n_without_annotator=int((~has_ann).sum()), warnings=tuple(warns),
-    )
+    intra, _ = intra_rater(comp[has_ann], ann[has_ann], raw_choice[has_ann], n_cat=3, groups=group[has_ann])
+    return {"rows": rows, "intra": intra, "n_used": n_used, "n_used_judgments": int(keep.sum()),
+            "n_repeats": n_repeats, "n_without": int((~has_ann).sum()), "categories": cats}
 
 
 def _rating_rows(data: PreferenceData, level: str, n_resamples: int, confidence_level: float,
