@@ -115,7 +115,7 @@ def test_pandalm_humans_against_the_other_humans(pandalm):
 
 
 def test_pandalm_bias_columns_beside_the_humans(pandalm):
-    data, test, rep = pandalm
+    data, _test, rep = pandalm
     t = rep.table
     gpt = data.judgments.query("annotator_id == 'gpt-3.5-turbo' and choice != 'tie'")
     assert t.loc["gpt-3.5-turbo", "p_a"] == pytest.approx((gpt["choice"] == "a").mean(), rel=RTOL_INDEPENDENT)
@@ -124,7 +124,7 @@ def test_pandalm_bias_columns_beside_the_humans(pandalm):
     assert (t.loc[list(HUMAN), "length_slope"] > 0).all()
     tidy = rep.to_frame()
     assert set(tidy.columns) == {"annotator_id", "kind", "metric", "estimate", "ci_low", "ci_high", "n"}
-    assert len(tidy) == 6 * len(t)
+    assert len(tidy) == 7 * len(t)
 
 
 def test_position_consistency_counts_swapped_reruns():
@@ -152,7 +152,7 @@ def test_errors_name_the_fix():
         pq.judge_report(data, judges=["gpt-9"])
     with pytest.raises(SchemaError, match="not one string"):
         pq.judge_report(data, judges="ann-000")
-    with pytest.raises(InsufficientDataError, match="needs both humans and judges"):
+    with pytest.raises(InsufficientDataError, match="needs judges and either humans or gold labels"):
         pq.judge_report(data, judges=list(data.judgments["annotator_id"].unique()))
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 
 from ..schema import PreferenceData
-from ._stats import N_LABELS, group_logistic, longest_runs
+from ._stats import N_LABELS, longest_runs
 
 __all__ = [
-    "Codes", "agreement_metrics", "codes_for", "length_covariate", "length_slopes", "position_metrics",
+    "Codes", "agreement_metrics", "codes_for", "length_covariate", "position_metrics",
+    "score_agreement",
 ]
 
 
@@ -91,26 +92,39 @@ def position_metrics(c: Codes, order_key: np.ndarray) -> dict[str, np.ndarray]:
             "choice_shares": shares}
 
 
-def length_slopes(c: Codes, x: np.ndarray, min_judgments: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-annotator logistic fit of choosing ``a`` on the displayed length covariate (ties dropped).
+def score_agreement(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotator: Pearson correlation of its scores with the other raters' mean score of the same response.
 
-    Each annotator gets its own intercept (its position log-odds at equal
-    lengths) and slope. Returns intercepts, their SEs, slopes and their SEs;
-    NaN for annotators with fewer than ``min_judgments`` usable judgments or
-    whose non-tie choices are all on one side (not identified).
+    Only responses rated by at least two annotators enter (``n`` counts the
+    annotator's ratings of such responses); NaN with fewer than 3 of them or
+    no variance. Ratings of one response by one annotator count as separate
+    ratings (the leave-one-out mean excludes only the rating itself).
     """
-    use = (c.displayed < 2) & np.isfinite(x)
-    y = (c.displayed[use] == 0).astype(np.float64)
-    b0, b1, se0, se1, _ok = group_logistic(c.ann[use], x[use], y, c.n_ann)
-    n = c.count(where=use)
-    k = np.bincount(c.ann[use], weights=y, minlength=c.n_ann)
-    identified = (n >= min_judgments) & (k > 0) & (k < n)
+    n_ann = len(index)
+    nan = np.full(n_ann, np.nan)
+    r = data.ratings
+    if r is None or not len(r):
+        return nan, np.zeros(n_ann)
+    ok = (r["annotator_id"].notna() & r["score"].notna()).to_numpy()
+    a = index.get_indexer(r.loc[ok, "annotator_id"].astype(str))
+    resp, _ = pd.factorize(r.loc[ok, "response_id"])
+    s = r.loc[ok, "score"].to_numpy(dtype=np.float64)
+    tot = np.bincount(resp, weights=s)
+    cnt = np.bincount(resp).astype(np.float64)
+    use = (cnt[resp] >= 2) & (a >= 0)
+    x = s[use]
+    y = (tot[resp[use]] - x) / (cnt[resp[use]] - 1)
+    g = a[use]
 
-    def keep(v: np.ndarray) -> np.ndarray:
-        return np.where(identified, v, np.nan)
+    def sums(w: np.ndarray) -> np.ndarray:
+        return np.bincount(g, weights=w, minlength=n_ann)
 
-    return keep(b0), keep(se0), keep(b1), keep(se1)
+    n = np.bincount(g, minlength=n_ann).astype(np.float64)
+    mx, my = ratio(sums(x), n), ratio(sums(y), n)
+    dx, dy = x - mx[g], y - my[g]
+    sxy, sxx, syy = sums(dx * dy), sums(dx * dx), sums(dy * dy)
+    corr = ratio(sxy, np.sqrt(sxx * syy))
+    return np.where(n >= 3, corr, np.nan), n
 
 
 def length_covariate(data: PreferenceData) -> np.ndarray:

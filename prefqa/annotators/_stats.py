@@ -3,19 +3,24 @@
 Everything here works on integer codes (annotator, choice) and
 ``np.bincount``; nothing loops over judgments. The pieces:
 
-  that skip NaN (untested) entries.
 * :func:`outlier_test` -- the annotator-population test used by every
   per-annotator flag (see its docstring for the null).
 * :func:`group_logistic` -- one logistic regression (intercept + slope) per
-  group, fitted jointly by vectorized Newton steps.
+  group, fitted jointly by vectorized Newton steps; it warns
+  (``ConvergenceWarning``) when some group did not converge.
 * :func:`longest_runs` -- the longest run of identical choices per annotator,
   and :func:`run_pvalue` its test.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats
+from scipy.special import expit
+
+from ..errors import ConvergenceWarning
 
 __all__ = ["group_logistic", "longest_runs", "outlier_test", "prop_se", "run_pvalue"]
 
@@ -112,7 +117,7 @@ def group_logistic(
     --------
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=4000); g = np.repeat([0, 1], 2000)
-    >>> y = (rng.random(4000) < 1 / (1 + np.exp(-(np.where(g == 1, 2.0, 0.0) * x)))).astype(float)
+    >>> y = (rng.random(4000) < expit(np.where(g == 1, 2.0, 0.0) * x)).astype(float)
     >>> b0, b1, se0, se1, ok = group_logistic(g, x, y, 2)
     >>> (np.round(b1, 1) + 0.0).tolist(), ok
     ([0.0, 2.0], True)
@@ -120,10 +125,11 @@ def group_logistic(
     b0 = np.zeros(n_groups)
     b1 = np.zeros(n_groups)
     converged = False
+    step = np.zeros(n_groups)
     h00 = h01 = h11 = np.ones(n_groups)
     for _ in range(max_iter):
         eta = b0[group] + b1[group] * x
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = expit(eta)
         w = mu * (1.0 - mu)
         r = y - mu
         g0 = np.bincount(group, weights=r, minlength=n_groups) - regularization * b0
@@ -141,6 +147,12 @@ def group_logistic(
         if float(np.max(step, initial=0.0)) < tol:
             converged = True
             break
+    if not converged:
+        n_bad = int((~(step < tol)).sum())
+        warnings.warn(
+            f"per-group logistic fit (intercept + slope): {n_bad} of {n_groups} group(s) did not converge in "
+            f"{max_iter} Newton steps (largest last step {float(np.nanmax(step, initial=0.0)):.3g}); their "
+            "estimates are from the last step.", ConvergenceWarning, stacklevel=2)
     det = h00 * h11 - h01**2
     with np.errstate(divide="ignore", invalid="ignore"):
         se0 = np.sqrt(h11 / det)

@@ -12,7 +12,9 @@ from scipy import stats
 
 from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
-from ._metrics import codes_for, length_covariate, length_slopes, position_metrics, ratio
+from ._gold import check_gold_column, check_min_gold_accuracy, gold_accuracy_test
+from ._metrics import codes_for, ratio
+from ._shared import shared_tests
 from ._stats import N_LABELS
 
 __all__ = ["JudgeReport", "judge_report"]
@@ -20,7 +22,7 @@ __all__ = ["JudgeReport", "judge_report"]
 
 @dataclass(frozen=True, eq=False)
 class JudgeReport:
-    """LLM judges against the human consensus.
+    """LLM judges against the human consensus and against gold labels.
 
     Attributes
     ----------
@@ -29,17 +31,27 @@ class JudgeReport:
         ``annotator_id``: ``kind`` ('judge' or 'human'), ``n_judgments``,
         ``n_with_consensus``, ``agreement`` and ``kappa`` (Cohen's, three
         labels: first response, second response, tie) against the human
-        consensus with ``kappa_ci_low``/``kappa_ci_high``, ``n_both_orders``,
-        ``n_inconsistent``, ``position_consistency``, ``p_a``, ``tie_rate``,
-        ``length_slope``, ``length_slope_se``. A human is compared with the
-        consensus of the *other* humans.
+        consensus with ``kappa_ci_low``/``kappa_ci_high`` (NaN without
+        humans; a human is compared with the consensus of the *other*
+        humans); gold ``n_gold``, ``gold_accuracy``, ``gold_ci_low``,
+        ``gold_ci_high``, ``p_gold``, ``q_gold``, ``flagged_gold`` (NaN
+        without a ``gold`` column); position ``n_both_orders``,
+        ``n_inconsistent``, ``position_consistency``, ``q_consistency``,
+        ``p_a``, ``p_a_ci_low``, ``p_a_ci_high``, ``q_position``; ``tie_rate``;
+        length ``length_slope``, ``length_slope_se``, ``q_length``. The
+        gold, position and length columns are those of
+        :func:`prefqa.annotator_table` (one implementation each).
     judges, humans : tuple of str
         The annotator ids in each group.
     n_judgments : int
         Judgments used.
     n_consensus : int
         Comparisons with a human consensus (a strict plurality of the
-        humans' votes).
+        humans' votes); 0 without humans.
+    n_gold : int
+        Judgments with a gold label.
+    min_gold_accuracy : float
+        Reference of the one-sided gold test.
     n_rejected : int
         Input rows and wide-format cells the reader rejected (for example
         unparseable judge verdicts); they are listed in
@@ -57,50 +69,73 @@ class JudgeReport:
     n_consensus: int
     n_rejected: int
     confidence_level: float
+    n_gold: int = 0
+    min_gold_accuracy: float = 0.6
     warnings: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """Return the table in tidy long form: ``annotator_id, kind, metric, estimate, ci_low, ci_high, n``."""
         t = self.table.reset_index()
+        z = stats.norm.ppf(0.5 + self.confidence_level / 2)
         rows = []
-        for metric, n_col in (("kappa", "n_with_consensus"), ("agreement", "n_with_consensus"),
-                              ("position_consistency", "n_both_orders"), ("p_a", "n_judgments"),
-                              ("tie_rate", "n_judgments"), ("length_slope", "n_judgments")):
+        specs = (("kappa", "n_with_consensus", "kappa_ci_low", "kappa_ci_high"),
+                 ("agreement", "n_with_consensus", None, None),
+                 ("gold_accuracy", "n_gold", "gold_ci_low", "gold_ci_high"),
+                 ("position_consistency", "n_both_orders", None, None),
+                 ("p_a", "n_judgments", "p_a_ci_low", "p_a_ci_high"),
+                 ("tie_rate", "n_judgments", None, None), ("length_slope", "n_judgments", None, None))
+        for metric, n_col, lo, hi in specs:
             part = pd.DataFrame({"annotator_id": t["annotator_id"], "kind": t["kind"], "metric": metric,
-                                 "estimate": t[metric], "ci_low": np.nan, "ci_high": np.nan, "n": t[n_col]})
-            if metric == "kappa":
-                part["ci_low"], part["ci_high"] = t["kappa_ci_low"], t["kappa_ci_high"]
+                                 "estimate": t[metric], "ci_low": t[lo] if lo else np.nan,
+                                 "ci_high": t[hi] if hi else np.nan, "n": t[n_col]})
             if metric == "length_slope":
-                z = stats.norm.ppf(0.5 + self.confidence_level / 2)
                 part["ci_low"] = t["length_slope"] - z * t["length_slope_se"]
                 part["ci_high"] = t["length_slope"] + z * t["length_slope_se"]
             rows.append(part)
         return pd.concat(rows, ignore_index=True)
 
     def summary(self) -> str:
-        """Return a plain-text comparison of each judge with the humans."""
+        """Return a plain-text comparison of each judge with the humans and with gold."""
         t = self.table
         h = t[t["kind"] == "human"]
-        lines = [f"LLM judges vs human consensus ({self.n_consensus:,} comparisons with a consensus; "
-                 f"{len(self.humans)} humans, {len(self.judges)} judges)."]
-        lines.append(f"Humans (median): kappa {h['kappa'].median():.3f}, P(first shown) "
-                     f"{h['p_a'].median():.1%}, length slope {h['length_slope'].median():.2f}.")
+        if self.humans:
+            lines = [(f"LLM judges vs human consensus ({self.n_consensus:,} comparisons with a consensus; "
+                      f"{len(self.humans)} humans, {len(self.judges)} judges).")]
+            lines.append(f"Humans (median): kappa {h['kappa'].median():.3f}, P(first shown) "
+                         f"{h['p_a'].median():.1%}, length slope {h['length_slope'].median():.2f}.")
+        else:
+            lines = [(f"LLM judges on gold labels ({self.n_gold:,} gold judgments; no human judgments; "
+                      f"{len(self.judges)} judges).")]
         for jid, row in t[t["kind"] == "judge"].iterrows():  # one line per judge (a handful)
-            cons = ("never judged in both orders" if row["n_both_orders"] == 0 else
-                    f"position-consistent on {row['position_consistency']:.1%} of {int(row['n_both_orders'])} "
-                    "comparisons judged in both orders")
-            lines.append(f"  {jid}: kappa {row['kappa']:.3f} [{row['kappa_ci_low']:.3f}, {row['kappa_ci_high']:.3f}] "
-                         f"on {int(row['n_with_consensus']):,} items; P(first shown) {row['p_a']:.1%}; "
-                         f"length slope {row['length_slope']:.2f}; {cons}.")
+            parts = []
+            if self.humans:
+                parts.append(f"kappa {row['kappa']:.3f} [{row['kappa_ci_low']:.3f}, {row['kappa_ci_high']:.3f}] "
+                             f"on {int(row['n_with_consensus']):,} items")
+            if np.isfinite(row["gold_accuracy"]):
+                below = " (below min_gold_accuracy)" if row["flagged_gold"] else ""
+                parts.append(f"gold accuracy {row['gold_accuracy']:.1%} [{row['gold_ci_low']:.1%}, "
+                             f"{row['gold_ci_high']:.1%}] on {int(row['n_gold']):,} judgments{below}")
+            parts.append(f"P(first shown) {row['p_a']:.1%}")
+            parts.append(f"length slope {row['length_slope']:.2f}")
+            parts.append("never judged in both orders" if not row["n_both_orders"] else
+                         f"position-consistent on {row['position_consistency']:.1%} of "
+                         f"{int(row['n_both_orders'])} comparisons judged in both orders")
+            lines.append(f"  {jid}: " + "; ".join(parts) + ".")
         lines.extend(f"Note: {w}" for w in self.warnings)
         return "\n".join(lines)
 
 
-def _validate(data: Any, judges: Sequence[str] | None, kind_column: str, confidence_level: float) -> None:
+def _validate(data: Any, judges: Sequence[str] | None, kind_column: str, confidence_level: float,
+              fdr: float, min_gold_accuracy: float) -> None:
     if not isinstance(data, PreferenceData):
         raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
-    if not 0 < confidence_level < 1:
+    if isinstance(confidence_level, bool) or not isinstance(confidence_level, (int, float)) \
+            or not 0 < confidence_level < 1:
         raise SchemaError(f"`confidence_level` must be between 0 and 1 (exclusive); got {confidence_level!r}.")
+    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0 < fdr < 1:
+        raise SchemaError(f"`fdr` is a false discovery rate in (0, 1); got {fdr!r}.")
+    check_min_gold_accuracy(min_gold_accuracy)
+    check_gold_column(data)
     if not data.has_annotators:
         raise SchemaError("judge_report needs annotator ids, and every `annotator_id` is missing.")
     if judges is None and kind_column not in data.judgments:
@@ -139,36 +174,54 @@ def judge_report(
     judges: Sequence[str] | None = None,
     kind_column: str = "annotator_kind",
     confidence_level: float = 0.95,
+    fdr: float = 0.05,
+    min_gold_accuracy: float = 0.6,
+    min_judgments: int = 20,
 ) -> JudgeReport:
-    """Compare LLM judges with the human consensus and with the humans' own biases.
+    """Compare LLM judges with the human consensus, with gold labels and with the humans' own biases.
 
     Parameters
     ----------
     data : PreferenceData
-        Judgments by humans and LLM judges on shared comparisons.
+        Judgments by LLM judges, with humans on shared comparisons and/or a
+        ``gold`` column (the correct displayed choice).
     judges : sequence of str, optional
         Annotator ids of the LLM judges. Default: every annotator whose
         ``kind_column`` value is not ``'human'`` (case-insensitive).
     kind_column : str
         Judgment column marking each annotator's kind ('human', 'llm', ...).
     confidence_level : float
-        Level of the kappa intervals (large-sample SE of Cohen, 1960).
+        Level of the kappa, gold-accuracy and P(first shown) intervals.
+    fdr : float
+        Benjamini-Hochberg level of the gold, position and consistency flags.
+    min_gold_accuracy : float
+        Reference of the one-sided gold-accuracy test (as in
+        :func:`prefqa.annotator_table`).
+    min_judgments : int
+        Fewest usable judgments for a length slope (as in the table).
 
     Returns
     -------
     JudgeReport
+
+    Raises
+    ------
+    InsufficientDataError
+        No judge, or judges only with neither humans nor gold labels.
 
     Notes
     -----
     The human consensus of a comparison is the strict plurality of the
     humans' oriented votes (first response, second response, tie); a
     comparison whose top count is shared has none. Kappa is Cohen's over
-    those three labels. Position consistency counts (annotator, comparison)
-    pairs judged in both display orders; a pair is inconsistent when the
-    two verdicts name different responses (or one is a tie). ``p_a`` and
-    ``length_slope`` are as in :func:`prefqa.annotator_table`. Rows the
-    reader rejected (for example unparseable verdicts) are counted in
-    ``n_rejected`` and described in ``warnings``: they are not silently lost.
+    those three labels, with the large-sample SE of Cohen (1960). Without
+    humans, the report rests on gold: accuracy with its interval and the
+    absolute one-sided test of :func:`prefqa.annotators._gold.gold_accuracy_test`.
+    Position consistency, ``p_a`` and the length slope are read from the
+    per-annotator functions of :mod:`prefqa.bias._per_annotator`, as in
+    :func:`prefqa.annotator_table`. Rows the reader rejected (for example
+    unparseable verdicts) are counted in ``n_rejected`` and described in
+    ``warnings``: they are not silently lost.
 
     Examples
     --------
@@ -181,7 +234,7 @@ def judge_report(
     >>> rep.judges, rep.table.loc["ann-000", "kind"]
     (('ann-000',), 'judge')
     """
-    _validate(data, judges, kind_column, confidence_level)
+    _validate(data, judges, kind_column, confidence_level, fdr, min_gold_accuracy)
     index, c = codes_for(data)
     labels = index.to_numpy()
     if judges is None:
@@ -191,10 +244,15 @@ def judge_report(
     else:
         judge_set = set(judges)
     is_judge = np.isin(labels, list(judge_set))
-    if is_judge.all() or not is_judge.any():
+    judged = c.count() > 0
+    is_judge &= judged
+    has_gold = "gold" in data.judgments and bool(data.judgments["gold"].notna().any())
+    n_humans = int((~is_judge & judged).sum())
+    if not is_judge.any() or (not n_humans and not has_gold):
         raise InsufficientDataError(
-            f"judge_report needs both humans and judges; found {int(is_judge.sum())} judge(s) and "
-            f"{int((~is_judge).sum())} human(s). Mark people with {kind_column}='human' or pass `judges`."
+            f"judge_report needs judges and either humans or gold labels; found {int(is_judge.sum())} judge(s), "
+            f"{n_humans} human(s) and {'a' if has_gold else 'no'} `gold` column. Mark people with "
+            f"{kind_column}='human' or pass `judges`, or add a `gold` column with the correct displayed choice."
         )
     L = N_LABELS
     z = stats.norm.ppf(0.5 + confidence_level / 2)
@@ -203,7 +261,7 @@ def judge_report(
                      minlength=c.n_comp * L).reshape(c.n_comp, L)
 
     def plurality(counts: np.ndarray) -> np.ndarray:
-        top = counts.max(axis=1)
+        top = counts.max(axis=1, initial=0)
         unique_top = (counts == top[:, None]).sum(axis=1) == 1
         return np.where((top > 0) & unique_top, counts.argmax(axis=1), -1)
 
@@ -226,34 +284,29 @@ def judge_report(
     for col in kj:
         table[col] = np.where(is_judge, kj[col], kh[col])
     table["n_with_consensus"] = table["n_with_consensus"].astype(np.int64)
-    # position consistency: first verdict per (annotator, comparison, display order)
-    flipped = data.flipped()[c.mask].astype(np.int64)
-    k2 = grp * 2 + flipped
-    _, first = np.unique(k2, return_index=True)
-    verdict = np.full(len(uniq) * 2, -1, dtype=np.int64)
-    verdict[k2[first]] = c.oriented[first]
-    v = verdict.reshape(-1, 2)
-    both = (v >= 0).all(axis=1)
-    grp_ann = (uniq % c.n_ann).astype(np.int64)
-    n_both = np.bincount(grp_ann[both], minlength=c.n_ann)
-    n_inc = np.bincount(grp_ann[both & (v[:, 0] != v[:, 1])], minlength=c.n_ann)
-    table["n_both_orders"] = n_both
-    table["n_inconsistent"] = n_inc
-    table["position_consistency"] = ratio(n_both - n_inc, n_both)
-    order_key = np.arange(int(c.mask.sum()))
-    pos = position_metrics(c, order_key)
-    table["p_a"] = pos["p_a"] if data.order_known else np.nan
+    # gold: the annotator table's test
+    gold = gold_accuracy_test(data, c, min_gold_accuracy=min_gold_accuracy, confidence_level=confidence_level,
+                              fdr=fdr)
+    for col in ("n_gold", "gold_accuracy", "gold_ci_low", "gold_ci_high", "p_gold", "q_gold", "flagged_gold"):
+        table[col] = gold[col]
+    # position and length: their one implementation
+    shared, warn = shared_tests(data, index, confidence_level=confidence_level, fdr=fdr,
+                                min_judgments=min_judgments, position=data.order_known, length=data.has_texts)
+    table["n_both_orders"] = np.nan_to_num(shared["n_both_orders"]).astype(np.int64)
+    table["n_inconsistent"] = np.nan_to_num(shared["n_inconsistent"]).astype(np.int64)
+    table["position_consistency"] = shared["self_consistency"]
+    table["q_consistency"] = shared["q_consistency"]
+    for col in ("p_a", "p_a_ci_low", "p_a_ci_high", "q_position"):
+        table[col] = shared[col]
     table["tie_rate"] = ratio(c.count(where=c.oriented == 2), c.count())
-    warn: list[str] = []
-    if data.has_texts:
-        x = length_covariate(data)[c.mask]
-        _, _, slope, se = length_slopes(c, x, 2)
-        table["length_slope"], table["length_slope_se"] = slope, se
-    else:
-        table["length_slope"] = table["length_slope_se"] = np.nan
+    for col in ("length_slope", "length_slope_se", "q_length"):
+        table[col] = shared[col]
+    if not n_humans:
+        warn.append("no human judgments: the judges are assessed on gold labels only (kappa columns are empty).")
+    if not data.has_texts:
         warn.append("no response texts: length slopes are empty.")
     if not data.order_known:
-        warn.append("display order unknown: P(first shown) and position consistency carry no signal.")
+        warn.append("display order unknown: P(first shown) and position consistency are empty.")
     n_rejected = 0
     report = data.load_report
     if report is not None:
@@ -264,9 +317,11 @@ def judge_report(
                 reasons = rej["reason"].astype(str).value_counts()
                 listed = "; ".join(f"{r} ({n})" for r, n in reasons.head(5).items())
                 warn.append(f"the reader rejected {len(rej)} {what}, not counted here: {listed}.")
-    table = pd.concat([table[is_judge], table[~is_judge]])
+    keep = judged
+    table = pd.concat([table[is_judge], table[~is_judge & keep]])
     return JudgeReport(
-        table=table, judges=tuple(labels[is_judge]), humans=tuple(labels[~is_judge]),
+        table=table, judges=tuple(labels[is_judge]), humans=tuple(labels[~is_judge & keep]),
         n_judgments=int(c.mask.sum()), n_consensus=int((consensus >= 0).sum()), n_rejected=n_rejected,
-        confidence_level=confidence_level, warnings=tuple(warn),
+        confidence_level=confidence_level, n_gold=int(np.nansum(gold["n_gold"].to_numpy(dtype=float))),
+        min_gold_accuracy=float(min_gold_accuracy), warnings=tuple(dict.fromkeys(warn)),
     )
