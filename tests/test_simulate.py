@@ -7,6 +7,7 @@ independent of prefqa's own estimators (which have their own recovery tests).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 
@@ -102,8 +103,165 @@ def test_without_text_still_has_models_and_no_response_ids():
         ({"n_models": 3, "model_strengths": [0.0, 1.0]}, "2 values for 3 models"),
         ({"both_orders": 1.5}, r"share of comparisons in \[0, 1\]"),
         ({"n_ambiguous_prompts": 500}, "n_ambiguous_prompts"),
+        ({"position_sd": -0.1}, "`position_sd` is a standard deviation"),
+        ({"comparison_sd": float("nan")}, "`comparison_sd` is a standard deviation"),
+        ({"gold_share": 1.2}, r"`gold_share` is a share of comparisons in \[0, 1\]"),
     ],
 )
 def test_bad_arguments_get_clear_errors(kwargs, match):
     with pytest.raises(SchemaError, match=match):
         pq.simulate(**kwargs)
+
+
+# ---------------------------------------------------------------- heterogeneity, gold, population values
+
+def test_defaults_are_byte_identical_to_before_the_heterogeneity_options():
+    # fingerprints produced by the simulator before position_sd / length_slope_sd / comparison_sd /
+    # gold_share existed (commit 156b8db): the new options draw nothing when left at 0
+    data, _ = pq.simulate(rng=3)
+    assert data.fingerprint() == "97d4b54472c0f409a764a7df3aee4074e8e1d004146e995ad6944561a77a83a9"
+    data, _ = pq.simulate(n_prompts=50, both_orders=0.3, n_spammers=2, n_ambiguous_prompts=3, ratings=True,
+                          n_domains=2, rng=4)
+    assert data.fingerprint() == "b3f0005a5f2273f7c9468ddc8daadae55ea1418fa21c9f46d974a602816cbd50"
+
+
+def test_heterogeneity_is_planted_as_asked():
+    data, truth = pq.simulate(n_prompts=1500, n_annotators=400, position_sd=0.8, length_slope_sd=0.6,
+                              comparison_sd=0.7, rng=7)
+    ann = truth.annotators
+    # SD of 400 normal draws: sampling SD about sd / sqrt(2 * 400) = 0.035 sd
+    assert abs(ann["position_bias"].std() - 0.8) < 0.1
+    assert abs(ann["length_slope"].std() - 0.6) < 0.08
+    assert abs(truth.comparisons["effect"].std() - 0.7) < 0.05
+    # the comparison effect moves every judgment of its comparison toward its first response
+    # (independent check with pandas only)
+    j = data.judgments
+    comps = truth.comparisons.set_index("comparison_id").reindex(j["comparison_id"])
+    decided = (j["choice"] != "tie").to_numpy()
+    first_shown = j["response_a_id"].to_numpy() == comps["response_1_id"].to_numpy()
+    first_won = ((j["choice"] == "a").to_numpy() == first_shown)[decided].astype(float)
+    assert np.corrcoef(first_won, comps["effect"].to_numpy()[decided])[0, 1] > 0.1
+    # annotators' own position logits show in their P(a): correlation over annotators
+    share_a = data.judgments.assign(a=data.judgments["choice"] == "a").groupby("annotator_id")["a"].mean()
+    assert np.corrcoef(share_a, ann["position_bias"].reindex(share_a.index))[0, 1] > 0.5
+
+
+def test_gold_labels_mark_the_better_response_on_the_asked_share():
+    data, truth = pq.simulate(n_prompts=400, n_annotators=20, gold_share=0.3, rng=8)
+    j = data.judgments
+    comps = truth.comparisons.set_index("comparison_id")
+    gold_comp = comps.index[comps["gold"]]
+    assert len(gold_comp) == round(0.3 * len(comps))
+    has = j["gold"].notna().to_numpy()
+    assert set(j.loc[has, "comparison_id"]) == set(gold_comp)
+    # the gold label is the displayed side of the response with the higher quality
+    c = comps.reindex(j.loc[has, "comparison_id"])
+    better_first = (c["quality_1"] > c["quality_2"]).to_numpy()
+    first_shown = (j.loc[has, "response_a_id"].to_numpy() == c["response_1_id"].to_numpy())
+    expected = np.where(better_first == first_shown, "a", "b")
+    assert (j.loc[has, "gold"].to_numpy() == expected).all()
+    assert set(j.loc[has, "gold"]) == {"a", "b"}
+    # annotators agree with gold well above chance
+    assert (j.loc[has, "choice"] == j.loc[has, "gold"]).mean() > 0.6
+
+
+def _mc_probabilities(data, truth, *, fixed, draws, seed):
+    """Per-judgment P(a), P(b) by brute-force Monte Carlo over the latent draws (independent of the quadrature).
+
+    Re-draws what ``simulate`` draws at random (accuracy, position and slope deviations, response
+    qualities around the model strengths, comparison effects) for the design as generated, and
+    averages the exact Rao-Kupper probabilities. Only normal annotators and no ambiguous prompts.
+    """
+    from scipy.special import expit
+
+    gen = np.random.default_rng(seed)
+    j = data.judgments
+    comps = truth.comparisons.set_index("comparison_id").reindex(j["comparison_id"])
+    first_shown = (j["response_a_id"].to_numpy() == comps["response_1_id"].to_numpy())
+    sign = np.where(first_shown, 1.0, -1.0)
+    s = truth.model_strengths
+    mu = s.reindex(j["model_a"]).to_numpy() - s.reindex(j["model_b"]).to_numpy()
+    la = np.where(first_shown, comps["length_1"], comps["length_2"]).astype(float)
+    lb = np.where(first_shown, comps["length_2"], comps["length_1"]).astype(float)
+    x = np.tanh((la - lb) / truth.length_scale)
+    ann_codes, ann_labels = pd.factorize(j["annotator_id"])
+    a_tab = truth.annotators.reindex(ann_labels)
+    n, m = len(j), len(ann_labels)
+    pa, pb = np.zeros(n), np.zeros(n)
+    sd_q = 0.5  # response_sd default
+    t = truth.tie_threshold
+    for _ in range(draws):
+        if fixed:
+            acc = a_tab["accuracy"].to_numpy()
+            pos = a_tab["position_bias"].to_numpy()
+            slope = a_tab["length_slope"].to_numpy()
+        else:
+            acc = gen.uniform(0.7, 1.3, m)
+            pos = gen.normal(0.0, truth.position_sd, m)
+            slope = gen.normal(0.0, truth.length_slope_sd, m)
+        noise = gen.normal(0.0, sd_q, n) - gen.normal(0.0, sd_q, n)  # q_a - q_b around mu (fresh responses)
+        u = gen.normal(0.0, truth.comparison_sd, len(truth.comparisons))
+        u_j = u[pd.factorize(j["comparison_id"])[0]] * sign
+        eta = (acc[ann_codes] * (mu + noise) + u_j + (truth.length_effect + slope[ann_codes]) * x
+               + truth.position_effect + pos[ann_codes])
+        pa += expit(eta - t)
+        pb += expit(-eta - t)
+    return pa / draws, pb / draws, x
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_population_values_match_an_independent_monte_carlo_and_statsmodels(fixed):
+    data, truth = pq.simulate(n_prompts=150, n_annotators=6 if fixed else 40, position_sd=0.8,
+                              length_slope_sd=0.6, length_effect=0.4, comparison_sd=0.5, rng=11)
+    pop = truth.fixed_annotators if fixed else truth.population
+    pa, pb, x = _mc_probabilities(data, truth, fixed=fixed, draws=3000, seed=1)
+    decided = pa + pb
+    # P(a) among non-ties: MC SE of the ratio is < 0.5 / sqrt(3000 * 1350) ~ 3e-4; tolerance 1e-3
+    assert abs(pop["p_choose_a"] - pa.sum() / decided.sum()) < 1e-3
+    assert abs(pop["p_tie"] - (1 - decided.mean())) < 1e-3
+    j = data.judgments
+    jt = data.judgments_with_text()
+    la, lb = jt["response_a"].str.len().to_numpy(float), jt["response_b"].str.len().to_numpy(float)
+    trial = (la != lb) & (np.abs(la - lb) / np.maximum(la, lb) > 0.1)
+    p_longer = np.where(la > lb, pa, pb)
+    assert abs(pop["p_longer_chosen"] - p_longer[trial].sum() / decided[trial].sum()) < 1e-3
+    # pseudo-true GLM coefficients: statsmodels on the expected counts (each judgment as a success row
+    # weighted P(a) and a failure row weighted P(b)), same columns as position_bias / length_bias
+    import statsmodels.api as sm
+
+    models = truth.model_strengths.index
+    mat = np.zeros((len(j), len(models)))
+    mat[np.arange(len(j)), models.get_indexer(j["model_a"])] += 1
+    mat[np.arange(len(j)), models.get_indexer(j["model_b"])] -= 1
+    X_pos = np.column_stack([np.ones(len(j)), mat[:, 1:]])
+    X_len = np.column_stack([np.ones(len(j)), x, mat[:, 1:]])
+    y = np.r_[np.ones(len(j)), np.zeros(len(j))]
+    w = np.r_[pa, pb]
+    pos = sm.GLM(y, np.vstack([X_pos, X_pos]), family=sm.families.Binomial(), freq_weights=w).fit()
+    slope = sm.GLM(y, np.vstack([X_len, X_len]), family=sm.families.Binomial(), freq_weights=w).fit()
+    assert abs(pop["position_logit"] - pos.params[0]) < 5e-3
+    assert abs(pop["length_slope"] - slope.params[1]) < 1e-2
+    # with the annotators fixed and few of them, P(a) follows their drawn position logits
+    if fixed:
+        assert abs(pop["p_choose_a"] - truth.population["p_choose_a"]) > 0.005
+
+
+def test_estimators_converge_to_the_population_values_on_a_large_design():
+    # 200 annotators, 36,000 judgments: the estimates sit within 3 (cluster-robust order) SEs of the
+    # population values, while the planted means (0 position, 0.4 slope) are not the target
+    data, truth = pq.simulate(n_prompts=4000, n_annotators=200, position_sd=0.8, length_slope_sd=0.6,
+                              length_effect=0.4, comparison_sd=0.5, rng=12)
+    pop = truth.population
+    assert abs(pop["p_choose_a"] - 0.5) < 0.01
+    assert pop["length_slope"] < 0.4 - 0.02  # marginal slope is attenuated by the heterogeneity
+    pb = pq.position_bias(data)
+    lb = pq.length_bias(data)
+    # annotator-level SD of P(a) is about 0.18; over 200 annotators SE ~ 0.013
+    assert abs(pb.estimate - pop["p_choose_a"]) < 0.04
+    assert abs(lb.slope - pop["length_slope"]) < 3 * 0.035
+    assert abs(lb.estimate - pop["p_longer_chosen"]) < 0.03
+    bt = pq.fit_bradley_terry(data).to_frame()
+    est = bt[bt["kind"] == "strength"].set_index("term")["estimate"].reindex(truth.population_strengths.index)
+    assert np.max(np.abs(est - truth.population_strengths)) < 0.06
+    # the attenuation is real: the planted strengths are further away
+    assert np.max(np.abs(truth.population_strengths - truth.model_strengths)) > 0.1

@@ -16,9 +16,16 @@ The generative model
   by the same annotators in the swapped order (as LLM judges are run).
 * For annotator *i* and a judgment with ``a``/``b`` as displayed::
 
-      eta = accuracy_i * (q_a - q_b) + (length_effect + length_slope_i) * x
+      eta = accuracy_i * (q_a - q_b) + u_c + (length_effect + length_slope_i) * x
             + position_effect + position_bias_i
       x   = tanh((len_a - len_b) / scale),  scale = RMS of (len_a - len_b)
+
+  ``position_bias_i`` is the planted extra logit of position-biased
+  annotators plus a draw from ``N(0, position_sd)``; ``length_slope_i`` the
+  planted extra slope plus a draw from ``N(0, length_slope_sd)``; ``u_c`` a
+  comparison effect from ``N(0, comparison_sd)`` in favour of the
+  comparison's first response (sign flipped when it is shown second), shared
+  by every judgment of the comparison.
 
   A latent ``eta + Logistic(0, 1)`` above ``tie_threshold`` picks ``a``,
   below ``-tie_threshold`` picks ``b``, otherwise ``tie``: the Rao-Kupper
@@ -28,6 +35,14 @@ The generative model
   always-a annotators always choose ``a``.
 * On ambiguous prompts the quality term is replaced by a strong personal
   side per (annotator, prompt): reliable annotators genuinely split.
+* With ``gold_share > 0`` that share of comparisons carries a ``gold``
+  column on its judgments: the displayed label (``a``/``b``) of the response
+  of higher quality ``q`` (missing on the other comparisons).
+* The truth's :attr:`SimulationTruth.population` holds the value each
+  headline estimator converges to on this design (marginal over the random
+  effects, by quadrature: see :mod:`prefqa.simulate._population`), and
+  :attr:`SimulationTruth.fixed_annotators` the same with the drawn
+  annotators held fixed.
 * With ``ratings=True`` every annotator also scores the responses of the
   comparisons it judged on a 1-5 scale:
   ``round(3 + quality + leniency_i + N(0, 0.7))`` clipped to 1..5.
@@ -35,15 +50,17 @@ The generative model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ._types import RngLike, as_generator
-from .errors import SchemaError
-from .schema import PreferenceData
+from .._types import RngLike, as_generator
+from ..errors import SchemaError
+from ..schema import PreferenceData
+from ._population import JudgmentDesign, population_values
 
 __all__ = ["SimulationTruth", "simulate"]
 
@@ -79,6 +96,16 @@ class SimulationTruth:
         The RMS of ``len_a - len_b`` (characters) used in the tanh.
     seed : int or None
         The seed, when one was given.
+    position_sd, length_slope_sd, comparison_sd, gold_share : float
+        The heterogeneity and gold settings used.
+
+    Notes
+    -----
+    ``annotators["position_bias"]`` and ``annotators["length_slope"]`` are
+    each annotator's deviation from the global ``position_effect`` and
+    ``length_effect`` (planted extra plus random draw);
+    ``comparisons["effect"]`` is ``u_c`` and ``comparisons["gold"]`` whether
+    the comparison carries gold labels.
     """
 
     model_strengths: pd.Series
@@ -90,6 +117,71 @@ class SimulationTruth:
     tie_threshold: float
     length_scale: float
     seed: int | None
+    position_sd: float = 0.0
+    length_slope_sd: float = 0.0
+    comparison_sd: float = 0.0
+    gold_share: float = 0.0
+    _design: JudgmentDesign | None = field(default=None, repr=False)
+
+    @cached_property
+    def _population(self) -> tuple[pd.Series, pd.Series]:
+        return self._values(fixed=False)
+
+    @cached_property
+    def _fixed(self) -> tuple[pd.Series, pd.Series]:
+        return self._values(fixed=True)
+
+    def _values(self, fixed: bool) -> tuple[pd.Series, pd.Series]:
+        if self._design is None:
+            raise SchemaError("this SimulationTruth was built without its design; population values "
+                              "are only available from pq.simulate(...).")
+        return population_values(self._design, self.model_strengths.index, fixed=fixed)
+
+    @property
+    def population(self) -> pd.Series:
+        """Population value of each headline quantity for the generated design.
+
+        Marginal over every latent draw (annotators' accuracy, position and
+        length-slope deviations, response qualities around their model's
+        strength, comparison effects, personal sides, logistic noise) and
+        conditional on the observed design (models compared, lengths,
+        display orders, who judged what); computed by quadrature (module
+        notes of :mod:`prefqa.simulate._population`). Index:
+
+        * ``p_choose_a``: P(first shown chosen) over non-tie judgments, the
+          target of ``position_bias(...).estimate``;
+        * ``position_logit``: the position term of the logistic fit with
+          model strengths (``position_bias(...).logit``);
+        * ``p_longer_chosen``: P(longer chosen) over non-tie judgments whose
+          lengths (characters) differ by more than 10%
+          (``length_bias(...).estimate`` at its defaults);
+        * ``length_slope``: the slope on the tanh length covariate in the
+          logistic fit with position and model strengths
+          (``length_bias(...).slope``);
+        * ``p_tie``: the share of tied judgments.
+        """
+        return self._population[0].copy()
+
+    @property
+    def population_strengths(self) -> pd.Series:
+        """Davidson Bradley-Terry log-strengths (centred) that ``fit_bradley_terry`` converges to.
+
+        The pseudo-true values of the default fit (``over="model"``,
+        ``ties="davidson"``, no covariates) on the population outcome
+        probabilities: attenuated from :attr:`model_strengths` by response
+        and annotator noise.
+        """
+        return self._population[1].copy()
+
+    @property
+    def fixed_annotators(self) -> pd.Series:
+        """:attr:`population` with the drawn annotators held fixed (their accuracy, deviations, sides)."""
+        return self._fixed[0].copy()
+
+    @property
+    def fixed_annotator_strengths(self) -> pd.Series:
+        """:attr:`population_strengths` with the drawn annotators held fixed."""
+        return self._fixed[1].copy()
 
     def flagged_annotators(self) -> pd.Index:
         """Return the ids of every annotator planted with a problem (not ``normal``)."""
@@ -192,6 +284,10 @@ def simulate(
     leniency_sd: float = 0.0,
     n_domains: int = 0,
     response_sd: float = 0.5,
+    position_sd: float = 0.0,
+    length_slope_sd: float = 0.0,
+    comparison_sd: float = 0.0,
+    gold_share: float = 0.0,
     with_text: bool = True,
     rng: RngLike = 0,
 ) -> tuple[PreferenceData, SimulationTruth]:
@@ -232,6 +328,18 @@ def simulate(
         If > 0, add a ``domain`` stratum column (per prompt).
     response_sd : float
         SD of response quality around its model's strength.
+    position_sd : float
+        SD of the annotators' position logits around ``position_effect``
+        (every annotator gets a draw; planted position-biased annotators
+        add ``position_bias`` on top).
+    length_slope_sd : float
+        SD of the annotators' length slopes around ``length_effect``.
+    comparison_sd : float
+        SD of a per-comparison effect on the quality-difference logit,
+        shared by all the comparison's judgments (correlated judgments).
+    gold_share : float
+        Share of comparisons (in [0, 1]) whose judgments get a ``gold``
+        column: the displayed label of the higher-quality response.
     with_text : bool
         Generate prompt and response texts (lengths are planted either way).
     rng : int, Generator or None
@@ -251,12 +359,29 @@ def simulate(
     (180, 60, 6)
     >>> sorted(truth.annotators["kind"].unique())
     ['normal', 'spammer']
+
+    Heterogeneous annotators: the population P(first shown chosen) stays
+    near 0.5 when position logits are centred at 0, while each annotator
+    deviates.
+
+    >>> data, truth = simulate(n_prompts=50, n_annotators=10, position_sd=0.8,
+    ...                        comparison_sd=0.5, gold_share=0.2, rng=1)
+    >>> bool(abs(truth.population["p_choose_a"] - 0.5) < 0.03), bool(truth.annotators["position_bias"].std() > 0.3)
+    (True, True)
+    >>> int(data.judgments["gold"].notna().sum()) == 3 * round(0.2 * data.n_comparisons)
+    True
     """
     k = judgments_per_comparison
     special = n_spammers + n_always_a + n_position_biased + n_length_biased
     _check_args(n_prompts, n_models, n_annotators, k, special, comparisons_per_prompt, both_orders, model_strengths)
     if not 0 <= n_ambiguous_prompts <= n_prompts:
         raise SchemaError(f"`n_ambiguous_prompts` must be between 0 and `n_prompts` ({n_prompts}); got {n_ambiguous_prompts}.")
+    for name, value in (("position_sd", position_sd), ("length_slope_sd", length_slope_sd),
+                        ("comparison_sd", comparison_sd), ("response_sd", response_sd)):
+        if not np.isfinite(value) or value < 0:
+            raise SchemaError(f"`{name}` is a standard deviation and must be finite and >= 0; got {value!r}.")
+    if not 0.0 <= gold_share <= 1.0:
+        raise SchemaError(f"`gold_share` is a share of comparisons in [0, 1]; got {gold_share!r}.")
     seed = rng if isinstance(rng, int) else None
     gen = as_generator(rng)
 
@@ -285,6 +410,9 @@ def simulate(
     ann_pos = np.where(kind == "position", position_bias, 0.0)
     ann_len = np.where(kind == "length", length_slope, 0.0)
     leniency = gen.normal(0.0, leniency_sd, n_annotators) if leniency_sd > 0 else np.zeros(n_annotators)
+    # random parts are drawn only when asked for, so default output stays as before
+    pos_dev = gen.normal(0.0, position_sd, n_annotators) if position_sd > 0 else np.zeros(n_annotators)
+    slope_dev = gen.normal(0.0, length_slope_sd, n_annotators) if length_slope_sd > 0 else np.zeros(n_annotators)
 
     # comparisons and responses
     n_comp = n_prompts * comparisons_per_prompt
@@ -318,11 +446,19 @@ def simulate(
     x = np.tanh(diff / scale)
 
     quality_term = accuracy[ann] * (qa - qb)
+    comp_effect = gen.normal(0.0, comparison_sd, n_comp) if comparison_sd > 0 else np.zeros(n_comp)
+    if comparison_sd > 0:
+        quality_term += comp_effect[comp] * np.where(swap, -1.0, 1.0)
     amb = ambiguous[comp_prompt[comp]]
+    personal_all = np.zeros(len(comp))
     if amb.any():
         sides = gen.choice(np.array([-1, 1], dtype=np.int8), (n_annotators, n_prompts))
         personal = 2.0 * sides[ann[amb], comp_prompt[comp[amb]]] * np.where(swap[amb], -1.0, 1.0)
+        personal_all[amb] = personal
         quality_term[amb] = np.where(kind[ann[amb]] == "spammer", 0.0, personal)
+    ann_pos = ann_pos + pos_dev
+    ann_len = ann_len + slope_dev
+    planted_offset = (length_effect + ann_len[ann] - slope_dev[ann]) * x + position_effect + ann_pos[ann] - pos_dev[ann]
     eta = quality_term + (length_effect + ann_len[ann]) * x + position_effect + ann_pos[ann]
     latent = eta + gen.logistic(0.0, 1.0, len(eta))
     choice = np.where(latent > tie_threshold, 0, np.where(latent < -tie_threshold, 1, 2))  # a, b, tie
@@ -350,6 +486,11 @@ def simulate(
         "strength": strength,
         "seconds": seconds,
     })
+    has_gold = np.zeros(n_comp, dtype=bool)
+    if gold_share > 0:
+        has_gold[gen.choice(n_comp, int(round(gold_share * n_comp)), replace=False)] = True
+        gold_code = np.where(has_gold[comp], np.where(qa > qb, 0, 1), 2)
+        judgments["gold"] = _take(np.array(["a", "b", None], dtype=object), gold_code)
     if n_domains > 0:
         judgments["domain"] = _take(domains, comp_prompt[comp])
     responses = pd.DataFrame({
@@ -398,11 +539,25 @@ def simulate(
             "response_1_id": resp_ids[:, 0], "response_2_id": resp_ids[:, 1],
             "quality_1": q[:, 0], "quality_2": q[:, 1],
             "length_1": lengths[:, 0], "length_2": lengths[:, 1],
+            "effect": comp_effect, "gold": has_gold,
         }),
         length_effect=float(length_effect),
         position_effect=float(position_effect),
         tie_threshold=float(tie_threshold),
         length_scale=scale,
         seed=seed,
+        position_sd=float(position_sd), length_slope_sd=float(length_slope_sd),
+        comparison_sd=float(comparison_sd), gold_share=float(gold_share),
+        _design=JudgmentDesign(
+            kind=np.select([k_ann == "spammer", k_ann == "always_a"], [1, 2], 0),
+            ann=ann, model_a=pair_models[comp, side_a], model_b=pair_models[comp, 1 - side_a],
+            strength_diff=strengths[pair_models[comp, side_a]] - strengths[pair_models[comp, 1 - side_a]],
+            ambiguous=amb, personal=personal_all, x=x, len_a=la, len_b=lb, planted_offset=planted_offset,
+            accuracy=accuracy, position_dev=pos_dev, slope_dev=slope_dev,
+            accuracy_range=(float(accuracy_range[0]), float(accuracy_range[1])),
+            position_sd=float(position_sd), length_slope_sd=float(length_slope_sd),
+            comparison_sd=float(comparison_sd), response_sd=float(response_sd),
+            tie_threshold=float(tie_threshold), n_models=n_models,
+        ),
     )
     return data, truth

@@ -1,0 +1,8 @@
+"""Planted-bias simulator (see :mod:`prefqa.simulate._generate` for the generative model and
+:mod:`prefqa.simulate._population` for the population values in the truth)."""
+
+from __future__ import annotations
+
+from ._generate import KINDS, SimulationTruth, simulate
+
+__all__ = ["KINDS", "SimulationTruth", "simulate"]
