@@ -336,3 +336,106 @@ def test_large_data_fits_dawid_skene_on_a_subsample(planted, planted_table, monk
     kinds = truth.annotators["kind"].reindex(sub.index)
     assert sub.loc[kinds == "spammer", "ds_accuracy"].max() < sub.loc[kinds == "normal", "ds_accuracy"].median()
     assert (sub["flagged"] == planted_table["flagged"]).all()
+
+
+# ---------------------------------------------------------------- the gold-accuracy test (absolute, one-sided)
+MIN_GOLD_ACCURACY = 0.6
+N_GOLD_ANNOTATORS = 400            # each annotator is one replicate of the test and the interval
+COVERAGE_SE = 3                    # allowed Monte Carlo deviation, in binomial SEs at the nominal rate
+
+
+def _gold_data(acc: np.ndarray, n_items: int, both_orders: bool, rng: int, item_sd: float = 0.0
+               ) -> pq.PreferenceData:
+    """Annotators answering gold items; with ``both_orders`` each item twice, correlated through the item."""
+    from scipy.special import expit, logit
+
+    g = np.random.default_rng(rng)
+    m = len(acc)
+    item_effect = g.normal(0, item_sd, size=(m, n_items)) if item_sd else np.zeros((m, n_items))
+    p_item = expit(logit(acc)[:, None] + item_effect)
+    reps = 2 if both_orders else 1
+    ann = np.repeat(np.arange(m), n_items * reps)
+    item = np.tile(np.repeat(np.arange(n_items), reps), m)
+    correct = g.random(len(ann)) < p_item[ann, item]
+    gold = np.where(g.random(len(ann)) < 0.5, "a", "b")
+    choice = np.where(correct, gold, np.where(gold == "a", "b", "a"))
+    j = pd.DataFrame({"comparison_id": np.char.add("c", item.astype(str)),
+                      "annotator_id": np.char.add("ann-", np.char.zfill(ann.astype(str), 4)),
+                      "choice": choice, "gold": gold})
+    return pq.PreferenceData(j)
+
+
+def _gold_table(data: pq.PreferenceData) -> pd.DataFrame:
+    from prefqa.annotators._gold import gold_accuracy_test
+    from prefqa.annotators._metrics import codes_for
+
+    return gold_accuracy_test(data, codes_for(data)[1], min_gold_accuracy=MIN_GOLD_ACCURACY)
+
+
+def test_gold_test_exact_binomial_matches_scipy_binomtest():
+    from scipy.stats import binomtest
+    from statsmodels.stats.proportion import proportion_confint
+
+    data = _gold_data(np.array([0.45, 0.55, 0.6, 0.7, 0.9]), 60, both_orders=False, rng=1)
+    t = _gold_table(data)
+    j = data.judgments
+    for ann, row in t.iterrows():
+        mine = j[j["annotator_id"] == ann]
+        k, n = int((mine["choice"] == mine["gold"]).sum()), len(mine)
+        ref = binomtest(k, n, MIN_GOLD_ACCURACY, alternative="less")
+        assert row["gold_se_method"] == "exact binomial"
+        assert row["p_gold"] == pytest.approx(ref.pvalue, rel=RTOL_INDEPENDENT)
+        lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert (row["gold_ci_low"], row["gold_ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+    np.testing.assert_allclose(t["q_gold"], multipletests(t["p_gold"], method="fdr_bh")[1], rtol=RTOL_INDEPENDENT)
+
+
+def test_gold_test_cluster_robust_matches_statsmodels():
+    from scipy import stats
+    from statsmodels.regression.linear_model import OLS
+
+    data = _gold_data(np.array([0.5, 0.65, 0.8]), 80, both_orders=True, rng=2, item_sd=1.0)
+    t = _gold_table(data)
+    j = data.judgments
+    for ann, row in t.iterrows():
+        mine = j[j["annotator_id"] == ann]
+        y = (mine["choice"] == mine["gold"]).to_numpy(dtype=float)
+        groups = pd.factorize(mine["comparison_id"])[0]
+        G = groups.max() + 1
+        fit = OLS(y, np.ones((len(y), 1))).fit(cov_type="cluster", cov_kwds={"groups": groups,
+                                                                              "use_correction": False})
+        se = fit.bse[0] * np.sqrt(G / (G - 1))  # CR1 with the G / (G - 1) factor only
+        assert row["gold_se_method"] == "cluster-robust by comparison"
+        assert row["p_gold"] == pytest.approx(stats.t.cdf((y.mean() - MIN_GOLD_ACCURACY) / se, G - 1),
+                                              rel=RTOL_INDEPENDENT)
+        half = stats.t.ppf(0.975, G - 1) * se
+        assert (row["gold_ci_low"], row["gold_ci_high"]) == pytest.approx((y.mean() - half, y.mean() + half),
+                                                                          rel=1e-9)
+
+
+@pytest.mark.parametrize("both_orders", [False, True])
+def test_gold_test_null_rate_and_interval_coverage(both_orders):
+    # every annotator exactly at min_gold_accuracy: the one-sided test rejects at about its level, and
+    # the interval covers the true accuracy at its nominal rate; with both orders the two judgments
+    # of an item share an item effect (sd 1 on the logit), which an iid interval would ignore
+    acc = np.full(N_GOLD_ANNOTATORS, MIN_GOLD_ACCURACY)
+    data = _gold_data(acc, 120, both_orders=both_orders, rng=3 + both_orders, item_sd=1.0 if both_orders else 0.0)
+    t = _gold_table(data)
+    if both_orders:  # the population accuracy of an item-heterogeneous annotator: E[expit(logit(0.6) + e)]
+        from scipy.special import expit, logit
+
+        e = np.random.default_rng(0).normal(0, 1.0, 400_000)
+        truth = float(expit(logit(MIN_GOLD_ACCURACY) + e).mean())
+    else:
+        truth = MIN_GOLD_ACCURACY
+    se_rate = np.sqrt(0.05 * 0.95 / N_GOLD_ANNOTATORS)
+    covered = ((t["gold_ci_low"] <= truth) & (truth <= t["gold_ci_high"])).mean()
+    assert covered >= 0.95 - COVERAGE_SE * se_rate, covered
+    if not both_orders:  # the null holds exactly only where the accuracy is exactly the reference
+        assert (t["p_gold"] < 0.05).mean() <= 0.05 + COVERAGE_SE * se_rate
+
+
+def test_gold_test_recovers_a_planted_low_accuracy_annotator():
+    acc = np.array([0.5] + [0.8] * 9)
+    t = _gold_table(_gold_data(acc, 200, both_orders=True, rng=5, item_sd=0.5))
+    assert t.index[t["flagged_gold"]].tolist() == ["ann-0000"]

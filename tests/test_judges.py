@@ -182,3 +182,106 @@ def test_judge_report_counts_cells_the_wide_reader_rejected(pandalm_dir):
     assert report.judges == ("gpt35",)
     assert report.n_rejected == 25  # gpt_result 'garbage' count in SOURCE.md
     assert any("25 judgment cell(s)" in w for w in report.warnings)
+
+
+# ---------------------------------------------------------------- LLMBar-like judges: no humans, gold everywhere
+# (position logit beta, skill s): P(choose shown-first) = expit(beta + s) when it is the correct one, else
+# expit(beta - s). Falcon: P(a) = (expit(2.4) + expit(0.4)) / 2 = 0.758, consistency across orders
+# expit(2.4) (1 - expit(0.4)) + (1 - expit(2.4)) expit(0.4) = 0.418 (LLMBar: 0.77 and 44%); ChatGPT-0301:
+# accuracy (expit(0.08) + 1 - expit(0.32)) / 2 = 0.470 (LLMBar: 47% on 838 items).
+LLMBAR_JUDGES = {"gpt-4": (0.05, 2.0), "falcon-180b": (1.4, 1.0), "chatgpt-0301": (0.2, -0.12),
+                 "llama-2-70b": (0.3, 1.0), "palm-2": (-0.2, 1.2), "claude-2": (0.1, 1.4)}
+NULL_JUDGES = {f"judge-{i}": (0.0, s) for i, s in enumerate((1.0, 1.2, 1.4, 1.6, 1.8, 2.0))}
+N_LLMBAR_ITEMS = 838
+
+
+def llmbar_like(judges: dict[str, tuple[float, float]], n_items: int = N_LLMBAR_ITEMS, rng: int = 0
+                ) -> pq.PreferenceData:
+    """Every item judged by every judge in both display orders; ``gold`` on every judgment; no humans."""
+    from scipy.special import expit
+
+    g = np.random.default_rng(rng)
+    items = np.array([f"item-{i:04d}" for i in range(n_items)])
+    r1 = np.char.add(items, "-r1")
+    r2 = np.char.add(items, "-r2")
+    better_is_r1 = g.random(n_items) < 0.5
+    texts = ["x" * int(n) for n in g.integers(20, 400, size=2 * n_items)]
+    responses = pd.DataFrame({"response_id": np.concatenate([r1, r2]), "prompt_id": np.tile(items, 2),
+                              "text": texts})
+    prompts = pd.DataFrame({"prompt_id": items, "text": np.char.add("question ", items)})
+    parts = []
+    for judge, (beta, skill) in judges.items():
+        for flipped in (False, True):
+            a, b = (r2, r1) if flipped else (r1, r2)
+            correct_first = better_is_r1 != flipped
+            p_first = expit(beta + np.where(correct_first, skill, -skill))
+            chose_first = g.random(n_items) < p_first
+            parts.append(pd.DataFrame({
+                "comparison_id": items, "annotator_id": judge, "choice": np.where(chose_first, "a", "b"),
+                "prompt_id": items, "response_a_id": a, "response_b_id": b,
+                "gold": np.where(correct_first, "a", "b"), "annotator_kind": "llm"}))
+    return pq.PreferenceData(pd.concat(parts, ignore_index=True), responses, prompts)
+
+
+@pytest.fixture(scope="module")
+def llmbar():
+    data = llmbar_like(LLMBAR_JUDGES)
+    return data, pq.annotator_table(data), pq.judge_report(data)
+
+
+def test_llmbar_like_judges_are_flagged_where_position_bias_flags_them(llmbar):
+    from prefqa.bias._per_annotator import annotator_position_tests
+
+    data, table, rep = llmbar
+    falcon = table.loc["falcon-180b"]
+    assert 0.72 < falcon["p_a"] < 0.80 and 0.36 < falcon["self_consistency"] < 0.48
+    assert falcon["q_position"] < 0.05 and "chooses the first response" in falcon["reason"]
+    assert falcon["flagged"]
+    # one implementation: the table's position and consistency columns are the shared function's
+    shared = annotator_position_tests(data).reindex(table.index)
+    for col in ("p_a", "p_a_ci_low", "p_a_ci_high", "q_position", "self_consistency", "q_consistency"):
+        np.testing.assert_array_equal(table[col].to_numpy(dtype=float), shared[col].to_numpy(dtype=float))
+    pb = pq.position_bias(data).annotators
+    assert bool(pb.loc["falcon-180b", "flagged" if "flagged" in pb else "flagged_position"])
+    # ... and judge_report shows the same numbers
+    np.testing.assert_array_equal(rep.table.loc[table.index, "p_a"].to_numpy(dtype=float),
+                                  table["p_a"].to_numpy(dtype=float))
+
+
+def test_llmbar_like_judge_below_min_gold_accuracy_is_flagged(llmbar):
+    data, table, rep = llmbar
+    chatgpt = table.loc["chatgpt-0301"]
+    assert chatgpt["n_gold"] == 2 * N_LLMBAR_ITEMS and chatgpt["n_gold_items"] == N_LLMBAR_ITEMS
+    assert 0.43 < chatgpt["gold_accuracy"] < 0.51
+    assert chatgpt["gold_se_method"] == "cluster-robust by comparison"  # both orders of one item correlate
+    assert chatgpt["q_gold"] < 0.001 and "below min_gold_accuracy 60%" in chatgpt["reason"]
+    assert chatgpt["gold_ci_high"] < 0.6
+    # the good judges are above the reference: not flagged on gold (falcon's accuracy is 0.66)
+    assert table.loc[["gpt-4", "claude-2", "palm-2", "llama-2-70b", "falcon-180b"], "q_gold"].gt(0.05).all()
+    # judge_report without humans: the same gold test
+    assert rep.humans == () and set(rep.judges) == set(LLMBAR_JUDGES)
+    np.testing.assert_array_equal(rep.table.loc[table.index, "q_gold"].to_numpy(dtype=float),
+                                  table["q_gold"].to_numpy(dtype=float))
+    assert bool(rep.table.loc["chatgpt-0301", "flagged_gold"])
+    assert rep.table["kappa"].isna().all() and rep.n_consensus == 0
+    assert any("no human judgments" in w for w in rep.warnings)
+    text = rep.summary()
+    assert "no human judgments" in text and "chatgpt-0301: gold accuracy" in text
+    tidy = rep.to_frame()
+    gold = tidy[(tidy["metric"] == "gold_accuracy") & (tidy["annotator_id"] == "chatgpt-0301")].iloc[0]
+    assert gold["ci_low"] < gold["estimate"] < gold["ci_high"]
+
+
+def test_llmbar_like_null_design_flags_no_judge():
+    for seed in range(3):
+        table = pq.annotator_table(llmbar_like(NULL_JUDGES, n_items=400, rng=100 + seed))
+        assert not table["flagged"].any(), table.loc[table["flagged"], "reason"]
+
+
+def test_judge_report_needs_humans_or_gold():
+    data = llmbar_like(LLMBAR_JUDGES, n_items=30)
+    j = data.judgments.drop(columns="gold")
+    with pytest.raises(InsufficientDataError, match="found 6 judge\\(s\\), 0 human\\(s\\) and no `gold` column"):
+        pq.judge_report(pq.PreferenceData(j, data.responses, data.prompts))
+    with pytest.raises(SchemaError, match="`min_gold_accuracy` is the accuracy on gold items"):
+        pq.judge_report(data, min_gold_accuracy=60)
