@@ -50,9 +50,9 @@ The generative model
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,9 +66,7 @@ __all__ = ["SimulationTruth", "simulate"]
 
 KINDS = ("normal", "spammer", "always_a", "position", "length")
 _WORDS = np.array(
-    "the a model answer data value result method because which however first second then "
-    "therefore example note step check simple clear small large fast slow good better best "
-    "water light river city table window garden paper music number letter system process".split()
+    ["the", "a", "model", "answer", "data", "value", "result", "method", "because", "which", "however", "first", "second", "then", "therefore", "example", "note", "step", "check", "simple", "clear", "small", "large", "fast", "slow", "good", "better", "best", "water", "light", "river", "city", "table", "window", "garden", "paper", "music", "number", "letter", "system", "process"]
 )
 
 
@@ -488,7 +486,7 @@ def simulate(
     })
     has_gold = np.zeros(n_comp, dtype=bool)
     if gold_share > 0:
-        has_gold[gen.choice(n_comp, int(round(gold_share * n_comp)), replace=False)] = True
+        has_gold[gen.choice(n_comp, round(gold_share * n_comp), replace=False)] = True
         gold_code = np.where(has_gold[comp], np.where(qa > qb, 0, 1), 2)
         judgments["gold"] = _take(np.array(["a", "b", None], dtype=object), gold_code)
     if n_domains > 0:
