@@ -31,9 +31,13 @@ def stable_id(prefix: str, *parts: pd.Series | np.ndarray) -> np.ndarray:
     >>> ids = stable_id("p", pd.Series(["hello", "hello", "bye"]))
     >>> ids[0] == ids[1], ids[0] != ids[2], len(ids[0])
     (True, True, 17)
+    >>> len(stable_id("c", pd.Series([], dtype="str")))
+    0
     """
     if not parts:
         raise ValueError("stable_id needs at least one column")
+    if not len(parts[0]):  # numpy's zfill cannot size an empty array
+        return np.zeros(0, dtype=object)
     total = np.zeros(len(parts[0]), dtype=np.uint64)
     for i, part in enumerate(parts):
         values = pd.Series(part, copy=False).astype("str").fillna("").to_numpy(dtype=object)

@@ -529,7 +529,7 @@ def _check_references(data: PreferenceData) -> None:
                         "Pass the response texts, or drop the id columns."
                     )
     # one comparison = one prompt and one unordered pair of responses
-    if "response_a_id" in j and "response_b_id" in j:
+    if "response_a_id" in j and "response_b_id" in j and len(j):
         comp, _ = data.codes("comparison_id")
         both = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
         rcode = pd.factorize(both, use_na_sentinel=True)[0].astype(np.int64)

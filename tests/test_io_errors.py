@@ -53,10 +53,12 @@ def test_non_object_json_line(tmp_path: Path) -> None:
 
 
 def test_unknown_choice_names_line_column_values_and_fix(tmp_path: Path) -> None:
-    path = _write(tmp_path / "d.csv", CANON_HEADER + "c1,w1,a,p,x,y\nc2,w1,A,p,x,z\nc3,w2,left,p,x,w\nc4,w2,A,p,x,v\n")
+    path = _write(tmp_path / "d.csv", CANON_HEADER + "c1,w1,a,p,x,y\nc2,w1,maybe,p,x,z\nc3,w2,??,p,x,w\nc4,w2,maybe,p,x,v\n")
     with pytest.raises(SchemaError, match=r"d\.csv, line 3, column 'choice': unknown choice value .*"
-                                          r"found 'A' \(2 rows\), 'left' \(1 rows\)\. Map your codes"):
+                                          r"found 'maybe' \(2 rows\), '\?\?' \(1 rows\) \(lines 3, 4, 5\)\. "
+                                          r"say which of 'a', 'b', 'tie' each value means: mapping=") as info:
         pq.read(path)
+    assert info.value.fix == {"map_value": {"choice": {"??": "<a|b|tie>", "maybe": "<a|b|tie>"}}}
     data = pq.read(path, on_error="skip")
     assert data.load_report.rejected["line"].tolist() == [3, 4, 5]
     assert data.load_report.n_rows_used == 1 and data.load_report.n_rows == 4
@@ -165,11 +167,12 @@ def test_trl_null_response_rejected(tmp_path: Path) -> None:
 
 
 def test_repeats_are_counted_and_kept() -> None:
-    frame = pd.DataFrame({"comparison_id": ["c1", "c1", "c1", "c2"], "annotator_id": ["w", "w", "v", None],
+    frame = pd.DataFrame({"comparison_id": ["c1", "c1", "c1", "c2"], "annotator_id": ["w", "w", "v", "v"],
                           "choice": ["a", "b", "a", "tie"]})
     data = pq.read(frame)
     assert data.load_report.n_repeats == 1 and data.n_judgments == 4
     assert any("repeat" in n for n in data.load_report.notes)
+    assert data.load_report.n_duplicates == 0  # c1 by w twice, but with different choices
 
 
 def test_load_sample_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ def canonical_data(draw: st.DrawFn) -> pq.PreferenceData:
     prompts = draw(st.lists(TEXT, min_size=1, max_size=3))
     annotators = draw(st.lists(ID, min_size=1, max_size=4, unique=True))
     comp_ids = draw(st.lists(ID, min_size=n_comp, max_size=n_comp, unique=True))
+    no_annotators = draw(st.booleans())  # a blank id among named ones is a rejected row, not data
     rows = []
     for c in range(n_comp):
         prompt = draw(st.sampled_from(prompts))
@@ -29,7 +30,7 @@ def canonical_data(draw: st.DrawFn) -> pq.PreferenceData:
         m1, m2 = draw(ID), draw(ID)
         for _ in range(draw(st.integers(1, 3))):
             flip = draw(st.booleans())
-            ann = draw(st.one_of(st.none(), st.sampled_from(annotators)))
+            ann = None if no_annotators else draw(st.sampled_from(annotators))
             rows.append({
                 "comparison_id": comp_ids[c], "annotator_id": ann,
                 "choice": draw(st.sampled_from(["a", "b", "tie"])), "prompt": prompt,

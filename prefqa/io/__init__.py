@@ -14,25 +14,27 @@ from typing import Any
 
 import pandas as pd
 
+import numpy as np
+
 from ..errors import SchemaError
 from ..schema import PreferenceData
-from ._arena import read_arena
 from ._build import Collector
-from ._canonical import read_canonical
-from ._derived import read_ratings, read_rankings
-from ._detect import FORMATS, check_options, detect
-from ._pairs import read_hh, read_openai, read_trl
-from ._source import load_source
-from ._wide import read_wide
+from ._checks import CHOICE_TABLE, duplicates_table, exact_duplicates, format_fix
+from ._detect import check_options, detect
+from ._registry import FORMATS, ReaderFormat, get_format, reader_formats
+from ._source import Source, load_source
+from ._wide import _cell_keys, _key
 from ._writer import load_sample, write
 
-__all__ = ["read", "write", "load_sample", "FORMATS"]
+__all__ = ["read", "write", "load_sample", "FORMATS", "reader_formats", "ReaderFormat", "format_fix",
+           "CHOICE_TABLE"]
 
-_READERS = {"prefqa": read_canonical, "trl": read_trl, "hh": read_hh, "openai": read_openai,
-            "arena": read_arena, "wide": read_wide, "ratings": read_ratings, "rankings": read_rankings}
+_TIME_COLUMNS = ("timestamp", "tstamp", "time", "created_at", "submitted_at", "datetime", "date")
 
 
-def _check_read_args(source: Any, format: str, mapping: Any, on_error: str) -> None:
+def _check_read_args(source: Any, format: str, mapping: Any, on_error: str, duplicates: str = "keep") -> None:
+    if duplicates not in ("keep", "drop"):
+        raise SchemaError(f"`duplicates` must be 'keep' or 'drop'; got {duplicates!r}.")
     if not isinstance(source, (str, os.PathLike, pd.DataFrame)):
         raise SchemaError(
             f"`source` must be a file path or a pandas DataFrame; got {type(source).__name__}. "
@@ -83,13 +85,59 @@ def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: st
             )
         s = out[col]
         hit = s.isin(list(table)).to_numpy()
+        mapped = s[hit].map(table) if hit.any() else None
+        # keys also match as text, so {"1": "a"} (CLI, TOML) maps the integer 1 and the text "1 "
+        text_table = {_key(k): v for k, v in table.items()}
+        rest = ~hit & s.notna().to_numpy()
+        if rest.any():
+            keys = _cell_keys(s[rest])
+            more = keys.isin(list(text_table)).to_numpy()
+            if more.any():
+                idx = np.flatnonzero(rest)[more]
+                hit[idx] = True
+                full = pd.Series(pd.NA, index=s.index, dtype=object)
+                if mapped is not None:
+                    full[mapped.index] = mapped.to_numpy()
+                full.iloc[idx] = keys[more].map(text_table).to_numpy()
+                mapped = full[hit]
         if hit.any():
             if out is frame:
                 out = frame.copy()
             new = s.astype(object).copy()
-            new[hit] = s[hit].map(table).to_numpy()
+            new[hit] = mapped.to_numpy()
             out[col] = new
     return out, {v: k for k, v in renames.items()}
+
+
+def _find_duplicates(src: Source, policy: str) -> None:
+    """Report rows equal to an earlier row in every column; with ``policy='drop'`` reject them."""
+    dup, first = exact_duplicates(src.frame)
+    if not len(dup):
+        return
+    lines = src.lines(np.concatenate([dup, first]))
+    src.duplicates = duplicates_table(lines[: len(dup)], lines[len(dup):])
+    src.duplicates_policy = policy
+    n = len(dup)
+    cols = {str(c).lower() for c in src.frame.columns}
+    if cols & set(_TIME_COLUMNS):
+        what = ("they are equal in every column, timestamps included, so they are most likely copies made "
+                "by an export or a merge")
+    else:
+        what = ("the file has no timestamp column, so a duplicate cannot be told apart from the same "
+                "annotator judging the same item twice in the same display order")
+    action = "dropped (duplicates='drop')" if policy == "drop" else \
+        "kept (pass duplicates='drop' to remove them)"
+    src.notes.append(f"{n:,} rows are exact duplicates of an earlier row ({what}); {action}.")
+    if policy == "drop":
+        keep = np.ones(len(src.frame), dtype=bool)
+        keep[dup] = False
+        all_lines = src.lines(np.arange(len(src.frame)))
+        dropped = pd.DataFrame({"line": lines[:n], "column": "", "value": [f"= line {x}" for x in lines[n:]],
+                                "reason": "exact duplicate of an earlier row (duplicates='drop')"})
+        src.rejected = pd.concat([src.rejected, dropped], ignore_index=True).astype(
+            {"line": "int64", "column": "str", "value": "str", "reason": "str"})
+        src.frame = src.frame.loc[keep].reset_index(drop=True)
+        src.line_numbers = all_lines[keep]
 
 
 def read(
@@ -97,6 +145,7 @@ def read(
     format: str = "auto",
     mapping: dict[str, Any] | None = None,
     on_error: str = "raise",
+    duplicates: str = "keep",
     **options: Any,
 ) -> PreferenceData:
     """Read preference data from a file or DataFrame into :class:`PreferenceData`.
@@ -104,22 +153,33 @@ def read(
     Parameters
     ----------
     source : str, PathLike or DataFrame
-        ``.csv``, ``.jsonl``, ``.jsonl.gz``, ``.json`` (an array of objects), ``.parquet``,
+        ``.csv``, ``.tsv``, ``.jsonl``, ``.jsonl.gz``, ``.json`` (an array of objects),
+        ``.parquet``, ``.xlsx`` (first sheet; needs openpyxl, ``pip install 'prefqa[app]'``),
         or a DataFrame. CSV and JSONL go through pyarrow's readers; when they fail, a
         line-by-line pass finds the bad line. In CSV an empty *text* field is the empty
         string (a valid empty response), an empty *id* field is missing.
     format : str
-        ``'auto'`` (from the columns) or one of ``'prefqa'``, ``'trl'``, ``'hh'``,
-        ``'wide'``, ``'ratings'``, ``'rankings'``, ``'arena'``, ``'openai'``.
+        ``'auto'`` (from the columns, see :func:`reader_formats` for each signature) or one
+        of ``'prefqa'``, ``'trl'``, ``'hh'``, ``'wide'``, ``'ratings'``, ``'rankings'``,
+        ``'arena'``, ``'openai'``. Choice values of long formats are normalised through
+        :data:`CHOICE_TABLE` (``'A'``, ``'B '``, ``'Tie'``, ``'left'``, ``'first'``,
+        ``'draw'``, ...; counted in ``load_report.coerced``); numeric codes need a mapping.
     mapping : dict, optional
         Applied before detection. ``{"rater": "annotator_id"}`` renames a column;
         ``{"choice": {"A": "a", "B": "b"}}`` maps values of a column (keyed by its name
         before or after renaming; values not listed are left as they are). Both kinds may be
         mixed: ``{"rater": "annotator_id", "verdict": "choice", "choice": {"A": "a"}}``.
     on_error : {'raise', 'skip'}
-        ``'raise'``: a malformed line or a bad value raises :class:`SchemaError` naming the
-        file, line, column, the values found and the fix. ``'skip'``: such rows are listed in
-        ``data.load_report.rejected`` (and bad wide-format cells in ``rejected_values``).
+        ``'raise'``: a malformed line, a bad value, a missing required id (a blank annotator
+        id among named ones, a blank comparison id) or an id carrying two different texts
+        raises :class:`SchemaError` naming the file, line, column, the values found and the
+        fix (``err.fix`` holds a structured fix where one exists; see :func:`format_fix`).
+        ``'skip'``: such rows are listed with their reason in ``data.load_report.rejected``
+        (and bad wide-format cells in ``rejected_values``).
+    duplicates : {'keep', 'drop'}
+        Rows equal to an earlier row in every column (timestamps and seconds included) are
+        always reported (``load_report.duplicates``, a note saying whether they can be told
+        from genuine repeats); ``'drop'`` also removes them (listed in ``rejected``).
     **options
         Format options: ``id_column`` (trl, hh, openai, arena, wide, rankings), the wide
         options (``annotator_columns``, ``codes``, ``annotator_codes``, ``annotator_kinds``,
@@ -154,12 +214,13 @@ def read(
     >>> d.judgments["choice"].tolist(), d.load_report.n_empty_texts
     (['a', 'a', 'b', 'tie'], 1)
     """
-    _check_read_args(source, format, mapping, on_error)
+    _check_read_args(source, format, mapping, on_error, duplicates)
     src = load_source(source, on_error=on_error)
+    _find_duplicates(src, duplicates)
     src.frame, names = _apply_mapping(src.frame, mapping, src.name)
     fmt = detect(src.frame, src.name, options) if format == "auto" else format
     check_options(fmt, options)
     rej = Collector(src, on_error, names)
-    data = _READERS[fmt](src, rej, **options)
+    data = get_format(fmt).reader(src, rej, **options)
     data.meta["mapping"] = dict(mapping or {})
     return data

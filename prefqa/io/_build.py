@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SchemaError
-from ..schema import CHOICES, LoadReport, PreferenceData, stable_id
+from .._load_report import empty_coerced_table, empty_duplicates_table
+from ..schema import LoadReport, PreferenceData, stable_id
+from ._checks import choice_fix, normalize_choices, text_conflicts
 from ._source import Source, empty_rejected
 
 __all__ = ["Collector", "assemble", "as_text", "hash_swap", "messages_json", "render_messages",
@@ -36,12 +38,37 @@ class Collector:
         self.names = source_names  # canonical column -> column name in the user's file
         self._rows: list[pd.DataFrame] = []
         self._cells: list[pd.DataFrame] = []
+        self._coerced: list[pd.DataFrame] = []
+        self._unused: list[str] = []
+
+    def coerced(self, table: pd.DataFrame) -> None:
+        """Record changed values (``column, value, to, n`` rows) for the load report."""
+        if len(table):
+            self._coerced.append(table)
+
+    def coerced_table(self) -> pd.DataFrame:
+        if not self._coerced:
+            return empty_coerced_table()
+        return pd.concat(self._coerced, ignore_index=True).astype(
+            {"column": "str", "value": "str", "to": "str", "n": "int64"})
+
+    def unused(self, columns: Any) -> None:
+        """Record input columns that reach no table."""
+        self._unused.extend(str(c) for c in columns if str(c) not in self._unused)
+
+    def unused_columns(self) -> tuple[str, ...]:
+        return tuple(self._unused)
 
     def column(self, canonical: str) -> str:
         return self.names.get(canonical, canonical)
 
-    def reject_rows(self, rows: np.ndarray, column: str, values: Any, reason: str, fix: str) -> None:
-        """Raise (on_error='raise') or record rows that cannot be used."""
+    def reject_rows(self, rows: np.ndarray, column: str, values: Any, reason: str, fix: str,
+                    fix_data: dict[str, Any] | None = None) -> None:
+        """Raise (on_error='raise') or record rows that cannot be used.
+
+        ``fix_data`` (for example ``{"map_value": {"choice": {"1": "a"}}}``) is attached to
+        the raised error as ``SchemaError.fix`` so that the CLI can phrase the fix as flags.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return
@@ -50,10 +77,13 @@ class Collector:
         if self.on_error == "raise":
             counts = pd.Series(values).value_counts()
             found = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(6).items())
-            raise SchemaError(
-                f"{self.src.where(int(rows[0]), col)}: {reason}; found {found}. {fix} "
-                "Or pass on_error='skip' to list such rows in data.load_report.rejected."
+            lines = self.src.lines(rows[:5]).tolist()
+            more = f" (lines {', '.join(map(str, lines))}{', ...' if len(rows) > 5 else ''})" if len(rows) > 1 else ""
+            err = SchemaError(
+                f"{self.src.where(int(rows[0]), col)}: {reason}; found {found}{more}. {fix} Or pass on_error='skip' to list such rows in data.load_report.rejected."
             )
+            err.fix = fix_data  # type: ignore[attr-defined]
+            raise err
         self._rows.append(self._frame(rows, col, values, reason))
 
     def reject_cells(self, rows: np.ndarray, column: str, values: Any, reason: str) -> None:
@@ -134,14 +164,7 @@ def comparison_ids(src: Source, frame: pd.DataFrame, id_column: str | None, rows
             raise SchemaError(
                 f"{src.name}: `id_column` {col!r} is not a column; found {list(map(str, frame.columns))}."
             )
-        ids = normalize_ids(frame[col].iloc[rows].reset_index(drop=True))
-        if ids.isna().any():
-            bad = rows[ids.isna().to_numpy()]
-            raise SchemaError(
-                f"{src.where(int(bad[0]), col)}: no comparison id in "
-                f"{len(bad)} row(s). Fill it, or drop `id_column` to number comparisons by source line."
-            )
-        return ids
+        return normalize_ids(frame[col].iloc[rows].reset_index(drop=True))  # missing: rejected later
     return pd.Series(np.char.add("row", src.lines(rows).astype(str)).astype(object), dtype="str")
 
 
@@ -170,6 +193,64 @@ def is_message_list(value: Any) -> bool:
     return isinstance(value, (list, np.ndarray)) and (len(value) == 0 or isinstance(value[0], dict))
 
 
+
+def _drop(long: pd.DataFrame, bad: np.ndarray) -> pd.DataFrame:
+    return long.loc[~bad].reset_index(drop=True) if bad.any() else long
+
+
+def _checked_rows(long: pd.DataFrame, rej: Collector) -> pd.DataFrame:
+    """Normalise choices and ids; reject rows with unknown choices, missing ids or conflicting texts."""
+    rows = long["_row"].to_numpy()
+    choice, changed = normalize_choices(long["choice"])
+    rej.coerced(changed.assign(column=rej.column("choice")))
+    bad = choice.isna().to_numpy()
+    if bad.any():
+        text, fix = choice_fix(long["choice"][bad], rej.column("choice"))
+        rej.reject_rows(rows[bad], "choice", long["choice"][bad],
+                        "unknown choice value (allowed: 'a', 'b', 'tie' and the spellings listed in the "
+                        "reader docs, such as 'A', 'left', 'first', 'draw')", text, fix_data=fix)
+    long["choice"] = choice
+    long = _drop(long, bad)
+    for col in ("comparison_id", "annotator_id", "prompt_id", "response_a_id", "response_b_id",
+                "model_a", "model_b"):
+        if col in long:
+            long[col] = normalize_ids(long[col])
+    # a missing required id: the row cannot be placed (an all-missing annotator column means
+    # "no annotator ids", as in TRL/HH rows, and is kept)
+    checks = [("comparison_id", "comparison id is missing", "Fill in the comparison id.")]
+    if "annotator_id" in long and long["annotator_id"].notna().any():
+        checks.append(("annotator_id", "annotator id is missing while other rows name their annotator",
+                       "Fill in the annotator id (or remove the column if the file has no annotators)."))
+    for col, reason, fix in checks:
+        if col in long:
+            bad = long[col].isna().to_numpy()
+            if bad.any():
+                rej.reject_rows(long["_row"].to_numpy()[bad], col, long[col][bad], reason, fix)
+                long = _drop(long, bad)
+    # one id, one text: ids given by the source are never merged or overwritten by texts
+    n = len(long)
+    if {"response_a", "response_b", "response_a_id", "response_b_id"} <= set(long.columns):
+        ids = pd.concat([long["response_a_id"], long["response_b_id"]], ignore_index=True)
+        texts = pd.concat([long["response_a"], long["response_b"]], ignore_index=True)
+        both = text_conflicts(ids, texts)
+        bad = both[:n] | both[n:]
+        if bad.any():
+            side_a = both[:n][bad]
+            shown = np.where(side_a, long["response_a_id"].to_numpy(dtype=object)[bad],
+                             long["response_b_id"].to_numpy(dtype=object)[bad])
+            rej.reject_rows(long["_row"].to_numpy()[bad], "response_a_id" if side_a[0] else "response_b_id",
+                            shown, "response id seen before with a different text",
+                            "Give each distinct text its own response id, or correct the texts.")
+            long = _drop(long, bad)
+    if "prompt" in long and "prompt_id" in long:
+        bad = text_conflicts(long["prompt_id"], long["prompt"])
+        if bad.any():
+            rej.reject_rows(long["_row"].to_numpy()[bad], "prompt_id", long["prompt_id"][bad],
+                            "prompt id seen before with a different prompt text",
+                            "Give each distinct prompt its own prompt id, or correct the texts.")
+            long = _drop(long, bad)
+    return long
+
 # ----------------------------------------------------------------- assemble
 def assemble(
     long: pd.DataFrame,
@@ -189,20 +270,8 @@ def assemble(
     """Turn a long judgment frame into PreferenceData with a complete load report."""
     notes = list(src.notes) + list(notes or [])
     long = long.reset_index(drop=True)
-    # choices: anything else is an error naming line and column, or a rejected row
-    choice = long["choice"]
-    ok = choice.isin(CHOICES).to_numpy()
-    if not ok.all():
-        rej.reject_rows(long["_row"].to_numpy()[~ok], "choice", choice[~ok],
-                        "unknown choice value (allowed 'a', 'b', 'tie')",
-                        "Map your codes, for example mapping={'choice': {'A': 'a', 'B': 'b', 'Tie': 'tie'}}.")
-        long = long.loc[ok].reset_index(drop=True)
+    long = _checked_rows(long, rej)
     j = long.drop(columns=[c for c in (*TEXT_COLUMNS, "_messages", "_row") if c in long])
-    j["choice"] = long["choice"].astype("str")
-    for col in ("comparison_id", "annotator_id", "prompt_id", "response_a_id", "response_b_id",
-                "model_a", "model_b"):
-        if col in j:
-            j[col] = normalize_ids(j[col])
     if "annotator_id" not in j:
         j["annotator_id"] = pd.Series(pd.NA, index=j.index, dtype="str")
 
@@ -225,7 +294,7 @@ def assemble(
     has_ann = j["annotator_id"].notna().to_numpy()
     if n_empty:
         notes.append(f"{n_empty:,} responses have empty text; they are kept as valid data.")
-    if not order_known:
+    if not order_known and len(j):
         notes.append("display order unknown: a/b were placed by a stable hash of the comparison id, "
                      "so a/b carries no position signal.")
     if not has_ann.any() and len(j):
@@ -258,6 +327,9 @@ def assemble(
         source=src.name, format=fmt, n_rows=src.n_rows, n_rows_used=n_used, rejected=rej.rows_table(),
         n_judgments=len(j), n_ratings=0 if ratings is None else len(ratings), n_repeats=n_repeats,
         n_empty_texts=n_empty, notes=tuple(notes), rejected_values=rej.cells_table(),
+        duplicates=src.duplicates if src.duplicates is not None else empty_duplicates_table(),
+        duplicates_policy=src.duplicates_policy, coerced=rej.coerced_table(),
+        unused_columns=rej.unused_columns(),
     )
     return data
 

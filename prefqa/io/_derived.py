@@ -32,6 +32,7 @@ import pandas as pd
 from ..errors import SchemaError
 from ..schema import PreferenceData, stable_id
 from ._build import Collector, as_text, assemble, comparison_ids, hash_swap, normalize_ids
+from ._checks import nested_columns, text_conflicts
 from ._canonical import missing_columns_error
 
 
@@ -68,41 +69,97 @@ def _pairs_to_long(left: pd.DataFrame, right: pd.DataFrame, winner_left: np.ndar
 
 
 # ----------------------------------------------------------------- ratings
+RATING_KNOWN = ("response_id", "response", "annotator_id", "score", "prompt", "prompt_id", "model", "aspect")
+
+
+def _reject(rej: Collector, ok: np.ndarray, bad: np.ndarray, f: pd.DataFrame, col: str, reason: str,
+            fix: str) -> None:
+    """Reject the still-usable rows flagged in ``bad`` and clear them from ``ok`` (in place)."""
+    bad = bad & ok
+    if bad.any():
+        rej.reject_rows(np.flatnonzero(bad), col, f[col][bad] if col in f else "", reason, fix)
+        ok &= ~bad
+
+
 def read_ratings(src: Any, rej: Collector, *, aspect: str | None = None) -> PreferenceData:
     f: pd.DataFrame = src.frame
-    text_col = "response" if "response" in f else "response_id"
-    missing_columns_error(src, "ratings", [text_col, "annotator_id", "score"])
+    if "response" not in f and "response_id" not in f:
+        missing_columns_error(src, "ratings", ["response_id"], " (or 'response' with the texts)")
+    missing_columns_error(src, "ratings", ["annotator_id", "score"])
+    n = len(f)
+    ok = np.ones(n, dtype=bool)
     score = pd.to_numeric(f["score"], errors="coerce")
-    bad = (score.isna() & f["score"].notna()).to_numpy() | f["score"].isna().to_numpy()
-    if bad.any():
-        rej.reject_rows(np.flatnonzero(bad), "score", f["score"][bad], "score is missing or not a number",
-                        "Fix the score, or map text scores with mapping={'score': {'good': 4, ...}}.")
-    rows = np.flatnonzero(~bad)
-    pid, prompts = _prompt_ids(f, rows)
-    r = pd.DataFrame({"annotator_id": normalize_ids(f["annotator_id"].iloc[rows].reset_index(drop=True)),
+    _reject(rej, ok, score.isna().to_numpy(), f, "score", "score is missing or not a number",
+            "Fix the score, or map text scores with mapping={'score': {'good': 4, ...}}.")
+    if not pd.api.types.is_numeric_dtype(f["score"]) and ok.any():
+        rej.coerced(pd.DataFrame({"column": [rej.column("score")], "value": ["<text>"], "to": ["<number>"],
+                                  "n": [int(ok.sum())]}))
+    ann_all = normalize_ids(f["annotator_id"])
+    if ann_all.notna().any():
+        _reject(rej, ok, ann_all.isna().to_numpy(), f, "annotator_id",
+                "annotator id is missing while other rows name their annotator",
+                "Fill in the annotator id (or remove the column if the file has no annotators).")
+    rid_given = normalize_ids(f["response_id"]) if "response_id" in f else None
+    if rid_given is not None and "response" not in f:
+        _reject(rej, ok, rid_given.isna().to_numpy(), f, "response_id", "response id is missing",
+                "Fill in the response id, or add a `response` column with the texts.")
+    # prompts (optional): ids as given, else hashed from the prompt text; aligned with f's rows
+    pid, prompts = _prompt_ids(f, np.arange(n))
+    if pid is not None and "prompt" in f and "prompt_id" in f:
+        ptext, _ = as_text(f["prompt"])
+        _reject(rej, ok, text_conflicts(pid.where(ok), ptext), f, "prompt_id",
+                "prompt id seen before with a different prompt text",
+                "Give each distinct prompt its own prompt id, or correct the texts.")
+    text = None
+    if "response" in f:
+        text, k = as_text(f["response"])
+        if k:
+            rej.coerced(pd.DataFrame({"column": [rej.column("response")], "value": ["<non-string>"],
+                                      "to": ["<text>"], "n": [k]}))
+    # response ids: the user's ids as given; texts only name responses that have no id
+    key = pid.fillna("") if pid is not None else pd.Series("", index=f.index, dtype="str")
+    if rid_given is not None:
+        rid = rid_given
+        if text is not None and rid.isna().any():
+            rid = rid.fillna(pd.Series(stable_id("r", key, text), dtype="str"))
+        if text is not None:
+            _reject(rej, ok, text_conflicts(rid.where(ok), text), f, "response_id",
+                    "response id seen before with a different text",
+                    "Give each distinct text its own response id, or correct the texts.")
+    else:
+        rid = pd.Series(stable_id("r", key, text), dtype="str")
+    if pid is not None:  # one response answers one prompt
+        _reject(rej, ok, text_conflicts(rid.where(ok), key), f, "response_id",
+                "response id seen before under a different prompt",
+                "A response answers one prompt: give the responses of different prompts distinct ids.")
+    rows = np.flatnonzero(ok)
+    r = pd.DataFrame({"response_id": rid.iloc[rows].reset_index(drop=True),
+                      "annotator_id": ann_all.iloc[rows].reset_index(drop=True),
                       "score": score.iloc[rows].to_numpy(dtype=float)})
     if pid is not None:
-        r["prompt_id"] = pid
-    responses = None
-    if text_col == "response":
-        text, _ = as_text(f["response"].iloc[rows].reset_index(drop=True))
-        key = pid if pid is not None else pd.Series("", index=text.index, dtype="str")
-        r["response_id"] = stable_id("r", key, text)
-        responses = pd.DataFrame({"response_id": r["response_id"], "prompt_id": pid if pid is not None else pd.NA,
-                                  "text": text}).drop_duplicates("response_id").reset_index(drop=True)
-    else:
-        r["response_id"] = normalize_ids(f["response_id"].iloc[rows].reset_index(drop=True))
+        r["prompt_id"] = pid.iloc[rows].reset_index(drop=True)
+        if prompts is not None:
+            prompts = prompts[prompts["prompt_id"].isin(set(r["prompt_id"].dropna()))].reset_index(drop=True)
     for col in ("model", "aspect"):
         if col in f:
             r[col] = normalize_ids(f[col].iloc[rows].reset_index(drop=True))
-    r = r[["response_id", "annotator_id", "score"] + [c for c in ("prompt_id", "model", "aspect") if c in r]]
+    nested = nested_columns(f, [c for c in f.columns if c not in RATING_KNOWN])
+    rej.unused(nested)
+    for col in f.columns:  # extra columns (timestamp, batch, vendor, ...) are kept, as on judgments
+        if col not in RATING_KNOWN and str(col) not in nested:
+            r[str(col)] = f[col].iloc[rows].reset_index(drop=True)
+    responses = None
+    if text is not None:
+        responses = pd.DataFrame({"response_id": r["response_id"],
+                                  "prompt_id": r["prompt_id"] if "prompt_id" in r else pd.NA,
+                                  "text": text.iloc[rows].reset_index(drop=True)})
+        responses = responses.drop_duplicates("response_id").reset_index(drop=True)
     notes: list[str] = []
     meta: dict[str, Any] = {"source_format": "ratings", "conversational": False}
     aspects = sorted(r["aspect"].dropna().unique().tolist()) if "aspect" in r else []
     if aspects:
         meta["aspects"] = aspects
-    src_rows = pd.Series(rows)
-    pool = r.assign(_row=src_rows.to_numpy(), _aspect=r["aspect"].fillna("") if "aspect" in r else "")
+    pool = r.assign(_row=rows, _aspect=r["aspect"].fillna("") if "aspect" in r else "")
     if aspect is not None:
         if aspect not in aspects:
             raise SchemaError(f"{src.name}: `aspect` {aspect!r} is not in the data; aspects found: {aspects}.")
@@ -113,15 +170,19 @@ def read_ratings(src: Any, rej: Collector, *, aspect: str | None = None) -> Pref
                      "`aspect` column; analyse one aspect at a time (read with aspect=...).")
     pool = pool[pool["annotator_id"].notna()]
     if "prompt_id" not in pool:
-        notes.append("no prompt column: pairwise judgments cannot be derived; only ratings are kept.")
-        pool = pool.iloc[:0]
+        notes.append("no prompt ids: each response is its own unit, so no pairwise judgments are derived "
+                     "(ratings only).")
+        pool = pool.iloc[:0].assign(prompt_id=pd.Series(dtype="str"))
+    else:
+        pool = pool[pool["prompt_id"].notna()]
     dup = pool.duplicated(["annotator_id", "response_id", "_aspect"])
     if dup.any():
         notes.append(f"{int(dup.sum()):,} repeated ratings (same annotator, response, aspect) are kept in "
                      "ratings; pairs use the first.")
         pool = pool[~dup]
     keys = ["annotator_id", "prompt_id", "_aspect"]
-    m = pool.merge(pool, on=keys, suffixes=("_1", "_2"))
+    m = pool[["_row", "response_id", "score", *keys, *(["model"] if "model" in pool else [])]]
+    m = m.merge(m, on=keys, suffixes=("_1", "_2"))
     m = m[m["response_id_1"] < m["response_id_2"]].reset_index(drop=True)
     left = pd.DataFrame({"response_id": m["response_id_1"], "score": m["score_1"]})
     right = pd.DataFrame({"response_id": m["response_id_2"], "score": m["score_2"]})

@@ -1,4 +1,4 @@
-"""Format detection from column names, and the options each format accepts."""
+"""Format detection from column names, and the options each format accepts (from the registry)."""
 
 from __future__ import annotations
 
@@ -7,56 +7,18 @@ from typing import Any
 import pandas as pd
 
 from ..errors import SchemaError
-from ._pairs import looks_like_hh
-from ._wide import WIDE_OPTIONS, default_annotator_columns
+from ._registry import FORMATS, REGISTRY, get_format
+from ._wide import WIDE_OPTIONS
 
-FORMATS: tuple[str, ...] = ("prefqa", "trl", "hh", "wide", "ratings", "rankings", "arena", "openai")
+__all__ = ["FORMATS", "OPTIONS", "SIGNATURES", "candidates", "detect", "check_options"]
 
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "prefqa": (),
-    "trl": ("id_column",),
-    "hh": ("id_column",),
-    "openai": ("id_column",),
-    "arena": ("id_column",),
-    "wide": ("id_column", *WIDE_OPTIONS),
-    "ratings": ("aspect",),
-    "rankings": ("id_column", "ranking_items"),
-}
-
-SIGNATURES = {
-    "prefqa": "comparison_id + choice",
-    "trl": "chosen + rejected (+ prompt)",
-    "hh": "chosen + rejected holding '\\n\\nHuman:' / '\\n\\nAssistant:' transcripts",
-    "wide": "annotator columns such as annotator1, annotator2 (or annotator_columns=...)",
-    "ratings": "score + response (or response_id) + annotator_id",
-    "rankings": "ranking (a list, best first) + prompt",
-    "arena": "model_a + model_b + winner",
-    "openai": "input + preferred_output + non_preferred_output",
-}
+OPTIONS: dict[str, tuple[str, ...]] = {f.name: f.options for f in REGISTRY}
+SIGNATURES: dict[str, str] = {f.name: f.signature for f in REGISTRY}
 
 
 def candidates(frame: pd.DataFrame, options: dict[str, Any]) -> list[str]:
     """Return every format whose signature columns are present."""
-    cols = set(map(str, frame.columns))
-    found = []
-    if {"comparison_id", "choice"} <= cols:
-        found.append("prefqa")
-    if {"chosen", "rejected"} <= cols:
-        if "prompt" not in cols and looks_like_hh(frame["chosen"]):
-            found.append("hh")
-        else:
-            found.append("trl")
-    if any(k in options for k in WIDE_OPTIONS) or default_annotator_columns(frame.columns):
-        found.append("wide")
-    if "score" in cols and ("response" in cols or "response_id" in cols):
-        found.append("ratings")
-    if "ranking" in cols:
-        found.append("rankings")
-    if {"model_a", "model_b", "winner"} <= cols:
-        found.append("arena")
-    if {"preferred_output", "non_preferred_output"} <= cols:
-        found.append("openai")
-    return found
+    return [f.name for f in REGISTRY if f.matches(frame, options)]
 
 
 def detect(frame: pd.DataFrame, name: str, options: dict[str, Any]) -> str:
@@ -78,7 +40,7 @@ def detect(frame: pd.DataFrame, name: str, options: dict[str, Any]) -> str:
 
 def check_options(fmt: str, options: dict[str, Any]) -> None:
     """Raise when an option does not apply to ``fmt``."""
-    allowed = OPTIONS[fmt]
+    allowed = get_format(fmt).options
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise SchemaError(

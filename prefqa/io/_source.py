@@ -77,6 +77,8 @@ class Source:
     rejected: pd.DataFrame = field(default_factory=empty_rejected)
     line_numbers: np.ndarray | None = None  # per frame row, when known already
     notes: list[str] = field(default_factory=list)
+    duplicates: pd.DataFrame | None = None  # line, duplicate_of (set by pq.read)
+    duplicates_policy: str = "keep"
 
     @property
     def unit(self) -> str:

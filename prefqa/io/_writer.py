@@ -41,8 +41,15 @@ _FIRST = ["comparison_id", "annotator_id", "choice", "prompt_id", "prompt", "res
 
 
 def _sample_path() -> Path:
-    # <repo>/prefqa/io/_writer.py -> <repo>/sample_data (same as Path(prefqa.__file__).parents[1])
-    return Path(__file__).resolve().parents[2] / "sample_data" / "sample.jsonl.gz"
+    """Where the bundled sample lives: package data ``prefqa/sample_data/`` (shipped in the wheel).
+
+    Read through :mod:`importlib.resources`, so it is found in a source checkout, an editable
+    install and an installed wheel alike (a zipped install is not supported: prefqa's readers need
+    a real file).
+    """
+    from importlib import resources
+
+    return Path(str(resources.files("prefqa").joinpath("sample_data", "sample.jsonl.gz")))
 
 
 SAMPLE_PATH = _sample_path()
@@ -148,19 +155,18 @@ def write(data: PreferenceData, path: str | os.PathLike[str]) -> Path:
 
 
 def load_sample() -> PreferenceData:
-    """Load the bundled sample data set (``sample_data/sample.jsonl.gz``).
+    """Load the bundled sample data set (package data ``prefqa/sample_data/sample.jsonl.gz``).
 
     Returns
     -------
     PreferenceData
         About 20k simulated judgments with texts and planted biases (see
-        ``sample_data/README.md``).
+        ``prefqa/sample_data/README.md``), with its 1-5 ratings.
 
     Raises
     ------
     PrefqaError
-        When the sample file is not there (for example in an install without the
-        repository's ``sample_data`` folder).
+        When the sample file is not there (an install built without its package data).
 
     Examples
     --------
@@ -170,11 +176,11 @@ def load_sample() -> PreferenceData:
     (True, 'prefqa')
     """
     path = _sample_path()
-    if not path.exists():
+    if not path.is_file():
         raise PrefqaError(
-            f"the bundled sample is missing: expected {str(path)}. It ships with the source checkout; "
-            "install prefqa from the repository (pip install -e .) or make one with "
-            "pq.write(pq.simulate()[0], 'sample.jsonl.gz')."
+            f"the bundled sample is missing: expected {str(path)}. It is package data of prefqa "
+            "(prefqa/sample_data/); reinstall prefqa from a wheel or the repository (pip install .), "
+            "or make a sample with pq.write(pq.simulate()[0], 'sample.jsonl.gz')."
         )
     from . import read
 
