@@ -23,12 +23,13 @@ from scipy import linalg, sparse, special
 from . import _bt_fit as core
 from ._bt_sample import MultinomialSampler
 
-__all__ = ["bootstrap_unique_rows", "bootstrap_rows", "chord_refits", "CHORD_MAX_STEPS",
-           "NEWTON_MAX_PARAMS"]
+__all__ = ["cluster_bootstrap", "chord_refits", "CHORD_MAX_STEPS", "NEWTON_MAX_PARAMS"]
 
 CHORD_MAX_STEPS = 60
 NEWTON_MAX_PARAMS = 1000      # single refits use Newton up to this size, L-BFGS beyond
 _BLOCK_CELLS = 2_000_000      # resamples x rows per block (about 16 MB per float array)
+_PATTERN_MAX_WIDTH = 32       # clusters with more distinct cells are not compressed into patterns
+_SAMPLER_MAX_PATTERNS = 200_000  # the table sampler's memory grows with the patterns
 
 
 def _scatter_matrix(design: core.Design) -> sparse.csr_matrix:
@@ -41,7 +42,7 @@ def _scatter_matrix(design: core.Design) -> sparse.csr_matrix:
 
 
 def _block_gradient(design: core.Design, theta: np.ndarray, stats: tuple, scat: sparse.csr_matrix,
-                    reg: float, cov_reg: float, scale: float) -> np.ndarray:
+                    reg: float, cov_reg: float, scale: float | np.ndarray) -> np.ndarray:
     """Return the scaled gradients (n_block, n_params) of the penalised objective."""
     k, p = design.n_items, design.n_cov
     n, half_diff, n_ties, ya = stats
@@ -122,8 +123,10 @@ def chord_refits(design: core.Design, theta0: np.ndarray, counts: np.ndarray, *,
                  factor: tuple | None = None) -> tuple[np.ndarray, int]:
     """Refit the design under each of ``counts`` (n_block, n_rows, 3); return (estimates, n_failed).
 
-    Every resample must have the same total count as the design (scale of
-    the gradient tolerance).
+    Each resample's gradient is divided by its own total count (the scale
+    of the gradient tolerance, as in the point fit), so the chord step with
+    the full-data information per judgment stays a Newton-like step when
+    resamples hold more or fewer judgments than the data.
     """
     reg, cov_reg = regularization, covariate_regularization
     b = counts.shape[0]
@@ -132,12 +135,12 @@ def chord_refits(design: core.Design, theta0: np.ndarray, counts: np.ndarray, *,
         factor = _factor(design, theta0, reg, cov_reg)
     active = np.arange(b)
     if factor is not None:
-        scale = 1.0 / max(float(design.counts.sum()), 1.0)
+        scale = 1.0 / np.maximum(counts.sum(axis=(1, 2)), 1.0)
         scat = _scatter_matrix(design)
         stats = _block_stats(design, counts)
         for _ in range(CHORD_MAX_STEPS):
             sub = tuple(None if s is None else s[active] for s in stats)
-            g = _block_gradient(design, theta[active], sub, scat, reg, cov_reg, scale)
+            g = _block_gradient(design, theta[active], sub, scat, reg, cov_reg, scale[active, None])
             done = np.abs(g).max(axis=1) <= tol
             moving = ~done
             if not moving.any():
@@ -156,62 +159,82 @@ def chord_refits(design: core.Design, theta0: np.ndarray, counts: np.ndarray, *,
     return theta, failed
 
 
-def bootstrap_unique_rows(design: core.Design, theta0: np.ndarray, n_resamples: int,
-                          rng: np.random.Generator, *, regularization: float,
-                          covariate_regularization: float, max_iter: int, tol: float
-                          ) -> tuple[np.ndarray, int]:
-    """Refit on multinomial counts over the unique (i, j, outcome) rows.
+def _patterns(cells: np.ndarray, cluster: np.ndarray, n_clusters: int, n_cells: int
+              ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """Compress clusters into distinct vote patterns (vectorized).
 
-    Each resample draws ``N`` judgments with replacement, expressed as
-    multinomial counts of the design's non-empty (row, outcome) cells
-    (:class:`~prefqa.models._bt_sample.MultinomialSampler`); the fit never
-    touches raw judgments. Returns the (n_resamples, n_params)
-    draws and the number of refits that did not converge.
+    ``cells[r]`` is the (design row, outcome) cell of judgment ``r``. Two
+    clusters with the same multiset of cells are interchangeable in a
+    resample. Returns the (n_patterns, n_cells) count matrix ``P``, the
+    number of clusters with each pattern, and the pattern of each cluster.
+    """
+    q = sparse.coo_matrix((np.ones(len(cells)), (cluster, cells)), shape=(n_clusters, n_cells)).tocsr()
+    q.sum_duplicates()
+    q.sort_indices()
+    deg = np.diff(q.indptr)
+    width = int(deg.max()) if n_clusters else 0
+    if width == 1 and (q.data == 1).all():        # one judgment per cluster: the pattern is its cell
+        present = np.bincount(q.indices, minlength=n_cells)
+        uniq = np.flatnonzero(present)
+        remap = np.cumsum(present > 0) - 1
+        p = sparse.csr_matrix((np.ones(len(uniq)), (np.arange(len(uniq)), uniq)), shape=(len(uniq), n_cells))
+        return p, present[uniq].astype(np.int64), remap[q.indices]
+    if width > _PATTERN_MAX_WIDTH:                # large clusters (annotators): no compression
+        return q, np.ones(n_clusters, dtype=np.int64), np.arange(n_clusters)
+    top = int(q.data.max()) + 1
+    keys = np.full((n_clusters, width), -1, dtype=np.int64)
+    slot = np.arange(len(q.indices)) - np.repeat(q.indptr[:-1], deg)
+    keys[np.repeat(np.arange(n_clusters), deg), slot] = q.indices.astype(np.int64) * top + q.data.astype(np.int64)
+    _, first, inverse, mult = np.unique(keys, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    return q[first], mult.astype(np.int64), inverse.ravel()
+
+
+def cluster_bootstrap(design: core.Design, theta0: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
+                      cluster: np.ndarray, n_clusters: int, n_resamples: int, rng: np.random.Generator, *,
+                      regularization: float, covariate_regularization: float, max_iter: int, tol: float
+                      ) -> tuple[np.ndarray, int, int]:
+    """Refit on clusters (comparisons, annotators or judgments) resampled with replacement.
+
+    Each resample draws ``n_clusters`` clusters with replacement. Clusters
+    are first compressed into distinct vote patterns (:func:`_patterns`), so
+    a resample is a multinomial draw of pattern counts
+    (:class:`~prefqa.models._bt_sample.MultinomialSampler` when there are
+    few patterns, else ``n_clusters`` uniform indices), turned into design
+    row counts by one sparse product; refits use :func:`chord_refits`.
+    Returns the (n_resamples, n_params) draws, the number of refits that did
+    not converge and the number of patterns.
     """
     nrow = len(design.i)
-    flat = design.counts.reshape(-1)
-    cells = np.flatnonzero(flat > 0)
-    sampler = MultinomialSampler(flat[cells])
+    n_cells = nrow * 3
+    rows = np.arange(len(outcome)) if row is None else row
+    pat, mult, _ = _patterns(rows * 3 + outcome, cluster, n_clusters, n_cells)
+    n_pat = len(mult)
+    use_sampler = n_pat <= _SAMPLER_MAX_PATTERNS or n_pat * 4 <= n_clusters
+    sampler = MultinomialSampler(mult) if use_sampler else None
+    expanded = None if use_sampler else np.repeat(np.arange(n_pat), mult)
     factor = _factor(design, theta0, regularization, covariate_regularization) \
         if design.n_params <= 3000 else None
     draws = np.empty((n_resamples, design.n_params))
     failed = 0
-    block = max(1, min(n_resamples, _BLOCK_CELLS // max(nrow, len(cells), 1)))
+    pat_t = pat.T.tocsr()
+    single = pat.nnz == n_pat and bool((pat.data == 1).all())
+    cells = pat.indices if single else None
+    block = max(1, min(n_resamples, _BLOCK_CELLS // max(nrow, n_pat, 1)))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
-        counts = np.zeros((size, nrow * 3))
-        counts[:, cells] = sampler.draw(rng, size).T
+        if sampler is not None:
+            m = sampler.draw(rng, size)
+        else:                                  # a loop over resamples, not rows
+            m = np.stack([np.bincount(expanded[rng.integers(0, n_clusters, n_clusters)], minlength=n_pat)
+                          for _ in range(size)], axis=1)
+        if single:
+            counts = np.zeros((size, n_cells))
+            counts[:, cells] = m.T
+        else:
+            counts = np.asarray((pat_t @ m.astype(np.float64)).T)
         draws[start: start + size], bad = chord_refits(
             design, theta0, counts.reshape(size, nrow, 3), regularization=regularization,
             covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol,
             factor=factor)
         failed += bad
-    return draws, failed
-
-
-def bootstrap_rows(design: core.Design, theta0: np.ndarray, n_resamples: int, rng: np.random.Generator,
-                   *, regularization: float, covariate_regularization: float, max_iter: int,
-                   tol: float) -> tuple[np.ndarray, int]:
-    """Refit on judgments resampled with replacement (rows that do not compress).
-
-    Each resample weighs every judgment by how often it was drawn (a
-    multinomial over judgments with equal probabilities), and is refitted
-    by the same chord steps. Cost: a few passes over all judgments per
-    resample, about a quarter of the point fit each.
-    """
-    n = len(design.i)
-    factor = _factor(design, theta0, regularization, covariate_regularization) \
-        if design.n_params <= 3000 else None
-    draws = np.empty((n_resamples, design.n_params))
-    failed = 0
-    block = max(1, min(n_resamples, _BLOCK_CELLS // max(n, 1)))
-    for start in range(0, n_resamples, block):
-        size = min(block, n_resamples - start)
-        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
-        counts = design.counts[None, :, :] * weights[:, :, None]
-        draws[start: start + size], bad = chord_refits(
-            design, theta0, counts, regularization=regularization,
-            covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol,
-            factor=factor)
-        failed += bad
-    return draws, failed
+    return draws, failed, n_pat

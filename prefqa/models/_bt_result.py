@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 __all__ = ["BradleyTerryResult", "rank_table"]
 
@@ -65,6 +65,14 @@ class BradleyTerryResult:
         ``None`` when ``ci=None``.
     over, ties, ci, regularization, covariate_regularization, confidence_level, n_resamples
         The settings used.
+    cluster : str or None
+        The clustering used by the sandwich or the bootstrap:
+        ``'comparison'``, ``'annotator'``, ``'two-way'`` or ``'none'``
+        (judgments independent, also for ``ci='fisher'``); ``None`` without
+        intervals. ``cluster='auto'`` is resolved to one of these.
+    se_method : str
+        How the standard errors were obtained, in words (``'none'`` without
+        intervals).
     n_judgments, n_items, n_dropped : int
         Judgments used, items scored, judgments left out (missing ids or
         covariates, or ties with ``ties="drop"``).
@@ -83,6 +91,8 @@ class BradleyTerryResult:
     over: str
     ties: str
     ci: str | None
+    cluster: str | None
+    se_method: str
     regularization: float
     covariate_regularization: float
     confidence_level: float
@@ -113,12 +123,13 @@ class BradleyTerryResult:
         si, sj = self._strengths(i), self._strengths(j)
         d = si - sj
         if self.ties == "davidson":
-            nu = self.tie_parameter
-            den = np.exp(d / 2) + np.exp(-d / 2) + nu
-            pw, pl, pt = np.exp(d / 2) / den, np.exp(-d / 2) / den, nu / den
+            # P(win) = e^{d/2} / D, D = e^{d/2} + e^{-d/2} + nu: softmax over (d/2, -d/2, log nu)
+            logits = np.stack([d / 2, -d / 2, np.full_like(d, np.log(self.tie_parameter)
+                                                           if self.tie_parameter > 0 else -np.inf)])
+            pw, pl, pt = special.softmax(logits, axis=0)
         else:
-            pw = 1.0 / (1.0 + np.exp(-d))
-            pl, pt = 1.0 - pw, np.zeros_like(pw)
+            pw = special.expit(d)
+            pl, pt = special.expit(-d), np.zeros_like(pw)
         return pd.DataFrame({"i": np.atleast_1d(np.asarray(i, dtype=object)),
                              "j": np.atleast_1d(np.asarray(j, dtype=object)),
                              "p_win": pw, "p_loss": pl, "p_tie": pt})
@@ -195,8 +206,9 @@ class BradleyTerryResult:
         lines = [
             f"Bradley-Terry over {self.over}s: {self.n_items:,} items, {self.n_judgments:,} "
             f"judgments ({self.n_dropped:,} left out); ties={self.ties!r}, ci={self.ci!r}, "
-            f"regularization={self.regularization:g}; converged={self.converged} "
-            f"after {self.n_iter} iterations.",
+            f"cluster={self.cluster!r}, regularization={self.regularization:g}; "
+            f"converged={self.converged} after {self.n_iter} iterations.",
+            f"Standard errors: {self.se_method}.",
         ]
         if self.ties == "davidson":
             lines.append(f"Davidson tie parameter nu = {self.tie_parameter:.4f}")

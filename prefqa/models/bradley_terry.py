@@ -29,24 +29,36 @@ covariates. Mapping to other tools:
 
 Confidence intervals
 --------------------
+Judgments are correlated within comparisons and within annotators, so
+every interval here respects the design unless asked not to; ``cluster``
+says how (:mod:`prefqa.models._bt_cluster` has the rules), and the result
+records it in ``cluster`` and ``se_method``.
+
 * ``"sandwich"`` (default): ``H^-1 G H^-1`` with ``H`` the Fisher
-  information and ``G`` the outer products of score sums per comparison
-  (judgments of one comparison share its two responses and are not
-  independent), times ``C / (C - 1)`` for ``C`` comparisons. Normal
-  intervals.
-* ``"fisher"``: ``H^-1`` only (model-based; what R's BradleyTerry2 reports).
-* ``"bootstrap"``: percentile intervals from ``n_resamples`` refits. When
-  every covariate is constant (none, or only ``"position"``), judgments
-  collapse to unique (i, j, outcome) rows and each resample is an exact
-  multinomial draw of their counts (the fit never touches raw rows). Each
-  resample is then solved to convergence by chord Newton steps from the
-  full-data estimate, all resamples of a block at once
-  (:mod:`prefqa.models._bt_boot`). Measured at 1M judgments over 200
-  models, 1,000 resamples: about 6 s of CPU (15-19 s wall on a shared
-  2-core machine at load average 6). With continuous covariates rows do not
-  compress: each resample reweights every judgment and costs a few passes
-  over all of them (measured: 0.5 s of CPU per resample at 1M judgments
-  with 4 covariates, a quarter of the point fit); prefer the sandwich there.
+  information and ``G`` the outer products of score sums per cluster,
+  times ``G / (G - 1)``. With the default ``cluster="auto"`` that is
+  two-way (annotator x comparison, Cameron-Gelbach-Miller) when at least
+  10 annotators are named, else by comparison. Normal intervals.
+* ``"fisher"``: ``H^-1`` only (model-based, judgments independent; what R's
+  BradleyTerry2 reports).
+* ``"bootstrap"``: percentile intervals from ``n_resamples`` refits on
+  clusters resampled with replacement: comparisons (``cluster=
+  "comparison"``), annotators (``"annotator"``) or judgments
+  (``"none"``); ``"auto"`` resamples the dimension with the larger
+  one-way sandwich variance and notes when the two-way sandwich is wider.
+  Clusters are compressed into distinct vote patterns (identical
+  comparisons are interchangeable), so a resample is a multinomial draw of
+  pattern counts, turned into counts of the unique (i, j, outcome) rows
+  when every covariate is constant (none, or only ``"position"``); the fit
+  never touches raw rows. Each resample is then solved to convergence by
+  chord Newton steps from the full-data estimate, all resamples of a block
+  at once (:mod:`prefqa.models._bt_boot`). Measured at 1M judgments over
+  200 models, 1,000 resamples: about 6 s of CPU (15-19 s wall on a shared
+  2-core machine at load average 6). With continuous covariates rows do
+  not compress: each resample reweights every judgment and costs a few
+  passes over all of them (measured: 0.5 s of CPU per resample at 1M
+  judgments with 4 covariates, a quarter of the point fit); prefer the
+  sandwich there.
 
 Covariates the data cannot estimate
 -----------------------------------
@@ -78,6 +90,7 @@ from .._types import RngLike, as_generator
 from ..errors import ConvergenceWarning, InsufficientDataError, PrefqaWarning, SchemaError
 from ..schema import PreferenceData
 from . import _bt_boot as boot
+from . import _bt_cluster as clus
 from . import _bt_design as build
 from . import _bt_fit as core
 from .._blas import single_threaded_blas
@@ -94,7 +107,7 @@ Covariates = Sequence[str] | pd.DataFrame | np.ndarray
 
 
 def _validate(data: PreferenceData, over: str, ties: str, covariates: object, regularization: float,
-              covariate_regularization: float, ci: str | None, n_resamples: int,
+              covariate_regularization: float, ci: str | None, cluster: str, n_resamples: int,
               confidence_level: float, max_iter: int, tol: float) -> None:
     if not isinstance(data, PreferenceData):
         raise SchemaError(f"`data` must be a PreferenceData (see pq.read); got {type(data).__name__}.")
@@ -104,6 +117,11 @@ def _validate(data: PreferenceData, over: str, ties: str, covariates: object, re
         raise SchemaError(f"`ties` must be one of {TIES}; got {ties!r}.")
     if ci not in CIS:
         raise SchemaError(f"`ci` must be one of {CIS}; got {ci!r}.")
+    if cluster not in clus.CLUSTERS:
+        raise SchemaError(f"`cluster` must be one of {clus.CLUSTERS}; got {cluster!r}.")
+    if ci == "bootstrap" and cluster == "two-way":
+        raise SchemaError("a bootstrap resamples one dimension (cluster='comparison', 'annotator' or "
+                          "'none'); for two-way clustering use ci='sandwich', cluster='two-way'.")
     for name, value in (("regularization", regularization),
                         ("covariate_regularization", covariate_regularization)):
         if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
@@ -159,6 +177,7 @@ def fit_bradley_terry(
     regularization: float = 0.0,
     covariate_regularization: float = 0.0,
     ci: Literal["sandwich", "fisher", "bootstrap"] | None = "sandwich",
+    cluster: Literal["auto", "comparison", "annotator", "two-way", "none"] = "auto",
     n_resamples: int = 1000,
     confidence_level: float = 0.95,
     rng: RngLike = None,
@@ -192,6 +211,13 @@ def fit_bradley_terry(
         The same penalty on covariate coefficients (default 0: unpenalised).
     ci : {'sandwich', 'fisher', 'bootstrap'} or None
         How to get standard errors and intervals (module notes).
+    cluster : {'auto', 'comparison', 'annotator', 'two-way', 'none'}
+        Which judgments are treated as correlated, for the sandwich and the
+        bootstrap (ignored by ``'fisher'``). ``'auto'``: annotator x
+        comparison (two-way) with at least 10 named annotators, else by
+        comparison (a note says when annotators are treated as fixed); a
+        bootstrap resamples one dimension, the one with more variance.
+        ``'none'``: judgments independent (the old behaviour).
     n_resamples : int
         Bootstrap resamples.
     confidence_level : float
@@ -235,16 +261,16 @@ def fit_bradley_terry(
     >>> round(res.win_probability("m1", "m3"), 3)
     0.665
     """
-    _validate(data, over, ties, covariates, regularization, covariate_regularization, ci,
+    _validate(data, over, ties, covariates, regularization, covariate_regularization, ci, cluster,
               n_resamples, confidence_level, max_iter, tol)
     with single_threaded_blas():
         return _fit(data, over, ties, covariates, float(regularization), float(covariate_regularization),
-                    ci, n_resamples, confidence_level, rng, max_iter, tol)
+                    ci, cluster, n_resamples, confidence_level, rng, max_iter, tol)
 
 
 def _fit(data: PreferenceData, over: str, ties: str, covariates: Covariates, regularization: float,
-         covariate_regularization: float, ci: str | None, n_resamples: int, confidence_level: float,
-         rng: RngLike, max_iter: int, tol: float) -> BradleyTerryResult:
+         covariate_regularization: float, ci: str | None, cluster: str, n_resamples: int,
+         confidence_level: float, rng: RngLike, max_iter: int, tol: float) -> BradleyTerryResult:
     notes: list[str] = []
     ia_all, ib_all, labels = build.items(data, over)
     k = len(labels)
@@ -301,43 +327,66 @@ def _fit(data: PreferenceData, over: str, ties: str, covariates: Covariates, reg
         _warnings.warn(" ".join(notes[-1:]), ConvergenceWarning, stacklevel=3)
     identified = regularization > 0
     cov = draws = None
+    used_cluster: str | None = None
     if ci is not None and design.n_params > MAX_DENSE_PARAMS:
         notes.append(f"confidence intervals skipped: {design.n_params} parameters exceed the dense "
                      f"limit of {MAX_DENSE_PARAMS}; use over='model' or ci=None.")
-    elif ci in ("sandwich", "fisher"):
+        ci = None
+    elif ci == "fisher":
+        used_cluster = "none"
         h = core.information(design, fit.theta, regularization=regularization,
                              covariate_regularization=covariate_regularization)
-        meat = None
-        if ci == "sandwich":
-            cluster, n_clusters, extra = build.clusters(data, idx, ia, ib, k)
-            notes.extend(extra)
-            meat = core.cluster_meat(design, fit.theta, row if compress else None, outcome, cluster,
-                                     n_clusters)
-            meat *= n_clusters / max(n_clusters - 1, 1)
-        cov, extra = core.covariance(h, k, identified, meat)
+        cov, extra = core.covariance(h, k, identified)
         notes.extend(extra)
-    elif ci == "bootstrap":
-        gen = as_generator(rng)
-        kw = dict(regularization=regularization, covariate_regularization=covariate_regularization,
-                  max_iter=max_iter, tol=tol)
-        if compress:
-            draws, failed = boot.bootstrap_unique_rows(design, fit.theta, n_resamples, gen, **kw)
+    elif ci in ("sandwich", "bootstrap"):
+        codes = clus.cluster_codes(data, idx)
+        used_cluster, extra = clus.resolve(cluster, ci, codes)
+        notes.extend(extra)
+        rows = row if compress else None
+        if ci == "sandwich" or used_cluster == "auto":
+            h = core.information(design, fit.theta, regularization=regularization,
+                                 covariate_regularization=covariate_regularization)
+        if ci == "sandwich":
+            meat, extra = clus.meat(design, fit.theta, rows, outcome, codes, used_cluster, ia, ib)
+            notes.extend(extra)
+            cov, extra = core.covariance(h, k, identified, meat)
+            notes.extend(extra)
         else:
-            draws, failed = boot.bootstrap_rows(design, fit.theta, n_resamples, gen, **kw)
-        if not identified:
-            draws[:, :k] -= draws[:, :k].mean(axis=1, keepdims=True)
-        if failed:
-            notes.append(f"{failed} of {n_resamples} bootstrap refits did not converge.")
-        cov = np.cov(draws, rowvar=False)
+            if used_cluster == "auto":
+                used_cluster, extra = clus.choose_bootstrap(design, fit.theta, rows, outcome, codes, ia, ib,
+                                                            h, identified)
+                notes.extend(extra)
+            groups, n_groups = {"comparison": (codes.comparison, codes.n_comparisons),
+                                "annotator": (codes.annotator, codes.n_annotator_clusters),
+                                "none": (np.arange(len(idx)), len(idx))}[used_cluster]
+            draws, failed, _ = boot.cluster_bootstrap(
+                design, fit.theta, rows, outcome, groups, n_groups, n_resamples, as_generator(rng),
+                regularization=regularization, covariate_regularization=covariate_regularization,
+                max_iter=max_iter, tol=tol)
+            if not identified:
+                draws[:, :k] -= draws[:, :k].mean(axis=1, keepdims=True)
+            if failed:
+                notes.append(f"{failed} of {n_resamples} bootstrap refits did not converge.")
+            finite = np.isfinite(draws).all(axis=1)
+            if not finite.all():
+                notes.append(f"{int((~finite).sum())} of {n_resamples} bootstrap refits gave non-finite "
+                             "estimates (a resample in which an item never lost or never won) and were "
+                             "left out of the intervals.")
+                draws = draws[finite]
+            if len(draws) >= 2:
+                cov = np.cov(draws, rowvar=False).reshape(design.n_params, design.n_params)
+            else:
+                notes.append("too few usable bootstrap refits for intervals.")
+                draws = None
     return _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci,
                    regularization, covariate_regularization, confidence_level,
                    n_resamples if ci == "bootstrap" else 0, converged, notes, len(idx), dropped,
-                   all_names)
+                   all_names, used_cluster)
 
 
 def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci, reg, cov_reg,
             level, n_resamples, converged, notes, n_used, dropped,
-            all_names) -> BradleyTerryResult:  # noqa: ANN001
+            all_names, cluster) -> BradleyTerryResult:  # noqa: ANN001
     k, p = design.n_items, design.n_cov
     theta = fit.theta
     zq = stats.norm.ppf(0.5 + level / 2.0)
@@ -379,7 +428,8 @@ def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties,
         cov_frame = pd.DataFrame(cov, index=idx, columns=idx)
     return BradleyTerryResult(
         scores=scores, coefficients=coefficients, tie_parameter=tie_parameter, covariance=cov_frame,
-        over=over, ties=ties, ci=ci, regularization=reg, covariate_regularization=cov_reg,
+        over=over, ties=ties, ci=ci, cluster=cluster, se_method=clus.se_method(ci, cluster),
+        regularization=reg, covariate_regularization=cov_reg,
         confidence_level=level, n_resamples=n_resamples, n_judgments=int(n_used), n_items=k,
         n_dropped=int(data.n_judgments - n_used), log_likelihood=fit.log_likelihood,
         converged=bool(converged), n_iter=fit.n_iter, warnings=tuple(notes),

@@ -1,0 +1,233 @@
+"""Which judgments of a Bradley-Terry fit are correlated, and the cluster-robust meat.
+
+Judgments are correlated within comparisons (the judges of one comparison
+see the same two texts: a close call is close for all of them) and within
+annotators (a noisy or idiosyncratic annotator moves every score they
+give the same way). :func:`resolve` turns the ``cluster`` option into the
+clustering used:
+
+* ``"comparison"``: one cluster per comparison (judgments with a missing
+  comparison id are their own cluster);
+* ``"annotator"``: one cluster per annotator (a judgment with a missing
+  annotator id is its own cluster);
+* ``"two-way"``: annotator and comparison, Cameron, Gelbach and Miller
+  (2011, *J. Bus. Econ. Stat.* 29(2)): ``M = M_annotator + M_comparison -
+  M_cell`` with cells the (annotator, comparison) intersections, each term
+  with its own ``G / (G - 1)`` factor; a meat that is not positive
+  semi-definite has its negative eigenvalues set to 0 (their remedy), with
+  a note;
+* ``"none"``: every judgment independent;
+* ``"auto"`` (default): ``"two-way"`` when at least
+  :data:`MIN_ANNOTATOR_CLUSTERS` annotators are named, since both
+  correlations are then present and estimable; ``"comparison"`` when fewer
+  or no annotators are named (data without annotator ids, as HH or TRL
+  rows; with a handful of annotators, annotator-clustered SEs are biased
+  down, so the interval treats annotators as fixed and says so).
+
+A bootstrap can resample one dimension only (a product of annotator and
+comparison weights counts the judgment-level variance three times), so for
+``ci="bootstrap"`` the automatic choice is the dimension whose one-way
+sandwich variance of the strengths is larger, with a note when the two-way
+sandwich is noticeably wider (see :func:`choose_bootstrap`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from ..errors import InsufficientDataError
+from ..schema import PreferenceData
+from . import _bt_fit as core
+
+__all__ = ["CLUSTERS", "MIN_ANNOTATOR_CLUSTERS", "ClusterCodes", "cluster_codes", "resolve", "meat",
+           "choose_bootstrap", "se_method"]
+
+CLUSTERS = ("auto", "comparison", "annotator", "two-way", "none")
+MIN_ANNOTATOR_CLUSTERS = 10   # fewer annotator clusters: annotator-robust SEs are biased downward
+TWO_WAY_WIDER = 1.10          # bootstrap note when the two-way SEs exceed the resampled dimension's by this
+
+
+def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes 0..G-1 for the values present; each missing (-1) value gets its own code."""
+    n = len(codes)
+    if n == 0:
+        return codes.astype(np.int64), 0
+    top = int(codes.max()) + 1 if (codes >= 0).any() else 0
+    present = np.zeros(top, dtype=bool)
+    present[codes[codes >= 0]] = True
+    remap = np.cumsum(present) - 1
+    g = int(present.sum())
+    out = np.empty(n, dtype=np.int64)
+    named = codes >= 0
+    out[named] = remap[codes[named]]
+    out[~named] = g + np.arange(int((~named).sum()))
+    return out, g + int((~named).sum())
+
+
+@dataclass(frozen=True)
+class ClusterCodes:
+    """Cluster codes of the used judgments."""
+
+    comparison: np.ndarray
+    n_comparisons: int
+    annotator: np.ndarray
+    n_annotator_clusters: int
+    n_annotators: int          # named annotators among the used judgments
+    n_missing_annotator: int
+
+
+def cluster_codes(data: PreferenceData, idx: np.ndarray) -> ClusterCodes:
+    """Return the comparison and annotator clusters of the judgments ``idx``."""
+    comp, n_comp = _dense(data.codes("comparison_id")[0][idx])
+    if "annotator_id" in data.judgments:
+        raw = data.codes("annotator_id")[0][idx]
+    else:
+        raw = np.full(len(idx), -1, dtype=np.int64)
+    ann, n_ann = _dense(raw)
+    missing = int((raw < 0).sum())
+    return ClusterCodes(comp, n_comp, ann, n_ann, n_ann - missing, missing)
+
+
+def resolve(cluster: str, ci: str | None, codes: ClusterCodes) -> tuple[str, list[str]]:
+    """Return the clustering to use (``"auto"`` kept for a bootstrap to decide later) and notes."""
+    notes: list[str] = []
+    g = codes.n_annotators
+    if cluster == "auto":
+        if g >= MIN_ANNOTATOR_CLUSTERS:
+            return ("auto" if ci == "bootstrap" else "two-way"), notes
+        if g >= 2:
+            notes.append(f"only {g} annotators are named, too few to cluster on (annotator-robust SEs "
+                         f"need about {MIN_ANNOTATOR_CLUSTERS}): the intervals cluster by comparison and "
+                         "treat the annotators as fixed; they do not cover annotator-to-annotator "
+                         "variation. Pass cluster='two-way' to cluster on annotators anyway.")
+        return "comparison", notes
+    if cluster in ("annotator", "two-way"):
+        if g < 2:
+            raise InsufficientDataError(
+                f"cluster={cluster!r} needs at least 2 named annotators; the used judgments name {g}. "
+                "Use cluster='comparison' (or the default 'auto').")
+        if g < MIN_ANNOTATOR_CLUSTERS:
+            notes.append(f"cluster={cluster!r} with only {g} annotators: cluster-robust standard errors "
+                         "from so few clusters are biased downward; read the intervals as too narrow.")
+        if codes.n_missing_annotator:
+            notes.append(f"{codes.n_missing_annotator} judgment(s) without an annotator id are each their "
+                         "own annotator cluster.")
+    return cluster, notes
+
+
+def _scores_sparse(design: core.Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
+                   cluster: np.ndarray, n_clusters: int) -> sparse.csr_matrix:
+    """Return the (n_clusters, n_params) sums of the judgments' score vectors."""
+    k, p = design.n_items, design.n_cov
+    u_d, u_l = core.judgment_scores(design, theta, row, outcome)
+    i_r, j_r = (design.i, design.j) if row is None else (design.i[row], design.j[row])
+    z = design.z if row is None else design.z[row]
+    rows = [cluster, cluster]
+    cols = [i_r, j_r]
+    vals = [u_d, -u_d]
+    for c in range(p):
+        rows.append(cluster)
+        cols.append(np.full(len(cluster), k + c))
+        vals.append(u_d * z[:, c])
+    if u_l is not None:
+        rows.append(cluster)
+        cols.append(np.full(len(cluster), design.n_params - 1))
+        vals.append(u_l)
+    return sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n_clusters, design.n_params)).tocsr()
+
+
+def _one_way(design: core.Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
+             cluster: np.ndarray, n_clusters: int, same_pair: bool) -> np.ndarray:
+    """Meat of one clustering times ``G / (G - 1)``."""
+    if same_pair:   # every cluster lies within one item pair: the fast pair-table assembly
+        m = core.cluster_meat(design, theta, row, outcome, cluster, n_clusters)
+    else:
+        s = _scores_sparse(design, theta, row, outcome, cluster, n_clusters)
+        m = np.asarray((s.T @ s).todense())
+    return m * (n_clusters / max(n_clusters - 1, 1))
+
+
+def _pairs_nest(ia: np.ndarray, ib: np.ndarray, k: int, cluster: np.ndarray, n_clusters: int) -> bool:
+    """True when every cluster's judgments name one unordered item pair."""
+    pair = np.minimum(ia, ib) * k + np.maximum(ia, ib)
+    first = np.empty(n_clusters, dtype=np.int64)
+    first[cluster[::-1]] = np.arange(len(cluster) - 1, -1, -1)
+    return bool((pair == pair[first[cluster]]).all())
+
+
+def meat(design: core.Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
+         codes: ClusterCodes, cluster: str, ia: np.ndarray, ib: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Return the cluster-robust meat for ``cluster`` and notes (module notes)."""
+    k = design.n_items
+    n = len(outcome)
+    notes: list[str] = []
+    comp_nest = _pairs_nest(ia, ib, k, codes.comparison, codes.n_comparisons)
+    if cluster in ("comparison", "two-way") and not comp_nest:
+        notes.append("some comparisons name different item pairs across their judgments; their "
+                     "clusters are still summed over all their judgments.")
+    if cluster == "none":
+        return _one_way(design, theta, row, outcome, np.arange(n), n, True), notes
+    if cluster == "comparison":
+        return _one_way(design, theta, row, outcome, codes.comparison, codes.n_comparisons, comp_nest), notes
+    m_ann = _one_way(design, theta, row, outcome, codes.annotator, codes.n_annotator_clusters, False)
+    if cluster == "annotator":
+        return m_ann, notes
+    m_comp = _one_way(design, theta, row, outcome, codes.comparison, codes.n_comparisons, comp_nest)
+    _, cell = np.unique(codes.annotator * np.int64(codes.n_comparisons) + codes.comparison,
+                        return_inverse=True)
+    cell = cell.ravel().astype(np.int64)
+    n_cells = int(cell.max()) + 1 if n else 0
+    m_cell = _one_way(design, theta, row, outcome, cell, n_cells, comp_nest)
+    m = m_ann + m_comp - m_cell
+    m = 0.5 * (m + m.T)
+    vals, vecs = np.linalg.eigh(m)
+    top = max(float(vals.max()), 0.0)
+    neg = vals < -1e-12 * max(top, 1e-300)
+    if neg.any():
+        notes.append(f"the two-way meat had {int(neg.sum())} negative eigenvalue(s) (the most negative "
+                     f"{float(vals.min()) / max(top, 1e-300):.2g} of the largest); they were set to 0 "
+                     "(Cameron, Gelbach and Miller 2011).")
+        m = (vecs * np.clip(vals, 0.0, None)) @ vecs.T
+    return m, notes
+
+
+def choose_bootstrap(design: core.Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
+                     codes: ClusterCodes, ia: np.ndarray, ib: np.ndarray, h: np.ndarray, identified: bool
+                     ) -> tuple[str, list[str]]:
+    """Pick the dimension a bootstrap resamples under ``cluster="auto"`` (module notes)."""
+    k = design.n_items
+    traces = {}
+    for name in ("comparison", "annotator", "two-way"):
+        m, _ = meat(design, theta, row, outcome, codes, name, ia, ib)
+        cov, _ = core.covariance(h, k, identified, m)
+        traces[name] = float(np.nansum(np.diag(cov)[:k]))
+    pick = "annotator" if traces["annotator"] > traces["comparison"] else "comparison"
+    notes: list[str] = []
+    ratio = np.sqrt(traces["two-way"] / traces[pick]) if traces[pick] > 0 else 1.0
+    if ratio > TWO_WAY_WIDER:
+        notes.append(f"the bootstrap resamples {pick}s, the dimension with more variance; the two-way "
+                     f"sandwich (annotator x comparison) gives strength SEs about {ratio:.2f} times as "
+                     "wide, because both correlations matter here: prefer ci='sandwich' "
+                     "(cluster='two-way').")
+    return pick, notes
+
+
+def se_method(ci: str | None, cluster: str | None) -> str:
+    """Describe how the standard errors were obtained."""
+    if ci is None:
+        return "none"
+    if ci == "fisher":
+        return "model-based (inverse Fisher information; judgments independent)"
+    if ci == "sandwich":
+        if cluster == "two-way":
+            return "two-way cluster-robust sandwich (annotator x comparison, Cameron-Gelbach-Miller)"
+        if cluster == "none":
+            return "robust sandwich (judgments independent)"
+        return f"cluster-robust sandwich by {cluster}"
+    if cluster == "none":
+        return "bootstrap over judgments (SD of refits; percentile intervals)"
+    return f"cluster bootstrap over {cluster}s (SD of refits; percentile intervals)"
