@@ -84,7 +84,7 @@ def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: st
                 f"{name}: `mapping` maps values of column {key!r}, which is not in the data; found {cols}."
             )
         s = out[col]
-        hit = s.isin(list(table)).to_numpy()
+        hit = np.array(s.isin(list(table)).to_numpy(dtype=bool), copy=True)
         mapped = s[hit].map(table) if hit.any() else None
         # keys also match as text, so {"1": "a"} (CLI, TOML) maps the integer 1 and the text "1 "
         text_table = {_key(k): v for k, v in table.items()}

@@ -78,5 +78,6 @@ def read_arena(src: Any, rej: Collector, *, id_column: str | None = None) -> Pre
         long[str(col)] = f[col].to_numpy()
     if dropped:
         notes.append(f"nested columns {dropped} are not kept (they are not strata).")
+        rej.unused(dropped)
     meta = {"source_format": "arena", "conversational": conversational}
     return assemble(long, src, "arena", rej, order_known=True, meta=meta, notes=notes)

@@ -46,6 +46,11 @@ class Collector:
         if len(table):
             self._coerced.append(table)
 
+    def count_coerced(self, column: str, value: str, to: str, n: int) -> None:
+        """Record ``n`` cells of ``column`` changed from ``value`` to ``to`` (kinds, not values)."""
+        if n:
+            self.coerced(pd.DataFrame({"column": [self.column(column)], "value": [value], "to": [to], "n": [int(n)]}))
+
     def coerced_table(self) -> pd.DataFrame:
         if not self._coerced:
             return empty_coerced_table()

@@ -48,6 +48,7 @@ def read_canonical(src: Source, rej: Collector, *, sibling_ratings: bool = True)
         if col in ("prompt", "response_a", "response_b"):
             long[col], k = as_text(f[col])
             n_coerced += k
+            rej.count_coerced(col, "<non-string>", "<text>", k)
         elif col == "prompt_messages":
             long["_messages"] = f[col].astype("str").fillna("")
         elif col != "order_known":
@@ -90,7 +91,7 @@ def sibling_path(path: Path, table: str) -> Path:
     name = path.name
     kind = suffix_kind(path)
     for suffix in (".jsonl.gz", ".csv.gz", ".json.gz", ".jsonl", ".ndjson", ".csv", ".tsv", ".json",
-                   ".parquet", ".pq"):
+                   ".parquet", ".pq", ".xlsx"):
         if name.lower().endswith(suffix):
             return path.with_name(name[: -len(suffix)] + f".{table}" + name[-len(suffix):])
     raise SchemaError(f"unsupported file type {kind!r} for {path}")  # unreachable after suffix_kind

@@ -94,9 +94,9 @@ def choice_fix(values: pd.Series, column: str) -> tuple[str, dict[str, Any]]:
     suggestion: dict[str, str] = {}
     if numeric and len(numeric) == len(found):
         ints = sorted(int(v) for v in numeric)
-        if set(ints) <= {0, 1, 2} and {1, 2} <= set(ints):
-            suggestion = {"0": "tie", "1": "a", "2": "b"} if 0 in ints else {"1": "a", "2": "b"}
-        elif set(ints) <= {0, 1}:
+        if set(ints) <= {0, 1, 2} and 2 in ints:  # PandaLM's convention: 1 = first, 2 = second, 0 = tie
+            suggestion = {"0": "tie", "1": "a", "2": "b"}
+        elif set(ints) <= {0, 1}:  # a 0/1 label: 0 = first, 1 = second
             suggestion = {"0": "a", "1": "b"}
         else:
             suggestion = {str(v): "<a|b|tie>" for v in ints}

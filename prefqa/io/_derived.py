@@ -207,6 +207,8 @@ def read_rankings(src: Any, rej: Collector, *, ranking_items: str = "text",
     missing_columns_error(src, "rankings", ["ranking"])
     if "prompt" not in f and "prompt_id" not in f:
         missing_columns_error(src, "rankings", ["prompt"], " (or 'prompt_id')")
+    rej.unused([c for c in f.columns if c not in ("ranking", "prompt", "prompt_id", "annotator_id",
+                                                   id_column or "comparison_id")])
     lengths = np.fromiter((len(v) if isinstance(v, (list, np.ndarray)) else -1 for v in f["ranking"]),
                           dtype=np.int64, count=len(f))
     bad = lengths < 2

@@ -74,7 +74,8 @@ def _drop_missing(src: Source, rej: Collector, columns: list[str]) -> np.ndarray
     return np.flatnonzero(~bad)
 
 
-def _extras(frame: pd.DataFrame, rows: np.ndarray, used: set[str]) -> dict[str, pd.Series]:
+def _extras(frame: pd.DataFrame, rows: np.ndarray, used: set[str], rej: Collector) -> dict[str, pd.Series]:
+    """Scalar extra columns (kept as strata); nested ones are reported as unused."""
     out = {}
     for col in frame.columns:
         if col in used:
@@ -82,6 +83,7 @@ def _extras(frame: pd.DataFrame, rows: np.ndarray, used: set[str]) -> dict[str, 
         s = frame[col].iloc[rows].reset_index(drop=True)
         first = s.dropna().head(1)
         if len(first) and isinstance(first.iloc[0], (list, dict, np.ndarray)):
+            rej.unused([col])
             continue
         out[str(col)] = s
     return out
@@ -136,6 +138,8 @@ def read_trl(src: Source, rej: Collector, *, id_column: str | None = None) -> Pr
         rejected, k2 = as_text(rejected_raw)
         if k1 + k2:
             notes.append(f"{k1 + k2:,} non-string responses were converted to text.")
+            rej.count_coerced("chosen", "<non-string>", "<text>", k1)
+            rej.count_coerced("rejected", "<non-string>", "<text>", k2)
         if has_prompt:
             prompt, _ = as_text(f["prompt"].iloc[rows].reset_index(drop=True))
         else:
@@ -147,7 +151,7 @@ def read_trl(src: Source, rej: Collector, *, id_column: str | None = None) -> Pr
             rejected = pd.Series([r[k:] for r, k in zip(r_list, cut)], dtype="str")
             notes.append("implicit prompt: the longest character prefix shared by chosen and rejected.")
     long = _pair_long(rows, cid, prompt, chosen, rejected, messages)
-    for name, s in _extras(f, rows, {"prompt", "chosen", "rejected", id_column or "comparison_id"}).items():
+    for name, s in _extras(f, rows, {"prompt", "chosen", "rejected", id_column or "comparison_id"}, rej).items():
         long[name] = s
     meta = {"source_format": "trl", "conversational": conversational}
     return assemble(long, src, "trl", rej, order_known=False, meta=meta, notes=notes)
@@ -202,6 +206,8 @@ def read_hh(src: Source, rej: Collector, *, id_column: str | None = None) -> Pre
         notes.append(f"{n_early:,} pairs differ before their final turns or hold the marker inside a final "
                      "turn; they were split at the last '\\n\\nAssistant:' marker both transcripts share.")
     long = _pair_long(rows, cid, prompt.iloc[keep], rc.iloc[keep], rr.iloc[keep])
+    for name, s in _extras(f, rows, {"chosen", "rejected", id_column or "comparison_id"}, rej).items():
+        long[name] = s
     meta = {"source_format": "hh", "conversational": False}
     return assemble(long, src, "hh", rej, order_known=False, meta=meta, notes=notes)
 
@@ -237,7 +243,7 @@ def read_openai(src: Source, rej: Collector, *, id_column: str | None = None) ->
     rejected = pd.Series([content(v) for v in f["non_preferred_output"].iloc[rows]], dtype="str")
     long = _pair_long(rows, cid, prompt, chosen, rejected, messages)
     used = {"input", "input.messages", "preferred_output", "non_preferred_output", id_column or "comparison_id"}
-    for name, s in _extras(f, rows, used).items():
+    for name, s in _extras(f, rows, used, rej).items():
         long[name] = s
     meta = {"source_format": "openai", "conversational": True}
     return assemble(long, src, "openai", rej, order_known=False, meta=meta)

@@ -50,17 +50,23 @@ def empty_rejected() -> pd.DataFrame:
 
 
 def suffix_kind(path: Path) -> str:
-    """Return ``csv``, ``jsonl``, ``json`` or ``parquet`` from a file name (``.gz`` allowed)."""
+    """Return ``csv``, ``jsonl``, ``json``, ``parquet`` or ``excel`` from a file name (``.gz`` allowed)."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     last = suffixes[-1] if suffixes else ""
     kinds = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
              ".parquet": "parquet", ".pq": "parquet"}
+    if last in (".xls", ".xlsm", ".ods"):
+        raise SchemaError(
+            f"{str(path)!r}: {last} workbooks are not read; save the sheet as .xlsx (or .csv) and read that."
+        )
+    kinds[".xlsx"] = "excel"
     if last not in kinds:
         raise SchemaError(
             f"cannot tell the file type of {str(path)!r} from its suffix {''.join(path.suffixes)!r}; "
-            "use .csv, .jsonl, .jsonl.gz, .json or .parquet, or read it with pandas and pass the DataFrame."
+            "use .csv, .tsv, .jsonl, .jsonl.gz, .json, .parquet or .xlsx, or read it with pandas and pass the "
+            "DataFrame."
         )
     return kinds[last]
 
@@ -83,7 +89,7 @@ class Source:
     @property
     def unit(self) -> str:
         """What a ``line`` number counts in messages: line, element or row."""
-        return {"jsonl": "line", "csv": "line", "json": "element"}.get(self.kind, "row")
+        return {"jsonl": "line", "csv": "line", "json": "element", "excel": "sheet row"}.get(self.kind, "row")
 
     def where(self, row: int, column: str | None = None) -> str:
         """Return ``"<name>, line 12, column 'choice'"`` for one frame row."""
@@ -134,7 +140,7 @@ def load_source(source: Any, *, on_error: str) -> Source:
             raise SchemaError(f"{str(path)!r} is a directory; pass one data file.")
         kind = suffix_kind(path)
         reader = {"jsonl": _read_jsonl, "csv": _read_csv, "json": _read_json_array,
-                  "parquet": _read_parquet}[kind]
+                  "parquet": _read_parquet, "excel": _read_excel}[kind]
         src = reader(path, on_error)
     if src.n_rows == 0:
         raise SchemaError(
@@ -299,6 +305,54 @@ def _read_parquet(path: Path, on_error: str) -> Source:
         raise SchemaError(f"{path}: not a readable Parquet file ({exc}).") from None
     n = table.num_rows
     return Source(_to_pandas(table), str(path), "parquet", path, n_rows=n)
+
+
+# ------------------------------------------------------------------- Excel
+def _read_excel(path: Path, on_error: str) -> Source:
+    """The first sheet of an .xlsx workbook; the header is sheet row 1, data rows start at 2."""
+    try:
+        import openpyxl  # noqa: F401  (pandas' engine; imported here so the error names the extra)
+    except ImportError:
+        raise SchemaError(
+            f"{path}: reading .xlsx needs the openpyxl package, which is not installed. Install it with "
+            "pip install 'prefqa[app]' (or pip install openpyxl), or save the sheet as .csv."
+        ) from None
+    try:
+        sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl", dtype=object)
+    except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError on damaged files
+        raise SchemaError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc}).") from None
+    names = list(sheets)
+    if not names:
+        return Source(pd.DataFrame(), str(path), "excel", path, n_rows=0)
+    frame = sheets[names[0]]
+    notes = []
+    if len(names) > 1:
+        notes.append(f"read sheet {names[0]!r} of {path.name}; the other sheets {names[1:]} were not read.")
+    frame.columns = [str(c) for c in frame.columns]
+    unnamed = [c for c in frame.columns if c.startswith("Unnamed: ") and frame[c].isna().all()]
+    if unnamed:  # empty columns right of the data: formatting, not data
+        frame = frame.drop(columns=unnamed)
+    blank = frame.isna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(~blank)
+    if blank.any():  # blank sheet rows carry no data; they are skipped (counted in a note)
+        notes.append(f"{int(blank.sum()):,} blank sheet rows were skipped.")
+        frame = frame.iloc[rows].reset_index(drop=True)
+    for col in frame.columns:  # numbers stay numbers unless the column is a known id/text column
+        if col in _CSV_STRINGS:
+            s = frame[col]
+            frame[col] = s.where(s.isna(), s.map(_excel_text)).astype("str")
+        else:
+            num = pd.to_numeric(frame[col], errors="coerce")
+            if frame[col].notna().any() and (num.notna() == frame[col].notna()).all():
+                frame[col] = num
+    return Source(frame, str(path), "excel", path, n_rows=len(frame), line_numbers=rows + 2, notes=notes)
+
+
+def _excel_text(value: Any) -> str:
+    """An id or text cell as text: Excel stores 7 as 7.0; give "7"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # ----------------------------------------------------------------- helpers

@@ -31,6 +31,11 @@ model_key : str, optional
 id_column : str, optional
     The comparison id column (PandaLM: ``"idx"``); default ``comparison_id``, else ``row<line>``.
 
+Known layouts are recognised from their columns, so ``format="auto"`` needs no options:
+PandaLM (``instruction``, ``response1``, ``response2``, ``cmp_key``, with ``annotator1..3``)
+defaults to ``prompt_columns=["instruction", "input"]``, ``model_key="cmp_key"`` and
+``id_column="idx"``; a note in the load report says so, and explicit options win.
+
 A cell that is empty is no judgment (that annotator did not see the item). A cell whose value
 has no code is an error naming line, column and value; with ``on_error="skip"`` it is listed
 in ``load_report.rejected_values`` (the row still counts as used when another cell parsed)
@@ -59,6 +64,15 @@ WIDE_OPTIONS = ("annotator_columns", "codes", "annotator_codes", "annotator_kind
 
 def default_annotator_columns(columns: Sequence[Any]) -> list[str]:
     return [str(c) for c in columns if ANNOTATOR_PATTERN.match(str(c))]
+
+
+PANDALM_COLUMNS = ("instruction", "response1", "response2", "cmp_key")
+
+
+def known_layout(frame: pd.DataFrame) -> str | None:
+    """Name a wide layout recognised from its columns (``'pandalm'``), else ``None``."""
+    cols = set(map(str, frame.columns))
+    return "pandalm" if set(PANDALM_COLUMNS) <= cols else None
 
 
 def _key(value: Any) -> str:
@@ -121,6 +135,20 @@ def read_wide(
     _need(f, list(annotator_kinds or {}), "annotator_kinds", src.name)
     n = len(f)
     notes: list[str] = []
+    layout = known_layout(f)
+    if layout == "pandalm":  # recognised by its columns; explicit options still win
+        given = []
+        if prompt_columns is None and "prompt" not in f:
+            prompt_columns = ["instruction"] + (["input"] if "input" in f else [])
+            given.append(f"prompt = {' + '.join(prompt_columns)}")
+        if model_key is None and model_columns is None and not ("model_a" in f and "model_b" in f):
+            model_key = "cmp_key"
+            given.append("models from cmp_key (response1 = the first model)")
+        if id_column is None and "comparison_id" not in f and "idx" in f:
+            id_column = "idx"
+            given.append("comparison ids from idx")
+        if given:
+            notes.append("recognised PandaLM's layout: " + "; ".join(given) + ".")
 
     # per-row columns shared by the row's judgments
     base = pd.DataFrame(index=pd.RangeIndex(n))
@@ -149,6 +177,7 @@ def read_wide(
         for side, col in zip("ab", response_columns):
             text, k = as_text(f[col])
             n_coerced += k
+            rej.count_coerced(col, "<non-string>", "<text>", k)
             base[f"response_{side}"] = text.to_numpy()
         if n_coerced:
             notes.append(f"{n_coerced:,} non-string responses (for example JSON booleans) were kept as text "
@@ -179,6 +208,7 @@ def read_wide(
             continue
         first = f[col].dropna().head(1)
         if len(first) and isinstance(first.iloc[0], (list, dict, np.ndarray)):
+            rej.unused([col])
             continue
         base[str(col)] = f[col].to_numpy()
 
