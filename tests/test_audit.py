@@ -26,9 +26,10 @@ from prefqa.schema import PreferenceData
 N_RESAMPLES = 20
 FAST = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["preference_model"]}}
 EVIL = "<script>alert(\"x\")</script> it's"
-SECTIONS = ("load_report", "reliability", "annotators", "judge", "consensus", "bradley_terry",
-            "bradley_terry_style", "preference_model", "length_bias", "position_bias", "style_bias",
+SECTIONS = ("load_report", "reliability", "icc", "annotators", "judge", "consensus", "bradley_terry",
+            "bradley_terry_style", "preference_model", "rating_model", "length_bias", "position_bias", "style_bias",
             "prompts", "simpson", "pairs")
+RATINGS_STEPS = ("icc", "rating_model")
 # a planted dataset-wide position effect of +1.0 logit moves P(first shown) from 0.5 to about 0.7
 POSITION_EFFECT = 1.0
 MIN_PLANTED_P_FIRST = 0.6
@@ -62,7 +63,9 @@ def test_every_step_runs_on_rich_data_and_validates(planted):
     assert status["load_report"] == "skipped"  # built in memory: no reader, no load report
     assert "no load report" in content["sections"]["load_report"]["reason"]
     assert "no `annotator_kind` column marks LLM judges" in content["sections"]["judge"]["reason"]
-    ran = [k for k in SECTIONS if k not in ("load_report", "judge")]
+    for name in RATINGS_STEPS:
+        assert content["sections"][name]["reason"] == "no ratings (absolute scores) in this file"
+    ran = [k for k in SECTIONS if k not in ("load_report", "judge", *RATINGS_STEPS)]
     assert all(status[k] == "ok" for k in ran), status
     assert content["input"]["fingerprint"] == data.fingerprint()
     assert content["input"]["n_judgments"] == data.n_judgments
@@ -132,7 +135,7 @@ def test_no_annotators_skips_with_reasons(small):
     for name in ("reliability", "annotators", "consensus", "judge"):
         assert s[name]["status"] == "skipped"
         assert "no annotator ids" in s[name]["reason"]
-    assert "display order is unknown" in s["position_bias"]["reason"]
+    assert s["position_bias"]["reason"].startswith("the display order is unknown: this file does not record")
     assert s["pairs"]["status"] == "ok" and s["length_bias"]["status"] == "ok"
     info = [f["message"] for f in report.findings if f["code"] == "step_skipped"]
     assert any(m.startswith("Reliability skipped: no annotator ids") for m in info)
@@ -149,7 +152,7 @@ def test_one_annotator_and_no_models_skip_with_reasons(small):
     s = content["sections"]
     assert "only 1 annotator" in s["reliability"]["reason"]
     for name in ("bradley_terry", "bradley_terry_style"):
-        assert "no model ids" in s[name]["reason"]
+        assert s[name]["reason"] == "no model ids (`model_a`, `model_b`) in this file"
     assert s["pairs"]["status"] == "ok"
 
 
@@ -262,7 +265,7 @@ def test_config_from_toml_is_echoed(tmp_path, small):
     assert c["read"] == {"format": "prefqa"}
     assert c["pairs"] == {"ties": "drop", "min_agreement": 0.6}
     assert c["audit"]["n_resamples"] == 10 and c["audit"]["annotators"] == {"fdr": 0.1}
-    assert report.sections["preference_model"]["reason"] == "disabled in the config ([audit] skip)"
+    assert report.sections["preference_model"]["reason"] == "skipped by your config ([audit] skip lists 'preference_model')"
     assert report.sections["annotators"]["result"]["attrs"]["fdr"] == 0.1
 
 

@@ -63,8 +63,13 @@ class AuditReport:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Every warning any step raised, prefixed with the step name."""
-        return tuple(f"{name}: {w}" for name, s in self.sections.items() for w in s["warnings"])
+        """Every warning and approximation note of every step, prefixed with the step name.
+
+        Python warnings a step raised and the notes its result carries
+        (``.warnings``, ``.subsampled``, ``attrs["warnings"]``); the same list
+        as ``content["warnings"]``.
+        """
+        return tuple(f"{w['step']}: {w['message']}" for w in self.content["warnings"])
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per step: ``status``, ``reason``, ``seconds`` (index ``step``)."""
@@ -157,12 +162,24 @@ def audit(
 
     Notes
     -----
-    Steps: load report, reliability (overall and per stratum), annotator
-    table, LLM-judge report, consensus, Bradley-Terry (plain and style
-    controlled), crossed preference model, length / position / style bias,
-    flagged prompts, Simpson check and a pair-building preview. A step the
-    data cannot support is skipped with its reason; per-step seconds are
-    recorded in ``content["sections"][step]["seconds"]``.
+    Steps: load report, reliability (overall and per stratum; ratings
+    included), ICC of ratings, annotator table, LLM-judge report, consensus,
+    Bradley-Terry (plain and style controlled), crossed preference model,
+    crossed rating model, length / position / style bias, flagged prompts,
+    Simpson check and a pair-building preview. A step the data cannot
+    support is skipped with its reason in the file's terms ("no prompt ids
+    in this file", "ratings only: no pairwise judgments in this file");
+    per-step seconds are recorded in ``content["sections"][step]["seconds"]``.
+
+    Nothing approximated is silent: every warning a step raises and every
+    note its result carries (``.warnings``, ``.subsampled``, ``.skipped``,
+    ``attrs["warnings"]`` of tables such as ``flag_prompts`` and
+    ``annotator_table``) is in ``content["warnings"]`` (step and message),
+    in the section's ``result["warnings"]`` and on the HTML page.
+
+    Per-annotator tests have one set of numbers per report: the position
+    and length sections show the annotator table's columns (which read the
+    same implementation as ``position_bias(...).annotators``).
 
     Defaults are chosen so that an audit of a million judgments stays in a
     few minutes on two cores while every interval is a real one:
@@ -189,7 +206,7 @@ def audit(
     >>> report.sections["reliability"]["status"]
     'ok'
     >>> report.content["schema_version"]
-    '1.0'
+    '1.1'
     """
     cfg = _validate_audit(data, config, progress, strict)
     t0 = time.perf_counter()
@@ -208,13 +225,27 @@ def audit(
         "input": _input_block(data),
         "config": jsonable(cfg),
         "findings": [],
+        "warnings": [],
         "sections": sections,
         "seconds": 0.0,
     }
+    content["warnings"] = _all_warnings(sections)
     content["findings"] = jsonable(findings_for(content))
     content["seconds"] = time.perf_counter() - t0
     results = {o.name: o.result for o in outcomes if o.status == "ok"}
     return AuditReport(content=content, results=results)
+
+
+def _all_warnings(sections: dict[str, Any]) -> list[dict[str, str]]:
+    """Every step's raised warnings and result notes, once each, in step order."""
+    out: list[dict[str, str]] = []
+    for name, s in sections.items():
+        result = s["result"] or {}
+        seen: dict[str, None] = {}
+        for w in list(s["warnings"]) + list(result.get("warnings") or []):
+            seen.setdefault(str(w), None)
+        out.extend({"step": name, "message": w} for w in seen)
+    return out
 
 
 def _input_block(data: PreferenceData) -> dict[str, Any]:
@@ -232,6 +263,8 @@ def _input_block(data: PreferenceData) -> dict[str, Any]:
         "n_models": n_models,
         "n_responses": len(data.responses),
         "n_ratings": data.n_ratings,
+        "n_rating_annotators": int(data.ratings["annotator_id"].dropna().nunique())
+        if data.ratings is not None and "annotator_id" in data.ratings else 0,
         "order_known": data.order_known,
         "has_texts": data.has_texts,
         "strata": strata,

@@ -37,8 +37,8 @@ __all__ = ["AUDIT_DEFAULTS", "STEP_NAMES", "resolve_config", "read_toml"]
 
 #: Step names, in run order (also the keys of ``report["sections"]``).
 STEP_NAMES: tuple[str, ...] = (
-    "load_report", "reliability", "annotators", "judge", "consensus", "bradley_terry",
-    "bradley_terry_style", "preference_model", "length_bias", "position_bias", "style_bias",
+    "load_report", "reliability", "icc", "annotators", "judge", "consensus", "bradley_terry",
+    "bradley_terry_style", "preference_model", "rating_model", "length_bias", "position_bias", "style_bias",
     "prompts", "simpson", "pairs",
 )
 

@@ -131,24 +131,51 @@ def _judge(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
     rows = r["tables"].get("table", {}).get("rows", [])
     humans = [x["kappa"] for x in rows if x.get("kind") == "human" and x.get("kappa") is not None]
     median_human = sorted(humans)[len(humans) // 2] if humans else None
-    level = _pct_level(r["values"].get("confidence_level") or config["audit"]["confidence_level"])
+    v = r["values"]
+    level = _pct_level(v.get("confidence_level") or config["audit"]["confidence_level"])
+    min_gold = v.get("min_gold_accuracy") or 0.6
+    fdr = float(dict(config["audit"].get("judge", {})).get("fdr", 0.05))
     out = []
-    for x in (x for x in rows if x.get("kind") == "judge" and x.get("kappa") is not None):
-        worse = median_human is not None and x.get("kappa_ci_high") is not None and x["kappa_ci_high"] < median_human
-        human = f" (humans: median {median_human:.2f})" if median_human is not None else ""
-        pos = "" if x.get("p_a") is None else f", chooses the first-shown response in {_pct(x['p_a'])} of its judgments"
-        cons = ("" if not x.get("n_both_orders") or x.get("position_consistency") is None else
-                f", is position-consistent on {_pct(x['position_consistency'])} of {x['n_both_orders']:,} "
-                "items judged in both orders")
-        slope = "" if x.get("length_slope") is None else f", length slope {x['length_slope']:.2f}"
-        advice = ("weight it below the humans or re-prompt it" if worse else
+    for x in (x for x in rows if x.get("kind") == "judge"):
+        has_kappa = x.get("kappa") is not None and x.get("kappa_ci_low") is not None
+        has_gold = x.get("gold_accuracy") is not None and x.get("gold_ci_low") is not None
+        if not has_kappa and not has_gold:
+            continue
+        worse = median_human is not None and has_kappa and x.get("kappa_ci_high") is not None \
+            and x["kappa_ci_high"] < median_human
+        bad_gold = bool(x.get("flagged_gold"))
+        biased = x.get("q_position") is not None and x["q_position"] < fdr
+        parts = []
+        if has_kappa:
+            human = f" (humans: median {median_human:.2f})" if median_human is not None else ""
+            parts.append(f"agrees with the human consensus at kappa {x['kappa']:.2f} ({level} CI "
+                         f"{x['kappa_ci_low']:.2f} to {x['kappa_ci_high']:.2f}) on "
+                         f"{x.get('n_with_consensus', 0):,} items{human}")
+        if has_gold:
+            below = f", below min_gold_accuracy {_pct(min_gold)} (q {_q(x.get('q_gold'))})" if bad_gold else ""
+            parts.append(f"gets {_pct(x['gold_accuracy'])} of {int(x.get('n_gold') or 0):,} gold judgments right "
+                         f"({level} CI {_pct(x['gold_ci_low'])} to {_pct(x['gold_ci_high'])}){below}")
+        if x.get("p_a") is not None:
+            sig = f" (q {_q(x['q_position'])} against 50%)" if biased else ""
+            parts.append(f"chooses the first-shown response in {_pct(x['p_a'])} of its judgments{sig}")
+        if x.get("n_both_orders") and x.get("position_consistency") is not None:
+            parts.append(f"is position-consistent on {_pct(x['position_consistency'])} of {x['n_both_orders']:,} "
+                         "items judged in both orders")
+        if x.get("length_slope") is not None:
+            parts.append(f"length slope {x['length_slope']:.2f}")
+        act = worse or bad_gold or biased
+        advice = ("weight it below the humans, re-prompt it or swap display orders and average" if act else
                   "it may stand in for a human where its biases are acceptable")
-        out.append(_finding("medium" if worse else "info", "judge_vs_humans",
-                            f"LLM judge {x['annotator_id']} agrees with the human consensus at kappa "
-                            f"{x['kappa']:.2f} ({level} CI {x['kappa_ci_low']:.2f} to {x['kappa_ci_high']:.2f}) "
-                            f"on {x.get('n_with_consensus', 0):,} items{human}{pos}{cons}{slope}; {advice}.",
-                            value=x["kappa"], step="judge"))
+        out.append(_finding("medium" if act else "info", "judge_vs_humans" if has_kappa else "judge_vs_gold",
+                            f"LLM judge {x['annotator_id']} " + ", ".join(parts) + f"; {advice}.",
+                            value=x["kappa"] if has_kappa else x["gold_accuracy"], step="judge"))
     return out
+
+
+def _q(q: Any) -> str:
+    if not isinstance(q, (int, float)):
+        return "n/a"
+    return "< 0.001" if q < 0.001 else f"= {q:.3f}"
 
 
 def _subsample(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
@@ -170,13 +197,17 @@ def _pct_level(level: float) -> str:
 
 # test name -> (metric column, phrase with {r} = the range of the metric, percent?)
 _ANNOTATOR_TESTS: dict[str, tuple[str, str, bool]] = {
-    "position": ("p_a", "choose the first-shown response in {r} of their non-tie judgments", True),
+    "position": ("p_a", "choose the first-shown response in {r} of their non-tie judgments (randomised order: "
+                 "50%)", True),
+    "consistency": ("self_consistency", "name the same response in both display orders on only {r} of items "
+                    "judged both ways, and the changes favour one position", True),
     "agreement": ("loo_agreement", "agree with the other annotators on only {r} of shared items", True),
     "tie": ("tie_rate", "have outlying tie rates ({r})", True),
-    "length": ("length_slope", "have outlying length slopes ({r} on the logit scale)", False),
+    "length": ("length_slope", "reward length more than the other annotators (slopes {r} on the logit "
+               "scale)", False),
     "speed": ("median_seconds", "answer outlyingly fast (median {r} seconds per judgment)", False),
     "run": ("longest_run", "click the same option in long runs (longest run {r})", False),
-    "gold": ("gold_accuracy", "score only {r} on gold items", True),
+    "gold": ("gold_accuracy", "score only {r} on gold items, below min_gold_accuracy", True),
     "leniency": ("leniency", "rate outlyingly leniently or harshly ({r} points)", False),
 }
 
@@ -187,7 +218,9 @@ def _annotators(content: dict[str, Any], config: dict[str, Any]) -> list[Finding
         return []
     rows = [x for x in r["table"] if x.get("flagged")]
     fdr = (r.get("attrs") or {}).get("fdr") or 0.05
-    n_total = max(content["input"]["n_judgments"], 1)
+    n_judgments = content["input"]["n_judgments"]
+    unit = "judgments" if n_judgments else "ratings"
+    n_total = max(n_judgments if n_judgments else content["input"].get("n_ratings", 0), 1)
     data = _data_arg(content)
     out: list[Finding] = []
     covered: set[str] = set()
@@ -201,31 +234,35 @@ def _annotators(content: dict[str, Any], config: dict[str, Any]) -> list[Finding
         lo, hi = (min(vals), max(vals)) if vals else (None, None)
         show = (lambda v: "?" if v is None else (_pct(v) if pct else f"{v:.3g}"))
         rng = show(lo) if show(lo) == show(hi) else f"{show(lo)} to {show(hi)}"
-        out.append(_annotator_finding(hit, n_total, phrase.format(r=rng), data, test))
+        out.append(_annotator_finding(hit, n_total, phrase.format(r=rng), data, test, unit))
     rest = [x for x in rows if str(x["annotator_id"]) not in covered]
     if rest:
         out.append(_annotator_finding(rest, n_total, f"are flagged ({rest[0].get('reason') or 'see the table'})",
-                                      data, "other"))
+                                      data, "other", unit))
     return out
 
 
 _SINGULAR = {"agree": "agrees", "have": "has", "choose": "chooses", "answer": "answers", "click": "clicks",
-             "score": "scores", "rate": "rates", "are": "is"}
+             "score": "scores", "rate": "rates", "are": "is", "name": "names", "reward": "rewards"}
 
 
-def _annotator_finding(hit: list[dict[str, Any]], n_total: int, phrase: str, data: str, test: str) -> Finding:
+def _annotator_finding(hit: list[dict[str, Any]], n_total: int, phrase: str, data: str, test: str,
+                       unit: str = "judgments") -> Finding:
     ids = [str(x["annotator_id"]) for x in hit]
-    share = sum(int(x.get("n_judgments") or 0) for x in hit) / n_total
+    count = "n_judgments" if unit == "judgments" else "n_ratings"
+    share = sum(int(x.get(count) or 0) for x in hit) / max(n_total, 1)
     severity = "high" if share > 0.05 else "medium"
     cmd = (f"prefqa export {data} --to dpo --out pairs.jsonl "
-           f"--exclude-annotators {shlex.quote(','.join(ids))}")
+           f"--exclude-annotators {shlex.quote(','.join(ids))}") if unit == "judgments" else None
     noun = "annotator" if len(ids) == 1 else "annotators"
     if len(ids) == 1:  # "1 annotator agrees", not "agree"
         verb, _, rest = phrase.partition(" ")
         phrase = f"{_SINGULAR.get(verb, verb)} {rest}"
+    what = "exclude them or re-annotate their items" if unit == "judgments" else \
+        "exclude their ratings or recalibrate them"
     return _finding(severity, f"annotators_{test}",
-                    f"{len(ids)} {noun} ({_pct(share)} of judgments) {phrase}; exclude them or re-annotate "
-                    f"their items ({_ids(ids)}).", cmd, value=len(ids), step="annotators")
+                    f"{len(ids)} {noun} ({_pct(share)} of {unit}) {phrase}; {what} ({_ids(ids)}).",
+                    cmd, value=len(ids), step="annotators")
 
 
 def _prompts(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
@@ -297,8 +334,15 @@ def _position(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
     v = r["values"]
     est, ci = v.get("estimate"), v.get("confidence_interval")
     out = []
-    if est is not None and _ci_excludes(ci, 0.5):
-        level = _pct_level(config["audit"]["confidence_level"])
+    level = _pct_level(config["audit"]["confidence_level"])
+    if v.get("side_confounded"):
+        shown = "" if est is None else f" (first shown chosen in {_pct(est)} of {v.get('n_trials', 0):,} judgments)"
+        out.append(_finding("medium", "position_confounded",
+                            f"Position and model cannot be separated in this data: most comparisons show the same "
+                            f"model of each pair first{shown}, so a first-shown share says nothing about position "
+                            "bias; randomize and counterbalance the display order (see the side balance table).",
+                            value=est, step="position_bias"))
+    elif est is not None and _ci_excludes(ci, 0.5):
         out.append(_finding(_effect_severity(est), "position_bias",
                             f"The first-shown response is chosen in {_pct(est)} of {v.get('n_trials', 0):,} "
                             f"non-tie judgments ({level} CI {_pct(ci[0])} to {_pct(ci[1])}); randomize and "

@@ -139,6 +139,10 @@ def render_html(content: dict[str, Any]) -> str:
              ("models", inp["n_models"]), ("display order known", inp["order_known"]),
              ("texts", inp["has_texts"]), ("source", inp["source"]), ("format", inp["format"])]
     facts_html = _table([{k: v for k, v in facts}])
+    notes = content.get("warnings") or []
+    warn_html = ("<ul>" + "".join(f"<li><a href='#{e(w['step'])}'>{e(sections[w['step']]['title'])}</a>: "
+                                  f"{e(w['message'])}</li>" for w in notes if w["step"] in sections) + "</ul>"
+                 if notes else "<p class='meta'>No step reported a warning or an approximation.</p>")
     steps = [{"step": k, "status": s["status"], "seconds": s["seconds"], "reason": s["reason"]}
              for k, s in sections.items()]
     nav = " ".join(f"<a href='#{e(k)}'>{e(s['title'])}</a>" for k, s in sections.items())
@@ -152,6 +156,7 @@ def render_html(content: dict[str, Any]) -> str:
         f"{e(content['schema_version'])} &middot; created {e(content['created'])} &middot; "
         f"input sha256 <code>{e(inp['fingerprint'])}</code></p><nav>{nav}</nav>"
         f"<section id='findings'><h2>Findings</h2><ol class='findings'>{findings}</ol></section>"
+        f"<section id='warnings'><h2>Warnings and approximations</h2>{warn_html}</section>"
         f"<section id='input'><h2>Input</h2>{facts_html}</section>"
         f"{body}"
         f"<section id='steps'><h2>Steps and timings</h2>{_table(steps, limit=100)}"
@@ -184,6 +189,10 @@ def render_text(content: dict[str, Any]) -> str:
         lines.append(f"  {i}. [{f['severity']}] {f['message']}")
         if f.get("command"):
             lines.append(f"     $ {f['command']}")
+    notes = content.get("warnings") or []
+    if notes:
+        lines += ["", "Warnings and approximations:"]
+        lines.extend(f"  {w['step']}: {w['message']}" for w in notes)
     lines += ["", "Steps:"]
     for name, s in content["sections"].items():
         tail = f" - {s['reason']}" if s["reason"] else ""

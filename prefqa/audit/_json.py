@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Version of the report layout; bump the minor part for additions, the major for changes.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "report.schema.json"
 DEPENDENCIES: tuple[str, ...] = (
     "numpy", "pandas", "scipy", "pyarrow", "statsmodels", "krippendorff", "choix", "matplotlib",

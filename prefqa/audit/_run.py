@@ -52,33 +52,75 @@ class StepOutcome:
     warnings: tuple[str, ...]
 
 
+_FORMAT_NAMES = {"hh": "HH-RLHF", "trl": "TRL", "openai": "OpenAI", "arena": "arena"}
+
+
+def _rating_annotators(data: PreferenceData) -> int:
+    r = data.ratings
+    if r is None or not len(r) or "annotator_id" not in r:
+        return 0
+    return int(r["annotator_id"].dropna().nunique())
+
+
+def _source_words(data: PreferenceData) -> str:
+    """'HH-RLHF rows', 'TRL rows', ... from the load report's format, or 'this file'."""
+    fmt = getattr(data.load_report, "format", None)
+    return f"{_FORMAT_NAMES[fmt]} rows" if fmt in _FORMAT_NAMES else "this file"
+
+
+def _no_annotator_ids(data: PreferenceData) -> str:
+    words = _source_words(data)
+    if words != "this file":
+        return f"no annotator ids: {words} carry none"
+    return "no annotator ids in this file (every `annotator_id` is missing)"
+
+
 def needs_reason(data: PreferenceData, need: str, config: dict[str, Any]) -> str | None:
-    """Return why ``data`` lacks ``need`` (``None`` when it has it)."""
-    if need == "annotators" and not data.has_annotators:
-        return "no annotator ids in the data"
-    if need == "two_annotators" and data.n_annotators < 2:
-        if not data.has_annotators:
-            return "no annotator ids in the data"
-        return (f"only {data.n_annotators} annotator in the data; agreement between annotators "
-                "needs at least two")
+    """Return why ``data`` lacks ``need``, in the user's terms (``None`` when it has it).
+
+    Needs: ``pairs`` (pairwise judgments), ``ratings``, ``annotators`` (ids
+    on judgments or ratings), ``judgment_annotators`` (ids on judgments),
+    ``two_annotators``, ``order``, ``models``, ``texts``, ``prompts``,
+    ``judges``, ``by``, ``multi_judged``.
+    """
+    n_pairwise = data.n_judgments
+    if need == "pairs" and n_pairwise == 0:
+        if data.n_ratings:
+            return "ratings only: no pairwise judgments in this file"
+        return "no judgments in this file"
+    if need == "ratings" and not data.n_ratings:
+        return "no ratings (absolute scores) in this file"
+    if need == "annotators" and not data.has_annotators and not _rating_annotators(data):
+        return _no_annotator_ids(data)
+    if need == "judgment_annotators" and not data.has_annotators:
+        return _no_annotator_ids(data)
+    if need == "two_annotators":
+        n_ann = max(data.n_annotators, _rating_annotators(data))
+        if n_ann == 0:
+            return _no_annotator_ids(data)
+        if n_ann < 2:
+            return f"only {n_ann} annotator in this file; agreement between annotators needs at least two"
     if need == "order" and not data.order_known:
-        return ("the display order is unknown for this format (a/b were placed by a hash), "
-                "so position effects cannot be measured")
+        words = _source_words(data)
+        verb = "does" if words == "this file" else "do"
+        return (f"the display order is unknown: {words} {verb} not record which response was shown first "
+                "(a/b were placed by a hash), so position effects cannot be measured")
     if need == "models" and not data.has_models:
-        return "no model ids (`model_a`, `model_b`) in the data"
+        return "no model ids (`model_a`, `model_b`) in this file"
     if need == "texts" and not data.has_texts:
-        return "no response texts in the data"
+        return "no response texts in this file"
     if need == "prompts" and data.n_prompts == 0:
-        return "no prompt ids in the data"
+        return "no prompt ids in this file"
     if need == "judges":
         kind_column = dict(config["audit"].get("judge", {})).get("kind_column", "annotator_kind")
         if "judges" not in config["audit"].get("judge", {}) and kind_column not in data.judgments.columns:
-            return (f"no `{kind_column}` column marks LLM judges (read option `annotator_kinds`, or "
-                    "[audit.judge] judges = [...])")
+            return (f"no `{kind_column}` column marks LLM judges in this file (read option `annotator_kinds`, "
+                    "or [audit.judge] judges = [...])")
     if need == "by" and not config["audit"].get("by"):
-        return "no stratum column given (use --by COLUMN or [audit] by = ...)"
-    if need == "multi_judged" and int(data.comparisons()["n_judgments"].to_numpy().max(initial=0)) < 2:
-        return "no comparison was judged more than once, so there is nothing to agree on"
+        return "no stratum column chosen (use --by COLUMN or [audit] by = ...)"
+    if need == "multi_judged" and data.n_judgments and \
+            int(data.comparisons()["n_judgments"].to_numpy().max(initial=0)) < 2:
+        return "no comparison in this file was judged more than once, so there is nothing to agree on"
     return None
 
 
@@ -108,12 +150,12 @@ def run_steps(
 def _run_one(data: PreferenceData, step: Step, config: dict[str, Any], done: dict[str, Any],
              skip: set[str], strict: bool) -> StepOutcome:
     if step.name in skip:
-        return StepOutcome(step.name, "skipped", "disabled in the config ([audit] skip)", 0.0, None, None, ())
+        return StepOutcome(step.name, "skipped", f"skipped by your config ([audit] skip lists {step.name!r})",
+                           0.0, None, None, ())
     for need in step.needs:
         reason = needs_reason(data, need, config)
         if reason is not None:
-            return StepOutcome(step.name, "skipped", f"{reason}: {step.title.lower()} skipped",
-                               0.0, None, None, ())
+            return StepOutcome(step.name, "skipped", reason, 0.0, None, None, ())
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -20,7 +20,7 @@ from ..schema import PreferenceData
 from ._json import frame_records, jsonable
 from ._run import Step
 
-__all__ = ["STEPS", "describe", "pick", "prompt_subsample"]
+__all__ = ["STEPS", "describe", "pick", "prompt_subsample", "result_warnings"]
 
 STYLE_COVARIATES = ("length", "headers", "lists", "bold")
 _TEXT_CHARS = 400
@@ -31,7 +31,7 @@ _API = {  # public analysis function -> module path (imported on first use, one 
     "position_bias": "..bias", "style_bias": "..bias", "consensus": "..consensus",
     "fit_bradley_terry": "..models.bradley_terry", "fit_preference_model": "..models.mixed",
     "build_pairs": "..pairs", "flag_prompts": "..prompts", "agreement": "..reliability",
-    "simpson_check": "..simpson",
+    "simpson_check": "..simpson", "icc": "..reliability", "fit_rating_model": "..models.mixed",
 }
 
 
@@ -69,16 +69,54 @@ def pick(frame: pd.DataFrame, *candidates: str) -> str | None:
     return next((c for c in candidates if c in frame.columns), None)
 
 
+def _subsample_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "fitted on a subsample: " + ", ".join(f"{k} = {v}" for k, v in value.items())
+    return "part of this result was computed on a subsample of the data"
+
+
+def result_warnings(result: Any) -> list[str]:
+    """Every warning and approximation note a result carries, as plain strings.
+
+    Collects ``result.warnings``, a truthy ``result.subsampled`` (a note, a
+    dict of counts or True), ``result.skipped`` (parts not computed, with
+    their reasons) and ``attrs["warnings"]`` of a DataFrame result or of any
+    DataFrame field (``flag_prompts``, ``annotator_table``,
+    ``position_bias(...).annotators``).
+    """
+    msgs: list[str] = []
+
+    def frame_warnings(frame: Any) -> None:
+        if isinstance(frame, (pd.DataFrame, pd.Series)):
+            msgs.extend(str(w) for w in frame.attrs.get("warnings", ()) or ())
+
+    if isinstance(result, (pd.DataFrame, pd.Series)):
+        frame_warnings(result)
+    else:
+        msgs.extend(str(w) for w in getattr(result, "warnings", ()) or ())
+        sub = getattr(result, "subsampled", None)
+        if sub is not None and sub is not False and not (isinstance(sub, (str, dict, tuple, list)) and not sub):
+            msgs.append(_subsample_text(sub))
+        skipped = getattr(result, "skipped", ()) or ()
+        if isinstance(skipped, (tuple, list)):
+            msgs.extend(f"not computed: {x}" for x in skipped if isinstance(x, str))
+        if dataclasses.is_dataclass(result):
+            for f in dataclasses.fields(result):
+                frame_warnings(getattr(result, f.name))
+    return list(dict.fromkeys(msgs))
+
+
 def describe(result: Any, *, max_rows: int) -> dict[str, Any]:
     """Copy a result object's summary, scalar fields, warnings and tables into a dict."""
-    out: dict[str, Any] = {"summary": None, "values": {}, "tables": {}, "warnings": []}
+    out: dict[str, Any] = {"summary": None, "values": {}, "tables": {}, "warnings": result_warnings(result)}
     if isinstance(result, pd.DataFrame):
         out["table"] = frame_records(result, max_rows=max_rows)
         out["n_rows"] = len(result)
         return out
     if hasattr(result, "summary"):
         out["summary"] = str(result.summary())
-    out["warnings"] = [str(w) for w in getattr(result, "warnings", ())]
     if dataclasses.is_dataclass(result):
         for f in dataclasses.fields(result):
             value = getattr(result, f.name)
@@ -152,6 +190,7 @@ def _annotators(data: PreferenceData, config: dict[str, Any], done: dict[str, An
     flag = pick(table, "flagged")
     ordered = table.sort_values(flag, ascending=False, kind="stable") if flag else table
     section = describe(ordered, max_rows=_max_rows(config))
+    section["warnings"] = result_warnings(table)
     section["n_annotators"] = len(table)
     section["n_flagged"] = int(table[flag].sum()) if flag else 0
     section["columns"] = [str(c) for c in table.columns]
@@ -190,8 +229,60 @@ _judge = _plain("judge_report", "judge")
 _consensus = _plain("consensus", "consensus", row_limit=20)
 _bradley_terry = _plain("fit_bradley_terry", "bradley_terry")
 _bradley_terry_style = _plain("fit_bradley_terry", "bradley_terry_style", covariates=STYLE_COVARIATES)
-_position_bias = _plain("position_bias", "position_bias")
 _style_bias = _plain("style_bias", "style_bias")
+_rating_model = _plain("fit_rating_model", "rating_model")
+
+#: The annotator table's columns for each per-annotator test shown in a bias section.
+PER_ANNOTATOR_COLUMNS: dict[str, tuple[str, ...]] = {
+    "position_bias": ("n_judgments", "n_position", "p_a", "p_a_ci_low", "p_a_ci_high", "position_logit",
+                      "position_logit_se", "p_position", "q_position", "n_both_orders", "n_inconsistent",
+                      "self_consistency", "p_consistency", "q_consistency"),
+    "length_bias": ("n_judgments", "n_length", "length_slope", "length_slope_se", "p_length", "q_length"),
+}
+
+
+def _per_annotator(section: dict[str, Any], step: str, config: dict[str, Any], done: dict[str, Any]) -> None:
+    """Show the annotator table's columns for this step's per-annotator tests (one set of numbers per report).
+
+    The bias functions' own ``annotators`` tables read the same implementation;
+    the report shows the annotator table's copy so that every section of it
+    agrees on every flag, whatever the step options. Without an annotator
+    table (step skipped or failed) the bias function's own table stays.
+    """
+    table = done.get("annotators")
+    if not isinstance(table, pd.DataFrame) or not len(table):
+        return
+    fdr = float(table.attrs.get("fdr", 0.05))
+    cols = [c for c in PER_ANNOTATOR_COLUMNS[step] if c in table]
+    tests = [c[2:] for c in cols if c.startswith("q_")]
+    frame = table[cols].copy()
+    for t in tests:
+        frame[f"flagged_{t}"] = np.nan_to_num(frame[f"q_{t}"].to_numpy(dtype=float), nan=1.0) < fdr
+    frame = frame[frame["n_judgments"] > 0]
+    section["tables"]["annotators"] = {"n_rows": len(frame), "source": "annotator_table",
+                                       "rows": frame_records(frame, max_rows=_max_rows(config))}
+
+
+def _position_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    res = _api().position_bias(data, **_opts(config, "position_bias"))
+    section = describe(res, max_rows=_max_rows(config))
+    _per_annotator(section, "position_bias", config, done)
+    return section, res
+
+
+def _icc(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    opts = {"confidence_level": config["audit"]["confidence_level"], **_opts(config, "icc")}
+    aspect = opts.pop("aspect", None)
+    ratings = data.ratings
+    if aspect is not None and "aspect" in ratings:
+        ratings = ratings[ratings["aspect"].astype(str) == str(aspect)]
+    elif "aspect" in ratings and ratings["aspect"].nunique() > 1:
+        raise InsufficientDataError(
+            f"the ratings hold {ratings['aspect'].nunique()} aspects; ICC is computed on one: set "
+            "[audit.icc] aspect = \"...\" to choose it")
+    frame = ratings[["response_id", "annotator_id", "score"]].dropna()
+    res = _api().icc(frame, unit="response_id", rater="annotator_id", value="score", **opts)
+    return describe(res, max_rows=_max_rows(config)), res
 
 
 def prompt_subsample(data: PreferenceData, max_judgments: int, rng: Any) -> np.ndarray | None:
@@ -244,6 +335,7 @@ def _length_bias(data: PreferenceData, config: dict[str, Any], done: dict[str, A
     res = pq.length_bias(data, **{"confidence_level": config["audit"]["confidence_level"],
                                   **_opts(config, "length_bias")})
     section = describe(res, max_rows=_max_rows(config))
+    _per_annotator(section, "length_bias", config, done)
     buckets = section["tables"].get("buckets")
     if buckets and buckets["rows"]:
         section["curve"] = {"x": "bucket", "y": "estimate", "low": "ci_low", "high": "ci_high",
@@ -261,6 +353,7 @@ def _prompts(data: PreferenceData, config: dict[str, Any], done: dict[str, Any])
         texts = data.prompts.set_index("prompt_id")["text"]
         shown["prompt"] = [_clip(t) for t in shown.index.astype(str).map(texts)]
     section = describe(shown, max_rows=_max_rows(config))
+    section["warnings"] = result_warnings(table)
     section["n_prompts"] = len(table)
     section["n_flagged"] = len(flagged)
     section["columns"] = [str(c) for c in table.columns]
@@ -309,16 +402,19 @@ def _pairs(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -
 STEPS: tuple[Step, ...] = (
     Step("load_report", "Load report", _load_report),
     Step("reliability", "Reliability", _reliability, ("two_annotators", "multi_judged")),
+    Step("icc", "Rating reliability (ICC)", _icc, ("ratings", "two_annotators")),
     Step("annotators", "Annotator table", _annotators, ("annotators",)),
-    Step("judge", "LLM-judge report", _judge, ("annotators", "judges")),
-    Step("consensus", "Consensus", _consensus, ("annotators",)),
-    Step("bradley_terry", "Bradley-Terry leaderboard", _bradley_terry, ("models",)),
-    Step("bradley_terry_style", "Style-controlled leaderboard", _bradley_terry_style, ("models", "texts")),
-    Step("preference_model", "Crossed preference model", _preference_model, ("annotators", "prompts")),
-    Step("length_bias", "Length bias", _length_bias, ("texts",)),
-    Step("position_bias", "Position bias", _position_bias, ("order",)),
-    Step("style_bias", "Style bias", _style_bias, ("texts",)),
-    Step("prompts", "Flagged prompts", _prompts, ("prompts",)),
-    Step("simpson", "Simpson check", _simpson, ("by",)),
-    Step("pairs", "Pair-building preview", _pairs),
+    Step("judge", "LLM-judge report", _judge, ("pairs", "judgment_annotators", "judges")),
+    Step("consensus", "Consensus", _consensus, ("pairs", "judgment_annotators")),
+    Step("bradley_terry", "Bradley-Terry leaderboard", _bradley_terry, ("pairs", "models")),
+    Step("bradley_terry_style", "Style-controlled leaderboard", _bradley_terry_style, ("pairs", "models", "texts")),
+    Step("preference_model", "Crossed preference model", _preference_model,
+         ("pairs", "judgment_annotators", "prompts")),
+    Step("rating_model", "Crossed rating model", _rating_model, ("ratings", "annotators")),
+    Step("length_bias", "Length bias", _length_bias, ("pairs", "texts")),
+    Step("position_bias", "Position bias", _position_bias, ("pairs", "order")),
+    Step("style_bias", "Style bias", _style_bias, ("pairs", "texts")),
+    Step("prompts", "Flagged prompts", _prompts, ("pairs", "prompts")),
+    Step("simpson", "Simpson check", _simpson, ("pairs", "by")),
+    Step("pairs", "Pair-building preview", _pairs, ("pairs",)),
 )
