@@ -1,8 +1,11 @@
 """Regenerate the bundled sample: ``python sample_data/make_sample.py``.
 
 The sample is produced by ``prefqa.simulate`` with a fixed seed and written in
-prefqa's canonical format with ``prefqa.write``. sample_data/README.md lists
-what was planted; keep the two in step when changing the settings below.
+prefqa's canonical format with ``prefqa.write`` into the package data folder
+``prefqa/sample_data/`` (shipped in the wheel, read by ``pq.load_sample()``).
+This script stays outside the package so that it is not installed.
+``prefqa/sample_data/README.md`` lists what was planted; keep the two in step
+when changing the settings below.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ SETTINGS = dict(
 
 def main() -> None:
     data, truth = pq.simulate(**SETTINGS)
-    out = Path(__file__).resolve().parent
+    out = Path(__file__).resolve().parents[1] / "prefqa" / "sample_data"
     path = pq.write(data, out / "sample.jsonl.gz")
     planted = truth.annotators[truth.annotators["kind"] != "normal"].sort_values("kind")
     (out / "planted_annotators.csv").write_text(planted.to_csv())

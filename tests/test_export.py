@@ -146,3 +146,101 @@ def test_export_errors(pairset, tmp_path, kwargs, match):
     path = tmp_path / kwargs.pop("path", "x.jsonl")
     with pytest.raises(SchemaError, match=match):
         pq.export(pairset, path, **kwargs)
+
+
+def _prompt_pairs(prompts: list[str]):
+    """One unanimous comparison per prompt text (two annotators), with distinct responses."""
+    n = len(prompts)
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n) for _ in range(2)],
+                      "annotator_id": ["x", "y"] * n, "choice": ["a"] * (2 * n),
+                      "prompt_id": [f"p{i}" for i in range(n) for _ in range(2)],
+                      "response_a_id": [f"r{i}a" for i in range(n) for _ in range(2)],
+                      "response_b_id": [f"r{i}b" for i in range(n) for _ in range(2)]})
+    r = pd.DataFrame({"response_id": [f"r{i}{s}" for i in range(n) for s in "ab"],
+                      "prompt_id": [f"p{i}" for i in range(n) for _ in "ab"],
+                      "text": [f"answer {i} {s}" for i in range(n) for s in "ab"]})
+    p = pd.DataFrame({"prompt_id": [f"p{i}" for i in range(n)], "text": prompts})
+    return pq.build_pairs(PreferenceData(j, r, p))
+
+
+@pytest.mark.parametrize("fmt", ["dpo", "reward", "kto", "prompts", "openai"])
+def test_all_empty_prompts_are_refused_unless_allowed(tmp_path, fmt):
+    ps = _prompt_pairs(["", "  ", "\n"])
+    with pytest.raises(SchemaError, match=r"all 3 .* empty prompt.*allow_empty_prompts=True"):
+        pq.export(ps, tmp_path / "x.jsonl", format=fmt)
+    assert not list(tmp_path.iterdir())  # nothing written
+    with pytest.warns(pq.errors.PrefqaWarning, match=r"3 of 3 exported rows have an empty prompt"):
+        out = pq.export(ps, tmp_path / "x.jsonl", format=fmt, allow_empty_prompts=True)
+    m = json.loads(manifest_path(out).read_text())
+    assert m["output"]["n_empty_prompts"] == 3 and m["output"]["allow_empty_prompts"] is True
+    assert any("empty prompt" in w for w in m["warnings"])
+
+
+def test_some_empty_prompts_export_with_a_warning_and_a_count(tmp_path):
+    ps = _prompt_pairs(["What is 2+2?", " ", "Name a colour."])
+    with pytest.warns(pq.errors.PrefqaWarning, match=r"1 of 3 exported rows have an empty prompt"):
+        out = pq.export(ps, tmp_path / "x.jsonl", format="dpo")
+    rows = pd.read_json(out, lines=True)
+    assert rows["prompt"].str.strip().eq("").sum() == 1 and len(rows) == 3
+    m = json.loads(manifest_path(out).read_text())
+    assert m["output"]["n_empty_prompts"] == 1 and m["output"]["allow_empty_prompts"] is False
+
+
+def test_no_empty_prompts_no_warning(pairset, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pq.errors.PrefqaWarning)
+        out = pq.export(pairset, tmp_path / "x.jsonl")
+    assert json.loads(manifest_path(out).read_text())["output"]["n_empty_prompts"] == 0
+
+
+@pytest.fixture
+def umask_022():
+    import os
+
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_files_follow_the_umask_and_stay_atomic(pairset, tmp_path, umask_022, capsys):
+    """Exports, manifests, reports, pq.write and `prefqa sample` are 0644 under umask 022 (issue 12)."""
+    import os
+    import stat
+
+    from prefqa.cli import main
+
+    written = [pq.export(pairset, tmp_path / "d.jsonl", format="dpo"),
+               pq.export(pairset, tmp_path / "d.parquet", format="dpo")]
+    written += [manifest_path(p) for p in written]
+    data, _ = pq.simulate(n_prompts=15, n_annotators=5, rng=1)
+    written.append(pq.write(data, tmp_path / "w.csv"))
+    report = pq.audit(data, progress=False, config={"audit": {"n_resamples": 5, "skip": ["preference_model"]}})
+    report.to_json(tmp_path / "r" / "report.json")
+    report.to_html(tmp_path / "r" / "report.html")
+    written += [tmp_path / "r" / "report.json", tmp_path / "r" / "report.html"]
+    assert main(["sample", "--out", str(tmp_path / "s" / "sample.jsonl.gz")]) == 0
+    written += [tmp_path / "s" / "sample.jsonl.gz", tmp_path / "s" / "sample.ratings.jsonl.gz"]
+    modes = {p.name: oct(stat.S_IMODE(os.stat(p).st_mode)) for p in written}
+    assert set(modes.values()) == {"0o644"}, modes
+    os.umask(0o077)  # a stricter umask is obeyed too; a replaced file keeps the mode it had
+    fresh = pq.export(pairset, tmp_path / "new.jsonl")
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600
+    again = pq.export(pairset, tmp_path / "d.jsonl")
+    assert stat.S_IMODE(os.stat(again).st_mode) == 0o644
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    from prefqa._atomic import atomic_path
+
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []

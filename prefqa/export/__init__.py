@@ -16,20 +16,22 @@ import gzip
 import hashlib
 import json
 import os
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq_parquet
 
 from .._atomic import atomic_path
-from ..errors import SchemaError
+from ..errors import PrefqaWarning, SchemaError
 from ..pairs import PairSet
 from ._formats import FORMATS, build_table
 
-__all__ = ["export", "manifest_path", "FORMATS"]
+__all__ = ["export", "manifest_path", "empty_prompts", "FORMATS"]
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 
@@ -58,7 +60,8 @@ def _validate(pairs: Any, path: Any, fmt: str, margin: bool, tie_label: bool | N
     if kind is None:
         raise SchemaError(f"`path` must end in one of {list(_SUFFIXES)}; got {p.name!r}.")
     if not p.parent.exists():
-        raise SchemaError(f"the folder {str(p.parent)!r} does not exist; create it first.")
+        raise SchemaError(f"the folder {str(p.parent)!r} does not exist; create it first "
+                          "(the prefqa command line creates it).")
     if margin and fmt != "reward":
         raise SchemaError(f"`margin=True` adds a margin column to format='reward' only; got format={fmt!r}.")
     if fmt == "kto" and len(pairs.ties) and tie_label is None:
@@ -67,10 +70,49 @@ def _validate(pairs: Any, path: Any, fmt: str, margin: bool, tie_label: bool | N
             "nothing about which side is desirable: pass tie_label=True (both responses acceptable) or "
             "tie_label=False (both unacceptable), or build with ties='drop'."
         )
-    if fmt == "openai" and len(pairs.pairs) and (pairs.pairs["prompt"].astype("str") == "").all() \
-            and "prompt_messages" not in pairs.pairs:
-        raise SchemaError("format='openai' needs prompts (input.messages); these pairs have no prompt texts.")
     return p, kind
+
+
+def empty_prompts(frame: pd.DataFrame) -> np.ndarray:
+    """Return ``True`` for rows whose prompt is missing or whitespace only (and has no message list).
+
+    Examples
+    --------
+    >>> empty_prompts(pd.DataFrame({"prompt": ["Q?", " ", None]})).tolist()
+    [False, True, True]
+    """
+    if "prompt" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    empty = frame["prompt"].astype("str").fillna("").str.strip().eq("").to_numpy(dtype=bool)
+    if "prompt_messages" in frame:
+        msgs = frame["prompt_messages"].astype("str").fillna("").str.strip()
+        empty = empty & msgs.isin(["", "[]"]).to_numpy(dtype=bool)
+    return empty
+
+
+def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool) -> tuple[int, int, list[str]]:
+    """Count the rows to export whose prompt is empty; refuse when all are, unless allowed.
+
+    Every format carries the prompt: explicitly (dpo, kto, prompts, openai) or prepended to
+    the responses (reward), so a file whose prompts are all empty almost always means the
+    prompt columns were not read (for example PandaLM's ``instruction`` + ``input``).
+    """
+    rows = pd.concat([pairs.pairs, pairs.ties], ignore_index=True) if fmt in ("kto", "prompts") else pairs.pairs
+    empty = empty_prompts(rows)
+    n, k = len(rows), int(empty.sum())
+    warns: list[str] = []
+    if n and k == n and not allow_empty_prompts:
+        raise SchemaError(
+            f"all {n:,} {'pairs' if fmt not in ('kto', 'prompts') else 'pairs and ties'} to export have an "
+            f"empty prompt, so format={fmt!r} would train without the question. The prompt column was "
+            "probably not read: map it with pq.read(..., mapping={'YOUR_COLUMN': 'prompt'}) or, for the "
+            "wide format, prompt_columns=[...]; if the data really has no prompts, pass "
+            "allow_empty_prompts=True."
+        )
+    if k:
+        warns.append(f"{k:,} of {n:,} exported rows have an empty prompt"
+                     + (" (allowed by allow_empty_prompts=True)" if k == n else "") + ".")
+    return n, k, warns
 
 
 def _atomic(path: Path, write: Any) -> str:
@@ -115,6 +157,7 @@ def export(
     format: Literal["dpo", "reward", "kto", "prompts", "openai"] = "dpo",  # noqa: A002 - the documented name
     margin: bool = False,
     tie_label: bool | None = None,
+    allow_empty_prompts: bool = False,
 ) -> Path:
     """Write pairs as a TRL / OpenAI training file and a manifest beside it.
 
@@ -137,6 +180,12 @@ def export(
         ``reward`` only: add the ``margin`` column (vote margin or score gap).
     tie_label : bool, optional
         ``kto`` only: the label given to both responses of a kept tie.
+    allow_empty_prompts : bool
+        Export even when every row's prompt is empty (missing or whitespace
+        only); by default that is refused, because it nearly always means the
+        prompt column was not read. When only some prompts are empty the file
+        is written, a :class:`~prefqa.errors.PrefqaWarning` says how many, and
+        the manifest counts them (``output.n_empty_prompts``).
 
     Returns
     -------
@@ -149,7 +198,8 @@ def export(
     Raises
     ------
     SchemaError
-        Unknown format or suffix, a missing folder, or ties without ``tie_label``.
+        Unknown format or suffix, a missing folder, ties without ``tie_label``, or
+        all prompts empty without ``allow_empty_prompts=True``.
 
     Examples
     --------
@@ -169,6 +219,9 @@ def export(
     1
     """
     p, kind = _validate(pairs, path, format, margin, tie_label)
+    _, n_empty, empty_warnings = _check_prompts(pairs, format, bool(allow_empty_prompts))
+    for w in empty_warnings:
+        warnings.warn(w, PrefqaWarning, stacklevel=2)
     table = build_table(pairs.pairs, pairs.ties, format, conversational=pairs.conversational,
                         margin=margin, tie_label=tie_label)
     if kind == ".parquet":
@@ -180,13 +233,15 @@ def export(
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "format": format,
         "output": {"file": p.name, "file_type": kind.lstrip("."), "sha256": sha,
-                   "n_rows": table.num_rows, "columns": table.column_names},
+                   "n_rows": table.num_rows, "columns": table.column_names,
+                   "n_empty_prompts": n_empty, "allow_empty_prompts": bool(allow_empty_prompts)},
         **pairs.manifest(),
         "trl": {
             "label_smoothing": pairs.manifest()["suggested_label_smoothing"],
             "note": "for DPOConfig(loss_type='robust', label_smoothing=...): the estimated share of flipped labels",
         },
     }
+    manifest["warnings"] = [*manifest["warnings"], *empty_warnings]
     text = json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default)
     _atomic(manifest_path(p), lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return p
