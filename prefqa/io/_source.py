@@ -142,6 +142,13 @@ def load_source(source: Any, *, on_error: str) -> Source:
         reader = {"jsonl": _read_jsonl, "csv": _read_csv, "json": _read_json_array,
                   "parquet": _read_parquet, "excel": _read_excel}[kind]
         src = reader(path, on_error)
+    names = pd.Index([str(c) for c in src.frame.columns])
+    if names.duplicated().any():
+        dupes = sorted(set(names[names.duplicated()]))
+        raise SchemaError(
+            f"{src.name}: column name(s) {dupes} appear more than once; found {list(names)}. Rename the "
+            "repeated columns so that each name is used once (or drop the copies)."
+        )
     if src.n_rows == 0:
         raise SchemaError(
             f"{src.name} is empty: it holds no data rows. Check that the file was written completely."
