@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Measurement, measure, report  # noqa: E402
@@ -51,7 +52,7 @@ def logistic_data(n: int, n_annotators: int, n_prompts: int, seed: int = 7) -> p
     st = np.array([0.0, 0.3, -0.2, 0.6, 0.1])
     eta = (0.2 + (0.7 + rng.normal(0, 0.5, n_annotators)[ann]) * x + st[ma] - st[mb]
            + rng.normal(0, 0.5, n_annotators)[ann] + rng.normal(0, 0.4, n_prompts)[prm])
-    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(np.int8)
+    y = (rng.random(n) < expit(eta)).astype(np.int8)
     out = pd.DataFrame({"annotator": ann, "prompt": prm, "x": x, "y": y})
     for m in range(1, 5):
         out[f"q{m}"] = (ma == m).astype(np.int8) - (mb == m).astype(np.int8)

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 
 import prefqa as pq
 from prefqa.errors import ConvergenceWarning, InsufficientDataError, SchemaError
@@ -279,13 +280,87 @@ def test_subsample_newton_path_matches_lbfgs_path() -> None:
     x = np.column_stack([np.ones(n), ann.values[1]])
     eta = (0.3 + 0.8 * x[:, 1] + rng.normal(0, 0.6, 80)[ann.codes] + rng.normal(0, 0.5, 80)[ann.codes] * x[:, 1]
            + rng.normal(0, 0.5, 1200)[prm.codes])
-    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    y = (rng.random(n) < expit(eta)).astype(float)
     slow = fit_glmm(CrossedDesign(x, [ann, prm]), y, method="pirls", subsample=0)
     fast = fit_glmm(CrossedDesign(x, [ann, prm]), y, method="pirls", subsample=6000)
     assert "Newton" in fast.message and "Newton" not in slow.message
+    # the subsample start is recorded (issue 11 item 9), the full-data path has nothing to record
+    assert any("first fitted on the" in n and "refined on all 24,000 judgments" in n for n in fast.notes)
+    assert not slow.notes
     assert fast.converged and slow.converged
     np.testing.assert_allclose(fast.theta, slow.theta, rtol=OPTIMIZER_RTOL)
     np.testing.assert_allclose(fast.beta, slow.beta, rtol=OPTIMIZER_RTOL)
     # SD standard errors: exact-point stencil vs the Newton path's BFGS-updated stencil (up to 3 SEs away)
     np.testing.assert_allclose(np.sqrt(np.diag(fast.sd_cov)), np.sqrt(np.diag(slow.sd_cov)), rtol=SD_SE_RTOL)
     assert abs(fast.deviance - slow.deviance) < 0.01
+
+
+# ----------------------------------------------------------------------------- estimability checks
+def test_fixed_rank_is_checked_on_every_row() -> None:
+    # issue 11 item 9: the rank used to be checked on the first 200k rows only, so a column that
+    # varies only later (a model first judged after row 200k) raised a false error
+    from prefqa.models.mixed import _check_fixed_rank
+
+    n = 250_000
+    late = np.zeros(n)
+    late[200_000:] = np.where(np.arange(50_000) % 2 == 0, 1.0, -1.0)
+    x = np.column_stack([np.ones(n), np.tanh(np.linspace(-3, 3, n)), late])
+    _check_fixed_rank(x, ["position", "length", "quality:m9"])            # full rank: no error
+    dup = np.column_stack([x, 2.0 * x[:, 1] - x[:, 0]])
+    with pytest.raises(SchemaError, match=r"'twice' cannot be estimated: it is a linear combination of "
+                                          r"\['position', 'length'\]"):
+        _check_fixed_rank(dup, ["position", "length", "quality:m9", "twice"])
+    with pytest.raises(SchemaError, match="'zero' cannot be estimated: it is 0 in every used judgment"):
+        _check_fixed_rank(np.column_stack([x, np.zeros(n)]), ["position", "length", "quality:m9", "zero"])
+
+
+def test_model_always_shown_first_is_a_clear_error() -> None:
+    rng = np.random.default_rng(3)
+    n = 200
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)],
+                      "annotator_id": [f"w{i % 12}" for i in range(n)],
+                      "choice": np.where(rng.random(n) < 0.6, "a", "b"), "model_a": "m1", "model_b": "m0"})
+    with pytest.raises(SchemaError, match="'quality:m1' cannot be estimated.*position and model cannot be told"):
+        pq.fit_preference_model(pq.PreferenceData(j), fixed=("position",), random=("annotator",))
+
+
+def _ratings(n_responses: int, per: int, n_annotators: int = 6, prompts: bool = False, seed: int = 0) -> pq.PreferenceData:
+    rng = np.random.default_rng(seed)
+    resp = np.repeat(np.arange(n_responses), per)
+    ann = (resp + np.tile(np.arange(per), n_responses)) % n_annotators
+    score = rng.normal(0, 1.0, n_responses)[resp] + rng.normal(0, 0.6, n_annotators)[ann] + rng.normal(0, 0.5, len(resp))
+    ratings = pd.DataFrame({"response_id": [f"item-{r}" for r in resp], "annotator_id": [f"w{a}" for a in ann],
+                            "score": score})
+    if prompts:  # one response per prompt
+        ratings["prompt_id"] = [f"p{r}" for r in resp]
+    return _ratings_only(ratings)
+
+
+def test_rating_model_without_prompt_ids_uses_responses_as_units() -> None:
+    # issue 12: ratings-only data without prompt ids; each response is its own unit
+    data = _ratings(80, 3)
+    assert "prompt_id" not in data.ratings
+    fit = pq.fit_rating_model(data)
+    assert fit.n_responses == 80 and fit.n_prompts == 0 and fit.converged
+    assert fit.random_effects["response"].index[0].startswith("item-")     # the user's ids, as given
+    assert fit.variance_components.loc["response", "sd"] > 0.5
+    with pytest.raises(SchemaError, match="no `prompt_id` column; drop it.*each response is its own unit"):
+        pq.fit_rating_model(data, random=("annotator", "response", "prompt"))
+
+
+def test_rating_model_with_one_response_per_prompt() -> None:
+    data = _ratings(80, 3, prompts=True)
+    fit = pq.fit_rating_model(data)                          # default groups: annotator, response
+    assert fit.n_responses == 80
+    by_prompt = pq.fit_rating_model(data, random=("annotator", "prompt"))
+    np.testing.assert_allclose(by_prompt.variance_components.loc["prompt", "sd"],
+                               fit.variance_components.loc["response", "sd"], rtol=1e-6)
+    with pytest.raises(InsufficientDataError, match="'response' and 'prompt' group the rows identically"):
+        pq.fit_rating_model(data, random=("annotator", "response", "prompt"))
+
+
+def test_rating_model_terms_that_cannot_be_estimated_are_named() -> None:
+    with pytest.raises(InsufficientDataError, match="'response' has a level for every one of the 40 used"):
+        pq.fit_rating_model(_ratings(40, 1))                 # one rating per response
+    with pytest.raises(InsufficientDataError, match=r"'annotator' has 1 level\(s\).*random=\('response',\)"):
+        pq.fit_rating_model(_ratings(40, 2, n_annotators=1))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import linalg, optimize, sparse
+from scipy import linalg, optimize, sparse, special
 from scipy.sparse import csgraph
 
 __all__ = ["Design", "FitOutput", "fit_design", "newton_fit", "information", "cluster_meat",
@@ -182,14 +182,10 @@ def row_terms(design: Design, theta: np.ndarray, *, want_ll: bool = True, want_w
         gd *= -0.5
         gd += half_diff
         return ll, gd, g_lnu, weights
-    e = np.exp(-np.abs(d))
-    p = np.where(d >= 0, 1.0, e)
-    denom = 1.0 + e
-    p /= denom
+    p = special.expit(d)
     ll = np.nan
-    if want_ll:
-        ll = -float(vdot(ya, np.maximum(-d, 0.0)) + vdot(yb, np.maximum(d, 0.0))
-                    + vdot(n, np.log1p(e)))
+    if want_ll:   # log P(i) = log_expit(d), log P(j) = log_expit(-d)
+        ll = float(vdot(ya, special.log_expit(d)) + vdot(yb, special.log_expit(-d)))
     weights = (n * p * (1.0 - p), None, None) if want_weights else None
     gd = np.multiply(n, p, out=p)
     np.subtract(ya, gd, out=gd)
@@ -344,9 +340,7 @@ def judgment_scores(design: Design, theta: np.ndarray, row: np.ndarray, outcome:
         u_l = (outcome == 2) - pt
         return u_d, u_l
     win = np.array([1.0, 0.0, 0.5 if design.ties == "half" else 0.0])[outcome]
-    e = np.exp(-np.abs(d))
-    p = np.where(d >= 0, 1.0, e) / (1.0 + e)
-    return win - p, None
+    return win - special.expit(d), None
 
 
 def cluster_meat(design: Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,

@@ -88,6 +88,7 @@ class GlmmFit:
     method: str
     factorization: Factorization
     sd_cov: np.ndarray  # Wald covariance of theta (the SDs); NaN where unavailable
+    notes: tuple[str, ...] = ()  # approximations taken: subsample start, iteration caps, inner solves
 
 
 class _Pirls:
@@ -256,7 +257,7 @@ def _newton_theta(pirls: _Pirls, theta: np.ndarray, st: _State, max_steps: int =
 
 
 def _beta_newton(pirls: _Pirls, theta: np.ndarray, st: _State, dev: float, hess: np.ndarray,
-                 max_steps: int = 4) -> tuple[float, _State, int]:
+                 max_steps: int = 4) -> tuple[float, _State, int, bool]:
     """nAGQ = 1 refinement of beta at fixed theta by Newton steps on the Laplace deviance.
 
     The Hessian is ``2 R_X' R_X`` (exact for the penalized deviance, which
@@ -268,6 +269,7 @@ def _beta_newton(pirls: _Pirls, theta: np.ndarray, st: _State, dev: float, hess:
     p = len(st.beta)
     se = np.sqrt(np.clip(np.diag(np.linalg.inv(hess)), 1e-12, None))
     n_steps = 0
+    done = False
     for n_steps in range(1, max_steps + 1):
         h = 1e-3 * se
         grad = np.empty(p)
@@ -285,11 +287,13 @@ def _beta_newton(pirls: _Pirls, theta: np.ndarray, st: _State, dev: float, hess:
                 break
             step /= 2
         else:
+            done = True             # no step decreases the deviance: at the optimum to rounding
             break
         st, dev = new, dev_t
         if np.max(np.abs(step * delta) / se) < 1e-3:
+            done = True
             break
-    return dev, st, n_steps
+    return dev, st, n_steps, done
 
 
 @single_threaded_blas()  # dense parts are annotator-sized: threads only wait
@@ -305,6 +309,7 @@ def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None,
     theta0 = design.theta_start()
     n_iter = 0
     newton = None
+    notes: list[str] = []
     if subsample is None:  # default: a tenth of the rows, 25k to 100k, from 80k rows on
         subsample = min(max(design.n // 10, 25_000), 100_000) if design.n >= 80_000 else 0
     if subsample and design.n > 2 * subsample:
@@ -318,6 +323,9 @@ def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None,
         sub = _Pirls(_subset(design, rows), y[rows], wt[rows], 1e-9, 50)
         res0, st = _theta_stage(sub.d, sub, theta0, st, max_iter, 1e-6)
         n_iter += int(res0.nit)
+        notes.append(f"the variance parameters were first fitted on the {len(rows):,} judgments of a random "
+                     f"{chosen.sum():,} of {big.n_levels:,} {big.name} levels (a start only) and then refined "
+                     f"on all {design.n:,} judgments.")
         theta0 = np.where(lower == 0, np.maximum(res0.x, 0.05), res0.x)
         if np.all(lower == 0) and np.all(res0.x > 0.05):
             newton = _newton_theta(pirls, res0.x.copy(), st)
@@ -334,15 +342,22 @@ def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None,
         converged, message = bool(res.success), str(res.message)
     if method == "laplace" and design.p:
         hess = 2.0 * np.linalg.inv(fac.fixed_cov_unscaled())
-        dev_l, st_l, steps = _beta_newton(pirls, theta, st, dev, hess)  # the joint mode is also the u-mode
+        dev_l, st_l, steps, done = _beta_newton(pirls, theta, st, dev, hess)  # the joint mode is also the u-mode
         dev, st = dev_l, st_l
         n_iter += steps
+        if not done:
+            notes.append(f"the Laplace (nAGQ = 1) refinement of the fixed effects stopped at its cap of {steps} "
+                         "Newton steps before its tolerance; the fixed effects may be short of the Laplace "
+                         "optimum (method='pirls' gives the nAGQ = 0 estimates).")
         # covariance of beta from the joint system at the final point
         mu = expit(pirls.eta(theta, st))
         w = wt * np.clip(mu * (1 - mu), _EPS, None)
         fac = design.factorize(design.crossprod(w, np.zeros_like(y)), theta)
     theta = np.where((lower == 0) & (np.abs(theta) < 1e-8), 0.0, theta)
     cov = fac.fixed_cov_unscaled() if design.p else np.zeros((0, 0))
+    if pirls.n_fail:
+        notes.append(f"{pirls.n_fail} of {pirls.n_runs} inner PIRLS solves stopped at their cap of "
+                     f"{pirls.max_iter} iterations before converging; the fit is marked not converged.")
     converged = converged and pirls.n_fail == 0
     diagonal = bool(np.all(lower == 0))
     mode = st
@@ -358,5 +373,9 @@ def fit_glmm(design: CrossedDesign, y: np.ndarray, wt: np.ndarray | None = None,
         sd_cov = wald_cov(profiled, theta, (theta > 1e-3) & diagonal)
     else:
         sd_cov = np.full((len(theta),) * 2, np.nan)
+    active = (theta > 1e-3) & diagonal
+    if sd_ci and active.any() and not np.isfinite(np.diag(sd_cov)[active]).all():
+        notes.append("the finite-difference Hessian of the deviance over the SDs is not positive definite, so "
+                     "the SD intervals are not available (NaN).")
     return GlmmFit(theta, st.beta, cov, st.u_big, st.u_small, float(dev), -0.5 * float(dev), converged,
-                   n_iter, message, method, fac, sd_cov)
+                   n_iter, message, method, fac, sd_cov, tuple(notes))

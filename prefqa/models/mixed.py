@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
+from ..errors import ConvergenceWarning, InsufficientDataError, PrefqaWarning, SchemaError
 from ..features import judgment_features
 from ..schema import PreferenceData
 from ._design import CrossedDesign, Factor
@@ -108,6 +108,69 @@ def _factor(name: str, column: pd.Series, keep: np.ndarray, terms: tuple[str, ..
                   correlated and len(terms) > 1)
 
 
+COLLINEAR_RTOL = 1e-9  # a column is collinear when less than this share of its sum of squares is left
+
+
+def _check_fixed_rank(x: np.ndarray, names: list[str]) -> None:
+    """Raise when the fixed-effect columns are linearly dependent, checked on every row.
+
+    The Gram matrix ``X'X`` is accumulated over all rows (``O(n p^2)``) and
+    the columns are pivoted in order: a column whose residual sum of
+    squares, after the columns kept before it, is below
+    :data:`COLLINEAR_RTOL` of its own is collinear with them (the same
+    criterion as the Bradley-Terry covariate screen).
+    """
+    p = x.shape[1]
+    if p == 0:
+        return
+    gram = x.T @ x
+    kept: list[int] = []
+    for c in range(p):
+        rest, coef = float(gram[c, c]), np.zeros(0)
+        if kept:
+            block = gram[np.ix_(kept, kept)]
+            coef = np.linalg.lstsq(block, gram[kept, c], rcond=None)[0]
+            rest -= float(gram[c, kept] @ coef)
+        if gram[c, c] > 0 and rest > COLLINEAR_RTOL * gram[c, c]:
+            kept.append(c)
+            continue
+        if gram[c, c] == 0:
+            why = "it is 0 in every used judgment"
+        else:
+            partners = [names[kept[m]] for m in np.flatnonzero(np.abs(coef) > 1e-6)]
+            why = f"it is a linear combination of {partners}"
+        hint = (" (for example one model always shown first: position and model cannot be told apart)"
+                if names[c].startswith("quality:") else "")
+        raise SchemaError(f"the fixed-effect column {names[c]!r} cannot be estimated: {why}{hint}. "
+                          f"Columns: {names}. Remove it from `fixed` (or pass quality=None).")
+
+
+def _check_groups(factors: list[Factor], n: int, *, gaussian: bool) -> None:
+    """Raise when a random-effect group cannot be estimated from these rows."""
+    for f in factors:
+        if f.n_levels < 2:
+            raise InsufficientDataError(
+                f"the random-effect group {f.name!r} has {f.n_levels} level(s) in the {n} used row(s), so "
+                f"its variance cannot be estimated; drop it from `random` (for example "
+                f"random={tuple(g.name for g in factors if g is not f)}).")
+        if gaussian and f.n_levels >= n:
+            raise InsufficientDataError(
+                f"the random-effect group {f.name!r} has a level for every one of the {n} used rating(s), "
+                "so its variance cannot be told apart from the residual variance; drop it from `random` or "
+                f"use data with repeated ratings per {f.name}.")
+    for a in range(len(factors)):
+        for b in range(a + 1, len(factors)):
+            fa, fb = factors[a], factors[b]
+            if fa.n_levels != fb.n_levels:
+                continue
+            pairs = np.unique(fa.codes * np.int64(fb.n_levels) + fb.codes).size
+            if pairs == fa.n_levels:
+                raise InsufficientDataError(
+                    f"the random-effect groups {fa.name!r} and {fb.name!r} group the rows identically "
+                    f"({fa.n_levels} levels each, for example one response per prompt), so their variances "
+                    f"cannot be told apart; keep one of them in `random`.")
+
+
 def _formula(response: str, fixed_names: list[str], factors: list[Factor], intercept: bool) -> str:
     rhs = (["1"] if intercept else ["0"]) + [n for n in fixed_names if n not in ("position", "intercept")]
     for f in factors:
@@ -124,12 +187,15 @@ def _boundary_messages(vc: pd.DataFrame) -> list[str]:
             "(lme4 says 'boundary (singular) fit'), not an error." for g, row in vc.iterrows() if row.boundary]
 
 
-def _finish(messages: list[str], converged: bool) -> tuple[str, ...]:
+def _finish(messages: list[str], converged: bool, notes: Sequence[str] = ()) -> tuple[str, ...]:
+    """Warn with every message; ``notes`` (approximations that were taken) are recorded too."""
     if not converged:
         messages.append("the optimizer did not converge; estimates may be inaccurate (raise `max_iter`).")
     for m in messages:
         _warnings.warn(m, ConvergenceWarning, stacklevel=3)
-    return tuple(messages)
+    for m in notes:
+        _warnings.warn(m, PrefqaWarning, stacklevel=3)
+    return tuple(messages) + tuple(notes)
 
 
 def fit_preference_model(
@@ -312,13 +378,12 @@ def fit_preference_model(
             names.append(f"quality:{mlabels[m]}")
             cols.append((ma[keep] == m).astype(float) - (mb[keep] == m).astype(float))
     x = np.column_stack(cols) if cols else np.zeros((n, 0))
-    if x.shape[1] and np.linalg.matrix_rank(x[: min(n, 200_000)]) < x.shape[1]:
-        raise SchemaError(f"the fixed-effect columns {names} are collinear in these judgments "
-                          "(for example a constant covariate); remove one from `fixed`.")
+    _check_fixed_rank(x, names)
     factors = []
     for g in random_t:
         terms = ("intercept", *slopes.get(g, ()))
         factors.append(_factor(g, j[_PREF_GROUPS[g]], keep, terms, covariates, correlated))
+    _check_groups(factors, n, gaussian=False)
     y = np.where(choice[keep] == 0, 1.0, np.where(choice[keep] == 1, 0.0, 0.5))
     design = CrossedDesign(x, factors)
     fit = fit_glmm(design, y, method=method, max_iter=max_iter)
@@ -332,7 +397,7 @@ def fit_preference_model(
         family="binomial", formula=_formula("chose_a", names, design.factors, intercept),
         fixed_effects=fe, variance_components=vc, correlations=cor, random_effects=effects,
         loglik=fit.loglik, aic=-2 * fit.loglik + 2 * n_par, converged=fit.converged, n_iter=fit.n_iter,
-        warnings=_finish(messages, fit.converged), n_judgments=n, n_dropped=n_in - n,
+        warnings=_finish(messages, fit.converged, fit.notes), n_judgments=n, n_dropped=n_in - n,
         n_annotators=levels.get("annotator", 0), n_prompts=levels.get("prompt", 0), n_responses=0,
         settings={"fixed": fixed_t, "random": tuple(random_t), "random_slopes": slopes, "correlated": correlated,
                   "quality": "model" if use_quality else None, "ties": ties, "method": method,
@@ -352,7 +417,8 @@ def _check_rating_args(data: PreferenceData, random: tuple[str, ...], aspect: st
         raise SchemaError("these data have no ratings; fit_rating_model needs absolute scores "
                           "(`ratings` with response_id, annotator_id, score), e.g. pq.read(path, format='ratings').")
     if "prompt" in random and "prompt_id" not in r:
-        raise SchemaError("`random` includes 'prompt' but the ratings have no `prompt_id` column.")
+        raise SchemaError("`random` includes 'prompt' but the ratings have no `prompt_id` column; drop it, "
+                          "e.g. random=('annotator', 'response'): without prompts each response is its own unit.")
     aspects = r["aspect"].dropna().unique().tolist() if "aspect" in r else []
     if aspect is not None:
         if aspect not in aspects:
@@ -434,6 +500,7 @@ def fit_rating_model(
     if n < 3:
         raise InsufficientDataError(f"only {n} usable rating(s); a mixed model needs many more.")
     factors = [_factor(g, r[_RATING_GROUPS[g]], keep, ("intercept",), {}, False) for g in random_t]
+    _check_groups(factors, n, gaussian=True)
     y = r["score"].to_numpy(dtype=np.float64)[keep]
     design = CrossedDesign(np.ones((n, 1)), factors)
     fit = fit_lmm(design, y, reml=reml, max_iter=max_iter)
@@ -448,12 +515,15 @@ def fit_rating_model(
     vc["boundary"] = vc["boundary"].astype(bool)
     vc["n_levels"] = vc["n_levels"].astype(np.int64)
     messages.extend(_boundary_messages(vc))
+    no_se = vc.index[~vc["boundary"] & vc["std_error"].isna()].tolist()
+    notes = [f"the finite-difference Hessian of the REML criterion is not positive definite, so the SD "
+             f"intervals of {no_se} are not available (NaN)."] if no_se else []
     levels = {f.name: f.n_levels for f in factors}
     return MixedModelResult(
         family="gaussian", formula=_formula("score", ["intercept"], design.factors, True),
         fixed_effects=fe, variance_components=vc, correlations=cor, random_effects=effects,
         loglik=fit.loglik, aic=-2 * fit.loglik + 2 * (1 + design.n_theta + 1), converged=fit.converged,
-        n_iter=fit.n_iter, warnings=_finish(messages, fit.converged), n_judgments=n, n_dropped=len(r) - n,
+        n_iter=fit.n_iter, warnings=_finish(messages, fit.converged, notes), n_judgments=n, n_dropped=len(r) - n,
         n_annotators=levels.get("annotator", 0), n_prompts=levels.get("prompt", 0),
         n_responses=levels.get("response", 0),
         settings={"random": random_t, "aspect": aspect, "reml": reml, "confidence_level": confidence_level,
