@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from .._stats import bh_qvalues
 from ..errors import InsufficientDataError, SchemaError
 from ._counts import prepare
 from .kappa import Coefficient
@@ -112,6 +113,7 @@ def pairwise_kappa(
     min_overlap: int = 10,
     value_domain: Sequence[Any] | None = None,
     confidence_level: float = 0.95,
+    fdr: float = 0.05,
 ) -> pd.DataFrame:
     """Compute Cohen's kappa for every pair of raters sharing at least ``min_overlap`` units.
 
@@ -128,14 +130,18 @@ def pairwise_kappa(
         Ordered categories; weights then use positions in it instead of the
         levels each pair observed (R irr's convention).
     confidence_level : float, default 0.95
+    fdr : float, default 0.05
+        False discovery rate for ``significant``.
 
     Returns
     -------
     DataFrame
         One row per pair: ``rater_1``, ``rater_2``, ``n`` (shared units),
         ``estimate``, ``std_error``, ``ci_low``, ``ci_high``, ``z``,
-        ``p_value``, ``p_observed``, ``p_chance``. Empty when no pair
-        overlaps enough.
+        ``p_value`` (test of kappa = 0, SE under the null), ``q_value``
+        (Benjamini-Hochberg over all reported pairs; NaN where kappa is
+        undefined), ``significant`` (``q_value < fdr``), ``p_observed``,
+        ``p_chance``. Empty when no pair overlaps enough.
 
     Examples
     --------
@@ -147,17 +153,20 @@ def pairwise_kappa(
     0       x       y  4       0.5
     """
     _check(weights, confidence_level, min_overlap)
+    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0.0 < float(fdr) < 1.0:
+        raise SchemaError(f"`fdr` must be a number strictly between 0 and 1 (e.g. 0.05); got {fdr!r}.")
     r = prepare(frame, unit=unit, rater=rater, value=value, level="nominal", value_domain=value_domain)
     i, j, tables = _pair_tables(r.unit, r.rater, r.value, r.n_units, len(r.rater_labels), r.n_categories,
                                 int(min_overlap))
     res = kappa_from_tables(tables, weights, observed_levels=value_domain is None)
     zq = stats.norm.ppf(0.5 + confidence_level / 2.0)
+    q = bh_qvalues(res["p_value"])
     out = pd.DataFrame({
         "rater_1": r.rater_labels.to_numpy()[i], "rater_2": r.rater_labels.to_numpy()[j],
         "n": res["n"].astype(np.int64), "estimate": res["estimate"], "std_error": res["std_error"],
         "ci_low": res["estimate"] - zq * res["std_error"], "ci_high": res["estimate"] + zq * res["std_error"],
-        "z": res["z"], "p_value": res["p_value"], "p_observed": res["p_observed"],
-        "p_chance": res["p_chance"],
+        "z": res["z"], "p_value": res["p_value"], "q_value": q, "significant": q < float(fdr),
+        "p_observed": res["p_observed"], "p_chance": res["p_chance"],
     })
     return out
 

@@ -28,6 +28,7 @@ sums of squares under both methods.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy import stats
 
+from .._types import RngLike, as_generator
 from ..errors import InsufficientDataError, SchemaError
+from ..schema import PreferenceData
 from ._counts import prepare
+from ._icc_boot import bootstrap_icc, rater_jackknife
 
 __all__ = ["icc", "ICCResult", "variance_components"]
 
@@ -53,9 +57,13 @@ class ICCResult:
     """ICC(1), ICC(A,1), ICC(C,1) and their k-rater versions, with the variance components.
 
     ``table`` is indexed by ``type`` (ICC1, ICC2 = (A,1), ICC3 = (C,1), ICC1k,
-    ICC2k, ICC3k) with columns ``description, estimate, f, df1, df2, p_value,
-    ci_low, ci_high``. ``components`` holds ``unit``, ``rater``, ``residual``
-    (crossed model) and ``unit_oneway``, ``residual_oneway``.
+    ICC2k, ICC3k) with columns ``description, estimate, std_error, f, df1,
+    df2, p_value, ci_low, ci_high``. ``components`` holds ``unit``,
+    ``rater``, ``residual`` (crossed model) and ``unit_oneway``,
+    ``residual_oneway``. ``se_method`` is how the intervals were obtained:
+    ``f_exact`` (Shrout & Fleiss / McGraw & Wong, balanced designs),
+    ``bootstrap_units`` or ``bootstrap_units_raters`` (percentile intervals,
+    ``std_error`` = bootstrap SD), or ``none``.
     """
 
     table: pd.DataFrame
@@ -68,6 +76,8 @@ class ICCResult:
     n_raters: int
     n_ratings: int
     warnings: tuple[str, ...] = field(default=())
+    se_method: str = "f_exact"
+    n_resamples: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         """Return the ICC table with ``type`` as a column."""
@@ -76,14 +86,23 @@ class ICCResult:
     def summary(self) -> str:
         """Return a plain-text table of the six ICCs."""
         lines = [f"ICC ({self.method}; {self.n_units} units, {self.n_raters} raters, "
-                 f"{self.n_ratings} ratings, {'balanced' if self.balanced else 'incomplete'} design, k = {self.k:.3g})"]
+                 f"{self.n_ratings} ratings, {'balanced' if self.balanced else 'incomplete'} design, k = {self.k:.3g}; "
+                 f"{round(100 * self.confidence_level)}% CIs: {self.se_method}"
+                 + (f", {self.n_resamples} resamples" if self.n_resamples else "") + ")"]
         for t, row in self.table.iterrows():
             lines.append(f"  {t:<6} {row['estimate']:8.4f}  [{row['ci_low']:.3f}, {row['ci_high']:.3f}]  {row['description']}")
         return "\n".join([*lines, *self.warnings])
 
 
-def _absorb_solve(unit: np.ndarray, rater: np.ndarray, y: np.ndarray, n_u: int, n_r: int) -> float:
-    """Reduction R(raters | mu, units) of the two-way fit, by absorbing the unit effects."""
+_DENSE_MAX = 2000      # raters up to which the rater system is solved densely; CG above
+_CG_MAXITER = 10_000
+
+
+def _absorb_solve(unit: np.ndarray, rater: np.ndarray, y: np.ndarray, n_u: int, n_r: int) -> tuple[float, str]:
+    """Reduction R(raters | mu, units) of the two-way fit, by absorbing the unit effects.
+
+    Returns the reduction and a warning ('' when the solve is exact or converged).
+    """
     ones = np.ones(len(y))
     a = sp.csr_matrix((ones, (unit, rater)), shape=(n_u, n_r))       # n_ur counts
     nu = np.asarray(a.sum(axis=1)).ravel()
@@ -94,11 +113,18 @@ def _absorb_solve(unit: np.ndarray, rater: np.ndarray, y: np.ndarray, n_u: int, 
     rhs = np.bincount(rater, weights=y - ybar_u[unit], minlength=n_r)  # Z_b' M_a y
     # fix the first rater's effect at 0 (the Laplacian has rank n_r - 1 on a connected design)
     sub = lap[1:, 1:]
-    if n_r - 1 <= 2000:
+    note = ""
+    if n_r - 1 <= _DENSE_MAX:
         beta = np.linalg.lstsq(sub.toarray(), rhs[1:], rcond=None)[0]
     else:
-        beta, info = spla.cg(sub, rhs[1:], rtol=1e-12, maxiter=10_000)
-    return float(beta @ rhs[1:])
+        maxiter = _CG_MAXITER
+        beta, info = spla.cg(sub, rhs[1:], rtol=1e-12, maxiter=maxiter)
+        if info != 0:
+            resid = float(np.linalg.norm(sub @ beta - rhs[1:]) / max(np.linalg.norm(rhs[1:]), 1e-300))
+            note = (f"the conjugate-gradient solve for the rater effects ({n_r:,} raters) stopped after "
+                    f"{maxiter:,} iterations without reaching its tolerance (relative residual {resid:.2e}); "
+                    "the rater sum of squares, and so the ICCs, are approximate.")
+    return float(beta @ rhs[1:]), note
 
 
 def variance_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -113,7 +139,7 @@ def variance_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> d
     r_mu = y.sum() ** 2 / n
     r_units = float((su**2 / nu).sum())           # R(mu, units)
     r_raters = float((sr**2 / nr).sum())          # R(mu, raters)
-    r_b_given_a = _absorb_solve(unit, rater, y, n_u, n_r)
+    r_b_given_a, solve_note = _absorb_solve(unit, rater, y, n_u, n_r)
     r_full = r_units + r_b_given_a
     total = float(y @ y)
     sse = total - r_full
@@ -141,7 +167,7 @@ def variance_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> d
     return {"unit": s2a, "rater": s2b, "residual": s2e, "unit_oneway": s2a1, "residual_oneway": msw,
             "msb": msb, "msw": msw, "n0": n0, "df_e": df_e, "n_u": n_u, "n_r": n_r, "n": n,
             "ms_units": r_a_given_b / (n_u - 1), "ms_raters": r_b_given_a / max(n_r - 1, 1),
-            "balanced": balanced, "k": n / n_u}
+            "balanced": balanced, "k": n / n_u, "solve_note": solve_note}
 
 
 def _balanced_cis(c: dict, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -175,6 +201,7 @@ def _balanced_cis(c: dict, level: float) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 _METHODS = ("moments", "reml")
+_CIS = ("auto", "f", "bootstrap_units", "bootstrap_units_raters")
 
 
 def _reml_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], list[str]]:
@@ -198,37 +225,91 @@ def _reml_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> tupl
     return comps, notes
 
 
-def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_level: float = 0.95,
-        method: str = "moments") -> ICCResult:
+def _estimates(comps: dict[str, float], k: float) -> np.ndarray:
+    s2a, s2b, s2e = comps["unit"], comps["rater"], comps["residual"]
+    s2a1, s2w = comps["unit_oneway"], comps["residual_oneway"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.array([
+            s2a1 / (s2a1 + s2w), s2a / (s2a + s2b + s2e), s2a / (s2a + s2e),
+            s2a1 / (s2a1 + s2w / k), s2a / (s2a + (s2b + s2e) / k), s2a / (s2a + s2e / k),
+        ])
+
+
+def _frame_from_data(data: PreferenceData, unit: str | None, rater: str | None, value: str | None,
+                     aspect: Any) -> tuple[pd.DataFrame, str, str, str]:
+    """The ratings table of a PreferenceData (one aspect) as a long frame."""
+    r = data.ratings
+    if r is None or not len(r):
+        raise InsufficientDataError(
+            f"icc needs absolute ratings, but this PreferenceData has no ratings table ({data.n_judgments:,} "
+            "pairwise judgments). Read a ratings file (pq.read(path, format='ratings')); for the reliability "
+            "of pairwise choices use pq.agreement."
+        )
+    if "aspect" in r:
+        aspects = r["aspect"].dropna().unique()
+        if aspect is None and len(aspects) > 1:
+            raise SchemaError(
+                f"the ratings hold {len(aspects)} aspects ({sorted(map(str, aspects))[:5]}); an ICC mixes no "
+                "aspects: pass `aspect=` with one of them."
+            )
+        if aspect is not None:
+            if aspect not in set(aspects):
+                raise SchemaError(f"`aspect`={aspect!r} is not in the ratings; found {sorted(map(str, aspects))[:10]}.")
+            r = r[(r["aspect"] == aspect).to_numpy()]
+    elif aspect is not None:
+        raise SchemaError(f"`aspect`={aspect!r} given, but the ratings have no `aspect` column.")
+    return r, unit or "response_id", rater or "annotator_id", value or "score"
+
+
+def icc(data: pd.DataFrame | PreferenceData, *, unit: str | None = None, rater: str | None = None,
+        value: str | None = None, confidence_level: float = 0.95, method: str = "moments",
+        aspect: Any = None, ci: str = "auto", n_resamples: int = 1000, rng: RngLike = None) -> ICCResult:
     """Compute ICC(1), ICC(A,1), ICC(C,1) and their k-rater versions from long ratings.
 
     Parameters
     ----------
-    frame : DataFrame
-        One numeric rating per row; the first row per (unit, rater) is used.
-        Incomplete and unbalanced designs are allowed (no unit is dropped).
+    data : DataFrame or PreferenceData
+        One numeric rating per row (the first row per (unit, rater) is used),
+        or a PreferenceData whose ``ratings`` table is used (units =
+        ``response_id``, raters = ``annotator_id``, values = ``score``; no
+        prompt ids needed). Incomplete and unbalanced designs are allowed (no
+        unit is dropped).
     unit, rater, value : str
-        Column names (``unit`` = target rated, e.g. a response).
+        Column names (``unit`` = target rated, e.g. a response); required for
+        a DataFrame, defaults above for a PreferenceData.
     confidence_level : float, default 0.95
     method : {'moments', 'reml'}, default 'moments'
         Variance components by Henderson III moments (exact Shrout & Fleiss
         values on balanced data, fast at any size) or by REML through
         :func:`prefqa.models.mixed.fit_rating_model` (see the module notes).
+    aspect : optional
+        With a PreferenceData whose ratings hold several aspects: the one to use.
+    ci : {'auto', 'f', 'bootstrap_units', 'bootstrap_units_raters'}, default 'auto'
+        Confidence intervals. 'f': the exact F-based intervals of Shrout &
+        Fleiss (1979) / McGraw & Wong (1996), balanced designs only.
+        'bootstrap_units': percentile bootstrap over units, raters held fixed
+        (the ICCs of these raters). 'bootstrap_units_raters': raters are a
+        sample too; SE from the unit bootstrap plus a jackknife over raters,
+        normal interval, conservative (see ``prefqa.reliability._icc_boot``).
+        'auto' = 'f' on balanced designs, 'bootstrap_units_raters' otherwise.
+    n_resamples : int, default 1000
+        Bootstrap resamples (bootstraps only).
+    rng : int or Generator, optional
 
     Returns
     -------
     ICCResult
-        F tests and CIs are the exact ones of Shrout & Fleiss (1979) and
-        McGraw & Wong (1996) on balanced data; on incomplete designs F and
-        p-values come from the Henderson III reductions and CIs are NaN (see
-        ``warnings``).
+        ``se_method`` says how the intervals were obtained. F tests and
+        p-values are exact on balanced data and come from the Henderson III
+        reductions on incomplete designs.
 
     Raises
     ------
     SchemaError
-        Missing columns, non-numeric values.
+        Missing columns, non-numeric values, bad options.
     InsufficientDataError
-        Fewer than 2 units or raters, or no residual degrees of freedom.
+        Fewer than 2 units or raters, no residual degrees of freedom, or no
+        ratings table.
 
     Examples
     --------
@@ -239,11 +320,31 @@ def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_le
     >>> res = icc(f, unit="target", rater="judge", value="score")
     >>> res.table["estimate"].round(2).tolist()
     [0.17, 0.29, 0.71, 0.44, 0.62, 0.91]
+    >>> res.se_method
+    'f_exact'
+    >>> f = f.drop(index=[0, 5, 10, 15, 20])          # incomplete: bootstrap over units and raters
+    >>> icc(f, unit="target", rater="judge", value="score", n_resamples=200, rng=0).se_method
+    'bootstrap_units_raters'
     """
-    if not (0.0 < float(confidence_level) < 1.0):
+    if isinstance(data, PreferenceData):
+        frame, unit, rater, value = _frame_from_data(data, unit, rater, value, aspect)
+    elif isinstance(data, pd.DataFrame):
+        missing = [n for n, v in (("unit", unit), ("rater", rater), ("value", value)) if v is None]
+        if missing:
+            raise SchemaError(f"icc on a DataFrame needs the column names {missing} (e.g. unit='item', "
+                              "rater='annotator', value='score'); or pass a PreferenceData with ratings.")
+        frame = data
+    else:
+        raise SchemaError(f"`data` must be a DataFrame of long ratings or a PreferenceData; got {type(data).__name__}.")
+    if isinstance(confidence_level, bool) or not isinstance(confidence_level, (int, float)) \
+            or not (0.0 < float(confidence_level) < 1.0):
         raise SchemaError(f"`confidence_level` must be between 0 and 1 (e.g. 0.95); got {confidence_level!r}.")
     if method not in _METHODS:
         raise SchemaError(f"`method` must be one of {_METHODS}; got {method!r}.")
+    if ci not in _CIS:
+        raise SchemaError(f"`ci` must be one of {list(_CIS)}; got {ci!r}.")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise SchemaError(f"`n_resamples` must be a non-negative integer; got {n_resamples!r}.")
     r = prepare(frame, unit=unit, rater=rater, value=value, level="interval")
     if r.n_units < 2 or len(r.rater_labels) < 2:
         raise InsufficientDataError(
@@ -251,39 +352,76 @@ def icc(frame: pd.DataFrame, *, unit: str, rater: str, value: str, confidence_le
         )
     y = r.numeric[r.value]
     c = variance_components(r.unit, r.rater, y)
-    warn: list[str] = []
+    warn: list[str] = [c["solve_note"]] if c["solve_note"] else []
+    if r.n_repeats:
+        warn.append(f"{r.n_repeats} repeated rating(s) of a unit by the same rater: the first of each is used.")
     comps = {key: c[key] for key in ("unit", "rater", "residual", "unit_oneway", "residual_oneway")}
     if method == "reml":
         comps, notes = _reml_components(r.unit, r.rater, y)
         warn.extend(notes)
-    s2a, s2b, s2e, k = comps["unit"], comps["rater"], comps["residual"], c["k"]
-    s2a1, s2w = comps["unit_oneway"], comps["residual_oneway"]
-    est = np.array([
-        s2a1 / (s2a1 + s2w), s2a / (s2a + s2b + s2e), s2a / (s2a + s2e),
-        s2a1 / (s2a1 + s2w / k), s2a / (s2a + (s2b + s2e) / k), s2a / (s2a + s2e / k),
-    ])
+    k = c["k"]
+    est = _estimates(comps, k)
+    if ci == "auto":
+        ci = "f" if c["balanced"] else "bootstrap_units_raters"
+    se = np.full(6, np.nan)
     if c["balanced"]:
-        fval, df1, df2, ci = _balanced_cis(c, float(confidence_level))
-        label = "anova (balanced)"
+        fval, df1, df2, bounds = _balanced_cis(c, float(confidence_level))
     else:
         f1 = c["msb"] / c["msw"]
-        f3 = c["ms_units"] / s2e
+        f3 = c["ms_units"] / c["residual"]
         fval = np.array([f1, f3, f3, f1, f3, f3])
         df1 = np.full(6, float(c["n_u"] - 1))
         d1, d3 = float(c["n"] - c["n_u"]), float(c["df_e"])
         df2 = np.array([d1, d3, d3, d1, d3, d3])
-        ci = np.full((2, 6), np.nan)
-        label = "moments (Henderson III)"
-        warn.append("Incomplete design: ICCs come from Henderson III variance components (no unit "
-                    "dropped); confidence intervals are not computed for incomplete designs."
-                    if method == "moments" else
-                    "Incomplete design: confidence intervals are not computed for incomplete designs.")
-    if method == "reml":
-        label = "reml (fit_rating_model)"
+        bounds = np.full((2, 6), np.nan)
+        warn.append("Incomplete design: ICCs come from Henderson III variance components (no unit dropped)"
+                    if method == "moments" else "Incomplete design: variance components by REML")
+    se_method = ci if ci != "f" else "f_exact"
+    if ci == "f" and not c["balanced"]:
+        se_method = "none"
+        warn.append("ci='f': the exact F-based intervals exist for balanced designs only, so none are given; "
+                    "use ci='bootstrap_units' or 'bootstrap_units_raters'.")
+    elif ci.startswith("bootstrap"):
+        if method == "reml":
+            se_method = "none"
+            bounds = np.full((2, 6), np.nan)
+            warn.append("no bootstrap intervals for method='reml' (a REML fit per resample is too slow); "
+                        "use method='moments' for bootstrap intervals.")
+        elif n_resamples < 2:
+            se_method = "none"
+            bounds = np.full((2, 6), np.nan)
+            warn.append(f"n_resamples={n_resamples}: no bootstrap intervals.")
+        else:
+            draws, failed = bootstrap_icc(r.unit, r.rater, y, n_resamples=int(n_resamples),
+                                          rng=as_generator(rng))
+            a = (1.0 - float(confidence_level)) / 2.0
+            ok = np.isfinite(draws).sum(axis=0) >= 2
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q = np.nanquantile(draws, [a, 1.0 - a], axis=0) if ok.any() else np.full((2, 6), np.nan)
+                sd = np.nanstd(draws, axis=0, ddof=1)
+            se = np.where(ok, sd, np.nan)
+            if ci == "bootstrap_units":
+                bounds = np.where(ok, q, np.nan)
+            else:
+                se = np.sqrt(se**2 + rater_jackknife(r.unit, r.rater, y))
+                z = stats.norm.ppf(1.0 - a)
+                bounds = np.vstack([np.clip(est - z * se, -1.0, 1.0), np.clip(est + z * se, -1.0, 1.0)])
+            if failed:
+                warn.append(f"{failed} of {n_resamples} bootstrap resamples were degenerate (no residual "
+                            "degrees of freedom or a single rater) and were left out.")
+            if ci == "bootstrap_units":
+                warn.append("bootstrap over units: the raters are held fixed, so intervals of ICC(1) and "
+                            "ICC(A,1) leave out the variation from sampling raters; use "
+                            "ci='bootstrap_units_raters' when the raters are a sample.")
     p = stats.f.sf(fval, df1, df2)
-    table = pd.DataFrame({"description": _DESC, "estimate": est, "f": fval, "df1": df1, "df2": df2,
-                          "p_value": p, "ci_low": ci[0], "ci_high": ci[1]}, index=pd.Index(_TYPES, name="type"))
+    table = pd.DataFrame({"description": _DESC, "estimate": est, "std_error": se, "f": fval, "df1": df1,
+                          "df2": df2, "p_value": p, "ci_low": bounds[0], "ci_high": bounds[1]},
+                         index=pd.Index(_TYPES, name="type"))
+    label = ("reml (fit_rating_model)" if method == "reml" else
+             "anova (balanced)" if c["balanced"] else "moments (Henderson III)")
     return ICCResult(table=table, components=pd.Series(comps, name="variance"), method=label,
                      balanced=c["balanced"], k=float(k),
                      confidence_level=float(confidence_level), n_units=r.n_units,
-                     n_raters=len(r.rater_labels), n_ratings=len(y), warnings=tuple(warn))
+                     n_raters=len(r.rater_labels), n_ratings=len(y), warnings=tuple(warn),
+                     se_method=se_method, n_resamples=int(n_resamples) if se_method.startswith("bootstrap") else 0)
