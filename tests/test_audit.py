@@ -12,6 +12,7 @@ import json
 import re
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -212,7 +213,7 @@ def test_html_escapes_every_text_field_including_plots():
     assert "<script" not in html.lower()
     assert 'alert("x")' not in html and "it's" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; it&#x27;s" in html  # texts, ids, models
-    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL)
     assert len(svgs) >= 4
     assert any("&lt;script&gt;" in svg for svg in svgs)  # model ids in the leaderboard plot
     assert report.sections["bradley_terry_style"]["status"] == "ok"  # its model ids are escaped too
@@ -325,3 +326,173 @@ def test_progress_draws_only_on_a_tty():
     with Progress(2, stream=off, enabled=False) as bar:
         bar.advance("a")
     assert off.getvalue() == ""
+
+
+# ---------------------------------------------------------------- ratings only, judges without humans, warnings
+PAIRWISE_STEPS = ("judge", "consensus", "bradley_terry", "bradley_terry_style", "preference_model", "length_bias",
+                  "position_bias", "style_bias", "prompts", "simpson", "pairs")
+RATINGS_ONLY = "ratings only: no pairwise judgments in this file"
+
+
+def _ratings_only(leniency_sd: float = 0.8, rng: int = 1):
+    data, truth = pq.simulate(n_prompts=60, n_annotators=8, ratings=True, leniency_sd=leniency_sd, rng=rng)
+    empty = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("comparison_id", "annotator_id", "choice")})
+    return PreferenceData(empty, data.responses, data.prompts, ratings=data.ratings), truth
+
+
+def test_ratings_only_data_audits_cleanly():
+    data, truth = _ratings_only()
+    report = pq.audit(data, config={"audit": {"n_resamples": N_RESAMPLES}}, progress=False, strict=True)
+    content = _validate(report)
+    s = content["sections"]
+    for name in ("reliability", "icc", "annotators", "rating_model"):
+        assert s[name]["status"] == "ok", (name, s[name]["reason"])
+    for name in PAIRWISE_STEPS:
+        assert s[name]["status"] == "skipped" and s[name]["reason"] == RATINGS_ONLY, name
+    rel = s["reliability"]["result"]["table"]
+    assert any(str(r["target"]).startswith("rating") and r["estimate"] is not None for r in rel)
+    # the ICC section is pq.icc on the ratings (an independent call of the library)
+    direct = pq.icc(data.ratings, unit="response_id", rater="annotator_id", value="score")
+    assert report.results["icc"].to_frame()["estimate"].tolist() == pytest.approx(
+        direct.to_frame()["estimate"].tolist(), rel=FIT_RTOL)
+    table = report.results["annotators"]
+    assert table["leniency"].notna().all() and table["score_agreement"].notna().all()
+    assert any("ratings only" in n for n in table.attrs["notes"])
+    # leniency flags name ratings, not judgments, and offer no DPO export
+    for f in report.findings:
+        if f["code"].startswith("annotators_"):
+            assert "of ratings)" in f["message"] and f["command"] is None
+    assert content["input"]["n_rating_annotators"] == 8
+    assert not any(f["code"] == "step_failed" for f in report.findings)
+
+
+def test_annotator_table_on_ratings_only_matches_plain_loops():
+    data, truth = _ratings_only(leniency_sd=0.6, rng=4)
+    table = pq.annotator_table(data)
+    r = data.ratings
+    for ann in table.index[:3]:
+        mine = r[r["annotator_id"] == ann]
+        others_mean, own = [], []
+        for resp, score in zip(mine["response_id"], mine["score"]):
+            others = r[(r["response_id"] == resp) & (r["annotator_id"] != ann)]["score"]
+            if len(others):
+                others_mean.append(others.mean())
+                own.append(score)
+        assert table.loc[ann, "leniency"] == pytest.approx(np.mean(np.subtract(own, others_mean)), rel=1e-9)
+        assert table.loc[ann, "score_agreement"] == pytest.approx(np.corrcoef(own, others_mean)[0, 1], rel=1e-9)
+    planted = truth.annotators["leniency"].reindex(table.index)
+    assert np.corrcoef(table["leniency"], planted)[0, 1] > 0.9
+
+
+def test_skip_reasons_name_the_file_format():
+    from prefqa.schema import LoadReport
+
+    data, _ = pq.simulate(n_prompts=30, n_annotators=4, rng=3)
+    j = data.judgments.drop_duplicates("comparison_id").assign(annotator_id=pd.NA).drop(columns="prompt_id")
+    report_hh = LoadReport(source="hh.jsonl", format="hh", n_rows=len(j), n_rows_used=len(j), n_judgments=len(j))
+    hh = PreferenceData(j, data.responses, pd.DataFrame({"prompt_id": [], "text": []}), order_known=False,
+                        load_report=report_hh)
+    s = pq.audit(hh, config=FAST, progress=False, strict=True).sections
+    assert s["annotators"]["reason"] == "no annotator ids: HH-RLHF rows carry none"
+    assert s["position_bias"]["reason"].startswith("the display order is unknown: HH-RLHF rows do not record")
+    assert s["prompts"]["reason"] == "no prompt ids in this file"
+    assert not any("config" in str(x["reason"]) for name, x in s.items() if name != "preference_model")
+
+
+def test_llmbar_like_judges_without_humans_in_the_audit():
+    from test_judges import LLMBAR_JUDGES, llmbar_like
+
+    data = llmbar_like(LLMBAR_JUDGES, n_items=300)
+    # flagged prompts are left out: flag_prompts raises a numpy casting error on this design (every item
+    # judged twice by each judge; prompts/_saddle.py, reported to its owner)
+    cfg = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["preference_model", "prompts"]}}
+    report = pq.audit(data, config=cfg, progress=False, strict=True)
+    content = _validate(report)
+    s = content["sections"]
+    assert s["judge"]["status"] == "ok"
+    gold = {f["message"].split()[2]: f for f in report.findings if f["code"] == "judge_vs_gold"}
+    assert set(gold) == set(LLMBAR_JUDGES)
+    assert gold["chatgpt-0301"]["severity"] == "medium" and "below min_gold_accuracy 60%" in gold[
+        "chatgpt-0301"]["message"]
+    table = report.results["annotators"]
+    # one set of numbers per report: the position and length sections show the annotator table's columns
+    for step, cols in (("position_bias", ("p_a", "q_position", "self_consistency", "q_consistency")),
+                       ("length_bias", ("length_slope", "q_length"))):
+        shown = pd.DataFrame(s[step]["result"]["tables"]["annotators"]["rows"]).set_index("annotator_id")
+        assert s[step]["result"]["tables"]["annotators"]["source"] == "annotator_table"
+        for col in cols:
+            np.testing.assert_allclose(shown[col].to_numpy(dtype=float),
+                                       table.loc[shown.index, col].to_numpy(dtype=float), rtol=1e-12)
+    flagged = {f["code"]: f for f in report.findings if f["code"].startswith("annotators_")}
+    assert "falcon-180b" in flagged["annotators_position"]["command"]
+    assert "chatgpt-0301" in flagged["annotators_gold"]["command"]
+
+
+def test_every_warning_and_approximation_reaches_the_report(monkeypatch, small):
+    import dataclasses
+    import warnings
+
+    import prefqa.bias._per_annotator as per_annotator
+    import prefqa.prompts as prompts_module
+    import prefqa.simpson as simpson_module
+    from prefqa.errors import ConvergenceWarning
+
+    @dataclasses.dataclass(frozen=True)
+    class Approximate:
+        estimate: float = 0.5
+        subsampled: str = "fitted on 1 of 3 comparisons (planted note)"
+        warnings: tuple[str, ...] = ("planted result warning",)
+
+        def summary(self) -> str:
+            return "approximate"
+
+    real_flag_prompts = prompts_module.flag_prompts
+
+    def flag_prompts(data, **kwargs):
+        table = real_flag_prompts(data, **kwargs)
+        table.attrs["warnings"] = ("planted flag_prompts attrs warning",)
+        return table
+
+    monkeypatch.setattr(simpson_module, "simpson_check", lambda data, **kw: Approximate())
+    monkeypatch.setattr(prompts_module, "flag_prompts", flag_prompts)
+    real_length_tests = per_annotator.annotator_length_tests
+
+    def length_tests(*args, **kwargs):  # a fit inside the shared per-annotator tests that did not converge
+        warnings.warn("planted: per-annotator length fit did not converge", ConvergenceWarning, stacklevel=2)
+        return real_length_tests(*args, **kwargs)
+
+    monkeypatch.setattr(per_annotator, "annotator_length_tests", length_tests)
+    cfg = {"audit": {"n_resamples": N_RESAMPLES, "by": "prompt_id",
+                     "skip": ["preference_model", "bradley_terry", "bradley_terry_style"]}}
+    report = pq.audit(small, config=cfg, progress=False, strict=True)
+    content = _validate(report)
+    by_step = {}
+    for w in content["warnings"]:
+        by_step.setdefault(w["step"], []).append(w["message"])
+    assert "planted result warning" in by_step["simpson"]
+    assert "fitted on 1 of 3 comparisons (planted note)" in by_step["simpson"]
+    assert "planted flag_prompts attrs warning" in by_step["prompts"]
+    assert any("did not converge" in m for m in by_step["annotators"])  # from the table's attrs['warnings']
+    assert any("did not converge" in w for w in report.results["annotators"].attrs["warnings"])
+    html, text = report.to_html(), report.summary()
+    for msg in ("planted result warning", "planted note", "planted flag_prompts attrs warning"):
+        assert msg in html and msg in text
+    assert "Warnings and approximations" in html
+    assert report.warnings == tuple(f"{w['step']}: {w['message']}" for w in content["warnings"])
+
+
+def test_position_finding_says_when_side_is_confounded_with_model():
+    from prefqa.audit._findings import findings_for
+
+    def content(confounded: bool) -> dict:
+        values = {"estimate": 0.13, "confidence_interval": [0.1, 0.16], "n_trials": 1000,
+                  "side_confounded": confounded}
+        return {"config": {"audit": {"confidence_level": 0.95}}, "input": {"source": None, "n_judgments": 1000},
+                "sections": {"position_bias": {"title": "Position bias", "status": "ok", "reason": None,
+                                               "result": {"values": values}}}}
+
+    codes = {f["code"] for f in findings_for(content(True))}
+    assert codes == {"position_confounded"}
+    msg = findings_for(content(True))[0]["message"]
+    assert "Position and model cannot be separated" in msg and "HIGH" not in msg
+    assert {f["code"] for f in findings_for(content(False))} == {"position_bias"}

@@ -249,7 +249,7 @@ def test_llmbar_like_judges_are_flagged_where_position_bias_flags_them(llmbar):
 
 
 def test_llmbar_like_judge_below_min_gold_accuracy_is_flagged(llmbar):
-    data, table, rep = llmbar
+    _, table, rep = llmbar
     chatgpt = table.loc["chatgpt-0301"]
     assert chatgpt["n_gold"] == 2 * N_LLMBAR_ITEMS and chatgpt["n_gold_items"] == N_LLMBAR_ITEMS
     assert 0.43 < chatgpt["gold_accuracy"] < 0.51

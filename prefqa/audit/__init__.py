@@ -29,7 +29,7 @@ from ._json import SCHEMA_VERSION, dumps, jsonable, versions
 from ._run import run_steps
 from ._steps import STEPS
 
-__all__ = ["AuditReport", "audit", "SCHEMA_VERSION", "STEP_NAMES"]
+__all__ = ["SCHEMA_VERSION", "STEP_NAMES", "AuditReport", "audit"]
 
 _SEVERITIES = ("high", "medium", "low", "info")
 
@@ -220,7 +220,7 @@ def audit(
         }
     content: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **versions(),
         "input": _input_block(data),
         "config": jsonable(cfg),

@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import SchemaError
 from ..io.config import check_read_options, load_config
 
-__all__ = ["AUDIT_DEFAULTS", "STEP_NAMES", "resolve_config", "read_toml"]
+__all__ = ["AUDIT_DEFAULTS", "STEP_NAMES", "read_toml", "resolve_config"]
 
 #: Step names, in run order (also the keys of ``report["sections"]``).
 STEP_NAMES: tuple[str, ...] = (

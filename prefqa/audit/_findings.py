@@ -12,14 +12,14 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["findings_for", "SEVERITIES"]
+__all__ = ["SEVERITIES", "findings_for"]
 
 SEVERITIES: tuple[str, ...] = ("high", "medium", "low", "info")
 Finding = dict[str, Any]
 
 
 def _finding(severity: str, code: str, message: str, command: str | None = None,
-             value: float | int | None = None, step: str | None = None) -> Finding:
+             value: float | None = None, step: str | None = None) -> Finding:
     return {"severity": severity, "code": code, "message": message, "command": command,
             "value": value, "step": step}
 
@@ -197,14 +197,14 @@ def _pct_level(level: float) -> str:
 
 # test name -> (metric column, phrase with {r} = the range of the metric, percent?)
 _ANNOTATOR_TESTS: dict[str, tuple[str, str, bool]] = {
-    "position": ("p_a", "choose the first-shown response in {r} of their non-tie judgments (randomised order: "
-                 "50%)", True),
-    "consistency": ("self_consistency", "name the same response in both display orders on only {r} of items "
-                    "judged both ways, and the changes favour one position", True),
+    "position": ("p_a", ("choose the first-shown response in {r} of their non-tie judgments "
+                         "(randomised order: 50%)"), True),
+    "consistency": ("self_consistency", ("name the same response in both display orders on only {r} of items "
+                                         "judged both ways, and the changes favour one position"), True),
     "agreement": ("loo_agreement", "agree with the other annotators on only {r} of shared items", True),
     "tie": ("tie_rate", "have outlying tie rates ({r})", True),
-    "length": ("length_slope", "reward length more than the other annotators (slopes {r} on the logit "
-               "scale)", False),
+    "length": ("length_slope", "reward length more than the other annotators (slopes {r} on the logit scale)",
+               False),
     "speed": ("median_seconds", "answer outlyingly fast (median {r} seconds per judgment)", False),
     "run": ("longest_run", "click the same option in long runs (longest run {r})", False),
     "gold": ("gold_accuracy", "score only {r} on gold items, below min_gold_accuracy", True),
@@ -232,14 +232,17 @@ def _annotators(content: dict[str, Any], config: dict[str, Any]) -> list[Finding
         covered.update(str(x["annotator_id"]) for x in hit)
         vals = [x[col] for x in hit if isinstance(x.get(col), (int, float))]
         lo, hi = (min(vals), max(vals)) if vals else (None, None)
-        show = (lambda v: "?" if v is None else (_pct(v) if pct else f"{v:.3g}"))
-        rng = show(lo) if show(lo) == show(hi) else f"{show(lo)} to {show(hi)}"
+        rng = _show(lo, pct) if _show(lo, pct) == _show(hi, pct) else f"{_show(lo, pct)} to {_show(hi, pct)}"
         out.append(_annotator_finding(hit, n_total, phrase.format(r=rng), data, test, unit))
     rest = [x for x in rows if str(x["annotator_id"]) not in covered]
     if rest:
         out.append(_annotator_finding(rest, n_total, f"are flagged ({rest[0].get('reason') or 'see the table'})",
                                       data, "other", unit))
     return out
+
+
+def _show(v: float | None, pct: bool) -> str:
+    return "?" if v is None else (_pct(v) if pct else f"{v:.3g}")
 
 
 _SINGULAR = {"agree": "agrees", "have": "has", "choose": "chooses", "answer": "answers", "click": "clicks",

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._plots import PLOTS
 
-__all__ = ["render_html", "render_text", "fmt"]
+__all__ = ["fmt", "render_html", "render_text"]
 
 _CSS = """
 :root{--fg:#1d2430;--muted:#5b6675;--line:#d9dee5;--bg:#fafbfc;--high:#c0392b;--medium:#b86e00;
@@ -177,9 +177,9 @@ def render_text(content: dict[str, Any]) -> str:
     """Return a plain-text summary of the report."""
     inp = content["input"]
     lines = [
-        f"prefqa audit: {inp['n_judgments']:,} judgments, {inp['n_comparisons']:,} comparisons, "
-        f"{inp['n_annotators']:,} annotators, {inp['n_prompts']:,} prompts, {inp['n_models']:,} models "
-        f"(sha256 {inp['fingerprint'][:12]}), {content['seconds']:.1f} s",
+        (f"prefqa audit: {inp['n_judgments']:,} judgments, {inp['n_comparisons']:,} comparisons, "
+         f"{inp['n_annotators']:,} annotators, {inp['n_prompts']:,} prompts, {inp['n_models']:,} models "
+         f"(sha256 {inp['fingerprint'][:12]}), {content['seconds']:.1f} s"),
         "",
         "Findings:",
     ]

@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "SCHEMA_PATH",
     "DEPENDENCIES",
-    "jsonable",
-    "frame_records",
-    "versions",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
     "dumps",
+    "frame_records",
+    "jsonable",
     "load_schema",
+    "versions",
 ]
 
 #: Version of the report layout; bump the minor part for additions, the major for changes.

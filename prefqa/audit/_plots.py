@@ -51,7 +51,7 @@ def svg_of(draw: Callable[[Any], None], *, width: float = 9.0, height: float = 3
             plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.find("<svg"):]
-    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.DOTALL)
     # matplotlib escapes & < > in text nodes; escape quotes there too, so no data text is left raw
     return re.sub(r">([^<]+)<", lambda m: ">" + m.group(1).replace('"', "&quot;").replace("'", "&#x27;") + "<", svg)
 

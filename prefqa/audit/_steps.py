@@ -384,8 +384,8 @@ def _pairs(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -
         section["tables"].pop(name, None)
     pairs = getattr(ps, "pairs", None)
     dropped = getattr(ps, "dropped", None)
-    section["n_kept"] = int(len(pairs)) if pairs is not None else None
-    section["n_dropped"] = int(len(dropped)) if dropped is not None else None
+    section["n_kept"] = len(pairs) if pairs is not None else None
+    section["n_dropped"] = len(dropped) if dropped is not None else None
     reason = pick(dropped, "reason_code", "reason") if isinstance(dropped, pd.DataFrame) else None
     counts = dropped[reason].value_counts() if reason else pd.Series(dtype="int64")
     section["drop_reasons"] = [{"reason": str(k), "n": int(v)} for k, v in counts.items()]
