@@ -25,10 +25,6 @@ prefqa ...
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
-import re
-import shlex
 import sys
 import traceback
 import typing
@@ -38,19 +34,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
-from ._progress import Progress
-from .errors import PrefqaError, PrefqaWarning, SchemaError
+from .. import __version__
+from .._progress import Progress
+from ..errors import PrefqaError, PrefqaWarning, SchemaError
+from ._terms import (
+    EXPORT_FLAGS,
+    READ_FLAGS,
+    cli_terms,
+    list_values,
+    literal_choices,
+    policy_flags,
+    policy_parameters,
+    stage,
+)
 
-__all__ = ["main", "build_parser", "cli_terms", "READ_FLAGS", "EXPORT_FLAGS"]
+__all__ = ["EXPORT_FLAGS", "READ_FLAGS", "build_parser", "cli_terms", "main"]
 
-#: ``pq.read`` options -> flags (``mapping`` is phrased as ``--map`` / ``--map-value``).
-READ_FLAGS: dict[str, str] = {"format": "--format", "on_error": "--on-error", "duplicates": "--duplicates",
-                              "mapping": "--map"}
-#: ``pq.export`` options -> flags of ``prefqa export``.
-EXPORT_FLAGS: dict[str, str] = {"format": "--to", "tie_label": "--tie-label", "margin": "--margin-column",
-                                "allow_empty_prompts": "--allow-empty-prompts", "path": "--out"}
-_BOOL_FLAGS = {"--allow-empty-prompts", "--margin-column"}  # store_true flags: True -> the bare flag
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 
@@ -91,7 +90,7 @@ def _tie_label(text: str) -> bool:
 
 def _reader_formats() -> list[tuple[str, str]]:
     """(name, description) of every reader format, from the io registry when it exists."""
-    from . import io
+    from .. import io
 
     registry = getattr(io, "reader_formats", None)
     if registry is not None:
@@ -100,7 +99,7 @@ def _reader_formats() -> list[tuple[str, str]]:
 
 
 def _export_formats() -> tuple[str, ...]:
-    from .export._formats import FORMATS
+    from ..export._formats import FORMATS
 
     return FORMATS
 
@@ -132,77 +131,22 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
 
 
-def _policy_parameters() -> list[inspect.Parameter]:
-    """Keyword options of ``pq.build_pairs`` (the export flags mirror them)."""
-    from .pairs import build_pairs
-
-    sig = inspect.signature(build_pairs)
-    return [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _literal_choices(hint: Any) -> list[Any] | None:
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) is typing.Literal:
-        return list(args)
-    lits = [a for a in args if typing.get_origin(a) is typing.Literal]
-    if len(lits) == 1 and all(a in (type(None),) or a is lits[0] for a in args):
-        return list(typing.get_args(lits[0]))
-    return None
-
-
-def _list_values(name: str) -> list[str] | None:
-    """Valid items of list options whose values are names (shown in --help)."""
-    if name == "guards":
-        from .pairs import DEFAULT_GUARDS, OPTIONAL_GUARDS
-
-        return [*DEFAULT_GUARDS, *OPTIONAL_GUARDS]
-    return None
-
-
-def _policy_flags() -> dict[str, tuple[str, str]]:
-    """``build_pairs`` option -> (flag, kind) with kind 'bool', 'value' or 'choice+bool'."""
-    from .pairs import build_pairs
-
-    try:
-        hints = typing.get_type_hints(build_pairs)
-    except Exception:  # an annotation that cannot be evaluated: fall back to plain strings
-        hints = {}
-    out = {}
-    for param in _policy_parameters():
-        hint = hints.get(param.name, str)
-        if hint is typing.Any or "Callable" in str(hint):
-            continue  # Python objects (a tokenizer) cannot come from the command line
-        union = typing.get_args(hint)
-        if hint is bool:
-            kind = "bool"
-        elif bool in union and any(typing.get_origin(a) is typing.Literal for a in union):
-            kind = "choice+bool"
-        else:
-            kind = "value"
-        out[param.name] = (_flag(param.name), kind)
-    return out
-
-
 def _add_policy_options(p: argparse.ArgumentParser) -> None:
-    from .pairs import build_pairs
+    from ..pairs import build_pairs
 
     try:
         hints = typing.get_type_hints(build_pairs)
-    except Exception:  # an annotation that cannot be evaluated: fall back to plain strings
+    except (NameError, TypeError):  # an annotation that cannot be evaluated: fall back to plain strings
         hints = {}
-    params = {q.name: q for q in _policy_parameters()}
+    params = {q.name: q for q in policy_parameters()}
     group = p.add_argument_group("pair-building policy (mirrors pq.build_pairs)")
-    for name, (flag, kind) in _policy_flags().items():
+    for name, (flag, kind) in policy_flags().items():
         param, hint = params[name], hints.get(name, str)
         text = str(hint)
         args: dict[str, Any] = {"dest": "policy__" + name, "default": argparse.SUPPRESS,
                                 "metavar": name.upper()}
         what = f"build_pairs({name}=...)"
-        choices = _literal_choices(hint)
+        choices = literal_choices(hint)
         if kind == "bool":
             args["action"] = argparse.BooleanOptionalAction
             args.pop("metavar")
@@ -218,7 +162,7 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
         elif any(k in text for k in ("Sequence", "Iterable", "list", "tuple", "Collection", "set")):
             args["type"] = _csv_list
             args["metavar"] = "A,B,..."
-            valid = _list_values(name)
+            valid = list_values(name)
             what += f"; comma-separated{': any of ' + ', '.join(valid) if valid else ' ids'}"
         elif "float" in text:
             args["type"] = float
@@ -252,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--by", default=None, metavar="COLUMN", help="stratum column for per-stratum reliability and the Simpson check")
     a.set_defaults(func=_cmd_audit)
 
-    from .pairs import REASONS
+    from ..pairs import REASONS
 
     reasons = _listing("reason codes of dropped comparisons (printed after an export):", list(REASONS.items()))
     x = sub.add_parser("export", help="build training pairs and write them with a manifest",
@@ -280,203 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---------------------------------------------------------------- library terms -> CLI terms
-
-def _stage_table(stage: str) -> dict[str, str]:
-    """Library option -> flag for errors raised in ``stage`` ('read', 'pairs' or 'export')."""
-    table: dict[str, str] = {}
-    if stage == "export":
-        table.update(EXPORT_FLAGS)
-    if stage in ("pairs", "export"):
-        try:
-            flags = _policy_flags()
-        except ImportError:  # pragma: no cover - pairs missing from a partial install
-            flags = {}
-        for name, (flag, _) in flags.items():
-            table.setdefault(name, flag)
-    for name, flag in READ_FLAGS.items():
-        table.setdefault(name, flag)
-    return table
-
-
-def _config_keys() -> tuple[str, ...]:
-    try:
-        from .io.config import READ_KEYS
-    except ImportError:  # pragma: no cover
-        return ()
-    return tuple(READ_KEYS)
-
-
-def _scan_value(text: str, i: int) -> int:
-    """End of the Python literal starting at ``text[i]`` (quoted, bracketed or a bare token)."""
-    n = len(text)
-    if i >= n:
-        return i
-    if text[i] in "'\"":
-        j = text.find(text[i], i + 1)
-        return n if j < 0 else j + 1
-    if text[i] in "{[(":
-        depth, j, quote = 0, i, None
-        while j < n:
-            c = text[j]
-            if quote:
-                quote = None if c == quote else quote
-            elif c in "'\"":
-                quote = c
-            elif c in "{[(":
-                depth += 1
-            elif c in "}])":
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-            j += 1
-        return n
-    m = re.compile(r"[^\s,;)\]}`]*").match(text, i)
-    end = m.end() if m else i
-    while end > i and text[end - 1] == ".":
-        end -= 1
-    return end
-
-
-def _literal(raw: str) -> Any:
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return raw.strip("'\"")
-
-
-def _mapping_flags(raw: str, exc: BaseException | None) -> str:
-    fix = getattr(exc, "fix", None)
-    if isinstance(fix, dict) and fix.get("map_value"):
-        try:
-            from .io import format_fix
-
-            return format_fix(fix, "cli")
-        except ImportError:  # pragma: no cover - older io without format_fix
-            pass
-    value = _literal(raw) if raw else None
-    if not isinstance(value, dict) or not value:
-        return "`--map COL=CANONICAL` / `--map-value COL:FROM=TO`"
-    parts = []
-    for col, v in value.items():
-        if isinstance(v, dict):
-            parts += [f"--map-value {shlex.quote(f'{col}:{k}={t}')}" for k, t in v.items()]
-        else:
-            parts.append(f"--map {shlex.quote(f'{col}={v}')}")
-    return " ".join(parts)
-
-
-def _render(name: str, raw: str, table: dict[str, str], exc: BaseException | None) -> str | None:
-    if name == "mapping":
-        return _mapping_flags(raw, exc)
-    if name in table:
-        flag = table[name]
-        value = _literal(raw) if raw else None
-        if not raw:
-            return f"`{flag}`"
-        if value is None:
-            return f"no {flag}"
-        if flag in _BOOL_FLAGS:
-            return flag if value is True else f"no {flag}"
-        if isinstance(value, bool):
-            kinds = dict(_policy_flags().values()) if flag not in ("--tie-label",) else {}
-            if kinds.get(flag) == "bool":
-                return flag if value else "--no-" + flag[2:]
-            if kinds.get(flag) == "choice+bool" and value:
-                return flag
-            return f"{flag} {str(value).lower()}"
-        if isinstance(value, (list, tuple)):
-            return f"{flag} {shlex.quote(','.join(map(str, value)))}"
-        return f"{flag} {shlex.quote(str(value))}" if str(value) not in ("...", "'...'") else f"{flag} ..."
-    if name in _config_keys():
-        return f"`{name} = {raw or '...'}` in the [read] table of --config TOML"
-    return None
-
-
-_TOKEN = re.compile(r"pq\.(?:read|build_pairs|export)\(|(?<![\w.\-:/])([a-z_][a-z0-9_]*)\s*=(?!=)")
-
-
-def cli_terms(message: str, stage: str = "read", exc: BaseException | None = None) -> str:
-    """Rephrase library options in ``message`` as ``prefqa`` flags.
-
-    ``stage`` says which call raised it (``'read'``, ``'pairs'`` or ``'export'``): ``format``
-    is ``--format`` when reading and ``--to`` when exporting. Calls such as
-    ``pq.read(source, mapping={...})`` become their flags; options that are no flag name the
-    ``[read]`` key of ``--config``; text that names no option is left alone.
-
-    Examples
-    --------
-    >>> cli_terms("or pass on_error='skip' to list it.")
-    'or pass --on-error skip to list it.'
-    >>> cli_terms("Map your codes, for example mapping={'choice': {'A': 'a', 'Tie': 'tie'}}.")
-    'Map your codes, for example --map-value choice:A=a --map-value choice:Tie=tie.'
-    >>> cli_terms("Rename them, for example pq.read(source, mapping={'rater': 'annotator_id'}).")
-    'Rename them, for example --map rater=annotator_id.'
-    >>> cli_terms("pass policy='best_vs_worst' or use policy=None", "pairs")
-    'pass --policy best_vs_worst or use no --policy'
-    """
-    table = _stage_table(stage)
-    out, pos = [], 0
-    while True:
-        m = _TOKEN.search(message, pos)
-        if m is None:
-            out.append(message[pos:])
-            return "".join(out)
-        out.append(message[pos:m.start()])
-        if m.group(1) is None:  # a call: keep its translated keyword arguments only
-            end = _scan_value(message, m.end() - 1)
-            inner = message[m.end():end - 1]
-            args = [cli_terms(a.strip(), stage, exc) for a in _split_args(inner) if "=" in a]
-            out.append(" ".join(args) if args else m.group(0) + inner + ")")
-            pos = end
-            continue
-        name = m.group(1)
-        j = m.end()
-        while j < len(message) and message[j] == " ":
-            j += 1
-        end = _scan_value(message, j)
-        new = _render(name, message[j:end], table, exc)
-        if new is None:
-            out.append(message[m.start():m.end()])
-            pos = m.end()
-        else:
-            out.append(new)
-            pos = end
-
-
-def _split_args(inner: str) -> list[str]:
-    parts, depth, quote, start = [], 0, None, 0
-    for k, c in enumerate(inner):
-        if quote:
-            quote = None if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c in "{[(":
-            depth += 1
-        elif c in "}])":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(inner[start:k])
-            start = k + 1
-    parts.append(inner[start:])
-    return parts
-
-
-@contextmanager
-def _stage(name: str) -> Iterator[None]:
-    """Mark PrefqaErrors raised inside with the stage whose options they name."""
-    try:
-        yield
-    except PrefqaError as exc:
-        if not hasattr(exc, "_prefqa_stage"):
-            exc._prefqa_stage = name  # type: ignore[attr-defined]
-        raise
-
-
 # ---------------------------------------------------------------- commands
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    from .audit._config import resolve_config
+    from ..audit._config import resolve_config
 
     cfg = resolve_config(args.config)
     read = cfg["read"]
@@ -505,12 +256,12 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _read(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
-    from .io import read
+    from ..io import read
 
     path = Path(args.data)
     if not path.exists():
         raise SchemaError(f"input file {str(path)!r} does not exist; check the path.")
-    with Progress(1, label="prefqa read", enabled=args.progress) as bar, _stage("read"):
+    with Progress(1, label="prefqa read", enabled=args.progress) as bar, stage("read"):
         bar.start(path.name)
         data = read(path, **cfg["read"])
         bar.advance()
@@ -518,13 +269,13 @@ def _read(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import audit
+    from ..audit import audit
 
     cfg = _config(args)
     if args.by is not None:
         cfg["audit"]["by"] = args.by
     data = _read(args, cfg)
-    with _stage("pairs"):
+    with stage("pairs"):
         report = audit(data, config=cfg, progress=args.progress, strict=args.debug)
     out = Path(args.out)
     report.to_json(out / "report.json")
@@ -535,8 +286,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export, manifest_path
-    from .pairs import build_pairs
+    from ..export import export, manifest_path
+    from ..pairs import build_pairs
 
     cfg = _config(args)
     policy = dict(cfg["pairs"])
@@ -545,9 +296,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PrefqaWarning)
-        with _stage("pairs"):
+        with stage("pairs"):
             pairs = build_pairs(data, **policy)
-        with _stage("export"), _folders_for(out):
+        with stage("export"), _folders_for(out):
             _check_out(out)
             path = export(pairs, out, format=args.to, tie_label=args.tie_label, margin=args.margin_column,
                           allow_empty_prompts=args.allow_empty_prompts)
@@ -579,17 +330,17 @@ def _check_out(out: Path) -> None:
         raise SchemaError(f"`path` must end in one of ['.jsonl', '.jsonl.gz', '.parquet']; got {out.name!r}.")
 
 
-def _reissue(caught: list[warnings.WarningMessage], stage: str) -> None:
+def _reissue(caught: list[warnings.WarningMessage], where: str) -> None:
     """Print prefqa's warnings as ``prefqa: warning: ...`` lines in CLI terms; re-emit the others."""
     for w in caught:
         if issubclass(w.category, PrefqaWarning):
-            sys.stderr.write(f"prefqa: warning: {cli_terms(_one_line(w.message), stage)}\n")
+            sys.stderr.write(f"prefqa: warning: {cli_terms(_one_line(w.message), where)}\n")
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .io import load_sample, write
+    from ..io import load_sample, write
 
     out = Path(args.out)
     with _folders_for(out):
@@ -615,16 +366,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrefqaError as exc:
         if args.debug:
             traceback.print_exc()
-        stage = getattr(exc, "_prefqa_stage", None)
+        where = getattr(exc, "_prefqa_stage", None)
         text = _one_line(exc)
-        sys.stderr.write(f"prefqa: error: {cli_terms(text, stage, exc) if stage else text}\n")
+        sys.stderr.write(f"prefqa: error: {cli_terms(text, where, exc) if where else text}\n")
         return 2
     except OSError as exc:
         if args.debug:
             traceback.print_exc()
         sys.stderr.write(f"prefqa: error: {_one_line(exc)}\n")
         return 2
-    except Exception as exc:  # a bug: say so in one line, traceback with --debug
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, traceback with --debug
         if args.debug:
             traceback.print_exc()
         sys.stderr.write(f"prefqa: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
