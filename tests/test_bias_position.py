@@ -25,9 +25,10 @@ def null():
     return pq.simulate(n_prompts=400, rng=3)
 
 
-def test_overall_rate_matches_statsmodels_and_scipy(null) -> None:
+def test_iid_rate_matches_statsmodels_and_scipy(null) -> None:
     data, _ = null
-    res = pq.position_bias(data)
+    res = pq.position_bias(data, cluster="none")
+    assert res.cluster == "none" and "iid" in res.se_method
     c = data.judgments["choice"]
     n_a, n = int((c == "a").sum()), int((c != "tie").sum())
     assert (res.n_a, res.n_trials) == (n_a, n)
@@ -37,13 +38,49 @@ def test_overall_rate_matches_statsmodels_and_scipy(null) -> None:
     assert res.p_value == pytest.approx(stats.binomtest(n_a, n).pvalue, rel=1e-9)
 
 
-def test_per_annotator_q_values_are_bh(planted) -> None:
+def test_default_rate_is_two_way_clustered_like_statsmodels(null) -> None:
+    import statsmodels.api as sm
+
+    data, _ = null
+    res = pq.position_bias(data)
+    assert res.cluster == "annotator+prompt" and "two-way" in res.se_method and "t reference" in res.se_method
+    j = data.judgments[data.judgments["choice"] != "tie"]
+    y = (j["choice"] == "a").to_numpy(dtype=float)
+    groups = np.column_stack([pd.factorize(j["annotator_id"])[0], pd.factorize(j["prompt_id"])[0]])
+    # independent: statsmodels' intercept-only GLM with two-way clustering (CGM, CR1 per term)
+    fit = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": groups})
+    df = min(len(np.unique(groups[:, 0])), len(np.unique(groups[:, 1]))) - 1
+    tq = stats.t.ppf(0.975, df)
+    b, se = fit.params[0], fit.bse[0]
+    assert res.confidence_interval.low == pytest.approx(1 / (1 + np.exp(-(b - tq * se))), abs=1e-9)
+    assert res.confidence_interval.high == pytest.approx(1 / (1 + np.exp(-(b + tq * se))), abs=1e-9)
+    assert res.p_value == pytest.approx(2 * stats.t.sf(abs(b / se), df), rel=1e-6)
+
+
+def test_per_annotator_tests_match_independent_fits(planted) -> None:
+    import statsmodels.api as sm
+
+    from prefqa.bias._per_annotator import pooled_model_offset, within_annotator_clusters
+
     data, _ = planted
     table = pq.position_bias(data).annotators
-    # independent: scipy's exact test per annotator and statsmodels' BH
-    expected_p = [stats.binomtest(int(k), int(n)).pvalue for k, n in zip(table["n_a"], table["n"])]
-    np.testing.assert_allclose(table["p_value"], expected_p, rtol=1e-8)
-    np.testing.assert_allclose(table["q_value"], multipletests(expected_p, method="fdr_bh")[1], rtol=1e-8)
+    # q-values are BH within each family (statsmodels)
+    for p, q in (("p_position", "q_position"), ("p_consistency", "q_consistency")):
+        ok = table[p].notna()
+        np.testing.assert_allclose(table.loc[ok, q], multipletests(table.loc[ok, p], method="fdr_bh")[1], rtol=1e-9)
+    # the model-controlled per-annotator logit and its within-annotator clustered SE: statsmodels GLM with offset
+    off, clusters = pooled_model_offset(data), within_annotator_clusters(data)
+    j = data.judgments
+    for ann in ["ann-000", "ann-005"]:
+        m = (j["annotator_id"] == ann).to_numpy() & (j["choice"] != "tie").to_numpy()
+        y = (j["choice"].to_numpy()[m] == "a").astype(float)
+        g = clusters[m]
+        G = len(np.unique(g))
+        fit = sm.GLM(y, np.ones((m.sum(), 1)), family=sm.families.Binomial(), offset=off[m]).fit(
+            cov_type="cluster", cov_kwds={"groups": g, "use_correction": False})
+        assert table.loc[ann, "position_logit"] == pytest.approx(fit.params[0], abs=1e-8)
+        assert table.loc[ann, "position_logit_se"] == pytest.approx(fit.bse[0] * np.sqrt(G / (G - 1)), rel=1e-6)
 
 
 def test_planted_position_effect_within_ci() -> None:
@@ -61,6 +98,7 @@ def test_planted_annotators_are_flagged(planted) -> None:
     assert special <= set(table.index[table["flagged"]])
     always = truth.annotators.index[truth.annotators["kind"] == "always_a"][0]
     assert table.loc[always, "reason"].startswith("chooses the first response 100% of the time")
+    assert np.isnan(table.loc[always, "position_logit"])  # infinite logit: the score test still flags it
 
 
 def test_null_data_is_quiet(null) -> None:
@@ -145,4 +183,31 @@ def test_position_not_identified_when_a_model_is_always_shown_first() -> None:
     res = pq.position_bias(pq.PreferenceData(j))
     assert np.isnan(res.logit) and not res.converged
     assert any("rank deficient" in s for s in res.skipped)
-    assert res.estimate == pytest.approx((j["choice"] == "a").mean())  # the raw rate is still reported
+    assert res.side_confounded and not res.identifiable
+    assert np.isnan(res.estimate) and np.isnan(res.p_value)  # no finding from a confounded design
+    assert any("not identifiable" in s for s in res.skipped) and "cannot be separated" in res.summary()
+    assert res.raw_estimate == pytest.approx((j["choice"] == "a").mean())  # the raw rate is still reported
+
+
+def test_model_name_order_file_sets_side_confounded() -> None:
+    # a file stored in model-name order: the alphabetically first model always shown as a
+    rng = np.random.default_rng(1)
+    models = np.array(["alpaca", "bard", "claude", "gpt4"])
+    n = 400
+    pick = np.array([rng.choice(4, 2, replace=False) for _ in range(n)])
+    first, second = models[pick.min(axis=1)], models[pick.max(axis=1)]
+    strength = dict(zip(models, [-1.0, -0.3, 0.3, 1.0]))
+    p_first = 1 / (1 + np.exp(-(pd.Series(first).map(strength) - pd.Series(second).map(strength)).to_numpy()))
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)], "annotator_id": rng.choice(["u", "v"], n),
+                      "choice": np.where(rng.random(n) < p_first, "a", "b"), "model_a": first, "model_b": second})
+    res = pq.position_bias(pq.PreferenceData(j))
+    assert res.side_confounded
+    assert (res.side_balance["share_model_1_first"] == 1.0).all() and res.side_balance["one_sided"].all()
+    assert "cannot be separated" in res.summary()
+    # the same judgments with the sides of a random half swapped are balanced
+    swap = rng.random(n) < 0.5
+    k = j.assign(model_a=np.where(swap, j["model_b"], j["model_a"]), model_b=np.where(swap, j["model_a"], j["model_b"]),
+                 choice=np.where(swap, np.where(j["choice"] == "a", "b", "a"), j["choice"]))
+    balanced = pq.position_bias(pq.PreferenceData(k))
+    assert not balanced.side_confounded and balanced.identifiable
+    assert balanced.estimate == pytest.approx(balanced.raw_estimate)

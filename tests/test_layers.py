@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "prefqa"
 
 # module (first component below prefqa) -> layer; higher layers may import lower ones only
 LAYERS: dict[str, int] = {
-    "errors": 0, "_atomic": 0, "_ids": 0, "_blas": 0, "_stats": 0, "_types": 0, "_util": 0, "_progress": 0, "_version": 0,
+    "errors": 0, "_atomic": 0, "_ids": 0, "_blas": 0, "_stats": 0, "_cluster": 0, "_types": 0, "_util": 0, "_progress": 0, "_version": 0,
     "schema": 1, "_load_report": 1,
     "io": 2, "simulate": 2,
     "features": 3,

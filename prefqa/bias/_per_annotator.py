@@ -34,8 +34,9 @@ Self-consistency (absolute)
 Length (relative to the pool)
     A global length preference makes every annotator's slope non-zero, so
     each annotator's slope is tested against the annotator population:
-    per-annotator logistic fits ``logit P(a) = b0 + b1 * length`` (ties
-    dropped; ``length`` the tanh covariate of :func:`prefqa.features.judgment_features`),
+    per-annotator logistic fits ``logit P(a) = b0 + b1 * length + offset``
+    (``offset`` the pooled model strengths of :func:`pooled_model_offset`, so
+    model quality does not blur the slopes; ties dropped; ``length`` the tanh covariate of :func:`prefqa.features.judgment_features`),
     sandwich SEs clustered within the annotator as above, and the
     median/MAD random-slope null of :func:`prefqa.annotators._stats.outlier_test`
     (one-sided: flags annotators who reward length more than the pool).
@@ -54,13 +55,13 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from .._stats import bh_qvalues, wilson_interval
-from ..annotators._stats import group_logistic, outlier_test
+from ..annotators._stats import outlier_test
 from ..schema import PreferenceData
 from ._common import binom_two_sided, check_confidence_level, check_data, check_fdr, model_difference_matrix
 
 __all__ = [
     "MIN_POSITION_JUDGMENTS", "POSITION_COLUMNS", "LENGTH_COLUMNS", "annotator_position_tests",
-    "annotator_length_tests", "both_orders", "within_annotator_clusters",
+    "annotator_length_tests", "both_orders", "pooled_model_offset", "within_annotator_clusters",
 ]
 
 #: Fewest non-tie judgments for a per-annotator position test.
@@ -128,15 +129,28 @@ def both_orders(data: PreferenceData) -> dict[str, np.ndarray]:
     return {k: np.bincount(group_ann, weights=v, minlength=m).astype(np.int64) for k, v in flags.items()}
 
 
-def _model_offset(data: PreferenceData, y: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """Pooled model-strength difference per judgment (0 without models or when not identified)."""
+def pooled_model_offset(data: PreferenceData, extra: np.ndarray | None = None) -> np.ndarray:
+    """Pooled model-strength difference ``s[model_a] - s[model_b]`` per judgment.
+
+    From the pooled logistic fit ``logit P(a) = position [+ slope * extra] +
+    s[model_a] - s[model_b]`` over non-tie judgments with annotator ids (and
+    finite ``extra``); 0 without models, where a model is missing, or when the
+    fit is not identified. The per-annotator position test uses it as its
+    offset (``extra=None``), the length test with ``extra`` the length covariate.
+    """
+    choice = data.choice_codes()
+    use = (choice < 2) & (data.codes("annotator_id")[0] >= 0)
+    if extra is not None:
+        use &= np.isfinite(extra)
+    y = (choice == 0).astype(np.float64)
     offset = np.zeros(data.n_judgments)
     mdiff, _ = model_difference_matrix(data)
     if mdiff is None or mdiff.shape[1] == 0:
         return offset
     ca, cb, _ = data.model_codes()
     rows = use & (ca >= 0) & (cb >= 0)
-    X = np.column_stack([np.ones(int(rows.sum())), mdiff[rows]])
+    lead = [np.ones(int(rows.sum()))] + ([extra[rows]] if extra is not None else [])
+    X = np.column_stack([*lead, mdiff[rows]])
     if len(X) <= X.shape[1] or np.linalg.matrix_rank(X) < X.shape[1]:
         return offset
     beta = np.zeros(X.shape[1])
@@ -150,8 +164,30 @@ def _model_offset(data: PreferenceData, y: np.ndarray, use: np.ndarray) -> np.nd
             break
     if not np.all(np.isfinite(beta)):
         return offset
-    offset[rows] = mdiff[rows] @ beta[1:]
+    offset[rows] = mdiff[rows] @ beta[len(lead):]
     return offset
+
+
+def _group_logistic_offset(group: np.ndarray, x: np.ndarray, y: np.ndarray, off: np.ndarray, m: int,
+                           ridge: float = 1e-3, max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``logit P(y) = b0_g + b1_g * x + off`` for every group at once (vectorized Newton, tiny ridge)."""
+    b0, b1 = np.zeros(m), np.zeros(m)
+    for _ in range(max_iter):
+        mu = expit(b0[group] + b1[group] * x + off)
+        w, r = mu * (1 - mu), y - mu
+        g0 = np.bincount(group, weights=r, minlength=m) - ridge * b0
+        g1 = np.bincount(group, weights=r * x, minlength=m) - ridge * b1
+        h00 = np.bincount(group, weights=w, minlength=m) + ridge
+        h01 = np.bincount(group, weights=w * x, minlength=m)
+        h11 = np.bincount(group, weights=w * x * x, minlength=m) + ridge
+        det = h00 * h11 - h01 ** 2
+        d0, d1 = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
+        step = np.maximum(np.abs(d0), np.abs(d1))
+        scale = np.minimum(1.0, 5.0 / np.maximum(step, 1e-300))
+        b0, b1 = b0 + scale * d0, b1 + scale * d1
+        if float(np.max(step, initial=0.0)) < 1e-8:
+            return b0, b1, True
+    return b0, b1, False
 
 
 def annotator_position_tests(
@@ -194,7 +230,7 @@ def annotator_position_tests(
     choice = data.choice_codes()
     use = (choice < 2) & (ann >= 0)
     y = (choice == 0).astype(np.float64)
-    offset = _model_offset(data, y, use)
+    offset = pooled_model_offset(data)
     n = np.bincount(ann[use], minlength=m).astype(np.float64)
     k = np.bincount(ann[use], weights=y[use], minlength=m)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -325,8 +361,9 @@ def annotator_length_tests(
         nan = np.full(m, np.nan)
         return pd.DataFrame({"n_length": n.astype(np.int64), "length_slope": nan, "length_slope_se": nan,
                              "p_length": nan, "q_length": nan, "flagged_length": np.zeros(m, bool)}, index=index)
-    b0, b1, _, _, converged = group_logistic(a, x, y, m)
-    mu = expit(b0[a] + b1[a] * x)
+    offset = pooled_model_offset(data, x_all)[use]
+    b0, b1, converged = _group_logistic_offset(a, x, y, offset, m)
+    mu = expit(b0[a] + b1[a] * x + offset)
     w, r = mu * (1 - mu), y - mu
     h00 = np.bincount(a, weights=w, minlength=m)
     h01 = np.bincount(a, weights=w * x, minlength=m)

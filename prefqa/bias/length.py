@@ -31,9 +31,10 @@ from ..errors import InsufficientDataError, PrefqaWarning, SchemaError
 from ..features import judgment_features
 from ..schema import PreferenceData
 from ._common import (
-    MAX_MODEL_COLUMNS, bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, fmt_p,
-    logistic_design, wilson_interval,
+    MAX_MODEL_COLUMNS, ClusterPlan, check_confidence_level, check_data, check_fdr, cluster_codes, cluster_plan,
+    fmt_p, logistic_design, rate_inference, wilson_interval,
 )
+from ._per_annotator import LENGTH_COLUMNS, annotator_length_tests
 from ._lengths import clear_difference, comparison_majority, judgment_lengths, validate_length_options
 from ._mixed import mixed_length_slope
 from .winrates import empty_win_rates, fit_joint_bt, length_controlled_win_rates
@@ -53,9 +54,12 @@ class LengthBiasResult:
     estimate : float
         P(the longer response is chosen) over the trials (see ``per``).
     confidence_interval : ConfidenceInterval
-        Wilson interval of ``estimate``.
+        Cluster-robust interval of ``estimate`` (see ``se_method``).
     p_value : float
-        Exact two-sided binomial test of ``estimate == 0.5``.
+        Test of ``estimate == 0.5`` (cluster-robust, t reference).
+    cluster, se_method : str
+        Clusters used for the rate and the GLM slope, and how the SEs were
+        obtained (see :func:`length_bias`).
     n_trials, n_longer_won : int
         Trials (non-tie judgments or majority labels with a clear length
         difference) and those the longer response won.
@@ -105,6 +109,7 @@ class LengthBiasResult:
     glm_slope: float
     glm_std_error: float
     cluster: str
+    se_method: str
     n_clusters: int
     controls: tuple[str, ...]
     annotators: pd.DataFrame
@@ -140,7 +145,8 @@ class LengthBiasResult:
         lines = [
             f"Length bias ({self.unit}, per {self.per}, relative difference > {self.min_difference:g}):",
             f"  longer response chosen in {self.n_longer_won:,} of {self.n_trials:,} = {self.estimate:.1%} "
-            f"({self.confidence_level:.0%} CI {lo:.1%} to {hi:.1%}), binomial p {fmt_p(self.p_value)}",
+            f"({self.confidence_level:.0%} CI {lo:.1%} to {hi:.1%}), p {fmt_p(self.p_value)}",
+            f"  clusters: {self.cluster}; SEs: {self.se_method}",
             f"  logistic slope on tanh length difference ({self.slope_source}): {self.slope:.3f} "
             f"(SE {self.slope_std_error:.3f}, CI {slo:.3f} to {shi:.3f}), controls: "
             f"{', '.join(self.controls) or 'none'}",
@@ -187,6 +193,7 @@ def length_bias(
     use_mixed_model: bool = False,
     model: Any = None,
     divergence_threshold: float = 0.10,
+    cluster: str = "auto",
 ) -> LengthBiasResult:
     """Measure how strongly the judgments favour longer responses.
 
@@ -219,6 +226,8 @@ def length_bias(
         An already fitted crossed model with a ``length`` term to reuse.
     divergence_threshold : float
         Flag models whose LC and raw win rates differ by more than this.
+    cluster : {'auto', 'annotator+comparison', 'annotator+prompt', 'annotator', 'comparison', 'prompt', 'none'}
+        Clusters of the rate's and the GLM slope's SEs (see Notes).
 
     Returns
     -------
@@ -235,8 +244,23 @@ def length_bias(
     -----
     The slope is fitted per judgment on non-tie judgments with a
     statsmodels binomial GLM, ``logit P(a) = position + s[model_a] -
-    s[model_b] + slope * tanh((len_a - len_b) / RMS)``, with covariances
-    clustered by prompt. It is the simulator's ``length_effect`` scale.
+    s[model_b] + slope * tanh((len_a - len_b) / RMS)``. It is the
+    simulator's ``length_effect`` scale.
+
+    Inference is cluster-robust by default (``cluster='auto'``): two-way
+    annotator x prompt when prompts group several comparisons (comparisons
+    nest in prompts), annotator x comparison otherwise, CR1 sandwich (the
+    two-way one of Cameron, Gelbach and Miller), t reference on ``min(G) - 1``
+    df; P(longer chosen) is an intercept-only estimating equation with the
+    same sandwich. Without annotator ids, or with fewer than 10 annotators,
+    only the prompt/comparison dimension is used and the interval treats
+    the annotators as fixed (a warning says so). ``per='comparison'``: the
+    trials are comparisons, so the rate clusters by prompt when prompts
+    group comparisons and is otherwise iid over comparisons (annotators
+    enter only through the majority labels, as fixed). ``use_mixed_model``
+    reports the crossed model's slope, whose SE is model-based: annotator
+    and prompt variation are random effects there, not a sandwich.
+    ``cluster='none'`` gives the iid Wilson interval and binomial test.
 
     The length-controlled win rates are read off the joint length-controlled
     Bradley-Terry fit, :func:`prefqa.models.bradley_terry.fit_bradley_terry`
@@ -249,16 +273,10 @@ def length_bias(
     sandwich clusters by comparison (so the LC standard errors are
     comparison-clustered).
 
-    The per-annotator table has one row per annotator with ``n``,
-    ``n_longer_won``, ``estimate``, ``ci_low``, ``ci_high`` (Wilson),
-    ``pool`` (the rate of all other annotators), ``slope`` and
-    ``slope_std_error`` (the pooled GLM slope plus a one-step estimate of the
-    annotator's extra slope), ``p_value`` (one-sided score test of "this
-    annotator's extra length slope is > 0" in the pooled GLM; it uses every
-    non-tie judgment weighted by its length difference, so it has more power
-    than comparing rates), ``q_value`` (BH across annotators), ``flagged``
-    (q below ``fdr``: the annotator rewards length more than the pool) and
-    ``reason``.
+    The per-annotator table is
+    :func:`prefqa.bias._per_annotator.annotator_length_tests` (each
+    annotator's slope against the annotator population, one-sided: rewards
+    length more than the pool) plus ``flagged`` (its BH flag) and ``reason``.
 
     Examples
     --------
@@ -298,19 +316,29 @@ def length_bias(
             f"({int(unequal.sum())} have unequal lengths); lower `min_difference`."
         )
     k = int(longer_won[trial].sum())
-    low, high = wilson_interval(k, n_trials, confidence_level)
-    p_value = float(binom_two_sided(k, n_trials))
+    if per == "judgment":
+        plan = cluster_plan(data, cluster, trial)
+    elif cluster == "none":
+        plan = ClusterPlan("none", (), ())
+    else:
+        codes, name = cluster_codes(data)
+        plan = ClusterPlan(name if name == "prompt" else "comparison (iid over comparisons)",
+                           (codes[first] if name == "prompt" else np.arange(len(first)),), ())
+    warn.extend(plan.warnings)
+    rate = rate_inference(longer_won.astype(np.float64), plan, trial, confidence_level)
+    low, high = rate.ci
+    p_value = rate.p_value
     buckets = _buckets(la, lb, longer_won, unequal, confidence_level)
 
     # ---- slope: prompt-clustered logistic GLM on non-tie judgments
     x = judgment_features(data, ["length"], unit=unit, tokenizer=tokenizer)["length"].to_numpy()
     constant = "position" if data.order_known else "intercept"
     design = logistic_design(data, choice, [np.ones(data.n_judgments), x], (choice < 2) & np.isfinite(x),
-                             controls=[constant], control_models=control_models)
+                             controls=[constant], control_models=control_models, cluster=cluster)
     X, y, use = design.X, design.y, design.use
     fit = design.fit()
-    warn.extend(fit.warnings)
-    z = stats.norm.ppf(0.5 + confidence_level / 2.0)
+    warn.extend(w for w in (*design.plan.warnings, *fit.warnings) if w not in warn)
+    z = fit.t_quantile(confidence_level)
     glm_slope, glm_se = float(fit.params[1]), float(np.sqrt(fit.cov[1, 1]))
     slope, slope_se, source = glm_slope, glm_se, "glm"
     slope_ci = ConfidenceInterval(float(glm_slope - z * glm_se), float(glm_slope + z * glm_se))
@@ -321,7 +349,8 @@ def length_bias(
         else:
             slope, slope_se, slope_ci = mixed
             source = "mixed_model"
-    slope_p = float(2 * stats.norm.sf(abs(slope / slope_se))) if slope_se > 0 else np.nan
+    slope_p = float(fit.p_values()[1]) if source == "glm" else (
+        float(2 * stats.norm.sf(abs(slope / slope_se))) if slope_se > 0 else np.nan)
 
     # ---- win rates from the joint length-controlled BT fit on the same judgments
     win_rates = empty_win_rates()
@@ -351,11 +380,7 @@ def length_bias(
     else:
         skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)")
 
-    eta = X @ fit.params
-    p_hat = 1.0 / (1.0 + np.exp(-eta))
-    glm_parts = {"ann": data.codes("annotator_id")[0][use], "x": X[:, 1], "resid": y - p_hat,
-                 "weight": p_hat * (1.0 - p_hat), "slope": glm_slope}
-    annotators = _annotator_table(data, lengths, choice, min_difference, confidence_level, fdr, skipped, glm_parts)
+    annotators = _annotator_table(data, unit, tokenizer, confidence_level, fdr, skipped, glm_slope)
     return LengthBiasResult(
         unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
         fdr=fdr, n_judgments=data.n_judgments, n_annotators=data.n_annotators, n_trials=n_trials,
@@ -363,7 +388,7 @@ def length_bias(
         confidence_interval=ConfidenceInterval(float(low), float(high)), p_value=p_value,
         buckets=buckets, slope=slope, slope_std_error=slope_se, slope_confidence_interval=slope_ci,
         slope_p_value=slope_p, slope_source=source, glm_slope=glm_slope, glm_std_error=glm_se,
-        cluster=design.cluster, n_clusters=fit.n_clusters, controls=design.controls, annotators=annotators,
+        cluster=design.cluster, se_method=fit.se_method, n_clusters=fit.n_clusters, controls=design.controls, annotators=annotators,
         win_rates=win_rates, converged=fit.converged, n_iter=fit.n_iter, skipped=tuple(skipped),
         warnings=tuple(warn),
     )
@@ -390,46 +415,17 @@ def _buckets(la: np.ndarray, lb: np.ndarray, longer_won: np.ndarray, unequal: np
     )
 
 
-def _annotator_table(data: PreferenceData, lengths: Any, choice: np.ndarray, min_difference: float,
-                     confidence_level: float, fdr: float, skipped: list[str], glm: dict[str, Any]) -> pd.DataFrame:
-    columns = ["n", "n_longer_won", "estimate", "ci_low", "ci_high", "pool", "slope", "slope_std_error",
-               "p_value", "q_value", "flagged", "reason"]
-    ann, labels = data.codes("annotator_id")
-    if not len(labels):
+def _annotator_table(data: PreferenceData, unit: str, tokenizer: Any, confidence_level: float, fdr: float,
+                     skipped: list[str], pooled_slope: float) -> pd.DataFrame:
+    """:func:`prefqa.bias._per_annotator.annotator_length_tests` plus ``flagged`` and ``reason``."""
+    table = annotator_length_tests(data, confidence_level=confidence_level, fdr=fdr, unit=unit, tokenizer=tokenizer)
+    if table.empty:
         skipped.append("per-annotator table: the judgments have no annotator ids")
-        return pd.DataFrame(columns=columns, index=pd.Index([], name="annotator_id"))
-    la, lb = lengths.a, lengths.b
-    trial = (choice < 2) & clear_difference(la, lb, min_difference) & (ann >= 0)
-    longer_won = ((choice == 0) & (la > lb)) | ((choice == 1) & (lb > la))
-    m = len(labels)
-    n = np.bincount(ann[trial], minlength=m).astype(np.float64)
-    k = np.bincount(ann[trial], weights=longer_won[trial].astype(np.float64), minlength=m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        est = k / n
-        pool = (k.sum() - k) / (n.sum() - n)
-    low, high = wilson_interval(k, n, confidence_level)
-    # score test of an extra length slope for each annotator in the pooled GLM
-    a_fit, x, resid, w = glm["ann"], glm["x"], glm["resid"], glm["weight"]
-    ok = a_fit >= 0
-    score = np.bincount(a_fit[ok], weights=(x * resid)[ok], minlength=m)
-    info = np.bincount(a_fit[ok], weights=(x * x * w)[ok], minlength=m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        extra = score / info
-        se = 1.0 / np.sqrt(info)
-        zstat = score / np.sqrt(info)
-    p = np.where(info > 0, stats.norm.sf(zstat), np.nan)  # one-sided: rewards length more than the pool
-    q = bh_qvalues(p)
-    flagged = np.nan_to_num(q, nan=1.0) < fdr
-    slope = glm["slope"] + extra
+        return table.assign(flagged=pd.Series(dtype=bool), reason=pd.Series(dtype=object))
+    flagged = table["flagged_length"].to_numpy(dtype=bool)
     reason = [
-        (f"prefers longer responses more than the pool: length slope "
-         f"{sl:.2f} vs pooled {glm['slope']:.2f}; chooses the longer {r:.0%} of the time (pool {pl:.0%}), "
-         f"q {fmt_p(qq)}") if f else ""
-        for sl, r, pl, qq, f in zip(slope, est, pool, q, flagged)
-    ] if flagged.any() else [""] * m
-    return pd.DataFrame(
-        {"n": n.astype(np.int64), "n_longer_won": k.astype(np.int64), "estimate": est, "ci_low": low,
-         "ci_high": high, "pool": pool, "slope": slope, "slope_std_error": se, "p_value": p, "q_value": q,
-         "flagged": flagged, "reason": reason},
-        index=pd.Index(labels.to_numpy(), name="annotator_id"),
-    )
+        f"prefers longer responses more than the pool: length slope {sl:.2f} (SE {se:.2f}) vs pooled "
+        f"{pooled_slope:.2f}, q {fmt_p(q)}" if f else ""
+        for sl, se, q, f in zip(table["length_slope"], table["length_slope_se"], table["q_length"], flagged)
+    ]
+    return table[LENGTH_COLUMNS].assign(flagged=flagged, reason=reason)

@@ -20,6 +20,25 @@ What can be identified
   chosen/rejected into a/b by a hash) carry no position information at all:
   :func:`position_bias` raises :class:`~prefqa.errors.InsufficientDataError`
   rather than read the hash order as bias.
+* Side balance: when one model of a pair is (nearly) always the one shown
+  first, P(a) mixes position with model quality. ``side_balance`` gives,
+  per model pair, the share of judgments showing each model first;
+  ``side_confounded`` is True when at least :data:`CONFOUNDED_JUDGMENT_SHARE`
+  (80%) of the judgments belong to pairs shown at least
+  :data:`CONFOUNDED_PAIR_SHARE` (90%) of the time in one order (an effect
+  size, not a test). The headline then is the model-controlled position
+  logit (as a probability at equal strengths), or NaN with the reason when
+  that fit is rank-deficient (for example only two models, always in one
+  order): position and model cannot be separated.
+
+Inference
+---------
+Every headline interval and test is cluster-robust (``cluster="auto"``,
+see :func:`prefqa.bias._common.cluster_plan`): two-way annotator x prompt
+(or x comparison) CR1 sandwich with a t reference on ``min(G) - 1`` df;
+P(a) is an intercept-only estimating equation with the same sandwich (see
+:func:`prefqa.bias._common.rate_inference`). ``cluster="none"`` restores
+the iid Wilson interval and binomial test. ``se_method`` says which was used.
 """
 
 from __future__ import annotations
@@ -29,17 +48,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import expit
 
 from .._types import ConfidenceInterval
 from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from ._common import (
-    bh_qvalues, binom_two_sided, check_confidence_level, check_data, check_fdr, fmt_p, logistic_design,
-    wilson_interval,
+    cluster_plan, check_confidence_level, check_data, check_fdr, fmt_p, logistic_design,
+    rate_inference,
 )
+from ._per_annotator import POSITION_COLUMNS, annotator_position_tests, both_orders
 
-__all__ = ["PositionBiasResult", "position_bias"]
+__all__ = ["PositionBiasResult", "position_bias", "side_balance", "CONFOUNDED_PAIR_SHARE",
+           "CONFOUNDED_JUDGMENT_SHARE"]
+
+#: A model pair is one-sided when one order holds at least this share of its judgments.
+CONFOUNDED_PAIR_SHARE = 0.9
+#: Side and model are confounded when one-sided pairs hold at least this share of the judgments.
+CONFOUNDED_JUDGMENT_SHARE = 0.8
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,14 +76,29 @@ class PositionBiasResult:
     Attributes
     ----------
     estimate : float
-        P(choose a) among non-tie judgments.
+        The headline: P(choose a) among non-tie judgments, or, when
+        ``side_confounded``, the model-controlled position effect as a
+        probability (``expit(logit)``), NaN when not identifiable.
     confidence_interval : ConfidenceInterval
-        Wilson interval of ``estimate``.
+        Cluster-robust interval of ``estimate`` (see ``se_method``).
     p_value : float
-        Exact two-sided binomial test of ``estimate == 0.5``.
+        Test of ``estimate == 0.5`` (t reference on the cluster count).
+    raw_estimate, raw_confidence_interval
+        P(a) and its interval whatever ``side_confounded`` says.
     logit, logit_std_error, logit_confidence_interval : float
         Position term of a logistic fit with model strengths (when models
-        are known), SEs clustered by ``cluster``; NaN when not identified.
+        are known), covariance by ``cluster``; NaN when not identified.
+    cluster, se_method : str
+        The clusters used (``'annotator+prompt'``, ``'comparison'``,
+        ``'none'``, ...) and how the SEs were obtained.
+    side_balance : DataFrame
+        One row per unordered model pair (``model_1`` < ``model_2``): ``n``,
+        ``n_model_1_first``, ``share_model_1_first``, ``one_sided``. Empty
+        without models.
+    side_confounded : bool
+        See the module notes (80% of judgments in pairs shown >= 90% in one order).
+    identifiable : bool
+        False when the headline could not be estimated (reason in ``skipped``).
     n_trials, n_a, n_ties : int
         Non-tie judgments, those choosing a, and ties.
     n_both_orders, n_inconsistent, n_inconsistent_first : int
@@ -66,11 +108,9 @@ class PositionBiasResult:
     consistency : float
         ``1 - n_inconsistent / n_both_orders`` (NaN without repeats).
     annotators : DataFrame
-        One row per annotator: ``n``, ``n_a``, ``estimate``, ``ci_low``,
-        ``ci_high``, ``p_value`` (binomial test of 0.5), ``q_value`` (BH
-        across annotators), ``n_both_orders``, ``n_inconsistent``,
-        ``consistency``, ``flagged`` and ``reason``. Empty, with the reason in
-        ``skipped``, when annotator ids are missing.
+        :func:`prefqa.bias._per_annotator.annotator_position_tests` plus
+        ``flagged`` (position or consistency flag) and ``reason``. Empty,
+        with the reason in ``skipped``, when annotator ids are missing.
     """
 
     confidence_level: float
@@ -83,11 +123,19 @@ class PositionBiasResult:
     estimate: float
     confidence_interval: ConfidenceInterval
     p_value: float
+    raw_estimate: float
+    raw_confidence_interval: ConfidenceInterval
+    raw_p_value: float
     logit: float
     logit_std_error: float
     logit_confidence_interval: ConfidenceInterval
+    logit_p_value: float
     controls: tuple[str, ...]
     cluster: str
+    se_method: str
+    side_balance: pd.DataFrame
+    side_confounded: bool
+    identifiable: bool
     n_both_orders: int
     n_inconsistent: int
     n_inconsistent_first: int
@@ -100,28 +148,40 @@ class PositionBiasResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Return the headline estimates as a tidy frame indexed by ``term``."""
-        logit_p = 2 * stats.norm.sf(abs(self.logit / self.logit_std_error)) if self.logit_std_error > 0 else np.nan
         rows = [
             {"term": "p_choose_a", "estimate": self.estimate, "std_error": np.nan,
              "ci_low": self.confidence_interval.low, "ci_high": self.confidence_interval.high,
              "p_value": self.p_value, "n": self.n_trials},
             {"term": "position_logit", "estimate": self.logit, "std_error": self.logit_std_error,
              "ci_low": self.logit_confidence_interval.low, "ci_high": self.logit_confidence_interval.high,
-             "p_value": logit_p, "n": self.n_trials},
+             "p_value": self.logit_p_value, "n": self.n_trials},
             {"term": "position_consistency", "estimate": self.consistency, "std_error": np.nan,
              "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "n": self.n_both_orders},
         ]
-        return pd.DataFrame(rows).set_index("term")
+        frame = pd.DataFrame(rows).set_index("term")
+        frame["se_method"] = [self.se_method, self.se_method, ""]
+        return frame
 
     def summary(self) -> str:
         """Return a plain-text summary."""
-        lo, hi = self.confidence_interval
-        lines = [
-            "Position bias:",
-            f"  first response chosen in {self.n_a:,} of {self.n_trials:,} non-tie judgments = {self.estimate:.1%} "
-            f"({self.confidence_level:.0%} CI {lo:.1%} to {hi:.1%}), binomial p {fmt_p(self.p_value)}",
+        lo, hi = self.raw_confidence_interval
+        lines = ["Position bias:"]
+        if self.side_confounded:
+            lines.append("  display side is confounded with model (most model pairs are shown in one order): "
+                         "position and model cannot be separated from P(a); the headline is the "
+                         "model-controlled estimate")
+            if not self.identifiable:
+                lines.append("  model-controlled position effect: not identifiable (see skipped)")
+            else:
+                lines.append(f"  model-controlled P(a) at equal strengths {self.estimate:.1%} (CI "
+                             f"{self.confidence_interval.low:.1%} to {self.confidence_interval.high:.1%})")
+        lines += [
+            f"  first response chosen in {self.n_a:,} of {self.n_trials:,} non-tie judgments = "
+            f"{self.raw_estimate:.1%} ({self.confidence_level:.0%} CI {lo:.1%} to {hi:.1%}), "
+            f"p {fmt_p(self.raw_p_value)}",
             f"  position logit ({', '.join(self.controls) or 'no controls'}): {self.logit:.3f} "
             f"(CI {self.logit_confidence_interval.low:.3f} to {self.logit_confidence_interval.high:.3f})",
+            f"  clusters: {self.cluster}; SEs: {self.se_method}",
         ]
         if self.n_both_orders:
             lines.append(
@@ -149,12 +209,49 @@ def _validate(data: Any, confidence_level: float, fdr: float) -> PreferenceData:
     return data
 
 
+def side_balance(data: PreferenceData) -> tuple[pd.DataFrame, bool]:
+    """Per unordered model pair, the share of judgments showing each model first; and the
+    ``side_confounded`` rule of the module notes.
+
+    Examples
+    --------
+    >>> import pandas as pd, prefqa as pq
+    >>> j = pd.DataFrame({"comparison_id": list("pqrs"), "annotator_id": "x", "choice": list("abab"),
+    ...                   "model_a": ["m1", "m1", "m1", "m2"], "model_b": ["m2", "m2", "m2", "m1"]})
+    >>> frame, confounded = side_balance(pq.PreferenceData(j))
+    >>> frame["share_model_1_first"].tolist(), confounded
+    ([0.75], False)
+    """
+    columns = {"model_1": pd.Series(dtype=object), "model_2": pd.Series(dtype=object),
+               "n": pd.Series(dtype=np.int64), "n_model_1_first": pd.Series(dtype=np.int64),
+               "share_model_1_first": pd.Series(dtype=float), "one_sided": pd.Series(dtype=bool)}
+    if not data.has_models:
+        return pd.DataFrame(columns), False
+    ca, cb, labels = data.model_codes()
+    ok = (ca >= 0) & (cb >= 0) & (ca != cb)
+    if not ok.any():
+        return pd.DataFrame(columns), False
+    lo, hi = np.minimum(ca[ok], cb[ok]), np.maximum(ca[ok], cb[ok])
+    k = len(labels)
+    pair, inv = np.unique(lo * k + hi, return_inverse=True)
+    n = np.bincount(inv)
+    first = np.bincount(inv, weights=(ca[ok] == lo).astype(np.float64)).astype(np.int64)
+    share = first / n
+    one_sided = np.maximum(share, 1 - share) >= CONFOUNDED_PAIR_SHARE
+    names = labels.to_numpy()
+    frame = pd.DataFrame({"model_1": names[pair // k], "model_2": names[pair % k], "n": n.astype(np.int64),
+                          "n_model_1_first": first, "share_model_1_first": share, "one_sided": one_sided})
+    confounded = bool(n[one_sided].sum() >= CONFOUNDED_JUDGMENT_SHARE * n.sum())
+    return frame, confounded
+
+
 def position_bias(
     data: PreferenceData,
     *,
     confidence_level: float = 0.95,
     fdr: float = 0.05,
     control_models: bool = True,
+    cluster: str = "auto",
 ) -> PositionBiasResult:
     """Measure the preference for the response shown first.
 
@@ -168,6 +265,9 @@ def position_bias(
         Benjamini-Hochberg level for flagging annotators.
     control_models : bool
         Fit the position logit with model strengths when models are known.
+    cluster : {'auto', 'annotator+comparison', 'annotator+prompt', 'annotator', 'comparison', 'prompt', 'none'}
+        Clusters of the headline SEs (see the module notes; ``'auto'``
+        treats fewer than 10 annotators as fixed and says so in ``warnings``).
 
     Returns
     -------
@@ -181,12 +281,10 @@ def position_bias(
 
     Notes
     -----
-    Per-annotator tests compare each annotator's P(a) with 0.5, the value
-    without position bias under randomised display order; q-values are BH
-    across annotators. Position consistency groups judgments by (annotator,
-    comparison); a group counts in ``n_both_orders`` when it holds both
-    display orders, and is inconsistent when its chosen responses (ties
-    included as a label) are not all the same.
+    The per-annotator tests are those of
+    :func:`prefqa.bias._per_annotator.annotator_position_tests` (absolute,
+    against the randomised-order reference, and a both-order consistency
+    test), with BH across annotators within each family.
 
     Examples
     --------
@@ -196,9 +294,10 @@ def position_bias(
     >>> res.n_both_orders > 0, list(res.annotators.index[res.annotators["flagged"]]) == list(
     ...     truth.annotators.index[truth.annotators["kind"] == "always_a"])
     (True, True)
+    >>> res.cluster
+    'annotator+prompt'
     """
     _validate(data, confidence_level, fdr)
-    warn: list[str] = []
     skipped: list[str] = []
     choice = data.choice_codes()
     decided = choice < 2
@@ -206,106 +305,81 @@ def position_bias(
     if n_trials == 0:
         raise InsufficientDataError(f"all {data.n_judgments} judgments are ties; P(choose a) is undefined.")
     n_a = int((choice == 0).sum())
-    low, high = wilson_interval(n_a, n_trials, confidence_level)
-    p_value = float(binom_two_sided(n_a, n_trials))
+    plan = cluster_plan(data, cluster, decided)
+    warn: list[str] = list(plan.warnings)
+    rate = rate_inference((choice == 0).astype(np.float64), plan, decided, confidence_level)
 
     # position logit, controlling for model strengths when known
     design = logistic_design(data, choice, [np.ones(data.n_judgments)], decided, controls=[],
-                             control_models=control_models)
-    controls, cluster = design.controls, design.cluster
-    z = stats.norm.ppf(0.5 + confidence_level / 2.0)
+                             control_models=control_models, cluster=cluster)
+    controls = design.controls
+    logit = logit_se = logit_p = np.nan
+    converged, n_iter, tq = False, 0, np.nan
     try:
         fit = design.fit()
         logit, logit_se = float(fit.params[0]), float(np.sqrt(fit.cov[0, 0]))
+        logit_p = float(fit.p_values()[0])
+        tq = fit.t_quantile(confidence_level)
         converged, n_iter = fit.converged, fit.n_iter
-        warn.extend(fit.warnings)
+        warn.extend(w for w in fit.warnings if w not in warn)
     except InsufficientDataError as exc:
-        logit, logit_se, converged, n_iter = np.nan, np.nan, False, 0
         skipped.append(f"position logit: {exc}")
-    logit_ci = ConfidenceInterval(float(logit - z * logit_se), float(logit + z * logit_se))
+    logit_ci = ConfidenceInterval(float(logit - tq * logit_se), float(logit + tq * logit_se))
 
-    both = _both_orders(data)
-    annotators = _annotator_table(data, choice, both, confidence_level, fdr, skipped)
-    if both["n_both"].sum() == 0:
+    balance, confounded = side_balance(data)
+    estimate, ci, p_value, identifiable = rate.estimate, rate.ci, rate.p_value, True
+    if confounded:
+        msg = ("display side is confounded with model: at least 80% of judgments belong to model pairs "
+               "shown at least 90% of the time in one order, so P(a) mixes position with model strength")
+        if control_models and "model" in controls and np.isfinite(logit_se):
+            estimate = float(expit(logit))
+            ci = ConfidenceInterval(float(expit(logit_ci.low)), float(expit(logit_ci.high)))
+            p_value = logit_p
+            warn.append(msg + "; the headline is the model-controlled position logit")
+        else:
+            identifiable = False
+            estimate, ci, p_value = np.nan, ConfidenceInterval(np.nan, np.nan), np.nan
+            skipped.append("position effect not identifiable: " + msg + " and the model-controlled fit "
+                           "cannot separate them (rank-deficient design, for example only two models, or "
+                           "`control_models=False`)")
+
+    annotators = annotator_position_tests(data, confidence_level=confidence_level, fdr=fdr)
+    if len(annotators):
+        annotators = _with_reasons(annotators, rate.estimate, fdr)
+    else:
+        skipped.append("per-annotator table: the judgments have no annotator ids")
+        annotators = annotators.assign(flagged=pd.Series(dtype=bool), reason=pd.Series(dtype=object))
+    n_both, n_inc = int(annotators["n_both_orders"].sum()), int(annotators["n_inconsistent"].sum())
+    if n_both == 0:
         skipped.append("position consistency: no annotator judged a comparison in both display orders")
-    n_both, n_inc = int(both["n_both"].sum()), int(both["n_inconsistent"].sum())
+    n_first = int(both_orders(data)["n_first"].sum()) if n_both else 0
     return PositionBiasResult(
         confidence_level=confidence_level, fdr=fdr, n_judgments=data.n_judgments,
         n_annotators=data.n_annotators, n_trials=n_trials, n_a=n_a, n_ties=int((choice == 2).sum()),
-        estimate=n_a / n_trials, confidence_interval=ConfidenceInterval(float(low), float(high)),
-        p_value=p_value, logit=logit, logit_std_error=logit_se, logit_confidence_interval=logit_ci,
-        controls=tuple(controls), cluster=cluster, n_both_orders=n_both, n_inconsistent=n_inc,
-        n_inconsistent_first=int(both["n_first"].sum()),
+        estimate=estimate, confidence_interval=ci, p_value=p_value, raw_estimate=rate.estimate,
+        raw_confidence_interval=rate.ci, raw_p_value=rate.p_value, logit=logit, logit_std_error=logit_se,
+        logit_confidence_interval=logit_ci, logit_p_value=logit_p, controls=tuple(controls), cluster=plan.name,
+        se_method=rate.se_method, side_balance=balance, side_confounded=confounded, identifiable=identifiable,
+        n_both_orders=n_both, n_inconsistent=n_inc, n_inconsistent_first=n_first,
         consistency=(1.0 - n_inc / n_both) if n_both else np.nan, annotators=annotators,
         converged=converged, n_iter=n_iter, skipped=tuple(skipped), warnings=tuple(warn),
     )
 
 
-def _both_orders(data: PreferenceData) -> dict[str, np.ndarray]:
-    """Per annotator: groups seen in both orders, inconsistent ones, and 'a both times' ones."""
-    ann, labels = data.codes("annotator_id")
-    m = len(labels)
-    empty = {"n_both": np.zeros(m, np.int64), "n_inconsistent": np.zeros(m, np.int64), "n_first": np.zeros(m, np.int64)}
-    ok = ann >= 0
-    if not ok.any():
-        return empty
-    comp = data.codes("comparison_id")[0][ok]
-    a = ann[ok]
-    flip = data.flipped()[ok].astype(np.int64)
-    oc = data.oriented_choice()[ok].astype(np.int64)
-    disp = data.choice_codes()[ok].astype(np.int64)
-    _, g = np.unique(a * (comp.max() + 1) + comp, return_inverse=True)
-    ng = int(g.max()) + 1
-
-    def span(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.full(ng, np.iinfo(np.int64).max)
-        hi = np.full(ng, np.iinfo(np.int64).min)
-        np.minimum.at(lo, g, v)
-        np.maximum.at(hi, g, v)
-        return lo, hi
-
-    flo, fhi = span(flip)
-    olo, ohi = span(oc)
-    dlo, dhi = span(disp)
-    both = flo != fhi
-    inconsistent = both & (olo != ohi)
-    first = inconsistent & (dlo == 0) & (dhi == 0)
-    group_ann = np.zeros(ng, np.int64)
-    group_ann[g] = a
-    return {
-        "n_both": np.bincount(group_ann, weights=both, minlength=m).astype(np.int64),
-        "n_inconsistent": np.bincount(group_ann, weights=inconsistent, minlength=m).astype(np.int64),
-        "n_first": np.bincount(group_ann, weights=first, minlength=m).astype(np.int64),
-    }
-
-
-def _annotator_table(data: PreferenceData, choice: np.ndarray, both: dict[str, np.ndarray],
-                     confidence_level: float, fdr: float, skipped: list[str]) -> pd.DataFrame:
-    columns = ["n", "n_a", "estimate", "ci_low", "ci_high", "p_value", "q_value", "n_both_orders",
-               "n_inconsistent", "consistency", "flagged", "reason"]
-    ann, labels = data.codes("annotator_id")
-    if not len(labels):
-        skipped.append("per-annotator table: the judgments have no annotator ids")
-        return pd.DataFrame(columns=columns, index=pd.Index([], name="annotator_id"))
-    m = len(labels)
-    use = (choice < 2) & (ann >= 0)
-    n = np.bincount(ann[use], minlength=m).astype(np.float64)
-    k = np.bincount(ann[use], weights=(choice[use] == 0).astype(np.float64), minlength=m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        est = k / n
-        consistency = 1.0 - both["n_inconsistent"] / both["n_both"]
-    low, high = wilson_interval(k, n, confidence_level)
-    p = binom_two_sided(k, n, 0.5)
-    q = bh_qvalues(p)
-    flagged = np.nan_to_num(q, nan=1.0) < fdr
-    pool = k.sum() / n.sum() if n.sum() else np.nan
-    reason = [
-        f"chooses the first response {e:.0%} of the time (pool {pool:.0%}, n={int(nn)}), q {fmt_p(qq)}"
-        if f else "" for e, nn, qq, f in zip(est, n, q, flagged)
-    ]
-    return pd.DataFrame(
-        {"n": n.astype(np.int64), "n_a": k.astype(np.int64), "estimate": est, "ci_low": low, "ci_high": high,
-         "p_value": p, "q_value": q, "n_both_orders": both["n_both"], "n_inconsistent": both["n_inconsistent"],
-         "consistency": consistency, "flagged": flagged, "reason": reason},
-        index=pd.Index(labels.to_numpy(), name="annotator_id"),
-    )
+def _with_reasons(table: pd.DataFrame, pool: float, fdr: float) -> pd.DataFrame:
+    """Add ``flagged`` (position or consistency) and a plain-words ``reason``."""
+    fp = table["flagged_position"].to_numpy(dtype=bool)
+    fc = table["flagged_consistency"].to_numpy(dtype=bool)
+    reasons = []
+    for p_a, n, q, flag_p, cons, nb, qc, flag_c in zip(
+            table["p_a"], table["n_position"], table["q_position"], fp, table["self_consistency"],
+            table["n_both_orders"], table["q_consistency"], fc):
+        parts = []
+        if flag_p:
+            parts.append(f"chooses the first response {p_a:.0%} of the time (pool {pool:.0%}, n={int(n)}), "
+                         f"q {fmt_p(q)}")
+        if flag_c:
+            parts.append(f"changes its answer with the display order in a position-driven way "
+                         f"(consistency {cons:.0%} over {int(nb)} both-order items), q {fmt_p(qc)}")
+        reasons.append("; ".join(parts))
+    return table[POSITION_COLUMNS].assign(flagged=fp | fc, reason=reasons)
