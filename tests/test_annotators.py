@@ -452,3 +452,97 @@ def test_group_logistic_says_when_it_did_not_converge():
     with pytest.warns(ConvergenceWarning, match="2 of 2 group\\(s\\) did not converge in 1 Newton steps"):
         *_, ok = group_logistic(g, x, y, 2, max_iter=1)
     assert not ok
+
+
+# ---------------------------------------------------------------- small messy designs (derandomised)
+HYPOTHESIS_EXAMPLES = 40
+
+
+def messy_design(seed: int, n_ann: int, n_cmp: int, max_per: int, tie_mode: str, n_dup: int,
+                 with_prompt: bool, with_text: bool, with_seconds: bool, with_gold: bool,
+                 both_orders: bool) -> pd.DataFrame:
+    """A small long judgments table: ragged, duplicated rows, all/no ties, gold, both-order repeats."""
+    rng = np.random.default_rng(seed)
+    per = np.minimum(rng.integers(1, max_per + 1, size=n_cmp), n_ann)
+    cmp_idx = np.repeat(np.arange(n_cmp), per)
+    ann_idx = np.concatenate([rng.permutation(n_ann)[:k] for k in per])
+    labels = np.array(["a", "b", "tie"])
+    pick = {"all": np.full(len(cmp_idx), 2), "none": rng.integers(0, 2, size=len(cmp_idx)),
+            "mixed": rng.integers(0, 3, size=len(cmp_idx))}[tie_mode]
+    frame = pd.DataFrame({"comparison_id": [f"c{i}" for i in cmp_idx], "annotator_id": [f"ann{i}" for i in ann_idx],
+                          "choice": labels[pick]})
+    prompt_of = rng.integers(0, 3, size=n_cmp)
+    if with_prompt:
+        frame["prompt_id"] = [f"p{prompt_of[i]}" for i in cmp_idx]
+    if with_text:
+        words = rng.integers(1, 40, size=(n_cmp, 2))
+        frame["prompt"] = [f"prompt {prompt_of[i]}" for i in cmp_idx]
+        frame["response_a"] = ["word " * words[i, 0] for i in cmp_idx]
+        frame["response_b"] = ["term " * words[i, 1] for i in cmp_idx]
+    if with_seconds:
+        frame["seconds"] = rng.gamma(2.0, 5.0, size=len(frame))
+    if with_gold:
+        gold = np.where(rng.random(n_cmp) < 0.5, "a", "b").astype(object)
+        gold[rng.random(n_cmp) < 0.3] = None
+        frame["gold"] = [gold[i] for i in cmp_idx]
+    if both_orders and with_text:
+        swapped = frame.sample(frac=0.5, random_state=seed % 1000).copy()
+        swapped[["response_a", "response_b"]] = swapped[["response_b", "response_a"]].to_numpy()
+        swapped["choice"] = swapped["choice"].map({"a": "b", "b": "a", "tie": "tie"})
+        if with_gold:
+            swapped["gold"] = swapped["gold"].map({"a": "b", "b": "a"})
+        frame = pd.concat([frame, swapped], ignore_index=True)
+    if n_dup:
+        frame = pd.concat([frame, frame.sample(n=min(n_dup, len(frame)), random_state=seed % 1000)],
+                          ignore_index=True)
+    return frame
+
+
+def _designs():
+    from hypothesis import strategies as st
+
+    return st.builds(messy_design, seed=st.integers(0, 2**31 - 1), n_ann=st.integers(1, 12),
+                     n_cmp=st.integers(1, 12), max_per=st.integers(1, 7),
+                     tie_mode=st.sampled_from(["mixed", "none", "all"]), n_dup=st.integers(0, 3),
+                     with_prompt=st.booleans(), with_text=st.booleans(), with_seconds=st.booleans(),
+                     with_gold=st.booleans(), both_orders=st.booleans())
+
+
+def _answers_or_prefqa_error(fn, *args, **kwargs):
+    import warnings
+
+    from prefqa.errors import PrefqaError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    except PrefqaError as exc:
+        assert str(exc).strip()
+        return None
+
+
+def test_annotator_table_and_judge_report_on_messy_designs():
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=HYPOTHESIS_EXAMPLES, derandomize=True, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(_designs())
+    def check(frame):
+        data = _answers_or_prefqa_error(pq.read, frame)
+        if data is None:
+            return
+        table = _answers_or_prefqa_error(pq.annotator_table, data, min_judgments=2)
+        if table is not None:
+            assert table.index.is_unique and table["flagged"].dtype == bool
+            assert set(table.index) <= set(frame["annotator_id"])
+            q = table[[f"q_{t}" for t in ("position", "consistency", "gold")]].to_numpy(dtype=float)
+            assert np.all(np.isnan(q) | ((q >= 0) & (q <= 1)))
+            assert (table["reason"] != "").eq(table["flagged"]).all()
+        first = sorted(frame["annotator_id"].unique())[:1]
+        rep = _answers_or_prefqa_error(pq.judge_report, data, judges=first)
+        if rep is not None:
+            assert rep.judges == tuple(first) and len(rep.to_frame()) == 7 * len(rep.table)
+            assert rep.summary()
+
+    check()
