@@ -264,3 +264,181 @@ def test_wrong_read_key_in_config_names_the_key(tmp_path, capsys):
     assert main(["export", str(SAMPLE_PATH), "--to", "dpo", "--out", str(tmp_path / "x.jsonl"),
                  "--config", str(cfg), "--no-progress"]) == 2
     assert "`read.codes` must be a table of cell value -> 'a' / 'b' / 'tie'" in _error_line(capsys)
+
+
+# ---------------------------------------------------------------- issue 12: CLI parity flags
+
+CODED = """comparison_id,annotator_id,choice,prompt,response_a,response_b
+c1,x,1,Q1,A1,B1
+c1,y,1,Q1,A1,B1
+c2,x,2,Q2,A2,B2
+c2,y,2,Q2,A2,B2
+c3,x,0,Q3,A3,B3
+c3,y,0,Q3,A3,B3
+"""
+
+
+def _csv(tmp_path, text: str, name: str = "j.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _rows(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def _manifest(path) -> dict:
+    return json.loads(Path(str(path) + ".manifest.json").read_text())
+
+
+def test_map_value_gives_numeric_codes_a_meaning(tmp_path, capsys):
+    src, out = _csv(tmp_path, CODED), tmp_path / "x.jsonl"
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--map-value choice:1=a" in line and "mapping=" not in line, line  # the fix in CLI terms
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress", "--map-value", "choice:1=a",
+                 "--map-value", "choice:2=b", "--map-value", "choice:0=tie"]) == 0
+    assert [(r["prompt"], r["chosen"]) for r in _rows(out)] == [("Q1", "A1"), ("Q2", "B2")]
+    assert _manifest(out)["dropped"]["by_reason"] == {"tie": 1}
+
+
+def test_map_and_map_value_together_and_bad_syntax(tmp_path, capsys):
+    src = _csv(tmp_path, CODED.replace("choice", "verdict"))
+    out = tmp_path / "x.jsonl"
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress", "--map", "verdict=choice",
+                 "--map-value", "choice:1=a", "--map-value", "choice:2=b", "--map-value", "choice:0=tie"]) == 0
+    assert len(_rows(out)) == 2
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--map-value", "choice=1"]) == 2
+    assert "COLUMN:FROM=TO" in _error_line(capsys)
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress", "--map", "verdict=choice",
+                 "--map-value", "verdict:1=a"]) == 2
+    assert "--map-value choice:1=a" in _error_line(capsys)
+
+
+def test_on_error_skip_lists_bad_rows_instead_of_failing(tmp_path, capsys):
+    src = _csv(tmp_path, CODED.replace(",1,", ",a,").replace(",2,", ",b,").replace(",0,", ",maybe,"))
+    out = tmp_path / "x.jsonl"
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--on-error skip" in line and "on_error=" not in line and "'maybe'" in line, line
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress", "--on-error", "skip"]) == 0
+    assert len(_rows(out)) == 2 and _manifest(out)["input"]["n_units"] == 2  # c3's two rows rejected by the reader
+
+
+def test_duplicates_drop_removes_exact_duplicate_rows(tmp_path):
+    text = CODED.replace(",1,", ",a,").replace(",2,", ",b,").replace(",0,", ",tie,")
+    src = _csv(tmp_path, text + "c1,x,a,Q1,A1,B1\n")  # an exact copy of line 2
+    kept, dropped = tmp_path / "keep.jsonl", tmp_path / "drop.jsonl"
+    assert main(["export", src, "--to", "dpo", "--out", str(kept), "--no-progress"]) == 0
+    assert main(["export", src, "--to", "dpo", "--out", str(dropped), "--no-progress", "--duplicates", "drop"]) == 0
+    assert _manifest(kept)["input"]["n_judgments"] == 7
+    assert _manifest(dropped)["input"]["n_judgments"] == 6
+
+
+def test_tie_label_makes_kto_with_ties_work(tmp_path, capsys):
+    text = CODED.replace(",1,", ",a,").replace(",2,", ",b,").replace(",0,", ",tie,")
+    src, out = _csv(tmp_path, text), tmp_path / "k.jsonl"
+    args = ["export", src, "--to", "kto", "--out", str(out), "--no-progress", "--ties", "keep_as_kto"]
+    assert main(args) == 2
+    line = _error_line(capsys)
+    assert "--tie-label true" in line and "--tie-label false" in line and "--ties drop" in line, line
+    assert "tie_label=" not in line and "ties='drop'" not in line
+    assert not out.parent.joinpath("k.jsonl").exists()
+    assert main(args + ["--tie-label", "false"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 6 and [r["label"] for r in rows if r["prompt"] == "Q3"] == [False, False]
+    assert main(args + ["--tie-label", "maybe"]) == 2
+    assert "true" in _error_line(capsys)
+
+
+def test_all_empty_prompts_refused_unless_allowed(tmp_path, capsys):
+    text = CODED.replace(",1,", ",a,").replace(",2,", ",b,").replace(",0,", ",a,")
+    src = _csv(tmp_path, text.replace(",Q1,", ",,").replace(",Q2,", ",,").replace(",Q3,", ",,"))
+    out = tmp_path / "x.jsonl"
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--allow-empty-prompts" in line and "allow_empty_prompts" not in line, line
+    assert not out.exists()
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress", "--allow-empty-prompts"]) == 0
+    err = capsys.readouterr().err
+    assert "prefqa: warning: 3 of 3 exported rows have an empty prompt (allowed by --allow-empty-prompts)" in err
+    assert _manifest(out)["output"]["n_empty_prompts"] == 3
+
+
+def test_export_creates_folders_and_prints_kept_and_dropped_by_reason(tmp_path, capsys):
+    text = CODED.replace(",1,", ",a,").replace(",2,", ",b,").replace(",0,", ",tie,")
+    src = _csv(tmp_path, text + "c4,x,a,Q4,same,same\nc5,x,a,Q5,A5,B5\nc5,y,b,Q5,A5,B5\n")
+    out = tmp_path / "new" / "deeper" / "x.jsonl"
+    assert main(["export", src, "--to", "dpo", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert out.exists() and Path(str(out) + ".manifest.json").exists()
+    assert "5 input comparisons -> 2 pairs kept, 3 dropped." in printed
+    for code in ("tie", "no_majority", "identical"):
+        assert re.search(rf"^\s+1\s+{code}: ", printed, flags=re.M), printed
+    assert "(--ties drop)" in printed  # reason text in CLI terms
+    # a failed export removes the folders it created
+    bad = tmp_path / "other" / "k.jsonl"
+    assert main(["export", src, "--to", "kto", "--ties", "keep_as_kto", "--out", str(bad), "--no-progress"]) == 2
+    assert not (tmp_path / "other").exists()
+    capsys.readouterr()
+    assert main(["export", src, "--to", "dpo", "--out", str(tmp_path / "zz" / "x.csv"), "--no-progress"]) == 2
+    assert "'.jsonl'" in _error_line(capsys) and not (tmp_path / "zz").exists()
+
+
+def test_sample_creates_its_folder(tmp_path):
+    out = tmp_path / "a" / "b" / "sample.parquet"
+    assert main(["sample", "--out", str(out)]) == 0
+    assert out.exists()
+
+
+def test_help_lists_the_valid_values_of_every_choice(capsys):
+    assert main(["export", "--help"]) == 0
+    text = capsys.readouterr().out
+    from prefqa.export import FORMATS as EXPORT_FORMATS
+    from prefqa.io import FORMATS as READ_FORMATS
+    from prefqa.pairs import REASONS
+
+    for values in (READ_FORMATS, EXPORT_FORMATS, ("keep_as_kto", "drop"), ("keep", "drop", "downweight"),
+                   ("majority", "dawid_skene", "model"), ("raise", "skip"), ("near_identical", "truncation"),
+                   ("subsample", "reweight"), tuple(REASONS)):
+        missing = [v for v in values if v not in text]
+        assert not missing, missing
+    for flag in ("--tie-label", "--on-error", "--duplicates", "--map-value", "--allow-empty-prompts"):
+        assert flag in text
+    assert main(["audit", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(f in text for f in READ_FORMATS) and "--map-value" in text and "--on-error" in text
+
+
+def test_read_flags_reach_the_audit(tmp_path, capsys):
+    src = _csv(tmp_path, CODED)
+    out = tmp_path / "rep"
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST_TOML)
+    args = ["audit", src, "--out", str(out), "--no-progress", "--config", str(cfg)]
+    assert main(args) == 2
+    assert "--map-value choice:1=a" in _error_line(capsys)
+    assert main(args + ["--map-value", "choice:1=a", "--map-value", "choice:2=b", "--map-value", "choice:0=tie"]) == 0
+    assert json.loads((out / "report.json").read_text())["input"]["n_judgments"] == 6
+
+
+@pytest.mark.parametrize("message, stage, expected", [
+    ("pass tie_label=True (both) or tie_label=False, or build with ties='drop'.", "export",
+     "pass --tie-label true (both) or --tie-label false, or build with --ties drop."),
+    ("`margin=True` adds a margin column to format='reward' only; got format='dpo'.", "export",
+     "`--margin-column` adds a margin column to --to reward only; got --to dpo."),
+    ("read a ratings file (format='ratings') or use policy=None", "pairs",
+     "read a ratings file (--format ratings) or use no --policy"),
+    ("Rename them, for example pq.read(source, mapping={'rater': 'annotator_id'}).", "read",
+     "Rename them, for example --map rater=annotator_id."),
+    ("pass length_balance=True or guards=('empty', 'truncation'); flagged='drop'", "pairs",
+     "pass --length-balance or --guards empty,truncation; --flagged drop"),
+    ("for the wide format, prompt_columns=[...]", "read",
+     "for the wide format, `prompt_columns = [...]` in the [read] table of --config TOML"),
+    ("x == y, a=b and n_resamples=5 stay", "read", "x == y, a=b and n_resamples=5 stay"),
+])
+def test_library_terms_become_flags(message, stage, expected):
+    from prefqa.cli import cli_terms
+
+    assert cli_terms(message, stage) == expected
