@@ -2,7 +2,8 @@
 exact duplicates, and the structured fixes that errors carry.
 
 Choice values (long formats: ``prefqa``, ``arena`` after its own winner table) are compared
-after removing surrounding whitespace and ignoring case, through :data:`CHOICE_TABLE`:
+after removing surrounding spaces and tabs and ignoring case, through :data:`CHOICE_TABLE`
+(a newline inside a choice cell is left alone: it usually means a broken quote):
 
 ==========  ==================================================================
 stored      accepted spellings
@@ -63,7 +64,7 @@ def normalize_choices(choice: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
     if ok.all():
         return text, empty_coerced_table()
     rest = text[~ok]
-    mapped = rest.str.strip().str.lower().map(CHOICE_TABLE)
+    mapped = rest.str.strip(" \t").str.lower().map(CHOICE_TABLE)  # a newline in a cell is not padding
     out = text.copy()
     out[~ok] = mapped.to_numpy()
     changed = mapped.notna().to_numpy()
