@@ -34,8 +34,9 @@ def _norm(frame: pd.DataFrame | None, key: str | None = None) -> pd.DataFrame | 
 
 
 def assert_same_data(a: pq.PreferenceData, b: pq.PreferenceData) -> None:
-    pd.testing.assert_frame_equal(_norm(a.judgments), _norm(b.judgments), check_dtype=False, rtol=FLOAT_RTOL,
-                                  atol=FLOAT_ATOL)
+    if a.n_judgments or b.n_judgments:  # a ratings-only set has no judgments (an empty JSONL has no columns)
+        pd.testing.assert_frame_equal(_norm(a.judgments), _norm(b.judgments), check_dtype=False, rtol=FLOAT_RTOL,
+                                      atol=FLOAT_ATOL)
     pd.testing.assert_frame_equal(_norm(a.responses, "response_id"), _norm(b.responses, "response_id"),
                                   check_dtype=False)
     pd.testing.assert_frame_equal(_norm(a.prompts, "prompt_id"), _norm(b.prompts, "prompt_id"), check_dtype=False)
@@ -63,6 +64,19 @@ def test_write_read_round_trip(tmp_path: Path, fixture: str, suffix: str) -> Non
     assert back.load_report.format == "prefqa"
     assert_same_data(data, back)
     assert not list(tmp_path.glob(".*tmp*"))  # the temporary file was renamed away
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_ratings_only_round_trip(tmp_path: Path, suffix: str) -> None:
+    # ConvAbuse's layout (response_id, annotator_id, score, response) plus an extra column; no prompts
+    frame = pd.DataFrame({"response_id": ["50827-q0-bart", "50827-q0-bart", "61000-q0-gpt"],
+                          "annotator_id": ["A1", "A2", "A1"], "score": [1, 0, -1],
+                          "response": ["same text", "same text", "same text"], "batch": ["b1", "b1", "b2"]})
+    data = pq.read(frame)
+    back = pq.read(pq.write(data, tmp_path / f"r.{suffix}"))
+    assert_same_data(data, back)
+    assert back.ratings["response_id"].tolist() == ["50827-q0-bart", "50827-q0-bart", "61000-q0-gpt"]
+    assert back.ratings["batch"].tolist() == ["b1", "b1", "b2"] and back.n_judgments == 0
 
 
 def test_round_trip_pandalm(tmp_path: Path, pandalm_dir: Path) -> None:

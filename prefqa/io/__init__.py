@@ -10,6 +10,7 @@ DataFrame (:mod:`._source`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ import numpy as np
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._build import Collector
+from ._canonical import sibling_path
 from ._checks import CHOICE_TABLE, duplicates_table, exact_duplicates, format_fix
 from ._detect import check_options, detect
 from ._registry import FORMATS, ReaderFormat, get_format, reader_formats
@@ -107,6 +109,16 @@ def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: st
             new[hit] = mapped.to_numpy()
             out[col] = new
     return out, {v: k for k, v in renames.items()}
+
+
+def _has_sibling_ratings(source: Any) -> bool:
+    """``True`` for a file path with a ``<name>.ratings.<suffix>`` file beside it (written by pq.write)."""
+    if isinstance(source, pd.DataFrame):
+        return False
+    try:
+        return sibling_path(Path(source), "ratings").exists()
+    except SchemaError:
+        return False
 
 
 def _find_duplicates(src: Source, policy: str) -> None:
@@ -215,7 +227,10 @@ def read(
     (['a', 'a', 'b', 'tie'], 1)
     """
     _check_read_args(source, format, mapping, on_error, duplicates)
-    src = load_source(source, on_error=on_error)
+    ratings_beside = _has_sibling_ratings(source)
+    src = load_source(source, on_error=on_error, allow_empty=ratings_beside)
+    if ratings_beside and not len(src.frame.columns):  # ratings only: an empty judgments file
+        src.frame = pd.DataFrame({c: pd.Series(dtype="str") for c in ("comparison_id", "annotator_id", "choice")})
     _find_duplicates(src, duplicates)
     src.frame, names = _apply_mapping(src.frame, mapping, src.name)
     fmt = detect(src.frame, src.name, options) if format == "auto" else format

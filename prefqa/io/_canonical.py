@@ -82,6 +82,8 @@ def read_canonical(src: Source, rej: Collector, *, sibling_ratings: bool = True)
             if col in rankings:
                 rankings[col] = normalize_ids(rankings[col])
         notes.append(f"rankings read from {sibling_path(src.path, 'rankings').name}.")
+    if not len(f) and ratings is not None:  # ratings only: no judgments, nothing was displayed in an order
+        order_known = False
     return assemble(long, src, "prefqa", rej, order_known=order_known, meta=meta, notes=notes,
                     ratings=ratings, extra_responses=extra, rankings=rankings)
 

@@ -127,8 +127,12 @@ def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline=newline)
 
 
-def load_source(source: Any, *, on_error: str) -> Source:
-    """Read ``source`` into a :class:`Source`; raise ``SchemaError`` on unusable input."""
+def load_source(source: Any, *, on_error: str, allow_empty: bool = False) -> Source:
+    """Read ``source`` into a :class:`Source`; raise ``SchemaError`` on unusable input.
+
+    ``allow_empty``: a file with no data rows is returned (a ratings-only data set written by
+    :func:`prefqa.write` has an empty judgments file beside its ratings file).
+    """
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
         src = Source(frame, "<DataFrame>", "frame", n_rows=len(frame))
@@ -149,7 +153,7 @@ def load_source(source: Any, *, on_error: str) -> Source:
             f"{src.name}: column name(s) {dupes} appear more than once; found {list(names)}. Rename the "
             "repeated columns so that each name is used once (or drop the copies)."
         )
-    if src.n_rows == 0:
+    if src.n_rows == 0 and not allow_empty:
         raise SchemaError(
             f"{src.name} is empty: it holds no data rows. Check that the file was written completely."
         )
