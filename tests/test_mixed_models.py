@@ -364,3 +364,68 @@ def test_rating_model_terms_that_cannot_be_estimated_are_named() -> None:
         pq.fit_rating_model(_ratings(40, 1))                 # one rating per response
     with pytest.raises(InsufficientDataError, match=r"'annotator' has 1 level\(s\).*random=\('response',\)"):
         pq.fit_rating_model(_ratings(40, 2, n_annotators=1))
+
+
+# ----------------------------------------------------------------------------- robustness (issue 12 item 3)
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def messy_design(draw: st.DrawFn) -> pq.PreferenceData:
+    """Small messy designs: 1-12 annotators, 1-7 judgments per comparison, duplicates, ties, 2-4 models."""
+    n_models = draw(st.integers(2, 4))
+    n_comp = draw(st.integers(1, 14))
+    n_ann = draw(st.integers(1, 12))
+    n_prompts = draw(st.integers(1, 4))
+    all_ties = draw(st.booleans()) and draw(st.booleans())
+    rows, responses = [], {}
+    for c in range(n_comp):
+        ma = draw(st.integers(0, n_models - 1))
+        mb = draw(st.integers(0, n_models - 1).filter(lambda m, ma=ma: m != ma))
+        prompt = f"p{draw(st.integers(0, n_prompts - 1))}"
+        ra, rb = f"r{c}a", f"r{c}b"
+        responses[ra] = (prompt, "word " * draw(st.integers(1, 30)) + "**bold**" * draw(st.integers(0, 1)))
+        responses[rb] = (prompt, "word " * draw(st.integers(1, 30)))
+        for _ in range(draw(st.integers(1, 7))):
+            flip = draw(st.booleans())
+            choice = "tie" if all_ties else draw(st.sampled_from(["a", "b", "a", "b", "tie"]))
+            row = {"comparison_id": f"c{c}", "annotator_id": f"w{draw(st.integers(0, n_ann - 1))}",
+                   "choice": choice, "prompt_id": prompt,
+                   "response_a_id": rb if flip else ra, "response_b_id": ra if flip else rb,
+                   "model_a": f"m{mb if flip else ma}", "model_b": f"m{ma if flip else mb}"}
+            rows.append(row)
+            if draw(st.integers(0, 5)) == 0:
+                rows.append(dict(row))                        # an exact duplicate row
+    j = pd.DataFrame(rows)
+    resp = pd.DataFrame([{"response_id": k, "prompt_id": v[0], "text": v[1]} for k, v in responses.items()])
+    prompts = pd.DataFrame({"prompt_id": sorted(set(resp["prompt_id"])), "text": "a prompt"})
+    n_rat = draw(st.integers(0, 3))
+    ratings = None
+    if n_rat:
+        ids = list(responses)
+        ratings = pd.DataFrame([{"response_id": ids[(k * 7) % len(ids)], "annotator_id": f"w{k % n_ann}",
+                                 "score": float(draw(st.integers(1, 5)))} for k in range(n_rat * len(ids))])
+    return pq.PreferenceData(j, resp, prompts, ratings=ratings)
+
+
+@settings(max_examples=30, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(messy_design())
+def test_models_return_or_raise_prefqa_errors_on_messy_designs(data: pq.PreferenceData) -> None:
+    calls = [
+        lambda: pq.fit_bradley_terry(data),
+        lambda: pq.fit_bradley_terry(data, ci="bootstrap", n_resamples=20, rng=0),
+        lambda: pq.fit_bradley_terry(data, ties="drop", covariates=["position", "length"], cluster="two-way"),
+        lambda: pq.fit_bradley_terry(data, over="response", ci="fisher", regularization=0.1),
+        lambda: pq.fit_preference_model(data, max_iter=50),
+        lambda: pq.fit_preference_model(data, random=("annotator",), random_slopes={}, ties="half", max_iter=50),
+        lambda: pq.fit_rating_model(data, max_iter=50),
+    ]
+    for call in calls:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                result = call()
+            except pq.PrefqaError:
+                continue
+        assert result.to_frame() is not None and isinstance(result.summary(), str)

@@ -1,4 +1,6 @@
-"""Building the rows of a Bradley-Terry fit: items, covariates, compression, clusters.
+"""Building the rows of a Bradley-Terry fit: items, covariates, compression.
+
+Clusters (comparisons, annotators) live in :mod:`prefqa.models._bt_cluster`.
 
 :func:`screen_covariates` finds covariate columns that the data cannot
 estimate before any fit is attempted:
@@ -29,8 +31,7 @@ from ..errors import SchemaError
 from ..schema import PreferenceData
 from . import _bt_fit as core
 
-__all__ = ["COLLINEAR_RTOL", "covariate_matrix", "screen_covariates", "build_design",
-           "clusters", "items"]
+__all__ = ["COLLINEAR_RTOL", "covariate_matrix", "screen_covariates", "build_design", "items"]
 
 # a covariate is dropped when less than this share of its sum of squares is left after
 # projecting out the strength differences and the covariates kept before it
@@ -178,27 +179,3 @@ def build_design(ia: np.ndarray, ib: np.ndarray, y: np.ndarray, z: np.ndarray, k
     counts = np.bincount(inv * 3 + y, minlength=len(uniq) * 3).reshape(-1, 3).astype(np.float64)
     zz = np.repeat(z[:1], len(uniq), axis=0)
     return core.Design(uniq // k, uniq % k, zz, counts, k, ties), inv, y.astype(np.int64), True
-
-
-def clusters(data: PreferenceData, used: np.ndarray, ia: np.ndarray, ib: np.ndarray, k: int
-             ) -> tuple[np.ndarray, int, list[str]]:
-    """Return the comparison cluster of each used judgment, the number of clusters and notes."""
-    comp = data.codes("comparison_id")[0][used]
-    n_labels = int(comp.max()) + 1 if len(comp) else 0
-    present = np.zeros(n_labels + 1, dtype=bool)
-    present[comp] = True                        # code -1 (missing id) lands in the last slot
-    remap = np.cumsum(present) - 1
-    inv = remap[comp]
-    n_clusters = int(present.sum())
-    if n_clusters == len(comp):
-        return inv, n_clusters, []
-    pair = np.minimum(ia, ib) * k + np.maximum(ia, ib)
-    first = np.empty(n_clusters, dtype=np.int64)
-    first[inv[::-1]] = np.arange(len(inv) - 1, -1, -1)
-    bad = pair != pair[first[inv]]
-    if bad.any():
-        n_bad = len(np.unique(inv[bad]))
-        return np.arange(len(ia)), len(ia), [
-            f"{n_bad} comparison(s) name different item pairs across their judgments; the sandwich "
-            "treats every judgment as independent instead of clustering by comparison."]
-    return inv, n_clusters, []
