@@ -64,6 +64,10 @@ def run(quick: bool, folder: Path, suffix: str) -> None:
           "(the rest of the wall time is start-up, reading and writing the reports)")
     for name, s in content["sections"].items():
         print(f"  {name:<22}{s['status']:<9}{s['seconds']:>8.2f} s  {s['reason'] or ''}"[:160])
+    notes = content.get("warnings") or []
+    print(f"{len(notes)} warning(s) and approximation note(s) in the report:")
+    for w in notes:
+        print(f"  {w['step']}: {w['message']}"[:160])
     print(f"report.json {(out / 'report.json').stat().st_size / 2**10:.0f} KiB, "
           f"report.html {(out / 'report.html').stat().st_size / 2**10:.0f} KiB")
     load = os.getloadavg()

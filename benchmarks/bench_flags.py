@@ -4,9 +4,11 @@ Target: under 30 s in total on 2 cores, not counting the crossed-model fit
 (``length_bias`` runs with its default ``use_mixed_model=False``). Each call
 runs once in a fresh forked child (see ``_harness.py``); the ``all three``
 row runs them back to back in one child, so the text features are computed
-once and shared, as in an audit. The last two rows time only the
-per-annotator length-slope fits on arrays prepared in the parent: prefqa's
-vectorized Newton against statsmodels' ``Logit`` in a loop over annotators.
+once and shared, as in an audit. The last two rows time the per-annotator
+length slopes: prefqa's one implementation (``bias._per_annotator``:
+vectorized Newton, clustered SEs and the pool test, features cached) against
+statsmodels' ``Logit`` in a loop over annotators (point estimates only) on
+arrays prepared in the parent.
 ``annotator_table`` runs ``pq.consensus(method="dawid_skene")`` itself (on
 one comparison in k above 100k judgments); an audit that already has a
 consensus result passes it with ``consensus=``. The machine's load average
@@ -83,11 +85,12 @@ def _statsmodels_slopes(c, x):
     return f"{len(slopes)} slopes"
 
 
-def _ours_slopes(c, x):
-    from prefqa.annotators._metrics import length_slopes
+def _ours_slopes(data):
+    """The one per-annotator length implementation (slopes, clustered SEs and the pool test)."""
+    from prefqa.bias._per_annotator import annotator_length_tests
 
-    _, _, slope, _ = length_slopes(c, x, 20)
-    return f"{len(slope)} slopes"
+    t = annotator_length_tests(data)
+    return f"{int(t['length_slope'].notna().sum())} slopes"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     c, x = _slope_inputs(data)
     rows += [
-        measure("prefqa per-annotator slopes", _ours_slopes, c, x),
+        measure("prefqa per-annotator length tests", _ours_slopes, data),
         measure("statsmodels Logit loop", _statsmodels_slopes, c, x),
     ]
     report(rows, baseline="statsmodels Logit loop",

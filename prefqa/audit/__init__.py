@@ -238,13 +238,16 @@ def audit(
 
 def _all_warnings(sections: dict[str, Any]) -> list[dict[str, str]]:
     """Every step's raised warnings and result notes, once each, in step order."""
+    import re
+
     out: list[dict[str, str]] = []
     for name, s in sections.items():
         result = s["result"] or {}
-        seen: dict[str, None] = {}
+        seen: dict[str, str] = {}
         for w in list(s["warnings"]) + list(result.get("warnings") or []):
-            seen.setdefault(str(w), None)
-        out.extend({"step": name, "message": w} for w in seen)
+            # a raised warning is recorded as "ConvergenceWarning: text"; the result's copy is "text"
+            seen.setdefault(re.sub(r"^[A-Za-z]*Warning: ", "", str(w)), str(w))
+        out.extend({"step": name, "message": w} for w in seen.values())
     return out
 
 
