@@ -9,8 +9,10 @@ joining texts, making a matrix long for a heatmap).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
+import importlib
 import io
 import json
 import tempfile
@@ -23,10 +25,24 @@ import pandas as pd
 
 import prefqa as pq
 
-#: File types the upload widget accepts; the suffix tells ``pq.read`` how to parse the bytes.
-UPLOAD_SUFFIXES: tuple[str, ...] = (".jsonl.gz", ".csv", ".jsonl", ".json", ".parquet")
-#: The formats ``pq.read`` knows (kept equal to ``prefqa.io.FORMATS`` by a test).
-READ_FORMATS: tuple[str, ...] = ("prefqa", "trl", "hh", "wide", "ratings", "rankings", "arena", "openai")
+#: File types the upload widget accepts; the suffix tells ``pq.read`` how to parse the bytes
+#: (``.xlsx`` needs openpyxl, from prefqa's ``app`` extra; without it ``pq.read`` says so).
+UPLOAD_SUFFIXES: tuple[str, ...] = (".jsonl.gz", ".csv", ".jsonl", ".json", ".parquet", ".xlsx")
+
+
+def _read_formats() -> tuple[str, ...]:
+    """The formats ``pq.read`` knows, from the io reader registry (``prefqa.io.FORMATS`` before it existed)."""
+    io_mod = importlib.import_module("prefqa.io")  # the registry's home (not re-exported by prefqa)
+    for name in ("READERS", "REGISTRY", "registry"):
+        reg = getattr(io_mod, name, None)
+        reg = reg() if callable(reg) else reg
+        if isinstance(reg, Mapping) and reg:
+            return tuple(str(k) for k in reg)
+    return tuple(str(f) for f in io_mod.FORMATS)
+
+
+#: The formats ``pq.read`` knows (read from the library, so a new reader appears in the selector).
+READ_FORMATS: tuple[str, ...] = _read_formats()
 #: The export formats ``pq.export`` writes.
 EXPORT_FORMATS: tuple[str, ...] = ("dpo", "reward", "kto", "prompts", "openai")
 #: Canonical judgment columns offered by the column-mapping form (DESIGN.md section 1).
@@ -38,11 +54,13 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
 #: The app's audit settings: fewer bootstrap resamples than the CLI (200); the crossed mixed
 #: model is left to ``prefqa audit`` (it dominates the run time and no page needs it); the pair
 #: preview is skipped because the Export page builds pairs with the user's policy anyway.
-#: Per-stratum reliability is computed on the Reliability page only (one call per stratum).
+#: Per-stratum reliability is computed on the Reliability page only (``pq.agreement(by=...)``).
+#: The ICC bootstrap (incomplete designs) gets the app's resamples too.
 APP_AUDIT: dict[str, Any] = {
     "n_resamples": 50,
     "skip": ["preference_model", "pairs"],
     "reliability": {"by": None},
+    "icc": {"n_resamples": 50, "rng": 0},
 }
 #: Strata with more levels than this are not offered as the comparison column.
 MAX_STRATUM_LEVELS = 20
@@ -101,8 +119,15 @@ def read_upload(content: bytes, name: str, *, format: str = "auto",  # noqa: A00
         stem = Path(str(name)).name[: -len(suffix)] or "upload"
         path = Path(tmp) / f"{stem}{suffix}"
         path.write_bytes(content)
-        return pq.read(path, format=format, mapping=dict(mapping) if mapping else None,
+        data = pq.read(path, format=format, mapping=dict(mapping) if mapping else None,
                        on_error=on_error, **dict(options or {}))
+    # the temp file is gone: the load report (and the audit's copyable commands) name the user's file
+    lr = data.load_report
+    if lr is not None:
+        own = Path(str(name)).name
+        data.load_report = dataclasses.replace(
+            lr, source=own, notes=tuple(str(n).replace(str(path), own) for n in lr.notes))
+    return data
 
 
 def raw_preview(content: bytes, name: str, *, n_rows: int = 5) -> pd.DataFrame:
@@ -114,6 +139,8 @@ def raw_preview(content: bytes, name: str, *, n_rows: int = 5) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(io.BytesIO(content)).head(n_rows)
+        elif suffix == ".xlsx":
+            frame = pd.read_excel(io.BytesIO(content), nrows=n_rows, dtype=str)
         elif suffix == ".csv":
             frame = pd.read_csv(io.BytesIO(content), nrows=n_rows, dtype=str, keep_default_na=False)
         elif suffix == ".json":
@@ -122,7 +149,10 @@ def raw_preview(content: bytes, name: str, *, n_rows: int = 5) -> pd.DataFrame:
             raw = gzip.decompress(content) if suffix == ".jsonl.gz" else content
             lines = [ln for ln in raw.decode("utf-8").splitlines() if ln.strip()][:n_rows]
             frame = pd.DataFrame([json.loads(ln) for ln in lines])
-    except (ValueError, OSError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+    except ImportError:
+        raise pq.SchemaError(f"cannot preview {name!r}: reading .xlsx needs openpyxl "
+                             "(`pip install 'prefqa[app]'` or `pip install openpyxl`).") from None
+    except (ValueError, OSError, UnicodeDecodeError, TypeError, AttributeError, KeyError) as exc:
         raise pq.SchemaError(f"cannot preview {name!r} as {suffix}: {exc}. Check that the file is "
                              f"valid {suffix[1:].upper()}.") from None
     return frame.astype(str)
@@ -278,24 +308,29 @@ def flagged_ids(table: pd.DataFrame | None) -> list[str]:
     return [str(i) for i in table.index[mask]]
 
 
-def strata_reliability(data: pq.PreferenceData, column: str, *, n_resamples: int = 50,
-                       rng: int = 0) -> pd.DataFrame:
-    """Return ``pq.agreement``'s coefficients for each level of ``column`` (one call per level)."""
+def strata_reliability(data: pq.PreferenceData, column: str, *, expected: str = "pooled",
+                       n_resamples: int = 50, rng: int = 0) -> pd.DataFrame:
+    """Return ``pq.agreement(data, by=column, expected=...)``'s per-stratum coefficients (the library's one
+    implementation; ``expected='within'`` is alpha on each stratum alone, ``'pooled'`` uses all data's)."""
     if column not in data.judgments:
-        raise pq.SchemaError(f"stratum column {column!r} is not a judgments column.")
-    values = data.judgments[column].astype("string")
-    frames = []
-    for level in sorted(values.dropna().unique()):
-        sub = data.subset((values == level).fillna(False).to_numpy(dtype=bool))
-        try:
-            res = pq.agreement(sub, n_resamples=n_resamples, rng=rng)
-        except pq.InsufficientDataError as exc:
-            frames.append(pd.DataFrame({"stratum": [str(level)], "reason": [str(exc)]}))
-            continue
-        c = res.coefficients.copy()
-        c["stratum"] = str(level)
-        frames.append(c)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        raise pq.SchemaError(f"stratum column {column!r} is not a judgments column; choose one of "
+                             f"{stratum_columns(data)} on the Data page.")
+    res = pq.agreement(data, by=column, expected=expected, n_resamples=n_resamples, rng=rng)
+    coef = res.coefficients
+    return coef[coef["stratum"].astype(str) != "all"].reset_index(drop=True) if "stratum" in coef else coef
+
+
+def score_agreement(data: pq.PreferenceData, *, level: str = "interval", n_resamples: int = 50,
+                    rng: int = 0) -> pd.DataFrame:
+    """Reliability of the absolute scores: ``pq.agreement(..., level=level)``'s rows whose target is a score."""
+    res = pq.agreement(data, level=level, n_resamples=n_resamples, rng=rng)
+    coef = res.coefficients
+    if "target" in coef:
+        mask = ~coef["target"].astype(str).isin(["choice", "strength"])
+        coef = coef[mask.to_numpy()]
+    if "stratum" in coef:
+        coef = coef[(coef["stratum"].astype(str) == "all").to_numpy()]
+    return coef.reset_index(drop=True)
 
 
 def kappa_input(data: pq.PreferenceData) -> pd.DataFrame:

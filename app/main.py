@@ -2,7 +2,9 @@
 
 It opens on the bundled sample, already audited. The Data page reads an
 upload; every other page arranges results of ``prefqa``'s public API (no
-statistics live in ``app/``).
+statistics live in ``app/``). Every page runs inside one error wrapper
+(``state.errors_shown``): an exception reaches ``st.error`` with the library's
+message, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ PAGES = [
     st.Page(APP_DIR / "views" / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page(APP_DIR / "views" / "data.py", title="Data", icon=":material/upload_file:"),
     st.Page(APP_DIR / "views" / "reliability.py", title="Reliability", icon=":material/handshake:"),
+    st.Page(APP_DIR / "views" / "ratings.py", title="Ratings", icon=":material/star_rate:"),
     st.Page(APP_DIR / "views" / "annotators.py", title="Annotators", icon=":material/group:"),
     st.Page(APP_DIR / "views" / "bias.py", title="Bias", icon=":material/balance:"),
     st.Page(APP_DIR / "views" / "models.py", title="Models", icon=":material/leaderboard:"),
@@ -29,4 +32,8 @@ PAGES = [
     st.Page(APP_DIR / "views" / "export.py", title="Export", icon=":material/download:"),
 ]
 
-st.navigation(PAGES).run()
+import state  # noqa: E402 - needs APP_DIR on sys.path
+
+page = st.navigation(PAGES)
+with state.errors_shown():
+    page.run()

@@ -9,11 +9,14 @@ is safe because no view mutates a result.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
 
 import components as c
+import display as disp
 import prefqa as pq
 
 SOURCE_KEY = "source"      # None: the bundled sample; else {"name", "key", "kwargs"}
@@ -33,7 +36,8 @@ def uploaded(key: str, name: str, kwargs_json: str, _content: bytes) -> pq.Prefe
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def audit(fingerprint: str, by: str | None, _data: pq.PreferenceData) -> Any:
+def audit(fingerprint: str, by: str | None, source: str, _data: pq.PreferenceData) -> Any:
+    # ``source`` is in the key: the same bytes uploaded under another name get commands with that name
     return c.run_audit(_data, by=by)
 
 
@@ -43,8 +47,13 @@ def pairwise_kappa(fingerprint: str, _data: pq.PreferenceData):
 
 
 @st.cache_resource(show_spinner="Reliability per stratum...", max_entries=8)
-def strata_reliability(fingerprint: str, column: str, _data: pq.PreferenceData):
-    return c.strata_reliability(_data, column, n_resamples=c.APP_AUDIT["n_resamples"])
+def strata_reliability(fingerprint: str, column: str, expected: str, _data: pq.PreferenceData):
+    return c.strata_reliability(_data, column, expected=expected, n_resamples=c.APP_AUDIT["n_resamples"])
+
+
+@st.cache_resource(show_spinner="Reliability of the scores...", max_entries=4)
+def score_agreement(fingerprint: str, level: str, _data: pq.PreferenceData):
+    return c.score_agreement(_data, level=level, n_resamples=c.APP_AUDIT["n_resamples"])
 
 
 @st.cache_resource(show_spinner="Building pairs...", max_entries=16)
@@ -68,8 +77,8 @@ def data() -> tuple[pq.PreferenceData, str]:
     if src is not None and BYTES_KEY in st.session_state:
         try:
             return uploaded(src["key"], src["name"], src["kwargs"], st.session_state[BYTES_KEY]), src["name"]
-        except pq.PrefqaError as exc:  # cannot happen for a source that was read once, but never a traceback
-            st.error(str(exc))
+        except Exception as exc:  # cannot happen for a source that was read once; fall back to the sample
+            st.error(disp.error_message(exc))
             st.session_state[SOURCE_KEY] = None
     return sample(), "bundled sample"
 
@@ -89,8 +98,51 @@ def report() -> tuple[pq.PreferenceData, Any, str]:
     by = stratum(d)
     with st.spinner(f"Auditing {d.n_judgments:,} judgments (once per dataset; later pages are instant)...",
                     show_time=True):
-        rep = audit(d.fingerprint(), by, d)
+        rep = audit(d.fingerprint(), by, label, d)
     return d, rep, label
+
+
+def pairwise_report(page: str) -> tuple[pq.PreferenceData, Any, str]:
+    """:func:`report` for a page that needs pairwise judgments: on ratings-only data, say so and stop."""
+    d, label = data()
+    if disp.ratings_only(d):
+        sidebar(d, label)
+        st.title(page)
+        st.info(f"The {page} page needs pairwise judgments; this file has ratings only: no pairwise "
+                "judgments (and no prompt ids to derive them from). See the Ratings page.")
+        st.stop()
+    d, rep, label = report()
+    sidebar(d, label)
+    return d, rep, label
+
+
+def show_error(exc: BaseException) -> None:
+    """Show an exception as ``st.error``: the library's message, never a traceback (one place for the app)."""
+    st.error(disp.error_message(exc))
+
+
+@contextmanager
+def errors_shown() -> Iterator[None]:
+    """Run a block; an exception in it is shown by :func:`show_error` and the page goes on.
+
+    ``main.py`` wraps every page in this; a page uses it only around a part it can survive without.
+    """
+    try:
+        yield
+    except Exception as exc:  # st.stop / st.rerun are BaseExceptions and pass through
+        show_error(exc)
+
+
+def skipped(rep: Any, step: str) -> None:
+    """Say why an audit step has no result (the library's reason, or the app's for steps it leaves out)."""
+    reason = disp.skip_reason(rep, step)
+    st.info(reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else "."))
+
+
+def notes(result: Any) -> None:
+    """Show a result's warnings and approximation notes under it."""
+    for line in disp.notes(result):
+        st.caption(f"Note: {line}")
 
 
 def sidebar(d: pq.PreferenceData, label: str) -> None:
@@ -99,12 +151,19 @@ def sidebar(d: pq.PreferenceData, label: str) -> None:
         st.caption("Dataset")
         st.text(label)
         st.caption(f"{d.n_judgments:,} judgments · {d.n_comparisons:,} comparisons · "
-                   f"{d.n_annotators:,} annotators · {d.n_prompts:,} prompts")
+                   f"{d.n_annotators:,} annotators · {d.n_prompts:,} prompts"
+                   + (f" · {len(d.ratings):,} ratings" if disp.has_ratings(d) else ""))
 
 
-def table(frame, **kwargs: Any) -> None:
-    """``st.dataframe`` with p- and q-values in scientific notation (tiny p-values stay readable)."""
-    config = {col: st.column_config.NumberColumn(format="%.2e") for col in frame.columns
-              if str(col).startswith(("p_value", "q_value")) or str(col) in ("p_value", "q_value")}
-    config.update(kwargs.pop("column_config", {}) or {})
-    st.dataframe(frame, width="stretch", column_config=config, **kwargs)
+def table(frame, *, rates: Any = (), **kwargs: Any) -> None:
+    """``st.dataframe`` with readable headers and one precision per kind (:func:`display.readable`).
+
+    Rates show as %, coefficients with 3 decimals, counts with thousands separators, p- and
+    q-values in scientific notation. ``column_config`` keys are the library's column names.
+    """
+    shown, formats = disp.readable(frame, rates=rates)
+    config: dict[str, Any] = {h: st.column_config.NumberColumn(format=f) for h, f in formats.items()}
+    for col, cfg in (kwargs.pop("column_config", {}) or {}).items():
+        config[disp.label(col)] = cfg
+    kwargs.setdefault("hide_index", True)
+    st.dataframe(shown, width="stretch", column_config=config, **kwargs)

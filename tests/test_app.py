@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app"
 MAIN = str(APP / "main.py")  # absolute: AppTest resolves relative paths against this file's folder
 TIMEOUT = 240  # the first run audits the sample (about 15 s on an idle 2-core machine)
-PAGES = ("data", "reliability", "annotators", "bias", "models", "prompts", "export")
+PAGES = ("data", "reliability", "ratings", "annotators", "bias", "models", "prompts", "export")
 
 sys.path.insert(0, str(APP))
 import components as c  # noqa: E402
@@ -193,8 +193,10 @@ def test_pandalm_upload_through_the_data_page(pandalm_dir) -> None:
     at.button(key="map_submit").click().run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
-    shown = " ".join(t.value for t in at.text)
-    assert "999 comparisons" in shown and "3 annotators" in shown and "170 prompts" in shown
+    # the Data page shows counts as metrics (not a PreferenceData repr) and the load report names the file
+    assert (_metric(at, "Comparisons"), _metric(at, "Annotators"), _metric(at, "Prompts")) == ("999", "3", "170")
+    assert not any("PreferenceData(" in t.value for t in at.text)
+    assert any(t.value.startswith("Read 999 rows from testset-v1.json ") for t in at.text)
 
 
 def test_malformed_upload_shows_the_library_error_without_a_traceback() -> None:

@@ -13,7 +13,7 @@ state.sidebar(d, label)
 st.title("Annotators")
 table = rep.results.get("annotators")
 if table is None:
-    st.info(rep.sections["annotators"]["reason"] or "The annotator table was not computed for this data.")
+    state.skipped(rep, "annotators")
     st.stop()
 
 flagged = c.flagged_ids(table)
@@ -23,18 +23,18 @@ m2.metric("Flagged", f"{len(flagged):,}")
 share = table.loc[flagged, "n_judgments"].sum() / max(table["n_judgments"].sum(), 1) if flagged else 0.0
 m3.metric("Judgments by flagged annotators", f"{share:.1%}")
 
-FIRST = ["flagged", "reason", "n_judgments", "loo_agreement", "loo_kappa", "p_a", "tie_rate",
+FIRST = ["flagged", "reason", "n_judgments", "n_ratings", "loo_agreement", "loo_kappa", "p_a",
+         "position_consistency", "self_consistency", "gold_accuracy", "n_gold", "leniency", "tie_rate",
          "length_slope", "median_seconds", "longest_run"]
 shown = table[[col for col in FIRST if col in table] + [col for col in table if col not in FIRST]]
 shown = shown.sort_values(["flagged", "n_judgments"], ascending=[False, False], kind="stable")
-state.table(shown, height=420, column_config={
-    "reason": st.column_config.TextColumn(width="large"),
-    "p_a": st.column_config.NumberColumn("p_a (chose first shown)", format="%.3f"),
-})
+state.table(shown, height=420, column_config={"reason": st.column_config.TextColumn(width="large")})
+st.caption("Statistical flags come from q-values (Benjamini-Hochberg within each test family); rule-based "
+           "flags name their rule in the reason. Columns that do not apply to this data are left out.")
 
-st.subheader("Agreement against position bias")
 points = table.reset_index().rename(columns={table.index.name or "index": "annotator_id"})
-if {"loo_agreement", "p_a"} <= set(points.columns):
+if {"loo_agreement", "p_a"} <= set(points.columns) and points["p_a"].notna().any():
+    st.subheader("Agreement against position bias")
     points["status"] = points["flagged"].map({True: "flagged", False: "not flagged"})
     scatter = alt.Chart(points).mark_circle(opacity=0.8).encode(
         x=alt.X("loo_agreement:Q", title="agreement with the other annotators", scale=alt.Scale(zero=False)),
@@ -52,5 +52,7 @@ if who:
     if bool(row.get("flagged", False)):
         st.text(f"Flagged: {row['reason']}")
     frame = c.annotator_judgments(d, who)
-    st.caption(f"{int(row['n_judgments']):,} judgments; first {len(frame):,} shown.")
-    st.dataframe(frame, hide_index=True, height=360)
+    n_j = row.get("n_judgments")
+    st.caption(f"{int(n_j) if n_j == n_j else 0:,} judgments; first {len(frame):,} shown.")
+    if len(frame):
+        state.table(frame, height=360)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 import components as c
+import display as disp
 import prefqa as pq
 import state
 
 st.title("Data")
-st.caption("Upload CSV, JSONL, JSONL.gz, JSON or Parquet (size limit: `server.maxUploadSize` in "
+st.caption("Upload CSV, JSONL, JSONL.gz, JSON, Parquet or Excel .xlsx (size limit: `server.maxUploadSize` in "
            ".streamlit/config.toml). The format is detected from the columns; if it is not, map your "
            "columns below.")
 
-up = st.file_uploader("Preference data file", type=["csv", "jsonl", "gz", "json", "parquet"], key="upload")
+UPLOAD_TYPES = sorted({s.rsplit(".", 1)[-1] for s in c.UPLOAD_SUFFIXES})  # "gz" for .jsonl.gz
+up = st.file_uploader("Preference or ratings data file", type=UPLOAD_TYPES, key="upload")
 failed = False
 if up is not None:
     content = up.getvalue()
@@ -22,9 +24,9 @@ if up is not None:
     kwargs = saved.get(key, {"format": "auto", "mapping": None, "options": {}})
     try:
         state.uploaded(key, up.name, state.kwargs_json(kwargs), content)
-    except pq.PrefqaError as exc:
+    except Exception as exc:  # shown like every error (state.show_error); the page goes on to the form
         failed = True
-        st.error(str(exc))
+        state.show_error(exc)
     else:
         st.session_state[state.BYTES_KEY] = content
         st.session_state[state.SOURCE_KEY] = {"name": up.name, "key": key, "kwargs": state.kwargs_json(kwargs)}
@@ -33,7 +35,8 @@ if up is not None:
     try:
         preview = c.raw_preview(content, up.name)
     except pq.PrefqaError as exc:
-        st.error(str(exc))
+        if not failed:  # the read's own error already says what is wrong with the file
+            st.caption(f"No preview: {exc}")
     if preview is not None and len(preview.columns):
         with st.expander("Format and column mapping", expanded=failed):
             st.caption("Your columns, first rows:")
@@ -78,7 +81,16 @@ if st.session_state.get(state.SOURCE_KEY) is not None:
         st.rerun()
 
 st.subheader(f"Now auditing: {label}")
-st.text(repr(d))
+counts = [("Judgments", d.n_judgments), ("Comparisons", d.n_comparisons), ("Annotators", d.n_annotators),
+          ("Prompts", d.n_prompts), ("Responses", len(d.responses))]
+if disp.has_ratings(d):
+    counts.append(("Ratings", len(d.ratings)))
+for col, (title, n) in zip(st.columns(len(counts)), counts):
+    col.metric(title, f"{n:,}")
+if not d.order_known and d.n_judgments:
+    st.caption("Display order unknown for this format: position analyses are skipped.")
+if disp.ratings_only(d):
+    st.caption("Ratings only: no pairwise judgments. The Ratings page has this file's analyses.")
 options = c.stratum_columns(d)
 choices = ["auto", *options]
 current = st.session_state.get(state.BY_KEY, "auto")
@@ -97,13 +109,14 @@ st.subheader("Load report")
 if lr is None:
     st.info("This data was built in memory, so there is no load report.")
 else:
-    st.text(lr.summary())
-    st.dataframe(lr.to_frame(), hide_index=True, width="stretch")
+    st.text(lr.summary())  # library text can quote data values: shown as text, never markdown
+    with st.expander("Load report counts"):
+        state.table(lr.to_frame())
     if len(lr.rejected):
         st.markdown(f"**Rejected rows ({len(lr.rejected):,})**")
-        st.dataframe(lr.rejected, hide_index=True, width="stretch")
+        state.table(lr.rejected)
     else:
         st.caption("No rows were rejected.")
     if len(lr.rejected_values):
         st.markdown(f"**Rejected cells ({len(lr.rejected_values):,})**")
-        st.dataframe(lr.rejected_values, hide_index=True, width="stretch")
+        state.table(lr.rejected_values)

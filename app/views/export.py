@@ -11,11 +11,9 @@ import altair as alt
 import streamlit as st
 
 import components as c
-import prefqa as pq
 import state
 
-d, rep, label = state.report()
-state.sidebar(d, label)
+d, rep, label = state.pairwise_report("Export")
 st.title("Export")
 
 flag_a = c.flagged_ids(rep.results.get("annotators"))
@@ -43,11 +41,7 @@ policy = c.policy_kwargs(rep, exclude_flagged_annotators=ex_a, exclude_flagged_p
                          min_agreement=min_agreement, ties=ties,
                          length_balance=False if balance == "off" else balance)
 policy_json = state.kwargs_json(policy)
-try:
-    ps = state.pairs(d.fingerprint(), policy_json, d)
-except pq.PrefqaError as exc:
-    st.error(str(exc))
-    st.stop()
+ps = state.pairs(d.fingerprint(), policy_json, d)  # an error reaches st.error through main.py's wrapper
 
 counts = c.pair_counts(ps)
 with right:
@@ -61,7 +55,7 @@ with right:
         color=alt.Color("outcome:N", scale=alt.Scale(domain=["kept", "dropped"], range=["#2ca02c", "#7f7f7f"])),
         tooltip=["outcome", "reason_code", "reason", "n"])
     st.altair_chart(chart.properties(height=max(140, 44 * len(counts))), width="stretch")
-    state.table(counts, hide_index=True)
+    state.table(counts)
     for w in ps.warnings:
         st.text(f"Note: {w}")
 
@@ -87,4 +81,4 @@ for fmt in c.EXPORT_FORMATS:
 if ps.n_pairs:
     with st.expander("First kept pairs"):
         cols = [col for col in ("prompt_id", "prompt", "chosen", "rejected", "agreement", "weight") if col in ps.pairs]
-        st.dataframe(ps.pairs[cols].head(20), hide_index=True, width="stretch")
+        state.table(ps.pairs[cols].head(20))

@@ -7,24 +7,26 @@ import pandas as pd
 import streamlit as st
 
 import components as c
+import display as disp
 import state
 
-d, rep, label = state.report()
-state.sidebar(d, label)
+d, rep, label = state.pairwise_report("Models")
 st.title("Models")
 plain = rep.results.get("bradley_terry")
 styled = rep.results.get("bradley_terry_style")
 if plain is None:
-    st.info(rep.sections["bradley_terry"]["reason"] or "The Bradley-Terry model was not fitted for this data.")
+    state.skipped(rep, "bradley_terry")
     st.stop()
 
-st.caption(f"Bradley-Terry over {plain.n_items} {plain.over}s, ties `{plain.ties}`, "
-           f"{plain.ci} {plain.confidence_level:.0%} CIs; style control adds length, headers, lists and bold.")
+st.caption(f"Bradley-Terry over {plain.n_items:,} {plain.over}s, ties `{plain.ties}`, "
+           f"{plain.confidence_level:.0%} CIs ({disp.method_words(getattr(plain, 'se_method', None) or plain.ci, getattr(plain, 'cluster', None))}); "
+           "style control adds length, headers, lists and bold.")
+state.notes(plain)
 if styled is None:
-    st.warning(f"Style-controlled fit: {rep.sections['bradley_terry_style']['status']}: "
-               f"{rep.sections['bradley_terry_style']['reason']}")
+    st.warning(f"Style-controlled fit {rep.sections['bradley_terry_style']['status']}: "
+               f"{disp.skip_reason(rep, 'bradley_terry_style')}")
 board = c.leaderboard(plain, styled)
-st.dataframe(board, width="stretch")
+state.table(board)
 
 frames = [plain.scores[["estimate", "ci_low", "ci_high"]].assign(fit="plain")]
 if styled is not None:

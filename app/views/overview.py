@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 import components as c
+import display as disp
 import state
 
 d, rep, label = state.report()
@@ -23,22 +25,28 @@ for col, (key, title) in zip(cols, [("n_judgments", "Judgments"), ("n_comparison
 coef = head["coefficients"]
 if len(coef):
     st.subheader("Headline agreement")
-    mcols = st.columns(min(len(coef), 5))
-    for col, (_, row) in zip(mcols, coef.head(5).iterrows()):
-        name = str(row["coefficient"]).replace("_", " ")
-        est = row["estimate"]
-        col.metric(name.capitalize(), "n/a" if est != est else f"{est:.3f}")
-        if row["ci_low"] == row["ci_low"]:
-            col.caption(f"95% CI {row['ci_low']:.3f} to {row['ci_high']:.3f} · {int(row['n']):,} units")
+    targets = list(dict.fromkeys(coef["target"].astype(str))) if "target" in coef else [None]
+    for target in targets:  # choices first, then each rated aspect (ratings data)
+        rows = coef if target is None else coef[(coef["target"].astype(str) == target).to_numpy()]
+        if target not in (None, "choice"):
+            st.caption(f"Scores: {target.removeprefix('rating:')}")
+        for col, (_, row) in zip(st.columns(5), rows.head(5).iterrows()):
+            est = row["estimate"]
+            col.metric(str(row["coefficient"]).replace("_", " ").capitalize(),
+                       "n/a" if pd.isna(est) else f"{est:.3f}")
+            if not pd.isna(row["ci_low"]):
+                col.caption(f"95% CI {row['ci_low']:.3f} to {row['ci_high']:.3f} "
+                            f"({disp.method_words(row.get('se_method'))}) · {int(row['n']):,} units")
 else:
-    st.info(rep.sections["reliability"]["reason"] or "Reliability was not computed.")
+    state.skipped(rep, "reliability")
 
-st.subheader(f"Findings ({len(rep.findings)})")
+findings = disp.findings(rep)
+st.subheader(f"Findings ({len(findings)})")
 BADGE = {"high": ":red-badge[high]", "medium": ":orange-badge[medium]", "low": ":blue-badge[low]",
          "info": ":gray-badge[info]"}
-if not rep.findings:
+if not findings:
     st.success("No findings: nothing in this batch crossed a threshold.")
-for f in rep.findings:
+for f in findings:
     with st.container(border=True):
         st.markdown(f"{BADGE.get(f['severity'], f['severity'])} &nbsp; `{f['code']}`")
         st.text(f["message"])  # library text can quote data ids: shown as text, never markdown
@@ -46,5 +54,4 @@ for f in rep.findings:
             st.code(f["command"], language="bash", wrap_lines=True)
 
 with st.expander("Audit steps: status and time"):
-    st.dataframe(c.step_table(rep), hide_index=True, width="stretch",
-                 column_config={"seconds": st.column_config.NumberColumn(format="%.2f s")})
+    state.table(disp.step_frame(rep), column_config={"seconds": st.column_config.NumberColumn(format="%.2f s")})

@@ -9,12 +9,11 @@ import state
 
 MAX_COMPARISONS = 10
 
-d, rep, label = state.report()
-state.sidebar(d, label)
+d, rep, label = state.pairwise_report("Prompts")
 st.title("Prompts")
 table = rep.results.get("prompts")
 if table is None:
-    st.info(rep.sections["prompts"]["reason"] or "Prompts were not checked for this data.")
+    state.skipped(rep, "prompts")
     st.stop()
 
 flagged = table[table["flagged"].fillna(False).astype(bool)]
@@ -58,4 +57,4 @@ if pid:
             table = sub[[k for k in ("annotator_id", "choice") if k in sub]].copy()
             table["preferred"] = c.vote_sides(sub)
             table = table.rename(columns={"choice": "choice_as_displayed"})
-            st.dataframe(table, hide_index=True, width="stretch")
+            state.table(table)
