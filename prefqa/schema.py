@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._ids import stable_id
+from ._ids import hash_arrow_values, stable_id
 from ._load_report import LoadReport
 from .errors import SchemaError
 
@@ -431,7 +431,7 @@ class PreferenceData:
                 for col_name, column in zip(arrow.column_names, arrow.columns):
                     h.update(f"{col_name}:{column.type}".encode())
                     for chunk in column.chunks:
-                        _hash_values(h, chunk)
+                        hash_arrow_values(h, chunk)
             h.update(str(self.order_known).encode())
             self._cache["fingerprint"] = h.hexdigest()
         return self._cache["fingerprint"]
@@ -443,35 +443,6 @@ class PreferenceData:
             f"{len(self._responses):,} responses, {self.n_ratings:,} ratings, "
             f"order_known={self.order_known})"
         )
-
-
-def _hash_values(h: Any, arr: Any) -> None:
-    """Feed an Arrow array's values (not its physical buffers) into ``h``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = len(arr)
-    h.update(f"n={n};nulls={arr.null_count};".encode())
-    if arr.null_count:
-        h.update(np.packbits(arr.is_null().to_numpy(zero_copy_only=False)).tobytes())
-    t = arr.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        if arr.null_count:
-            arr = pc.fill_null(arr, "" if pa.types.is_string(t) or pa.types.is_large_string(t) else b"")
-        width = np.int64 if (pa.types.is_large_string(t) or pa.types.is_large_binary(t)) else np.int32
-        bufs = arr.buffers()
-        offsets = np.frombuffer(bufs[1], dtype=width)[arr.offset: arr.offset + n + 1]
-        h.update((offsets - offsets[0]).astype(np.int64).tobytes())
-        if bufs[2] is not None and n:
-            h.update(memoryview(bufs[2])[int(offsets[0]): int(offsets[-1])])
-    elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
-        values = arr.fill_null(0) if arr.null_count and not pa.types.is_boolean(t) else arr
-        if pa.types.is_boolean(t) and arr.null_count:
-            values = arr.fill_null(False)
-        out = values.to_numpy(zero_copy_only=False)
-        h.update(np.ascontiguousarray(out).tobytes() if out.dtype != object else repr(out.tolist()).encode())
-    else:  # nested or unusual types: their text form
-        h.update(repr(arr.to_pylist()).encode())
 
 
 # --------------------------------------------------------------- validation
