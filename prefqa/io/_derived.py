@@ -217,8 +217,14 @@ def read_rankings(src: Any, rej: Collector, *, ranking_items: str = "text",
                         "a ranking must be a list of at least two responses, best first",
                         "Write the ranking as a JSON list such as [\"best text\", \"second text\"].")
     rows = np.flatnonzero(~bad)
+    rid_of_row = comparison_ids(src, f, id_column, rows)
+    if rid_of_row.isna().any():
+        missing = rid_of_row.isna().to_numpy()
+        rej.reject_rows(rows[missing], id_column or "comparison_id", rid_of_row[missing], "ranking id is missing",
+                        "Fill it, or drop `id_column` to number rankings by source line.")
+        rows, rid_of_row = rows[~missing], rid_of_row[~missing].reset_index(drop=True)
+    rid_of_row = rid_of_row.to_numpy()
     pid, prompts = _prompt_ids(f, rows)
-    rid_of_row = comparison_ids(src, f, id_column, rows).to_numpy()
     ann = (normalize_ids(f["annotator_id"].iloc[rows].reset_index(drop=True)) if "annotator_id" in f
            else pd.Series(pd.NA, index=range(len(rows)), dtype="str"))
     lens = lengths[rows]
