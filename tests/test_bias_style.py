@@ -99,3 +99,63 @@ def test_frame_and_summary(planted) -> None:
     assert {"estimate", "std_error", "ci_low", "ci_high", "p_value", "q_value", "n", "flagged", "reason"} <= set(
         res.to_frame().columns)
     assert "Style control" in res.summary()
+
+
+def _with_bold_on_winners(n_bold: int, seed: int = 0) -> pq.PreferenceData:
+    """400 single-judgment comparisons; in ``n_bold`` of them the chosen response alone has bold."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    la, lb = rng.integers(40, 400, n), rng.integers(40, 400, n)
+    choice = np.where(rng.random(n) < special.expit(0.8 * np.tanh((la - lb) / 200)), "a", "b")
+    ta = np.array(["w " * (k // 2) for k in la], dtype=object)
+    tb = np.array(["w " * (k // 2) for k in lb], dtype=object)
+    idx = np.arange(n_bold)
+    ta[idx] = np.where(choice[idx] == "a", ta[idx] + " **bold**", ta[idx])
+    tb[idx] = np.where(choice[idx] == "b", tb[idx] + " **bold**", tb[idx])
+    ids_a, ids_b = [f"a{i}" for i in range(n)], [f"b{i}" for i in range(n)]
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)], "annotator_id": rng.choice(list("uvwxyz"), n),
+                      "prompt_id": [f"p{i}" for i in range(n)], "response_a_id": ids_a, "response_b_id": ids_b,
+                      "choice": choice})
+    r = pd.DataFrame({"response_id": ids_a + ids_b, "prompt_id": [f"p{i}" for i in range(n)] * 2,
+                      "text": list(ta) + list(tb)})
+    return pq.PreferenceData(j, r)
+
+
+def test_separated_feature_with_two_pairs_is_not_estimable_and_not_flagged() -> None:
+    res = pq.style_bias(_with_bold_on_winners(2), features=["length", "bold"])
+    bold = res.table.loc["bold"]
+    assert not bold["estimable"] and not bold["flagged"] and bold["n_comparisons_differ"] == 2
+    assert np.isnan(bold["estimate"]) and np.isnan(bold["p_value"]) and np.isnan(bold["q_value"])
+    assert "min_n_differ=30" in bold["reason"] and "not estimable" in res.summary()
+    assert res.table.loc["length", "estimable"] and np.isfinite(res.table.loc["length", "p_value"])
+    # without the count rule, the separation itself is caught: the bold response is always chosen
+    loose = pq.style_bias(_with_bold_on_winners(2), features=["length", "bold"], min_n_differ=1)
+    assert not loose.table.loc["bold", "estimable"] and "separates" in loose.table.loc["bold", "reason"]
+    # 60 separated pairs pass the count rule and are still not estimable
+    many = pq.style_bias(_with_bold_on_winners(60), features=["length", "bold"])
+    assert not many.table.loc["bold", "estimable"] and not many.table.loc["bold", "flagged"]
+
+
+def test_hh_rlhf_bold_is_not_estimable(hh_path) -> None:
+    # HH-RLHF harmless-base test: `bold` differs in 2 pairs (its coefficient was -27, q < 0.001, before)
+    res = pq.style_bias(pq.read(hh_path))
+    bold = res.table.loc["bold"]
+    assert not bold["estimable"] and not bold["flagged"] and bold["n_comparisons_differ"] == 2
+    assert res.cluster in ("prompt", "comparison") and "cluster-robust" in res.se_method
+
+
+def test_default_se_is_two_way_clustered_like_statsmodels(planted) -> None:
+    import statsmodels.api as sm
+
+    data, _ = planted
+    feats = ["length", "lists"]
+    res = pq.style_bias(data, features=feats, control_models=False)
+    assert res.cluster == "annotator+prompt"
+    f = judgment_features(data, feats).to_numpy()
+    j = data.judgments
+    keep = (j["choice"] != "tie").to_numpy()
+    X = np.column_stack([np.ones(keep.sum()), f[keep]])
+    y = (j["choice"].to_numpy()[keep] == "a").astype(float)
+    groups = np.column_stack([pd.factorize(j["annotator_id"][keep])[0], pd.factorize(j["prompt_id"][keep])[0]])
+    fit = sm.GLM(y, X, family=sm.families.Binomial()).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    np.testing.assert_allclose(res.table["std_error"].to_numpy(), fit.bse[1:], rtol=1e-6)

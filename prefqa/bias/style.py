@@ -9,13 +9,17 @@ for headers, list items, bold spans and code blocks (Chatbot Arena's
 normalised difference), and ``d_refusal = refusal_a - refusal_b``. Every
 covariate lies in [-1, 1], so the coefficients are on comparable scales;
 ``std_estimate`` gives each per standard deviation of its covariate, the scale
-Arena reports after z-scoring. SEs are clustered by prompt. Beside each
+Arena reports after z-scoring. SEs are cluster-robust (``cluster=``, as in
+:func:`prefqa.length_bias`). Features that differ in fewer than
+``min_n_differ`` comparisons, or whose fit separates, are reported as not
+estimable (no p-value, no flag). Beside each
 coefficient is the raw rate at which the response with more of the feature
 was chosen, among non-tie judgments where the two differ.
 """
 
 from __future__ import annotations
 
+import warnings as _warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import SchemaError
+from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
 from ..features import FEATURE_NAMES, judgment_features
 from ..schema import PreferenceData
 from ._common import (
@@ -34,6 +38,10 @@ from ._common import (
 __all__ = ["StyleBiasResult", "style_bias", "STYLE_FEATURES"]
 
 STYLE_FEATURES: tuple[str, ...] = ("length", "headers", "lists", "bold", "refusal")
+#: Fewest comparisons in which a feature must differ to be estimated.
+MIN_N_DIFFER = 30
+#: A coefficient beyond this on a [-1, 1] covariate (odds ratio e^10) means the fit separated.
+MAX_COEFFICIENT = 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +52,13 @@ class StyleBiasResult:
     ----------
     table : DataFrame
         Indexed by ``feature``: ``estimate`` (logistic coefficient),
-        ``std_error`` (prompt-clustered), ``ci_low``, ``ci_high``,
+        ``std_error`` (cluster-robust, see ``se_method``), ``ci_low``, ``ci_high``,
         ``p_value``, ``q_value`` (BH across features), ``std_estimate``
         (coefficient per SD of the covariate), ``n_differ`` (non-tie
         judgments where the responses differ in the feature),
-        ``rate_more_chosen`` with ``rate_ci_low``/``rate_ci_high`` (Wilson),
-        ``flagged`` and ``reason``.
+        ``n_comparisons_differ``, ``rate_more_chosen`` with
+        ``rate_ci_low``/``rate_ci_high`` (Wilson, descriptive), ``estimable``,
+        ``flagged`` and ``reason`` (the not-estimable reason where it applies).
     features, dropped : tuple of str
         Features fitted, and features left out because they never vary.
     """
@@ -63,6 +72,8 @@ class StyleBiasResult:
     n_used: int
     controls: tuple[str, ...]
     cluster: str
+    se_method: str
+    min_n_differ: int
     table: pd.DataFrame
     converged: bool
     n_iter: int
@@ -77,10 +88,14 @@ class StyleBiasResult:
         lines = [f"Style control over {self.n_used:,} non-tie judgments (controls: "
                  f"{', '.join(self.controls) or 'none'}):"]
         for feat, row in self.table.iterrows():
+            if not row["estimable"]:
+                lines.append(f"  {feat:<12} {row['reason']}")
+                continue
             lines.append(
                 f"  {feat:<12} coef {row['estimate']:+.3f} (CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}), "
                 f"q {fmt_p(row['q_value'])}; more-{feat} response chosen {row['rate_more_chosen']:.1%} "
                 f"of {int(row['n_differ']):,}")
+        lines.append(f"  clusters: {self.cluster}; SEs: {self.se_method}")
         lines.extend(f"  not fitted (never varies): {d}" for d in self.dropped)
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
@@ -110,6 +125,8 @@ def style_bias(
     confidence_level: float = 0.95,
     fdr: float = 0.05,
     control_models: bool = True,
+    cluster: str = "auto",
+    min_n_differ: int = MIN_N_DIFFER,
 ) -> StyleBiasResult:
     """Estimate style effects on the judgments, controlling for each other.
 
@@ -128,6 +145,16 @@ def style_bias(
         BH level for ``flagged``.
     control_models : bool
         Include model strengths when the data names models.
+    cluster : {'auto', 'annotator+comparison', 'annotator+prompt', 'annotator', 'comparison', 'prompt', 'none'}
+        Clusters of the SEs, as in :func:`prefqa.length_bias` (two-way
+        annotator x prompt/comparison by default, t reference).
+    min_n_differ : int
+        A feature whose two responses differ in fewer comparisons than this
+        (default 30) gets no coefficient, p-value or flag: ``estimable`` is
+        False and ``reason`` says why. So does a feature whose fit separates
+        (the response with more of it always or never chosen, or a
+        coefficient beyond +-10 on its [-1, 1] scale); such features are left
+        out of the joint fit so they cannot distort the others.
 
     Returns
     -------
@@ -149,6 +176,8 @@ def style_bias(
     (['length', 'lists'], True)
     """
     feats = _validate(data, features, confidence_level, fdr)
+    if not isinstance(min_n_differ, (int, np.integer)) or min_n_differ < 1:
+        raise SchemaError(f"`min_n_differ` must be a positive integer; got {min_n_differ!r}.")
     frame = judgment_features(data, feats, unit=unit, tokenizer=tokenizer)  # type: ignore[arg-type]
     choice = data.choice_codes()
     use = (choice < 2) & np.isfinite(frame.to_numpy()).all(axis=1)
@@ -156,18 +185,65 @@ def style_bias(
     dropped = tuple(f for f in feats if f not in fitted)
     if not fitted:
         raise SchemaError(f"none of the features {feats} varies between the two responses; nothing to fit.")
-    cols = [np.ones(data.n_judgments)] + [frame[f].to_numpy() for f in fitted]
-    design = logistic_design(data, choice, cols, use, controls=["position" if data.order_known else "intercept"],
-                             control_models=control_models)
-    use, y = design.use, design.y
-    fit = design.fit()
+    comp = data.codes("comparison_id")[0]
+    y_all = (choice == 0).astype(np.float64)
+    not_estimable: dict[str, str] = {}
+    for f in fitted:  # a loop over the few features, not over rows
+        v = frame[f].to_numpy()
+        differ = use & (v != 0)
+        n_comp = len(np.unique(comp[differ]))
+        more = ((v > 0) & (y_all == 1)) | ((v < 0) & (y_all == 0))
+        if n_comp < min_n_differ:
+            not_estimable[f] = (f"not estimable: the responses differ in {f} in {n_comp} comparisons "
+                                f"(fewer than min_n_differ={min_n_differ})")
+        elif more[differ].all() or not more[differ].any():
+            not_estimable[f] = (f"not estimable: the response with more {f} is "
+                                f"{'always' if more[differ].all() else 'never'} chosen (the fit separates)")
+    estimable = [f for f in fitted if f not in not_estimable]
+    warn: list[str] = []
+    fit = None
+    design = None
+    while estimable:
+        cols = [np.ones(data.n_judgments)] + [frame[f].to_numpy() for f in estimable]
+        design = logistic_design(data, choice, cols, use, controls=["position" if data.order_known else "intercept"],
+                                 control_models=control_models, cluster=cluster)
+        try:
+            with _warnings.catch_warnings():
+                _warnings.simplefilter("ignore", ConvergenceWarning)
+                fit = design.fit()
+        except InsufficientDataError as exc:
+            raise InsufficientDataError(f"style bias: {exc}") from exc
+        est_k = fit.params[1:1 + len(estimable)]
+        se_k = np.sqrt(np.diag(fit.cov)[1:1 + len(estimable)])
+        bad = ~np.isfinite(se_k) | (np.abs(est_k) > MAX_COEFFICIENT) | (not fit.converged)
+        if not bad.any():
+            break
+        worst = int(np.argmax(np.where(bad, np.abs(est_k) + np.where(np.isfinite(se_k), se_k, np.inf), -1.0)))
+        not_estimable[estimable[worst]] = (f"not estimable: the fit separates (coefficient "
+                                           f"{est_k[worst]:+.1f} beyond +-{MAX_COEFFICIENT:g})")
+        estimable.pop(worst)
+        fit = None
+    if fit is None or design is None:  # nothing estimable: a table of reasons, no fit
+        cols = [np.ones(data.n_judgments)]
+        design = logistic_design(data, choice, cols, use, controls=["position" if data.order_known else "intercept"],
+                                 control_models=False, cluster=cluster)
+    warn.extend(design.plan.warnings)
+    if fit is not None:
+        warn.extend(w for w in fit.warnings if w not in warn)
+    use_rows, y = design.use, design.y
     k = len(fitted)
-    est = fit.params[1:1 + k]
-    se = np.sqrt(np.diag(fit.cov)[1:1 + k])
-    z = stats.norm.ppf(0.5 + confidence_level / 2.0)
-    p = 2 * stats.norm.sf(np.abs(est / se))
+    est = np.full(k, np.nan)
+    se = np.full(k, np.nan)
+    if fit is not None:
+        pos = [fitted.index(f) for f in estimable]
+        est[pos] = fit.params[1:1 + len(estimable)]
+        se[pos] = np.sqrt(np.diag(fit.cov)[1:1 + len(estimable)])
+    tq = fit.t_quantile(confidence_level) if fit is not None else np.nan
+    df = fit.df if fit is not None else np.inf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2 * stats.t.sf(np.abs(est / se), df)
     q = bh_qvalues(p)
-    values = np.column_stack([frame[f].to_numpy()[use] for f in fitted])
+    values = np.column_stack([frame[f].to_numpy()[use_rows] for f in fitted])
     sd = values.std(axis=0)
     differ = values != 0
     more_won = ((values > 0) & (y[:, None] == 1)) | ((values < 0) & (y[:, None] == 0))
@@ -178,19 +254,23 @@ def style_bias(
         rate = n_more / n_differ
     flagged = np.nan_to_num(q, nan=1.0) < fdr
     reason = [
+        not_estimable[f] if f in not_estimable else
         f"{'favours' if e > 0 else 'penalises'} the response with more {f} (coef {e:+.2f}, q {fmt_p(qq)}); "
         f"it is chosen {r:.0%} of the time when the two differ" if fl else ""
         for f, e, qq, r, fl in zip(fitted, est, q, rate, flagged)
     ]
     table = pd.DataFrame(
-        {"estimate": est, "std_error": se, "ci_low": est - z * se, "ci_high": est + z * se, "p_value": p,
+        {"estimate": est, "std_error": se, "ci_low": est - tq * se, "ci_high": est + tq * se, "p_value": p,
          "q_value": q, "std_estimate": est * sd, "n_differ": n_differ.astype(np.int64),
+         "n_comparisons_differ": [len(np.unique(comp[use & (frame[f].to_numpy() != 0)])) for f in fitted],
          "rate_more_chosen": rate, "rate_ci_low": low, "rate_ci_high": high, "n": np.full(k, len(y)),
-         "flagged": flagged, "reason": reason},
+         "estimable": [f not in not_estimable for f in fitted], "flagged": flagged, "reason": reason},
         index=pd.Index(fitted, name="feature"),
     )
     return StyleBiasResult(
         features=tuple(fitted), dropped=dropped, unit=unit, confidence_level=confidence_level, fdr=fdr,
         n_judgments=data.n_judgments, n_used=int(len(y)), controls=design.controls, cluster=design.cluster,
-        table=table, converged=fit.converged, n_iter=fit.n_iter, warnings=fit.warnings,
+        se_method=fit.se_method if fit is not None else "no estimable feature", min_n_differ=int(min_n_differ),
+        table=table, converged=bool(fit.converged) if fit is not None else False,
+        n_iter=fit.n_iter if fit is not None else 0, warnings=tuple(warn),
     )
