@@ -13,12 +13,16 @@ every stratum of ``by`` (any judgment column: language, domain, vendor):
 * ``length``: whether the longer response is chosen more often than not
   (per judgment, ties left out, unequal lengths; needs texts).
 
-A direction counts only when its test rejects "no difference" at
-``1 - confidence_level`` (two-proportion z test for win rates, exact binomial
-test of 0.5 otherwise). ``reversals`` lists (1) every stratum whose
-significant direction opposes a significant pooled one, and (2) every
-*paradox*: a significant pooled direction that every stratum with at least
-``min_n`` trials opposes, significant or not.
+Each direction is tested against "no difference" (two-proportion z test for
+win rates, exact binomial test of 0.5 otherwise). Many cells are tested at
+once (every model pair x stratum, plus length per stratum), so a direction
+counts only when its Benjamini-Hochberg q-value is below ``fdr``: the
+stratum cells form one family (all kinds together), the pooled directions
+another. ``reversals`` lists (1) every stratum cell whose significant
+direction opposes a significant pooled one, and (2) every *paradox*: a
+significant pooled direction that every stratum with at least ``min_n``
+trials opposes, significant or not. On data without reversals the expected
+share of reported false reversals is then at most ``fdr``.
 """
 
 from __future__ import annotations
@@ -31,15 +35,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .bias._common import binom_two_sided, check_confidence_level, check_data
+from ._stats import bh_qvalues
+from .bias._common import (
+    binom_two_sided,
+    check_confidence_level,
+    check_data,
+    check_fdr,
+    fmt_p,
+)
 from .bias._lengths import judgment_lengths
 from .errors import InsufficientDataError, SchemaError
 from .schema import JUDGMENT_OPTIONAL, JUDGMENT_REQUIRED, PreferenceData
 
 __all__ = ["SimpsonResult", "simpson_check"]
 
-_COLUMNS = ["kind", "subject", "stratum", "pooled_estimate", "pooled_n", "pooled_p_value", "estimate", "n",
-            "p_value", "reversed", "significant", "paradox", "reason"]
+_COLUMNS = ["kind", "subject", "stratum", "pooled_estimate", "pooled_n", "pooled_p_value", "pooled_q_value",
+            "estimate", "n", "p_value", "q_value", "reversed", "significant", "paradox", "reason"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,9 +64,11 @@ class SimpsonResult:
     strata : DataFrame
         One row per (kind, subject, stratum) with at least ``min_n`` trials:
         ``kind``, ``subject``, ``stratum``, ``pooled_estimate``, ``pooled_n``,
-        ``pooled_p_value``, ``estimate``, ``n``, ``p_value``, ``reversed``
-        (direction opposes the pooled one), ``significant`` (both directions
-        significant), ``paradox`` and ``reason``. Estimates are rates for
+        ``pooled_p_value``, ``pooled_q_value`` (BH over the pooled
+        directions), ``estimate``, ``n``, ``p_value``, ``q_value`` (BH over
+        every stratum cell of every kind), ``reversed`` (direction opposes
+        the pooled one), ``significant`` (reversed, and both q-values below
+        ``fdr``), ``paradox`` and ``reason``. Estimates are rates for
         ``head_to_head`` and ``length`` (null 0.5) and differences of win
         rates for ``win_rate`` (null 0).
     reversals : DataFrame
@@ -64,6 +77,7 @@ class SimpsonResult:
 
     by: tuple[str, ...]
     confidence_level: float
+    fdr: float
     min_n: int
     n_judgments: int
     n_strata: int
@@ -85,16 +99,19 @@ class SimpsonResult:
 
     def summary(self) -> str:
         """Return a plain-text summary."""
-        lines = [f"Simpson check by {', '.join(self.by)} ({self.n_strata} strata): "
-                 f"{self.n_reversals} reversal(s) reported."]
+        head = (f"Simpson check by {', '.join(self.by)} ({self.n_strata} strata): "
+                f"{self.n_reversals} reversal(s) reported (BH q < {self.fdr:g} over "
+                f"{len(self.strata):,} stratum cells).")
+        lines = [head]
         lines.extend(f"  {r}" for r in self.reversals["reason"].head(20))
         lines.extend(f"  skipped: {s}" for s in self.skipped)
         return "\n".join(lines)
 
 
-def _validate(data: Any, by: str | Sequence[str], confidence_level: float, min_n: int) -> list[str]:
+def _validate(data: Any, by: str | Sequence[str], confidence_level: float, fdr: float, min_n: int) -> list[str]:
     check_data(data)
     check_confidence_level(confidence_level)
+    check_fdr(fdr)
     cols = [by] if isinstance(by, str) else list(by)
     j = data.judgments
     if not cols:
@@ -113,6 +130,7 @@ def simpson_check(
     *,
     by: str | Sequence[str],
     confidence_level: float = 0.95,
+    fdr: float = 0.05,
     min_n: int = 20,
 ) -> SimpsonResult:
     """Compare pooled win-rate and length directions with those inside each stratum.
@@ -124,7 +142,11 @@ def simpson_check(
     by : str or sequence of str
         Judgment column(s) defining the strata; missing values form no stratum.
     confidence_level : float
-        A direction counts when its test rejects at ``1 - confidence_level``.
+        Recorded in the result; the marking uses ``fdr`` (earlier versions
+        marked a direction at raw ``p < 1 - confidence_level``).
+    fdr : float
+        Benjamini-Hochberg level: a direction counts when its q-value is
+        below ``fdr`` (module notes).
     min_n : int
         Strata with fewer trials for a subject are not compared.
 
@@ -143,10 +165,11 @@ def simpson_check(
     --------
     >>> import prefqa as pq
     >>> data, truth = pq.simulate(n_prompts=120, n_domains=3, rng=5)
-    >>> pq.simpson_check(data, by="domain").n_reversals
-    0
+    >>> res = pq.simpson_check(data, by="domain")
+    >>> res.n_reversals, bool(res.strata["q_value"].ge(res.strata["p_value"]).all())
+    (0, True)
     """
-    cols = _validate(data, by, confidence_level, min_n)
+    cols = _validate(data, by, confidence_level, fdr, min_n)
     j = data.judgments
     key = j[cols].astype("str")
     stratum_label = key.iloc[:, 0]
@@ -155,11 +178,10 @@ def simpson_check(
     stratum_label = stratum_label.where(j[cols].notna().all(axis=1))
     s_code, s_labels = pd.factorize(stratum_label, sort=True, use_na_sentinel=True)
     choice = data.choice_codes()
-    alpha = 1.0 - confidence_level
-    parts: list[pd.DataFrame] = []
+    parts: list[tuple[pd.DataFrame, Any]] = []
     skipped: list[str] = []
     if data.has_models:
-        parts.extend(_model_parts(data, choice, s_code, s_labels, alpha, min_n))
+        parts.extend(_model_parts(data, choice, s_code, s_labels, min_n))
     else:
         skipped.append("win rates: the judgments name no models")
     if data.has_texts:
@@ -167,16 +189,16 @@ def simpson_check(
         la, lb = lengths.a, lengths.b
         ok = (choice < 2) & lengths.known & (la != lb)
         won = ((choice == 0) & (la > lb)) | ((choice == 1) & (lb > la))
-        parts.append(_rate_part("length", "longer response chosen", ok, won, s_code, s_labels, alpha, min_n))
+        parts.append(_rate_part("length", "longer response chosen", ok, won, s_code, s_labels, min_n))
     else:
         skipped.append("length: the judgments carry no response texts")
     if not parts:
         raise InsufficientDataError("the judgments name no models and carry no texts: nothing to compare across strata.")
-    strata = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
-    strata = strata[_COLUMNS]
+    strata = _mark(parts, float(fdr))
     report = strata["paradox"] | (strata["reversed"] & strata["significant"])
     return SimpsonResult(
-        by=tuple(cols), confidence_level=confidence_level, min_n=int(min_n), n_judgments=data.n_judgments,
+        by=tuple(cols), confidence_level=confidence_level, fdr=float(fdr), min_n=int(min_n),
+        n_judgments=data.n_judgments,
         n_strata=len(s_labels), strata=strata, reversals=strata[report].reset_index(drop=True),
         skipped=tuple(skipped), warnings=(),
     )
@@ -184,33 +206,53 @@ def simpson_check(
 
 def _finish(kind: str, subject: np.ndarray, s_labels: pd.Index, pooled: np.ndarray,
             pooled_n: np.ndarray, pooled_p: np.ndarray, est: np.ndarray, n: np.ndarray, p: np.ndarray,
-            null: float, alpha: float, min_n: int, describe: Any) -> pd.DataFrame:
-    """Assemble rows (one per subject x stratum, flattened) and mark reversals and paradoxes."""
+            null: float, min_n: int, describe: Any) -> tuple[pd.DataFrame, Any]:
+    """Rows (one per subject x eligible stratum, flattened) with directions; marking is :func:`_mark`'s."""
     eligible = n >= min_n
     pooled_dir = np.sign(pooled - null)
     reversed_ = eligible & (np.sign(est - null) == -pooled_dir[:, None]) & (pooled_dir[:, None] != 0)
-    pooled_sig = pooled_p < alpha
-    significant = reversed_ & (p < alpha) & pooled_sig[:, None]
     n_elig = eligible.sum(axis=1)
-    paradox_subject = pooled_sig & (n_elig >= 2) & (reversed_.sum(axis=1) == n_elig)
-    paradox = reversed_ & paradox_subject[:, None]
+    all_reversed = (n_elig >= 2) & (reversed_.sum(axis=1) == n_elig)
     rows, cols_ = np.nonzero(eligible)
     frame = pd.DataFrame({
         "kind": kind, "subject": subject[rows], "stratum": s_labels.to_numpy()[cols_].astype(str),
         "pooled_estimate": pooled[rows], "pooled_n": pooled_n[rows].astype(np.int64),
         "pooled_p_value": pooled_p[rows], "estimate": est[rows, cols_], "n": n[rows, cols_].astype(np.int64),
-        "p_value": p[rows, cols_], "reversed": reversed_[rows, cols_], "significant": significant[rows, cols_],
-        "paradox": paradox[rows, cols_],
+        "p_value": p[rows, cols_], "reversed": reversed_[rows, cols_], "_all_reversed": all_reversed[rows],
+        "_pooled_key": rows,
     })
-    report = (frame["reversed"] & frame["significant"]) | frame["paradox"]
-    frame["reason"] = ""
-    if report.any():
-        frame.loc[report, "reason"] = [describe(r) for r in frame[report].itertuples(index=False)]
-    return frame
+    return frame, describe
+
+
+def _mark(parts: list[tuple[pd.DataFrame, Any]], fdr: float) -> pd.DataFrame:
+    """BH q-values over all stratum cells and over all pooled directions; mark reversals and paradoxes."""
+    frames = [f for f, _ in parts]
+    strata = pd.concat(frames, ignore_index=True)
+    strata["q_value"] = bh_qvalues(strata["p_value"].to_numpy(dtype=np.float64))
+    # pooled family: one p-value per (kind, subject), each kind's subjects numbered by _pooled_key
+    part_of = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+    key = part_of * (int(strata["_pooled_key"].max()) + 1 if len(strata) else 1) + strata["_pooled_key"].to_numpy()
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    pooled_q = bh_qvalues(strata["pooled_p_value"].to_numpy(dtype=np.float64)[first])
+    strata["pooled_q_value"] = pooled_q[inverse] if len(uniq) else np.zeros(0)
+    pooled_sig = np.nan_to_num(strata["pooled_q_value"].to_numpy(dtype=np.float64), nan=1.0) < fdr
+    cell_sig = np.nan_to_num(strata["q_value"].to_numpy(dtype=np.float64), nan=1.0) < fdr
+    reversed_ = strata["reversed"].to_numpy(dtype=bool)
+    strata["significant"] = reversed_ & cell_sig & pooled_sig
+    strata["paradox"] = reversed_ & pooled_sig & strata["_all_reversed"].to_numpy(dtype=bool)
+    report = (strata["significant"] | strata["paradox"]).to_numpy()
+    strata["reason"] = ""
+    for i, (frame, describe) in enumerate(parts):
+        rows = np.flatnonzero(report & (part_of == i))
+        if len(rows):
+            strata.loc[rows, "reason"] = [
+                f"{describe(r)} (q {fmt_p(r.q_value)}, pooled q {fmt_p(r.pooled_q_value)})"
+                for r in strata.iloc[rows].itertuples(index=False)]
+    return strata[_COLUMNS]
 
 
 def _rate_part(kind: str, subject: str, ok: np.ndarray, won: np.ndarray, s_code: np.ndarray,
-               s_labels: pd.Index, alpha: float, min_n: int) -> pd.DataFrame:
+               s_labels: pd.Index, min_n: int) -> tuple[pd.DataFrame, Any]:
     ns = len(s_labels)
     use = ok & (s_code >= 0)
     n = np.bincount(s_code[use], minlength=ns).astype(np.float64)[None, :]
@@ -226,11 +268,11 @@ def _rate_part(kind: str, subject: str, ok: np.ndarray, won: np.ndarray, s_code:
                 f"{r.estimate:.1%} of {r.n:,} in stratum {r.stratum!r}")
 
     return _finish(kind, np.array([subject], dtype=object), s_labels, pooled, pooled_n,
-                   binom_two_sided(pooled_k, pooled_n), est, n, binom_two_sided(k, n), 0.5, alpha, min_n, describe)
+                   binom_two_sided(pooled_k, pooled_n), est, n, binom_two_sided(k, n), 0.5, min_n, describe)
 
 
 def _model_parts(data: PreferenceData, choice: np.ndarray, s_code: np.ndarray, s_labels: pd.Index,
-                 alpha: float, min_n: int) -> list[pd.DataFrame]:
+                 min_n: int) -> list[tuple[pd.DataFrame, Any]]:
     ca, cb, labels = data.model_codes()
     km, ns = len(labels), len(s_labels)
     ok = (choice < 2) & (ca >= 0) & (cb >= 0) & (ca != cb)
@@ -256,7 +298,7 @@ def _model_parts(data: PreferenceData, choice: np.ndarray, s_code: np.ndarray, s
     k = np.bincount(flat, weights=lo_won[su], minlength=npairs * ns).reshape(npairs, ns)
     with np.errstate(invalid="ignore", divide="ignore"):
         h2h = _finish("head_to_head", subjects, s_labels, pooled_k / pooled_n, pooled_n,
-                      binom_two_sided(pooled_k, pooled_n), k / n, n, binom_two_sided(k, n), 0.5, alpha, min_n,
+                      binom_two_sided(pooled_k, pooled_n), k / n, n, binom_two_sided(k, n), 0.5, min_n,
                       lambda r: (f"{'Simpson paradox: ' if r.paradox else ''}{r.subject.split(' vs ')[0]} beats "
                                  f"{r.subject.split(' vs ')[1]} in {r.pooled_estimate:.1%} of {r.pooled_n:,} pooled "
                                  f"head-to-head judgments, but {r.estimate:.1%} of {r.n:,} in stratum {r.stratum!r}"))
@@ -282,7 +324,7 @@ def _model_parts(data: PreferenceData, choice: np.ndarray, s_code: np.ndarray, s
                 f"in stratum {r.stratum!r} (smaller model count {r.n:,})")
 
     wr = _finish("win_rate", subjects, s_labels, pooled_d, np.minimum(gm[iu], gm[ju]), pooled_p,
-                 est_d, n_min, p_d, 0.0, alpha, min_n, describe)
+                 est_d, n_min, p_d, 0.0, min_n, describe)
     return [wr, h2h]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,3 +82,55 @@ def test_several_stratum_columns_combine() -> None:
     j = data.judgments.assign(vendor="v1")
     res = pq.simpson_check(pq.PreferenceData(j), by=["domain", "vendor"])
     assert set(res.reversals["stratum"]) == {"easy | v1", "hard | v1"}
+
+
+def test_q_values_are_bh_over_every_stratum_cell_and_over_pooled_directions() -> None:
+    # independent implementation: statsmodels' BH over all cells of all kinds at once
+    from statsmodels.stats.multitest import multipletests
+
+    data, _ = pq.simulate(n_prompts=200, n_domains=4, rng=3)
+    s = pq.simpson_check(data, by="domain").strata
+    assert np.allclose(s["q_value"], multipletests(s["p_value"], method="fdr_bh")[1])
+    pooled = s.drop_duplicates(["kind", "subject"])
+    expected = dict(zip(zip(pooled["kind"], pooled["subject"]),
+                        multipletests(pooled["pooled_p_value"], method="fdr_bh")[1]))
+    got = [expected[k] for k in zip(s["kind"], s["subject"])]
+    assert np.allclose(s["pooled_q_value"], got)
+
+
+def test_planted_reversals_are_marked_from_q_values() -> None:
+    res = pq.simpson_check(paradox_data(), by="domain")
+    rev = res.reversals
+    assert (rev["pooled_q_value"] < res.fdr).all()
+    assert "q " in rev["reason"].iloc[0] and "pooled q" in rev["reason"].iloc[0]
+    # the 'de' stratum reversal (20 of 100, q far below 0.05) survives BH
+    parts = [_block("A", "B", 700, 1000, "en"), _block("A", "B", 20, 100, "de")]
+    j = pd.concat(parts, ignore_index=True)
+    j["comparison_id"] = [f"c{i}" for i in range(len(j))]
+    j["annotator_id"] = "x"
+    res = pq.simpson_check(pq.PreferenceData(j), by="domain")
+    h2h = res.reversals[res.reversals["kind"] == "head_to_head"]
+    assert h2h["stratum"].tolist() == ["de"] and (h2h["q_value"] < 0.05).all()
+    # a stricter fdr can drop it: the marking follows the q-values, not the raw p-values
+    q = float(h2h["q_value"].iloc[0])
+    strict = pq.simpson_check(pq.PreferenceData(j), by="domain", fdr=q / 2)
+    assert strict.n_reversals < res.n_reversals or q == 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_nothing_marked_on_many_strata_without_reversals(seed: int) -> None:
+    # 5 models with small true differences, 40 domains that change nothing: about 780 stratum cells.
+    # Marking at raw p < 0.05 finds false reversals here (checked below, so this test can fail);
+    # BH across the cells marks none.
+    data, _ = pq.simulate(n_prompts=1500, n_models=5, model_strengths=[-0.2, -0.1, 0.0, 0.1, 0.2],
+                          n_domains=40, n_annotators=30, rng=seed)
+    res = pq.simpson_check(data, by="domain")
+    s = res.strata
+    raw = s["reversed"] & (s["p_value"] < 0.05) & (s["pooled_p_value"] < 0.05)
+    assert raw.sum() >= 1
+    assert res.n_reversals == 0
+
+
+def test_bad_fdr() -> None:
+    with pytest.raises(SchemaError, match="`fdr` must be"):
+        pq.simpson_check(paradox_data(), by="domain", fdr=1.5)

@@ -1,0 +1,186 @@
+"""Calibration study: do prefqa's headline intervals cover at their nominal rate?
+
+Each replicate simulates a fresh data set with :func:`prefqa.simulate`
+(heterogeneous annotators, correlated judgments within comparisons, or a few
+fixed annotators), runs the analyses with their default (analytic) standard
+errors, and scores every 95% interval against the value the estimator
+targets on that design, which the simulator computes
+(:attr:`~prefqa.simulate.SimulationTruth.population`, marginal over the
+random effects; :attr:`~prefqa.simulate.SimulationTruth.fixed_annotators`
+for the few-annotator design, where the drawn annotators are the
+population of interest).
+
+Reported per interval: coverage (share of intervals containing the target)
+with its binomial SE, and the SE ratio: mean reported standard error over
+the SD of the estimate across replicates (for the fixed-annotator design,
+the SD of estimate minus target, since the annotators change between
+replicates but the estimand is conditional on them). Bradley-Terry pools
+the intervals of all models for coverage and averages the per-model SE
+ratios. Target: coverage
+0.93-0.97, SE ratio 0.85-1.15.
+
+Run from the repository root::
+
+    python benchmarks/calibration.py --replicates 1500
+    python benchmarks/calibration.py --quick          # 100 replicates per design
+
+``tests/test_calibration.py`` runs the same study (200 replicates per design).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import prefqa as pq
+
+#: Designs of the study: simulate() options, and which truth the intervals are scored against.
+DESIGNS: dict[str, dict[str, Any]] = {
+    # 40 annotators whose position logits are N(0, 0.8) and length slopes N(0.4, 0.6), a comparison
+    # random effect, 3 judgments per comparison: 2,250 judgments (issue 11's study)
+    "heterogeneous": {"target": "population", "options": dict(
+        n_prompts=250, n_annotators=40, judgments_per_comparison=3, position_sd=0.8,
+        length_effect=0.4, length_slope_sd=0.6, comparison_sd=0.5)},
+    # homogeneous annotators, strongly correlated judgments within comparisons (5 per comparison)
+    "comparisons": {"target": "population", "options": dict(
+        n_prompts=150, n_annotators=40, judgments_per_comparison=5, length_effect=0.4, comparison_sd=1.0)},
+    # 5 heterogeneous annotators, scored against the value conditional on the drawn annotators
+    "few_annotators": {"target": "fixed_annotators", "options": dict(
+        n_prompts=250, n_annotators=5, judgments_per_comparison=3, position_sd=0.8,
+        length_effect=0.4, length_slope_sd=0.6, comparison_sd=0.5)},
+}
+
+#: Headline intervals scored in every design: (label, analysis, row of its to_frame(), population key).
+INTERVALS: tuple[tuple[str, str, str, str], ...] = (
+    ("position_bias P(a)", "position", "p_choose_a", "p_choose_a"),
+    ("position_bias logit", "position", "position_logit", "position_logit"),
+    ("length_bias P(longer)", "length", "p_longer_chosen", "p_longer_chosen"),
+    ("length_bias slope", "length", "length_slope", "length_slope"),
+)
+
+
+@dataclass
+class Scores:
+    """Per-replicate estimates, SEs, interval bounds and targets of one interval."""
+
+    estimate: list[float] = field(default_factory=list)
+    std_error: list[float] = field(default_factory=list)
+    low: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
+    target: list[float] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+
+    def add(self, row: pd.Series, target: float, group: str = "") -> None:
+        self.estimate.append(float(row["estimate"]))
+        self.std_error.append(float(row["std_error"]))
+        self.low.append(float(row["ci_low"]))
+        self.high.append(float(row["ci_high"]))
+        self.target.append(float(target))
+        self.group.append(group)
+
+    def summary(self, conditional: bool) -> dict[str, float]:
+        est, se = np.asarray(self.estimate), np.asarray(self.std_error)
+        lo, hi, tg = np.asarray(self.low), np.asarray(self.high), np.asarray(self.target)
+        ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(tg)
+        covered = (lo[ok] <= tg[ok]) & (tg[ok] <= hi[ok])
+        n = int(ok.sum())
+        cov = float(covered.mean()) if n else np.nan
+        spread = est - tg if conditional else est
+        groups = np.asarray(self.group)
+        ratios = []
+        for g in np.unique(groups):  # one SE ratio per model for Bradley-Terry, averaged
+            fin = (groups == g) & np.isfinite(spread) & np.isfinite(se)
+            if fin.sum() > 2:
+                ratios.append(np.mean(se[fin]) / np.std(spread[fin], ddof=1))
+        ratio = float(np.mean(ratios)) if ratios else np.nan
+        return {"coverage": cov, "coverage_se": float(np.sqrt(cov * (1 - cov) / n)) if n else np.nan,
+                "se_ratio": ratio, "replicates": n}
+
+
+def _strength_rows(result: Any) -> pd.DataFrame:
+    frame = result.to_frame()
+    return frame[frame["kind"] == "strength"].set_index("term")
+
+
+def run_design(name: str, replicates: int, seed: int = 0, max_seconds: float = np.inf) -> pd.DataFrame:
+    """Run ``replicates`` replicates of one design; return one row per interval.
+
+    Stops early once ``max_seconds`` have passed (the ``replicates`` column
+    says how many ran).
+    """
+    spec = DESIGNS[name]
+    conditional = spec["target"] == "fixed_annotators"
+    scores: dict[str, Scores] = {label: Scores() for label, *_ in INTERVALS}
+    scores["fit_bradley_terry sandwich"] = Scores()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r in range(replicates):
+            if time.perf_counter() - start > max_seconds:
+                break
+            data, truth = pq.simulate(rng=seed * 100_003 + r, **spec["options"])
+            target = truth.fixed_annotators if conditional else truth.population
+            strengths = truth.fixed_annotator_strengths if conditional else truth.population_strengths
+            frames = {"position": pq.position_bias(data).to_frame(), "length": pq.length_bias(data).to_frame()}
+            for label, analysis, term, key in INTERVALS:
+                scores[label].add(frames[analysis].loc[term], target[key])
+            bt = _strength_rows(pq.fit_bradley_terry(data, ci="sandwich"))
+            for model, value in strengths.items():
+                scores["fit_bradley_terry sandwich"].add(bt.loc[model], value, str(model))
+    seconds = time.perf_counter() - start
+    rows = [{"design": name, "interval": label, **s.summary(conditional), "seconds": seconds}
+            for label, s in scores.items()]
+    return pd.DataFrame(rows)
+
+
+def run_study(replicates: int, designs: tuple[str, ...] = tuple(DESIGNS), seed: int = 0) -> pd.DataFrame:
+    """Every design of :data:`DESIGNS`; one row per (design, interval)."""
+    return pd.concat([run_design(d, replicates, seed) for d in designs], ignore_index=True)
+
+
+HEADER = (f"{'design':<15} {'interval':<29} {'coverage':>8} {'(SE)':>7} {'SE ratio':>8} "
+          f"{'reps':>5} {'seconds':>8}")
+
+
+def format_table(table: pd.DataFrame, header: bool = True) -> str:
+    """The study as a plain-text table (``reps``: intervals scored; Bradley-Terry has one per model)."""
+    lines = [HEADER] if header else []
+    for row in table.itertuples():
+        ratio = "n/a" if not np.isfinite(row.se_ratio) else f"{row.se_ratio:.3f}"
+        lines.append(f"{row.design:<15} {row.interval:<29} {row.coverage:>8.3f} {row.coverage_se:>7.3f} "
+                     f"{ratio:>8} {row.replicates:>5d} {row.seconds:>8.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=1500, help="replicates per design (default 1500)")
+    parser.add_argument("--quick", action="store_true", help="100 replicates per design")
+    parser.add_argument("--designs", nargs="*", default=list(DESIGNS), choices=list(DESIGNS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float, default=np.inf,
+                        help="stop each design after this many seconds (the table shows the replicates run)")
+    args = parser.parse_args(argv)
+    reps = 100 if args.quick else args.replicates
+    print(f"prefqa {pq.__version__}: calibration of 95% intervals, {reps} replicates per design")
+    for name in args.designs:
+        opts = ", ".join(f"{k}={v}" for k, v in DESIGNS[name]["options"].items())
+        print(f"  {name}: {opts}; scored against truth.{DESIGNS[name]['target']}")
+    print(HEADER, flush=True)
+    for name in args.designs:
+        print(format_table(run_design(name, reps, args.seed, args.max_seconds), header=False), flush=True)
+    print("agreement (pq.agreement bootstrap alpha CI): skipped; the simulator does not define a "
+          "population alpha (the coefficient's population value depends on the chance-agreement "
+          "convention being changed in issue 11), so there is no target to score it against.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
