@@ -13,6 +13,10 @@ Rows timed (each in a fresh forked child, see _harness.py):
   resamples over unique (i, j, outcome) rows;
 * prefqa BT with the 4 covariates and a bootstrap over reweighted rows
   (rows do not compress), with few resamples, to document its cost;
+* the same judgments regrouped as comparisons judged by 3-5 of 100 annotators
+  (the ids only: same rows, same choices): plain BT with 1,000 bootstrap
+  resamples of comparisons (compressed into vote patterns), and the
+  default two-way (annotator x comparison) sandwich;
 * prefqa plain BT point fit (ci=None), and choix's ``ilsr_pairwise`` and
   ``opt_pairwise`` on the same judgments as (winner, loser) pairs with ties
   dropped (choix has no ties), for a ratio in the same run.
@@ -61,6 +65,25 @@ def make_data(n: int, k: int, seed: int = 0) -> tuple[pq.PreferenceData, np.ndar
     return pq.PreferenceData(j), pd.Series(strength, index=models), cov
 
 
+def regroup(data: pq.PreferenceData, n_annotators: int = 100, seed: int = 1) -> pq.PreferenceData:
+    """The same judgments as comparisons judged by 3-5 distinct annotators (ids only)."""
+    rng = np.random.default_rng(seed)
+    j = data.judgments.copy()
+    n = len(j)
+    sizes = rng.integers(3, 6, n // 3)
+    sizes = sizes[: int(np.searchsorted(np.cumsum(sizes), n)) + 1]
+    comp = np.repeat(np.arange(len(sizes)), sizes)[:n]
+    slot = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)[:n]
+    offset = rng.integers(0, n_annotators, len(sizes))
+    first = np.flatnonzero(np.r_[True, comp[1:] != comp[:-1]])
+    # every judgment of a comparison names that comparison's first pair
+    j["model_a"] = j["model_a"].to_numpy()[first][comp]
+    j["model_b"] = j["model_b"].to_numpy()[first][comp]
+    j["comparison_id"] = comp.astype(str)
+    j["annotator_id"] = ((offset[comp] + slot * 7) % n_annotators).astype(str)
+    return pq.PreferenceData(j)
+
+
 def spearman(est: pd.Series, truth: pd.Series) -> float:
     return float(stats.spearmanr(est.reindex(truth.index), truth).statistic)
 
@@ -92,6 +115,20 @@ def main() -> None:
         r = pq.fit_bradley_terry(data, covariates=cov, ci="bootstrap", n_resamples=row_boots, rng=0)
         return f"cpu={time.process_time() - c0:.2f}s conv={r.converged} {len(r.warnings)} warnings"
 
+    grouped = regroup(data)
+
+    def grouped_bootstrap() -> str:
+        c0 = time.process_time()
+        r = pq.fit_bradley_terry(grouped, ties="half", ci="bootstrap", cluster="comparison",
+                                 n_resamples=boots, rng=0)
+        return (f"cpu={time.process_time() - c0:.2f}s rho={spearman(r.scores['estimate'], truth):.4f} "
+                f"conv={r.converged} {len(r.warnings)} warnings")
+
+    def grouped_two_way() -> str:
+        c0 = time.process_time()
+        r = pq.fit_bradley_terry(grouped, ties="half")
+        return f"cpu={time.process_time() - c0:.2f}s cluster={r.cluster} {len(r.warnings)} warnings"
+
     def plain_point() -> str:
         c0 = time.process_time()
         r = pq.fit_bradley_terry(data, ties="drop", ci=None)
@@ -117,6 +154,8 @@ def main() -> None:
         measure("prefqa BT + 4 covariates, sandwich", style_sandwich),
         measure(f"prefqa plain BT, {boots} bootstrap", plain_bootstrap),
         measure(f"prefqa BT + 4 cov, {row_boots} row bootstrap", style_row_bootstrap),
+        measure(f"prefqa BT, 3-5 judges, {boots} comparison boot", grouped_bootstrap),
+        measure("prefqa BT, 3-5 judges, two-way sandwich", grouped_two_way),
         measure("prefqa plain BT, point fit", plain_point),
         measure("choix ilsr_pairwise (ties dropped)", choix_ilsr),
     ]

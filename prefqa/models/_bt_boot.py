@@ -209,16 +209,18 @@ def cluster_bootstrap(design: core.Design, theta0: np.ndarray, row: np.ndarray |
     rows = np.arange(len(outcome)) if row is None else row
     pat, mult, _ = _patterns(rows * 3 + outcome, cluster, n_clusters, n_cells)
     n_pat = len(mult)
-    use_sampler = n_pat <= _SAMPLER_MAX_PATTERNS or n_pat * 4 <= n_clusters
+    # the table sampler pays off when clusters share few patterns; else n_clusters indices per resample
+    use_sampler = n_pat <= _SAMPLER_MAX_PATTERNS and n_pat * 4 <= n_clusters
     sampler = MultinomialSampler(mult) if use_sampler else None
     expanded = None if use_sampler else np.repeat(np.arange(n_pat), mult)
     factor = _factor(design, theta0, regularization, covariate_regularization) \
         if design.n_params <= 3000 else None
     draws = np.empty((n_resamples, design.n_params))
     failed = 0
-    pat_t = pat.T.tocsr()
     single = pat.nnz == n_pat and bool((pat.data == 1).all())
     cells = pat.indices if single else None
+    pat_t = None if single else pat.T.tocsr()
+    del pat
     block = max(1, min(n_resamples, _BLOCK_CELLS // max(nrow, n_pat, 1)))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
