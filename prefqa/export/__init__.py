@@ -31,7 +31,7 @@ from ..errors import PrefqaWarning, SchemaError
 from ..pairs import PairSet
 from ._formats import FORMATS, build_table
 
-__all__ = ["export", "manifest_path", "empty_prompts", "FORMATS"]
+__all__ = ["FORMATS", "empty_prompts", "export", "manifest_path"]
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 
@@ -230,7 +230,7 @@ def export(
         sha = _atomic(p, lambda tmp: _write_jsonl(table, tmp, kind == ".jsonl.gz"))
     manifest = {
         "prefqa_version": _version(),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "format": format,
         "output": {"file": p.name, "file_type": kind.lstrip("."), "sha256": sha,
                    "n_rows": table.num_rows, "columns": table.column_names,
