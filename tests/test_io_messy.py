@@ -13,7 +13,7 @@ import pytest
 
 import prefqa as pq
 from prefqa.errors import SchemaError
-from prefqa.io import CHOICE_TABLE, FORMATS, format_fix, reader_formats
+from prefqa.io import CHOICE_TABLE, FORMATS, error_text, format_fix, reader_formats
 
 DATA = Path(__file__).resolve().parent / "data" / "io"
 
@@ -84,7 +84,7 @@ def test_ratings_conflicting_texts_and_missing_ids() -> None:
     assert data.n_ratings == 6 and data.responses.set_index("response_id").loc["50828-q1-bart", "text"] == "ok"
     frame = _convabuse_like()
     frame.loc[[2, 5], "annotator_id"] = None
-    with pytest.raises(SchemaError, match=r"row 3, column 'annotator_id': annotator id is missing.*\(lines 3, 6\)"):
+    with pytest.raises(SchemaError, match=r"row 3, column 'annotator_id': annotator id is missing.*\(rows 3, 6\)"):
         pq.read(frame)
     skipped = pq.read(frame, on_error="skip")
     assert skipped.load_report.rejected["line"].tolist() == [3, 6] and skipped.n_ratings == 5
@@ -237,11 +237,21 @@ def test_numeric_choice_codes_need_a_mapping_for_the_values_found(codes: list[in
     assert f"mapping={{'choice': {suggestion!r}}}" in str(info.value)
     cli = format_fix(info.value, "cli")
     assert cli == " ".join(f"--map-value choice:{k}={v}" for k, v in suggestion.items())
+    message = error_text(info.value, "cli")  # the whole message in CLI terms
+    assert cli in message and "--on-error skip" in message and "mapping=" not in message
+    assert "on_error=" not in message and error_text(info.value) == str(info.value)
     # the suggested mapping works as written, on integers and on CSV text alike
     frame.to_csv(tmp_path / "n.csv", index=False)
     for source in (frame, tmp_path / "n.csv"):
         data = pq.read(source, mapping={"choice": suggestion})
         assert data.judgments["choice"].tolist() == [suggestion[str(c)] for c in codes]
+
+
+def test_missing_column_fix_in_cli_terms() -> None:
+    with pytest.raises(SchemaError) as info:
+        pq.read(pd.DataFrame({"comparison_id": ["c"], "rater": ["w"], "choice": ["a"]}))
+    assert info.value.fix == {"rename": {"<your column>": "annotator_id"}}
+    assert error_text(info.value, "cli").endswith("Rename yours with --map <your column>=annotator_id.")
 
 
 def test_choice_fix_names_the_source_column() -> None:

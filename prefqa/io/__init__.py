@@ -21,7 +21,7 @@ from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._build import Collector
 from ._canonical import sibling_path
-from ._checks import CHOICE_TABLE, duplicates_table, exact_duplicates, format_fix
+from ._checks import CHOICE_TABLE, duplicates_table, error_text, exact_duplicates, format_fix
 from ._detect import check_options, detect
 from ._registry import FORMATS, ReaderFormat, get_format, reader_formats
 from ._source import Source, load_source
@@ -29,7 +29,7 @@ from ._wide import _cell_keys, _key
 from ._writer import load_sample, write
 
 __all__ = ["read", "write", "load_sample", "FORMATS", "reader_formats", "ReaderFormat", "format_fix",
-           "CHOICE_TABLE"]
+           "error_text", "CHOICE_TABLE"]
 
 _TIME_COLUMNS = ("timestamp", "tstamp", "time", "created_at", "submitted_at", "datetime", "date")
 

@@ -32,10 +32,12 @@ def missing_columns_error(src: Source, fmt: str, required: tuple[str, ...] | lis
     if missing:
         found = list(map(str, src.frame.columns))
         example = ", ".join(f"'<your column>': '{m}'" for m in missing)
-        raise SchemaError(
+        err = SchemaError(
             f"{src.name}: format {fmt!r} needs column(s) {missing}; found {found}. Rename yours with "
             f"pq.read(source, mapping={{{example}}}){extra}."
         )
+        err.fix = {"rename": {"<your column>": m for m in missing[:1]}}  # type: ignore[attr-defined]
+        raise err
 
 
 def read_canonical(src: Source, rej: Collector, *, sibling_ratings: bool = True) -> PreferenceData:

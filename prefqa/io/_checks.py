@@ -30,7 +30,7 @@ import pandas as pd
 
 from .._load_report import empty_coerced_table, empty_duplicates_table
 
-__all__ = ["CHOICE_TABLE", "normalize_choices", "choice_fix", "format_fix", "text_conflicts",
+__all__ = ["CHOICE_TABLE", "normalize_choices", "choice_fix", "format_fix", "error_text", "text_conflicts",
            "exact_duplicates", "nested_columns", "coerced_frame"]
 
 CHOICE_TABLE: dict[str, str] = {
@@ -131,11 +131,41 @@ def format_fix(fix: Any, style: str = "python") -> str:
     """
     data = getattr(fix, "fix", fix) or {}
     maps = data.get("map_value", {})
+    renames = data.get("rename", {})
     if style == "cli":
-        return " ".join(f"--map-value {col}:{k}={v}" for col, table in maps.items() for k, v in table.items())
+        flags = [f"--map {k}={v}" for k, v in renames.items()]
+        flags += [f"--map-value {col}:{k}={v}" for col, table in maps.items() for k, v in table.items()]
+        return " ".join(flags)
     if style != "python":
         raise ValueError(f"style must be 'python' or 'cli'; got {style!r}")
-    return f"mapping={dict(maps)!r}"
+    return f"mapping={({**renames, **maps})!r}"
+
+
+# option phrases of reader errors, in Python and in CLI terms
+_PHRASES = (("pass on_error='skip'", "pass --on-error skip"), ("on_error='skip'", "--on-error skip"),
+            ("duplicates='drop'", "--duplicates drop"), ("duplicates='keep'", "--duplicates keep"))
+
+
+def error_text(error: BaseException, style: str = "python") -> str:
+    """Return an error's message with its fix phrased for Python (as raised) or for the CLI.
+
+    >>> err = ValueError("unknown choice; say what they mean: mapping={'choice': {'1': 'a'}}. "
+    ...                  "Or pass on_error='skip' to list such rows.")
+    >>> err.fix = {"map_value": {"choice": {"1": "a"}}}
+    >>> error_text(err, "cli")
+    'unknown choice; say what they mean: --map-value choice:1=a. Or pass --on-error skip to list such rows.'
+    """
+    text = str(error)
+    if style == "python":
+        return text
+    fix = getattr(error, "fix", None)
+    if fix:
+        text = text.replace(format_fix(fix, "python"), format_fix(fix, "cli"))
+        if fix.get("rename"):
+            text = text.replace(f"pq.read(source, {format_fix(fix, 'cli')})", format_fix(fix, "cli"))
+    for python, cli in _PHRASES:
+        text = text.replace(python, cli)
+    return text
 
 
 def text_conflicts(ids: pd.Series, texts: pd.Series) -> np.ndarray:
