@@ -326,11 +326,14 @@ def test_on_error_skip_lists_bad_rows_instead_of_failing(tmp_path, capsys):
     assert len(_rows(out)) == 2 and _manifest(out)["input"]["n_units"] == 2  # c3's two rows rejected by the reader
 
 
-def test_duplicates_drop_removes_exact_duplicate_rows(tmp_path):
+def test_duplicates_drop_removes_exact_duplicate_rows(tmp_path, capsys):
     text = CODED.replace(",1,", ",a,").replace(",2,", ",b,").replace(",0,", ",tie,")
     src = _csv(tmp_path, text + "c1,x,a,Q1,A1,B1\n")  # an exact copy of line 2
     kept, dropped = tmp_path / "keep.jsonl", tmp_path / "drop.jsonl"
     assert main(["export", src, "--to", "dpo", "--out", str(kept), "--no-progress"]) == 0
+    printed = capsys.readouterr().out  # the load report, in CLI terms
+    assert "1 rows are exact duplicates of an earlier row, kept" in printed and "--duplicates drop" in printed
+    assert "duplicates='drop'" not in printed
     assert main(["export", src, "--to", "dpo", "--out", str(dropped), "--no-progress", "--duplicates", "drop"]) == 0
     assert _manifest(kept)["input"]["n_judgments"] == 7
     assert _manifest(dropped)["input"]["n_judgments"] == 6

@@ -111,7 +111,7 @@ def _listing(title: str, items: Sequence[tuple[str, str]]) -> str:
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     names = [n for n, _ in _reader_formats()]
-    p.add_argument("data", metavar="DATA", help="input file (csv, jsonl, jsonl.gz, json, parquet, xlsx)")
+    p.add_argument("data", metavar="DATA", help="input file (csv, tsv, jsonl, jsonl.gz, json, parquet, xlsx)")
     g = p.add_argument_group("reading (mirrors pq.read)")
     g.add_argument("--format", default=None, choices=["auto", *names],
                    help=f"input format, one of: auto, {', '.join(names)} (default: auto, or [read] format "
@@ -303,6 +303,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             path = export(pairs, out, format=args.to, tie_label=args.tie_label, margin=args.margin_column,
                           allow_empty_prompts=args.allow_empty_prompts)
     _reissue(caught, "export")
+    report = getattr(data, "load_report", None)
+    if report is not None:  # what the reader kept, rejected, dropped and changed, in CLI terms
+        print("\n".join(cli_terms(line, "read") for line in report.summary().splitlines()))
     print("\n".join(cli_terms(line, "pairs") for line in pairs.summary().splitlines()))
     print(f"wrote {path} and {manifest_path(path)}")
     return 0
