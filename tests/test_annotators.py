@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from statsmodels.discrete.discrete_model import Logit
 from statsmodels.stats.multitest import multipletests
 
 import prefqa as pq
@@ -122,26 +121,25 @@ def test_loo_agreement_kappa_and_p_a_against_plain_loops():
     assert (table["n_repeat_units"] > 0).all() and table["intra_agreement"].between(0, 1).all()
 
 
-def test_length_slope_matches_statsmodels_logit(planted, planted_table):
-    from prefqa.bias._per_annotator import within_annotator_clusters
-    from prefqa.features import judgment_features
+def test_length_and_position_columns_are_the_shared_implementation(planted, planted_table):
+    # one implementation per question: the table's per-annotator length and position columns are those
+    # of prefqa.bias._per_annotator (checked there against statsmodels); nothing is re-estimated here
+    from prefqa.bias._per_annotator import (
+        annotator_length_tests,
+        annotator_position_tests,
+    )
 
     data, _ = planted
-    x = judgment_features(data, ["length"])["length"].to_numpy()
-    clusters = within_annotator_clusters(data)
-    j = data.judgments
-    for ann in ["ann-000", planted_table["length_slope"].idxmax()]:
-        m = (j["annotator_id"] == ann).to_numpy() & (j["choice"] != "tie").to_numpy()
-        y = (j["choice"].to_numpy()[m] == "a").astype(float)
-        X = np.column_stack([np.ones(m.sum()), x[m]])
-        fit = Logit(y, X).fit(disp=0)
-        assert planted_table.loc[ann, "length_slope"] == pytest.approx(fit.params[1], abs=ATOL_SLOPE)
-        # cluster-robust SE within the annotator (by prompt), G/(G-1) correction only
-        g = clusters[m]
-        G = len(np.unique(g))
-        robust = Logit(y, X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": g, "use_correction": False})
-        expected_se = robust.bse[1] * np.sqrt(G / (G - 1))
-        assert planted_table.loc[ann, "length_slope_se"] == pytest.approx(expected_se, rel=0.01)
+    length = annotator_length_tests(data).reindex(planted_table.index)
+    for col in ("n_length", "length_slope", "length_slope_se", "p_length", "q_length"):
+        np.testing.assert_array_equal(planted_table[col].to_numpy(dtype=float), length[col].to_numpy(dtype=float))
+    position = annotator_position_tests(data).reindex(planted_table.index)
+    for col in ("n_position", "p_a", "p_a_ci_low", "p_a_ci_high", "position_logit", "position_logit_se",
+                "p_position", "q_position", "n_both_orders", "self_consistency", "p_consistency", "q_consistency"):
+        np.testing.assert_array_equal(planted_table[col].to_numpy(dtype=float),
+                                      position[col].to_numpy(dtype=float))
+    flagged = planted_table["q_length"].lt(0.05)
+    assert (flagged == length["flagged_length"]).all()
 
 
 def test_dawid_skene_ranks_spammers_last(planted, planted_table):

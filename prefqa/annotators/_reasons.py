@@ -41,12 +41,12 @@ def flag_and_explain(out: pd.DataFrame, tests: tuple[str, ...], pool: dict[str, 
 
     if sig("position").any():
         add("position", sig("position"), "chooses the first response in " + pct("p_a") +
-            " of its non-tie judgments (randomised order: 50%; pool " +
+            " of its non-tie judgments (without position bias: 50% under randomised order; pool " +
             f"{pool.get('p_a', np.nan):.0%}), " + qs("position"))
     if sig("consistency").any():
-        add("consistency", sig("consistency"), "names the same response in both display orders on only " +
-            pct("self_consistency") + " of " + count("n_both_orders") + " comparisons judged both ways, " +
-            qs("consistency"))
+        add("consistency", sig("consistency"), "changes its answer with the display order (the same response "
+            "in both orders on " + pct("self_consistency") + " of " + count("n_both_orders") +
+            " comparisons judged both ways; its changes favour one position), " + qs("consistency"))
     if sig("agreement").any():
         add("agreement", sig("agreement"), "agrees with the other annotators of the same comparison " +
             pct("loo_agreement") + f" of the time (pool {pool.get('loo_agreement', np.nan):.0%}), " + qs("agreement"))
