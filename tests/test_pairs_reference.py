@@ -149,3 +149,18 @@ def test_hh_exports_account_for_every_row(hh_path, tmp_path, fmt):
         assert table["chosen"].tolist() == [raw[k]["chosen"] for k in kept]
     else:
         assert (table["prompt"] + table["chosen"]).tolist() == (ps.pairs["prompt"] + ps.pairs["chosen"]).tolist()
+
+
+def test_pandalm_auto_read_exports_dpo_with_its_prompts(pandalm_dir, tmp_path):
+    """Issue 12: PandaLM read with format='auto' once gave `"prompt": ""` DPO rows."""
+    raw = pd.DataFrame(json.loads((pandalm_dir / "testset-v1.json").read_text()))
+    data = pq.read(pandalm_dir / "testset-v1.json")
+    out = pq.export(pq.build_pairs(data), tmp_path / "dpo.jsonl", format="dpo")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and all(r["prompt"].strip() for r in rows)
+    assert json.loads(manifest_path(out).read_text())["output"]["n_empty_prompts"] == 0
+    # the same file without its prompt columns: the export refuses, and says how to fix it
+    blind = pq.build_pairs(pq.read(raw.drop(columns=["instruction", "input"])))
+    with pytest.raises(pq.SchemaError, match=r"all \d+ pairs to export have an empty prompt.*prompt_columns"):
+        pq.export(blind, tmp_path / "blind.jsonl", format="dpo")
+    assert not (tmp_path / "blind.jsonl").exists()
