@@ -136,7 +136,7 @@ def variance_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> d
     nr = np.bincount(rater, minlength=n_r).astype(float)
     su = np.bincount(unit, weights=y, minlength=n_u)
     sr = np.bincount(rater, weights=y, minlength=n_r)
-    r_mu = y.sum() ** 2 / n
+    r_mu = y.sum() ** 2 / np.float64(n)
     r_units = float((su**2 / nu).sum())           # R(mu, units)
     r_raters = float((sr**2 / nr).sum())          # R(mu, raters)
     r_b_given_a, solve_note = _absorb_solve(unit, rater, y, n_u, n_r)
@@ -152,22 +152,24 @@ def variance_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> d
     s2e = sse / df_e
     pair = sp.csr_matrix((np.ones(n), (unit, rater)), shape=(n_u, n_r))
     sq = pair.multiply(pair)
-    tr_b = n - float((np.asarray(sq.sum(axis=1)).ravel() / nu).sum())
-    tr_a = n - float((np.asarray(sq.sum(axis=0)).ravel() / nr).sum())
+    tr_b = np.float64(n) - float((np.asarray(sq.sum(axis=1)).ravel() / nu).sum())
+    tr_a = np.float64(n) - float((np.asarray(sq.sum(axis=0)).ravel() / nr).sum())
     r_a_given_b = r_full - r_raters
     s2b = (r_b_given_a - (n_r - 1) * s2e) / tr_b if tr_b > 0 else np.nan
     s2a = (r_a_given_b - (n_u - 1) * s2e) / tr_a
     # one-way: between / within units
     ssw = total - r_units
-    msw = ssw / (n - n_u)
+    msw = ssw / np.float64(n - n_u)
     msb = (r_units - r_mu) / (n_u - 1)
-    n0 = (n - (nu**2).sum() / n) / (n_u - 1)
+    n0 = (n - (nu**2).sum() / n) / np.float64(n_u - 1)
     s2a1 = (msb - msw) / n0
     balanced = bool(pair.nnz == n and (nu == nu[0]).all() and pair.nnz == n_u * n_r)
-    return {"unit": s2a, "rater": s2b, "residual": s2e, "unit_oneway": s2a1, "residual_oneway": msw,
+    out = {"unit": s2a, "rater": s2b, "residual": s2e, "unit_oneway": s2a1, "residual_oneway": msw,
             "msb": msb, "msw": msw, "n0": n0, "df_e": df_e, "n_u": n_u, "n_r": n_r, "n": n,
             "ms_units": r_a_given_b / (n_u - 1), "ms_raters": r_b_given_a / max(n_r - 1, 1),
             "balanced": balanced, "k": n / n_u, "solve_note": solve_note}
+    # numpy scalars: a zero variance gives inf/NaN (under np.errstate), never ZeroDivisionError
+    return {key: np.float64(x) if isinstance(x, float) else x for key, x in out.items()}
 
 
 def _balanced_cis(c: dict, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -226,8 +228,8 @@ def _reml_components(unit: np.ndarray, rater: np.ndarray, y: np.ndarray) -> tupl
 
 
 def _estimates(comps: dict[str, float], k: float) -> np.ndarray:
-    s2a, s2b, s2e = comps["unit"], comps["rater"], comps["residual"]
-    s2a1, s2w = comps["unit_oneway"], comps["residual_oneway"]
+    s2a, s2b, s2e, s2a1, s2w, k = (np.float64(x) for x in (
+        comps["unit"], comps["rater"], comps["residual"], comps["unit_oneway"], comps["residual_oneway"], k))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.array([
             s2a1 / (s2a1 + s2w), s2a / (s2a + s2b + s2e), s2a / (s2a + s2e),
@@ -351,8 +353,17 @@ def icc(data: pd.DataFrame | PreferenceData, *, unit: str | None = None, rater: 
             f"ICC needs at least 2 units and 2 raters; got {r.n_units} units and {len(r.rater_labels)} raters."
         )
     y = r.numeric[r.value]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _icc(r, y, confidence_level=float(confidence_level), method=method, ci=ci,
+                    n_resamples=int(n_resamples), rng=rng)
+
+
+def _icc(r: Any, y: np.ndarray, *, confidence_level: float, method: str, ci: str, n_resamples: int,
+         rng: RngLike) -> ICCResult:
     c = variance_components(r.unit, r.rater, y)
     warn: list[str] = [c["solve_note"]] if c["solve_note"] else []
+    if np.ptp(y) == 0:
+        warn.append(f"every rating is {y[0]:g}: there is no variance to share out, so the ICCs are undefined (NaN).")
     if r.n_repeats:
         warn.append(f"{r.n_repeats} repeated rating(s) of a unit by the same rater: the first of each is used.")
     comps = {key: c[key] for key in ("unit", "rater", "residual", "unit_oneway", "residual_oneway")}
