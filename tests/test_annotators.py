@@ -544,3 +544,14 @@ def test_annotator_table_and_judge_report_on_messy_designs():
             assert rep.summary()
 
     check()
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_gold_flags_the_simulated_spammers_only(seed):
+    # pq.simulate(gold_share=1): every comparison has a gold label; spammers answer at random (gold
+    # accuracy about 0.5 < min_gold_accuracy 0.6), normal annotators are right about 70% of the time
+    data, truth = pq.simulate(n_prompts=600, n_annotators=20, n_spammers=2, gold_share=1.0, rng=seed)
+    table = pq.annotator_table(data)
+    kinds = truth.annotators["kind"].reindex(table.index)
+    assert table.index[table["q_gold"] < 0.05].tolist() == kinds.index[kinds == "spammer"].tolist()
+    assert table["reason"][kinds == "spammer"].str.contains("below min_gold_accuracy 60%").all()

@@ -164,8 +164,12 @@ def _judge(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
         if x.get("length_slope") is not None:
             parts.append(f"length slope {x['length_slope']:.2f}")
         act = worse or bad_gold or biased
-        advice = ("weight it below the humans, re-prompt it or swap display orders and average" if act else
-                  "it may stand in for a human where its biases are acceptable")
+        if not act:
+            advice = "it may stand in for a human where its biases are acceptable"
+        elif median_human is not None:
+            advice = "weight it below the humans, re-prompt it or swap display orders and average"
+        else:
+            advice = "re-prompt it, or run it in both display orders and average, before using its verdicts"
         out.append(_finding("medium" if act else "info", "judge_vs_humans" if has_kappa else "judge_vs_gold",
                             f"LLM judge {x['annotator_id']} " + ", ".join(parts) + f"; {advice}.",
                             value=x["kappa"] if has_kappa else x["gold_accuracy"], step="judge"))
