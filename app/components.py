@@ -119,12 +119,15 @@ def read_upload(content: bytes, name: str, *, format: str = "auto",  # noqa: A00
         stem = Path(str(name)).name[: -len(suffix)] or "upload"
         path = Path(tmp) / f"{stem}{suffix}"
         path.write_bytes(content)
-        data = pq.read(path, format=format, mapping=dict(mapping) if mapping else None,
-                       on_error=on_error, **dict(options or {}))
+        own = Path(str(name)).name
+        try:
+            data = pq.read(path, format=format, mapping=dict(mapping) if mapping else None,
+                           on_error=on_error, **dict(options or {}))
+        except pq.PrefqaError as exc:  # the message names the user's file, not the temp copy
+            raise type(exc)(str(exc).replace(str(path), own)) from None
     # the temp file is gone: the load report (and the audit's copyable commands) name the user's file
     lr = data.load_report
     if lr is not None:
-        own = Path(str(name)).name
         data.load_report = dataclasses.replace(
             lr, source=own, notes=tuple(str(n).replace(str(path), own) for n in lr.notes))
     return data

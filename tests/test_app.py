@@ -284,3 +284,178 @@ def test_component_doctests() -> None:
 
     result = doctest.testmod(c, raise_on_error=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+# ------------------------------------------------------------------ real, messy data (issue 12)
+def _csv(frame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _upload(name: str, content: bytes, mime: str = "text/csv") -> AppTest:
+    at = _app().switch_page("views/data.py").run()
+    at.file_uploader(key="upload").upload(name, content, mime).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _ratings_without_prompts(n_items: int = 120, n_raters: int = 4, seed: int = 7):
+    """ConvAbuse-like ratings: the user's own response ids, 3 of 4 raters per item, no prompt column."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    item = np.repeat(np.arange(n_items), 3)
+    rater = (item + np.tile(np.arange(3), n_items)) % n_raters  # each item rated by 3 of the 4 raters
+    quality = rng.normal(0, 1, n_items)[item]
+    score = np.clip(np.round(3 + quality + rng.normal(0, 0.7, len(item)) + 0.5 * (rater == 0)), 1, 5)
+    return pd.DataFrame({"response_id": [f"{i}-q0-bart" for i in item],
+                         "annotator_id": [f"rater{r}" for r in rater], "score": score.astype(int),
+                         "response": [f"reply number {i}" for i in item]})
+
+
+@pytest.fixture(scope="module")
+def small_csv() -> bytes:
+    data, _ = pq.simulate(n_prompts=80, n_annotators=10, n_spammers=2, n_always_a=1, rng=11)
+    return _csv(data.judgments_with_text())
+
+
+def test_commands_show_the_uploaded_file_name(small_csv) -> None:
+    at = _upload("vendor-batch-07.csv", small_csv)
+    assert any(t.value.startswith("Read ") and "from vendor-batch-07.csv " in t.value for t in at.text)
+    at.switch_page("views/overview.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    commands = [cd.value for cd in at.code]
+    assert commands, "the planted spammers should give an export command"
+    assert all("vendor-batch-07.csv" in cmd for cmd in commands), commands
+    assert not any("prefqa-upload-" in cmd or "/tmp" in cmd for cmd in commands), commands
+
+
+def test_app_skipped_steps_are_not_called_disabled_in_the_config(small_csv) -> None:
+    at = _upload("batch.csv", small_csv).switch_page("views/overview.py").run()
+    shown = " ".join([t.value for t in at.text] + [m.value for m in at.markdown])
+    steps = at.dataframe[-1].value
+    assert "disabled in the config" not in shown
+    assert not steps["Reason"].astype(str).str.contains("disabled in the config").any(), steps
+    reason = steps.loc[steps["Step"].astype(str).str.contains("preference_model|Crossed", regex=True), "Reason"]
+    assert reason.astype(str).str.contains("not run in the app").all(), steps
+
+
+@pytest.mark.parametrize("error, shown", [
+    (KeyError("prompt_id"), "Unexpected error (KeyError: 'prompt_id'). This is a bug"),
+    (pq.InsufficientDataError("only 1 annotator (ann-0): agreement needs 2; add judgments."),
+     "only 1 annotator (ann-0): agreement needs 2; add judgments."),
+])
+def test_any_error_in_a_page_reaches_st_error_without_a_traceback(monkeypatch, small_csv, error, shown) -> None:
+    at = _upload(f"err-{type(error).__name__}.csv", small_csv)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pq, "audit", fail)  # every page but Data and Ratings-only starts with the audit
+    for page in ("overview", "annotators", "bias"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, at.exception)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and errors[0].startswith(shown), (page, errors)
+        assert not any("Traceback" in t.value for t in at.text)
+
+
+def test_messy_upload_shows_the_library_message() -> None:
+    # a vendor export with a repeated column: the library's SchemaError, shown as is, naming the user's file
+    bad = b"comparison_id,annotator_id,choice,choice\n1,r1,a,b\n2,r2,b,b\n"
+    with pytest.raises(pq.SchemaError) as info:
+        c.read_upload(bad, "messy.csv")
+    assert str(info.value).startswith("messy.csv: ") and "/tmp" not in str(info.value)
+    at = _upload("messy.csv", bad)
+    errors = [e.value for e in at.error]
+    assert errors == [str(info.value)]
+    assert not any("Traceback" in t.value for t in at.text)
+    assert any("19,869 judgments" in cap.value for cap in at.sidebar.caption)  # still auditing the sample
+
+
+def test_readable_headers_and_precision() -> None:
+    import display as disp
+    import pandas as pd
+
+    frame = pd.DataFrame({"n_judgments": [1234], "loo_agreement": [0.8], "q_value": [1e-9], "length_slope": [0.1],
+                          "gold_accuracy": [float("nan")]}, index=pd.Index(["ann-1"], name="annotator_id"))
+    out, fmt = disp.readable(frame)
+    assert list(out.columns) == ["Annotator", "Judgments", "Agreement with others", "q-value (BH)", "Length slope"]
+    assert fmt == {"Judgments": "localized", "Agreement with others": "percent", "q-value (BH)": "%.2e",
+                   "Length slope": "%.3f"}
+    at = _app().run().switch_page("views/annotators.py").run()
+    headers = list(at.dataframe[0].value.columns)
+    assert "Agreement with others" in headers and "Flagged" in headers
+    assert not [h for h in headers if "_" in h], headers  # no snake_case header reaches the page
+
+
+def test_bias_page_states_how_each_interval_was_obtained() -> None:
+    at = _app().run().switch_page("views/bias.py").run()
+    assert not at.exception
+    captions = [cap.value for cap in at.caption if " CI " in cap.value]
+    assert len(captions) >= 3  # length share, length slope, first-shown share
+    position = next(df.value for df in at.dataframe if "SE method" in df.value.columns)  # position_bias.to_frame()
+    method = str(position["SE method"].iloc[0])
+    assert method and method != "nan"
+    assert any(f"({method})" in cap for cap in captions), (method, captions)  # issue 11's se_method, verbatim
+    assert "method not stated" not in " ".join(captions)
+
+
+def test_ratings_page_on_the_bundled_sample() -> None:
+    data = pq.load_sample()
+    if data.ratings is None or not len(data.ratings):
+        pytest.skip("this version of the bundled sample has no ratings")
+    at = _app().run().switch_page("views/ratings.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _metric(at, "Ratings") == f"{len(data.ratings):,}"
+    subheaders = [s.value for s in at.subheader]
+    assert {"Leniency per annotator", "Reliability of the scores", "Rating model"} <= set(subheaders)
+    tables = [list(df.value.columns) for df in at.dataframe]
+    assert any("Leniency (score offset)" in cols for cols in tables), tables
+
+
+def test_ratings_file_without_prompts() -> None:
+    frame = _ratings_without_prompts()
+    content = _csv(frame)
+    try:
+        data = c.read_upload(content, "convabuse-like.csv")
+    except pq.PrefqaError as exc:
+        pytest.xfail(f"pq.read does not read ratings without prompt_id yet (issue 12 item 1): {exc}")
+    except Exception as exc:  # the library's bug: the app must still show it without a traceback
+        at = _upload("convabuse-like.csv", content)
+        assert [e.value for e in at.error] and "Unexpected error" in at.error[0].value
+        pytest.xfail(f"pq.read raises {type(exc).__name__} on ratings without prompt_id (issue 12 item 1)")
+    assert set(data.ratings["response_id"].astype(str)) == set(frame["response_id"])  # the user's ids kept
+    at = _upload("convabuse-like.csv", content).switch_page("views/ratings.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _metric(at, "Ratings") == f"{len(frame):,}"
+    assert _metric(at, "Responses rated") == f"{frame['response_id'].nunique():,}"
+    for page in ("bias", "models", "export"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception and not at.error, (page, [e.value for e in at.error])
+        assert any("needs pairwise judgments" in i.value for i in at.info), page
+
+
+def test_xlsx_upload_reaches_the_library() -> None:
+    at = _app().switch_page("views/data.py").run()
+    assert ".xlsx" in at.file_uploader(key="upload").proto.type  # no MIME refusal in the browser
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        at.file_uploader(key="upload").upload("vendor.xlsx", b"PK\x03\x04 not a workbook", "application/zip").run()
+        assert not at.exception
+        errors = [e.value for e in at.error]
+        assert errors and "xlsx" in errors[0].lower() and "Unexpected error" not in errors[0], errors
+
+
+def test_xlsx_upload_with_openpyxl(tmp_path) -> None:
+    pytest.importorskip("openpyxl")
+    import pandas as pd
+
+    frame = pd.DataFrame({"comparison_id": ["c1", "c1", "c2", "c2", "c3", "c3"],
+                          "annotator_id": ["x", "y", "x", "y", "x", "y"], "choice": ["a", "a", "b", "a", "b", "b"]})
+    frame.to_excel(tmp_path / "vendor.xlsx", index=False)
+    at = _upload("vendor.xlsx", (tmp_path / "vendor.xlsx").read_bytes(),
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert not at.error, [e.value for e in at.error]
+    assert (_metric(at, "Judgments"), _metric(at, "Comparisons")) == ("6", "3")
