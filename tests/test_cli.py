@@ -445,3 +445,14 @@ def test_library_terms_become_flags(message, stage, expected):
     from prefqa.cli import cli_terms
 
     assert cli_terms(message, stage) == expected
+
+
+def test_excel_input_through_the_cli(tmp_path):
+    pytest.importorskip("openpyxl", reason="reading .xlsx needs openpyxl (the app and dev extras)")
+    frame = pd.read_csv(_csv(tmp_path, CODED))
+    src = tmp_path / "votes.xlsx"
+    frame.to_excel(src, index=False)
+    out = tmp_path / "x.jsonl"
+    assert main(["export", str(src), "--to", "dpo", "--out", str(out), "--no-progress", "--map-value", "choice:1=a",
+                 "--map-value", "choice:2=b", "--map-value", "choice:0=tie"]) == 0
+    assert [(r["prompt"], r["chosen"]) for r in _rows(out)] == [("Q1", "A1"), ("Q2", "B2")]
