@@ -53,6 +53,8 @@ class LengthBiasResult:
     ----------
     estimate : float
         P(the longer response is chosen) over the trials (see ``per``).
+    std_error : float
+        Cluster-robust SE of ``estimate`` (delta method from the logit scale).
     confidence_interval : ConfidenceInterval
         Cluster-robust interval of ``estimate`` (see ``se_method``).
     p_value : float
@@ -98,6 +100,7 @@ class LengthBiasResult:
     n_longer_won: int
     n_ties: int
     estimate: float
+    std_error: float
     confidence_interval: ConfidenceInterval
     p_value: float
     buckets: pd.DataFrame
@@ -123,7 +126,7 @@ class LengthBiasResult:
         """Return the headline estimates as a tidy frame indexed by ``term``."""
         z = stats.norm.ppf(0.5 + self.confidence_level / 2.0)
         rows = [
-            {"term": "p_longer_chosen", "estimate": self.estimate, "std_error": np.nan,
+            {"term": "p_longer_chosen", "estimate": self.estimate, "std_error": self.std_error,
              "ci_low": self.confidence_interval.low, "ci_high": self.confidence_interval.high,
              "p_value": self.p_value, "n": self.n_trials},
             {"term": "length_slope", "estimate": self.slope, "std_error": self.slope_std_error,
@@ -136,7 +139,9 @@ class LengthBiasResult:
                          "ci_high": self.glm_slope + z * self.glm_std_error,
                          "p_value": 2 * stats.norm.sf(abs(self.glm_slope / self.glm_std_error)),
                          "n": self.n_judgments - self.n_ties})
-        return pd.DataFrame(rows).set_index("term")
+        frame = pd.DataFrame(rows).set_index("term")
+        frame["se_method"] = self.se_method
+        return frame
 
     def summary(self) -> str:
         """Return a plain-text summary."""
@@ -349,6 +354,10 @@ def length_bias(
         else:
             slope, slope_se, slope_ci = mixed
             source = "mixed_model"
+    se_method = fit.se_method if rate.se_method == fit.se_method else (
+        f"rate: {rate.se_method}; slope: {fit.se_method}")
+    if source == "mixed_model":
+        se_method += "; reported slope: crossed mixed model, model-based SE (random annotator and prompt effects)"
     slope_p = float(fit.p_values()[1]) if source == "glm" else (
         float(2 * stats.norm.sf(abs(slope / slope_se))) if slope_se > 0 else np.nan)
 
@@ -384,11 +393,11 @@ def length_bias(
     return LengthBiasResult(
         unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
         fdr=fdr, n_judgments=data.n_judgments, n_annotators=data.n_annotators, n_trials=n_trials,
-        n_longer_won=k, n_ties=n_ties, estimate=k / n_trials,
+        n_longer_won=k, n_ties=n_ties, estimate=k / n_trials, std_error=rate.std_error,
         confidence_interval=ConfidenceInterval(float(low), float(high)), p_value=p_value,
         buckets=buckets, slope=slope, slope_std_error=slope_se, slope_confidence_interval=slope_ci,
         slope_p_value=slope_p, slope_source=source, glm_slope=glm_slope, glm_std_error=glm_se,
-        cluster=design.cluster, se_method=fit.se_method, n_clusters=fit.n_clusters, controls=design.controls, annotators=annotators,
+        cluster=design.cluster, se_method=se_method, n_clusters=fit.n_clusters, controls=design.controls, annotators=annotators,
         win_rates=win_rates, converged=fit.converged, n_iter=fit.n_iter, skipped=tuple(skipped),
         warnings=tuple(warn),
     )

@@ -79,6 +79,9 @@ class PositionBiasResult:
         The headline: P(choose a) among non-tie judgments, or, when
         ``side_confounded``, the model-controlled position effect as a
         probability (``expit(logit)``), NaN when not identifiable.
+    std_error : float
+        Cluster-robust SE of ``estimate`` (delta method from the logit scale;
+        NaN where the estimate is 0, 1 or not identifiable).
     confidence_interval : ConfidenceInterval
         Cluster-robust interval of ``estimate`` (see ``se_method``).
     p_value : float
@@ -121,6 +124,7 @@ class PositionBiasResult:
     n_a: int
     n_ties: int
     estimate: float
+    std_error: float
     confidence_interval: ConfidenceInterval
     p_value: float
     raw_estimate: float
@@ -149,7 +153,7 @@ class PositionBiasResult:
     def to_frame(self) -> pd.DataFrame:
         """Return the headline estimates as a tidy frame indexed by ``term``."""
         rows = [
-            {"term": "p_choose_a", "estimate": self.estimate, "std_error": np.nan,
+            {"term": "p_choose_a", "estimate": self.estimate, "std_error": self.std_error,
              "ci_low": self.confidence_interval.low, "ci_high": self.confidence_interval.high,
              "p_value": self.p_value, "n": self.n_trials},
             {"term": "position_logit", "estimate": self.logit, "std_error": self.logit_std_error,
@@ -328,17 +332,19 @@ def position_bias(
 
     balance, confounded = side_balance(data)
     estimate, ci, p_value, identifiable = rate.estimate, rate.ci, rate.p_value, True
+    std_error = rate.std_error
     if confounded:
         msg = ("display side is confounded with model: at least 80% of judgments belong to model pairs "
                "shown at least 90% of the time in one order, so P(a) mixes position with model strength")
         if control_models and "model" in controls and np.isfinite(logit_se):
             estimate = float(expit(logit))
+            std_error = float(estimate * (1 - estimate) * logit_se)
             ci = ConfidenceInterval(float(expit(logit_ci.low)), float(expit(logit_ci.high)))
             p_value = logit_p
             warn.append(msg + "; the headline is the model-controlled position logit")
         else:
             identifiable = False
-            estimate, ci, p_value = np.nan, ConfidenceInterval(np.nan, np.nan), np.nan
+            estimate, ci, p_value, std_error = np.nan, ConfidenceInterval(np.nan, np.nan), np.nan, np.nan
             skipped.append("position effect not identifiable: " + msg + " and the model-controlled fit "
                            "cannot separate them (rank-deficient design, for example only two models, or "
                            "`control_models=False`)")
@@ -356,7 +362,7 @@ def position_bias(
     return PositionBiasResult(
         confidence_level=confidence_level, fdr=fdr, n_judgments=data.n_judgments,
         n_annotators=data.n_annotators, n_trials=n_trials, n_a=n_a, n_ties=int((choice == 2).sum()),
-        estimate=estimate, confidence_interval=ci, p_value=p_value, raw_estimate=rate.estimate,
+        estimate=estimate, std_error=std_error, confidence_interval=ci, p_value=p_value, raw_estimate=rate.estimate,
         raw_confidence_interval=rate.ci, raw_p_value=rate.p_value, logit=logit, logit_std_error=logit_se,
         logit_confidence_interval=logit_ci, logit_p_value=logit_p, controls=tuple(controls), cluster=plan.name,
         se_method=rate.se_method, side_balance=balance, side_confounded=confounded, identifiable=identifiable,
