@@ -60,13 +60,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(target.parent, target.name)
     try:
+        yield tmp
         try:
             old = stat.S_IMODE(os.stat(target).st_mode)
         except OSError:
             old = None
-        if old is not None:
+        if old is not None:  # after the write, so that a read-only target's mode cannot block it
             os.chmod(tmp, old)
-        yield tmp
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
