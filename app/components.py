@@ -90,7 +90,7 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()[:20]
 
 
-def read_upload(content: bytes, name: str, *, format: str = "auto",  # noqa: A002 - pq.read's name
+def read_upload(content: bytes, name: str, *, format: str = "auto",
                 mapping: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
                 on_error: str = "skip") -> pq.PreferenceData:
     """Read uploaded bytes with ``pq.read`` through a temporary file that keeps the file's suffix.
@@ -189,7 +189,7 @@ def parse_codes(text: str) -> dict[str, str]:
     return codes
 
 
-def read_kwargs(*, format: str = "auto", columns: Mapping[str, str | None] | None = None,  # noqa: A002
+def read_kwargs(*, format: str = "auto", columns: Mapping[str, str | None] | None = None,
                 prompt_columns: Sequence[str] = (), annotator_columns: Sequence[str] = (),
                 model_key: str | None = None, codes: str = "") -> dict[str, Any]:
     """Turn the mapping form's values into ``pq.read`` keyword arguments.
@@ -440,10 +440,10 @@ def policy_kwargs(report: Any, *, exclude_flagged_annotators: bool = True, exclu
 def pair_counts(pairs: Any) -> pd.DataFrame:
     """Kept and dropped units by reason: ``outcome``, ``reason_code``, ``reason``, ``n``."""
     rows = [{"outcome": "kept", "reason_code": "pair", "reason": "kept as a chosen/rejected pair",
-             "n": int(len(pairs.pairs))}]
+             "n": len(pairs.pairs)}]
     if len(pairs.ties):
         rows.append({"outcome": "kept", "reason_code": "tie_kto", "reason": "tie kept for KTO",
-                     "n": int(len(pairs.ties))})
+                     "n": len(pairs.ties)})
     d = pairs.dropped
     if len(d):
         g = d.groupby(["reason_code", "reason"], sort=False, observed=True).size().sort_values(ascending=False)
@@ -452,7 +452,7 @@ def pair_counts(pairs: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def export_bytes(pairs: Any, format: str, *, tie_label: bool | None = None) -> tuple[bytes, bytes]:  # noqa: A002
+def export_bytes(pairs: Any, format: str, *, tie_label: bool | None = None) -> tuple[bytes, bytes]:
     """Write ``pairs`` with ``pq.export`` to a temporary JSONL file; return (file bytes, manifest bytes)."""
     if format not in EXPORT_FORMATS:
         raise pq.SchemaError(f"unknown export format {format!r}; choose one of {list(EXPORT_FORMATS)}.")

@@ -74,12 +74,15 @@ def label(column: Any) -> str:
 
     Examples
     --------
-    >>> label("loo_agreement"), label("batch_size")
-    ('Agreement with others', 'Batch size')
+    >>> label("loo_agreement"), label("batch_size"), label("q_leniency")
+    ('Agreement with others', 'Batch size', 'q-value (leniency)')
     """
     name = str(column)
     if name in LABELS:
         return LABELS[name]
+    for prefix, head in (("p_", "p-value"), ("q_", "q-value"), ("flagged_", "Flagged")):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return f"{head} ({name[len(prefix):].replace('_', ' ')})"
     text = name.replace("_", " ").strip()
     return text[:1].upper() + text[1:] if text else name
 
@@ -190,9 +193,44 @@ def step_frame(report: Any) -> pd.DataFrame:
 
 
 def findings(report: Any) -> list[dict[str, Any]]:
-    """The audit's findings, without 'skipped' notes for steps the app itself leaves out."""
-    return [f for f in report.findings
-            if not (f.get("code") == "step_skipped" and f.get("step") in APP_SKIPPED)]
+    """The audit's findings for the Overview, in the library's words.
+
+    'Skipped' notes for steps the app itself leaves out are dropped (they are the app's choice, not
+    the data's), and skipped steps that share one reason are listed in one note.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as R
+    >>> rep = R(findings=[{"severity": "info", "code": "step_skipped", "step": s, "message": m} for s, m in
+    ...     [("consensus", "Consensus skipped: ratings only."), ("bradley_terry", "Bradley-Terry skipped: ratings only."),
+    ...      ("preference_model", "Crossed preference model skipped: disabled in the config.")]],
+    ...     sections={"consensus": {"title": "Consensus", "reason": "ratings only"},
+    ...               "bradley_terry": {"title": "Bradley-Terry", "reason": "ratings only"}})
+    >>> [f["message"] for f in findings(rep)]
+    ['Skipped (ratings only): Consensus, Bradley-Terry.']
+    """
+    sections = getattr(report, "sections", {}) or {}
+    out: list[dict[str, Any]] = []
+    by_reason: dict[str, list[str]] = {}
+    for f in report.findings:
+        step = f.get("step")
+        if f.get("code") != "step_skipped":
+            out.append(f)
+        elif step not in APP_SKIPPED:
+            sec = sections.get(step) or {}
+            reason = str(sec.get("reason") or "").rstrip(".")
+            if not reason:
+                out.append(f)
+                continue
+            if reason not in by_reason:
+                by_reason[reason] = []
+                out.append({**f, "message": None, "_reason": reason})
+            by_reason[reason].append(str(sec.get("title") or step))
+    for f in out:
+        if "_reason" in f:
+            reason = f.pop("_reason")
+            f["message"] = f"Skipped ({reason}): {', '.join(by_reason[reason])}."
+    return out
 
 
 _SE_WORDS = {

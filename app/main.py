@@ -32,7 +32,7 @@ PAGES = [
     st.Page(APP_DIR / "views" / "export.py", title="Export", icon=":material/download:"),
 ]
 
-import state  # noqa: E402 - needs APP_DIR on sys.path
+import state
 
 page = st.navigation(PAGES)
 with state.errors_shown():

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import streamlit as st
-
 import components as c
 import display as disp
+import streamlit as st
+
 import prefqa as pq
 
 SOURCE_KEY = "source"      # None: the bundled sample; else {"name", "key", "kwargs"}
@@ -77,7 +77,7 @@ def data() -> tuple[pq.PreferenceData, str]:
     if src is not None and BYTES_KEY in st.session_state:
         try:
             return uploaded(src["key"], src["name"], src["kwargs"], st.session_state[BYTES_KEY]), src["name"]
-        except Exception as exc:  # cannot happen for a source that was read once; fall back to the sample
+        except Exception as exc:  # noqa: BLE001 - never a traceback; fall back to the sample
             st.error(disp.error_message(exc))
             st.session_state[SOURCE_KEY] = None
     return sample(), "bundled sample"
@@ -129,7 +129,7 @@ def errors_shown() -> Iterator[None]:
     """
     try:
         yield
-    except Exception as exc:  # st.stop / st.rerun are BaseExceptions and pass through
+    except Exception as exc:  # noqa: BLE001 - the app's one wrapper; st.stop / st.rerun are BaseExceptions
         show_error(exc)
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-import prefqa as pq  # noqa: E402
+import prefqa as pq
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app"
@@ -28,18 +28,18 @@ TIMEOUT = 240  # the first run audits the sample (about 15 s on an idle 2-core m
 PAGES = ("data", "reliability", "ratings", "annotators", "bias", "models", "prompts", "export")
 
 sys.path.insert(0, str(APP))
-import components as c  # noqa: E402
+import components as c
 
 # PandaLM testset-v1 in its own wide layout; ../shared/data/pandalm_testset/SOURCE.md "Schema":
 # 1 = response1 better, 2 = response2 better, 0 = tie; cmp_key = "modelA_modelB"; prompt = instruction + input.
-PANDALM_FORM = dict(
-    format="wide",
-    columns={"comparison_id": "idx", "response_a": "response1", "response_b": "response2"},
-    prompt_columns=["instruction", "input"],
-    annotator_columns=["annotator1", "annotator2", "annotator3"],
-    model_key="cmp_key",
-    codes="1=a, 2=b, 0=tie",
-)
+PANDALM_FORM = {
+    "format": "wide",
+    "columns": {"comparison_id": "idx", "response_a": "response1", "response_b": "response2"},
+    "prompt_columns": ["instruction", "input"],
+    "annotator_columns": ["annotator1", "annotator2", "annotator3"],
+    "model_key": "cmp_key",
+    "codes": "1=a, 2=b, 0=tie",
+}
 
 
 def _app() -> AppTest:
@@ -421,7 +421,7 @@ def test_ratings_file_without_prompts() -> None:
         data = c.read_upload(content, "convabuse-like.csv")
     except pq.PrefqaError as exc:
         pytest.xfail(f"pq.read does not read ratings without prompt_id yet (issue 12 item 1): {exc}")
-    except Exception as exc:  # the library's bug: the app must still show it without a traceback
+    except Exception as exc:  # noqa: BLE001 - the library's bug: the app must still show it without a traceback
         at = _upload("convabuse-like.csv", content)
         assert [e.value for e in at.error] and "Unexpected error" in at.error[0].value
         pytest.xfail(f"pq.read raises {type(exc).__name__} on ratings without prompt_id (issue 12 item 1)")

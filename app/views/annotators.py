@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import altair as alt
-import streamlit as st
-
 import components as c
+import pandas as pd
 import state
+import streamlit as st
 
 d, rep, label = state.report()
 state.sidebar(d, label)
@@ -53,6 +53,6 @@ if who:
         st.text(f"Flagged: {row['reason']}")
     frame = c.annotator_judgments(d, who)
     n_j = row.get("n_judgments")
-    st.caption(f"{int(n_j) if n_j == n_j else 0:,} judgments; first {len(frame):,} shown.")
+    st.caption(f"{0 if pd.isna(n_j) else int(n_j):,} judgments; first {len(frame):,} shown.")
     if len(frame):
         state.table(frame, height=360)

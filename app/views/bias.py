@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import altair as alt
-import pandas as pd
-import streamlit as st
-
 import display as disp
+import pandas as pd
 import state
-
+import streamlit as st
 
 
 def tips(frame: pd.DataFrame, columns: list) -> list[str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import streamlit as st
-
 import components as c
 import display as disp
-import prefqa as pq
 import state
+import streamlit as st
+
+import prefqa as pq
 
 st.title("Data")
 st.caption("Upload CSV, JSONL, JSONL.gz, JSON, Parquet or Excel .xlsx (size limit: `server.maxUploadSize` in "
@@ -24,7 +24,7 @@ if up is not None:
     kwargs = saved.get(key, {"format": "auto", "mapping": None, "options": {}})
     try:
         state.uploaded(key, up.name, state.kwargs_json(kwargs), content)
-    except Exception as exc:  # shown like every error (state.show_error); the page goes on to the form
+    except Exception as exc:  # noqa: BLE001 - shown by state.show_error; the page goes on to the mapping form
         failed = True
         state.show_error(exc)
     else:
@@ -75,10 +75,9 @@ if up is not None:
 
 d, label = state.data()
 state.sidebar(d, label)
-if st.session_state.get(state.SOURCE_KEY) is not None:
-    if st.button("Use the bundled sample instead"):
-        st.session_state[state.SOURCE_KEY] = None
-        st.rerun()
+if st.session_state.get(state.SOURCE_KEY) is not None and st.button("Use the bundled sample instead"):
+    st.session_state[state.SOURCE_KEY] = None
+    st.rerun()
 
 st.subheader(f"Now auditing: {label}")
 counts = [("Judgments", d.n_judgments), ("Comparisons", d.n_comparisons), ("Annotators", d.n_annotators),

@@ -8,10 +8,9 @@ the policy never refits a model.
 from __future__ import annotations
 
 import altair as alt
-import streamlit as st
-
 import components as c
 import state
+import streamlit as st
 
 d, rep, label = state.pairwise_report("Export")
 st.title("Export")

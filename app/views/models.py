@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import altair as alt
-import pandas as pd
-import streamlit as st
-
 import components as c
 import display as disp
+import pandas as pd
 import state
+import streamlit as st
 
 d, rep, label = state.pairwise_report("Models")
 st.title("Models")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
-import streamlit as st
-
 import components as c
 import display as disp
+import pandas as pd
 import state
+import streamlit as st
 
 d, rep, label = state.report()
 state.sidebar(d, label)
@@ -16,11 +15,16 @@ st.caption(f"Audit of the {label}. Every number comes from `pq.audit`; bootstrap
            f"{c.APP_AUDIT['n_resamples']} resamples in the app (run `prefqa audit` for the full report).")
 
 head = c.headline(rep)
-cols = st.columns(5)
-for col, (key, title) in zip(cols, [("n_judgments", "Judgments"), ("n_comparisons", "Comparisons"),
-                                    ("n_annotators", "Annotators"), ("n_prompts", "Prompts"),
-                                    ("n_models", "Models")]):
-    col.metric(title, f"{head[key]:,}")
+if not disp.ratings_only(d):  # ratings-only data: the ratings counts below, no zeros for judgments
+    for col, (key, title) in zip(st.columns(5), [("n_judgments", "Judgments"), ("n_comparisons", "Comparisons"),
+                                                 ("n_annotators", "Annotators"), ("n_prompts", "Prompts"),
+                                                 ("n_models", "Models")]):
+        col.metric(title, f"{head[key]:,}")
+if disp.has_ratings(d):
+    r = d.ratings
+    for col, (title, n) in zip(st.columns(5), [("Ratings", len(r)), ("Responses rated", r["response_id"].nunique()),
+                                               ("Annotators who rated", r["annotator_id"].nunique())]):
+        col.metric(title, f"{n:,}")
 
 coef = head["coefficients"]
 if len(coef):

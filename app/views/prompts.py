@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import streamlit as st
-
 import components as c
 import state
+import streamlit as st
 
 MAX_COMPARISONS = 10
 

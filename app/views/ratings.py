@@ -8,10 +8,9 @@ Every number comes from prefqa: the audit's ``annotator_table`` (leniency), ``ic
 from __future__ import annotations
 
 import altair as alt
-import streamlit as st
-
 import display as disp
 import state
+import streamlit as st
 
 d, label = state.data()
 st.title("Ratings")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import altair as alt
-import streamlit as st
-
 import components as c
 import display as disp
 import state
+import streamlit as st
 
 MAX_HEATMAP_ANNOTATORS = 50
 
@@ -36,9 +35,10 @@ st.altair_chart(
     + chart.mark_point(filled=True, size=80).encode(x="estimate:Q"),
     width="stretch")
 state.table(coef)
-if len(res.intra_rater):
+intra = res.intra_rater
+if len(intra) and ("n" not in intra or (intra["n"].fillna(0) > 0).any()):
     st.markdown("**Intra-rater consistency** (the same annotator judging the same comparison again)")
-    state.table(res.intra_rater)
+    state.table(intra)
 
 if disp.ratings_only(d):
     st.info("Per-stratum and annotator-pair kappas need pairwise judgments; this file has ratings only "
