@@ -86,7 +86,7 @@ def fast_config(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sample_report(fast_config, tmp_path_factory):
-    """`prefqa audit` once on the real bundled sample (sample_data/sample.jsonl.gz)."""
+    """`prefqa audit` once on the real bundled sample (prefqa/sample_data/sample.jsonl.gz)."""
     import contextlib
     import io
 
@@ -121,7 +121,7 @@ def test_audit_sample_writes_reports(sample_report):
 
 
 def test_sample_findings_name_the_planted_annotators_and_length_bias(sample_report):
-    # planted (sample_data/README.md, planted_annotators.csv): 2 spammers, 1 always-a,
+    # planted (prefqa/sample_data/README.md, planted_annotators.csv): 2 spammers, 1 always-a,
     # 3 position-biased, 3 length-biased annotators; global length effect 0.5; 60 ambiguous prompts
     _, _, out = sample_report
     content = json.loads((out / "report.json").read_text())
