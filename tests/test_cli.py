@@ -378,7 +378,7 @@ def test_export_creates_folders_and_prints_kept_and_dropped_by_reason(tmp_path, 
     assert out.exists() and Path(str(out) + ".manifest.json").exists()
     assert "5 input comparisons -> 2 pairs kept, 3 dropped." in printed
     for code in ("tie", "no_majority", "identical"):
-        assert re.search(rf"^\s+1\s+{code}: ", printed, flags=re.M), printed
+        assert re.search(rf"^\s+1\s+{code}: ", printed, flags=re.MULTILINE), printed
     assert "(--ties drop)" in printed  # reason text in CLI terms
     # a failed export removes the folders it created
     bad = tmp_path / "other" / "k.jsonl"
@@ -456,3 +456,16 @@ def test_excel_input_through_the_cli(tmp_path):
     assert main(["export", str(src), "--to", "dpo", "--out", str(out), "--no-progress", "--map-value", "choice:1=a",
                  "--map-value", "choice:2=b", "--map-value", "choice:0=tie"]) == 0
     assert [(r["prompt"], r["chosen"]) for r in _rows(out)] == [("Q1", "A1"), ("Q2", "B2")]
+
+
+def test_interrupt_is_one_line_without_traceback(monkeypatch, tmp_path, capsys):
+    import prefqa.io
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prefqa.io, "read", interrupted)
+    assert main(["export", _csv(tmp_path, CODED), "--to", "dpo", "--out", str(tmp_path / "x.jsonl"),
+                 "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("prefqa: interrupted") and "Traceback" not in err

@@ -373,6 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = _one_line(exc)
         sys.stderr.write(f"prefqa: error: {cli_terms(text, where, exc) if where else text}\n")
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write("prefqa: interrupted; no partial output file was left (writes are atomic)\n")
+        return 130
     except OSError as exc:
         if args.debug:
             traceback.print_exc()
