@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._types import RngLike, as_generator
 from .._stats import bh_qvalues
+from .._types import RngLike, as_generator
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._minhash import duplicate_groups
@@ -119,7 +119,16 @@ def flag_prompts(
         (ratings), ``p_value``, ``q_value``, ``p_value_pooled``,
         ``q_value_pooled``, ``tested``, ``flagged``, ``kind``, ``reason``,
         ``duplicate_group`` (the first ``prompt_id`` of its near-duplicate
-        group, missing when it has none). ``attrs['null']`` names the null.
+        group, missing when it has none). ``attrs['null']`` names the null;
+        ``attrs['warnings']`` (tuple of str) states every approximation
+        made while fitting it: a fit on a subsample of large data (above
+        200,000 non-tie votes for the vote model's logistic fits, 60,000 for
+        its comparison-effect SD, 100,000 judgments for the competence EM)
+        or an inner solve stopped at its iteration cap;
+        ``attrs['subsampled']`` is True when any part was fitted on a
+        subsample, and ``attrs['subsample']`` lists ``(fit, rows used, rows
+        available)`` for each; ``attrs['converged']`` is False when an inner
+        solve did not converge.
 
     Notes
     -----
@@ -228,8 +237,12 @@ def flag_prompts(
     out["reason"] = _reasons(out, min_judgments, null.name)
     out["duplicate_group"] = _duplicates(data, out.index, duplicate_threshold)
     how = "normal tail of the exact moments" if n_resamples == 0 else f"parametric bootstrap ({n_resamples})"
+    notes = tuple(null.details.get("notes", ()))
+    subsample = tuple(null.details.get("subsample", ()))
+    converged = bool(null.converged) and not any("without converging" in n for n in notes)
     out.attrs.update(fdr=fdr, min_judgments=min_judgments, n_resamples=n_resamples,
-                     n_tested=int(tested.sum()), converged=null.converged, null=f"{null.name}, {how}",
+                     n_tested=int(tested.sum()), converged=converged, null=f"{null.name}, {how}",
+                     warnings=notes, subsampled=bool(subsample), subsample=subsample,
                      **{k: val for k, val in null.details.items() if k == "sigma"})
     return out
 

@@ -36,6 +36,8 @@ class CompetenceFit:
     prior: np.ndarray
     converged: bool
     n_iter: int
+    notes: tuple[str, ...] = ()                       # approximations made (subsample, EM cap)
+    subsample: tuple[tuple[str, int, int], ...] = ()  # (what, used, total)
 
 
 def one_coin(
@@ -142,12 +144,25 @@ def fit_one_coin(
     fit_fn = one_coin
     k = int(np.ceil(len(label) / max_fit_judgments)) if len(label) > max_fit_judgments else 1
     if k == 1:
-        return fit_fn(ann, comp, label, n_ann, n_comp)
+        fit = fit_fn(ann, comp, label, n_ann, n_comp)
+        return CompetenceFit(fit.confusion, fit.posterior, fit.prior, fit.converged, fit.n_iter, _em_note(fit))
     take = comp % k == 0
     sub_comp, _ = _factorize(comp[take])
     sub = fit_fn(ann[take], sub_comp, label[take], n_ann, int(sub_comp.max()) + 1)
     post = ds_posterior(sub.confusion, sub.prior, ann, comp, label, n_comp)
-    return CompetenceFit(sub.confusion, post, sub.prior, sub.converged, sub.n_iter)
+    used = int(take.sum())
+    note = (f"the null's annotator competences were fitted on every {k}-th comparison: {used:,} of "
+            f"{len(label):,} judgments (more than {max_fit_judgments:,})")
+    return CompetenceFit(sub.confusion, post, sub.prior, sub.converged, sub.n_iter, (note, *_em_note(sub)),
+                         (("competence EM", used, len(label)),))
+
+
+def _em_note(fit: CompetenceFit) -> tuple[str, ...]:
+    if fit.converged:
+        return ()
+    note = (f"the null's annotator competence EM stopped after {fit.n_iter} iterations without converging; "
+            "its reliabilities are approximate")
+    return (note,)
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

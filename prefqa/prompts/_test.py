@@ -31,14 +31,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy import stats
 
 from ..schema import PreferenceData
 from ._null import disagreement_moments, simulate_disagreement
 from ._onecoin import N_LABELS, ds_posterior, fit_one_coin
 from ._saddle import disagreement_pmf, exact_sf, integer_weights, saddlepoint_sf
-from ._votes import VoteModel, fit_vote_model, node_components, prompt_test, simulate_weighted
+from ._votes import (
+    VoteModel,
+    fit_vote_model,
+    node_components,
+    prompt_test,
+    simulate_weighted,
+)
 
 __all__ = ["PromptNull", "run_null"]
 
@@ -60,7 +65,7 @@ class PromptNull:
     details: dict
 
 
-def _p_value(components: list, v: "_Votes", w: np.ndarray, mean0: np.ndarray, var0: np.ndarray,
+def _p_value(components: list, v: _Votes, w: np.ndarray, mean0: np.ndarray, var0: np.ndarray,
              prompt: np.ndarray, n_prompts: int) -> np.ndarray:
     """p-values of the (integer-)weighted disagreement per prompt.
 
@@ -178,7 +183,7 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
             comps = node_components(model, v.ann, gap, sign, x, v.n_comp)
             p_out.append(_p_value(comps, v, w, mean0, var0, prompt, n_prompts))
         e_out.append(_per_prompt(prompt, n_prompts, mean0))
-    details = {"sigma": fit.sigma, "strengths": fit.strengths}
+    details = {"sigma": fit.sigma, "strengths": fit.strengths, "notes": fit.notes, "subsample": fit.subsample}
     return PromptNull(p_out[0], p_out[1], e_out[0], e_out[1], "vote model", fit.converged, details)
 
 
@@ -205,12 +210,15 @@ def _competence_null(v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.n
 
     fit = fit_one_coin(v.ann, v.comp, v.label, v.n_ann, v.n_comp)
     conf, post = fit.confusion, fit.posterior
+    notes, subsample = list(fit.notes), list(fit.subsample)
     p_first, _ = test(conf, post, False)
     suspect = (np.where(tested, p_first, 1.0) < 0.05)[np.maximum(prompt, 0)] & (prompt >= 0)
     clean = ~suspect[v.comp]
     if suspect.any() and clean.any():
         clean_comp, sub = np.unique(v.comp[clean], return_inverse=True)
         refit = fit_one_coin(v.ann[clean], sub, v.label[clean], v.n_ann, len(clean_comp))
+        notes.extend(refit.notes)
+        subsample.extend(refit.subsample)
         conf = refit.confusion
         post = ds_posterior(conf, refit.prior, v.ann, v.comp, v.label, v.n_comp)
     active = np.bincount(v.ann, minlength=v.n_ann) > 0
@@ -218,4 +226,5 @@ def _competence_null(v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.n
     typical = typical / typical.sum(axis=1, keepdims=True)
     p_val, exp_own = test(conf, post, n_resamples > 0)
     p_pool, exp_pool = test(np.broadcast_to(typical, conf.shape), post, n_resamples > 0)
-    return PromptNull(p_val, p_pool, exp_own, exp_pool, "competence", fit.converged, {})
+    details = {"notes": tuple(dict.fromkeys(notes)), "subsample": tuple(dict.fromkeys(subsample))}
+    return PromptNull(p_val, p_pool, exp_own, exp_pool, "competence", fit.converged, details)

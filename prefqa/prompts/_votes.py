@@ -35,9 +35,10 @@ exact conditional moments of :mod:`._null` over Gauss-Hermite nodes of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.special import expit
 
 from ._null import pair_moments
 
@@ -63,6 +64,8 @@ class VoteModel:
     sigma: float
     converged: bool
     n_nodes: int = _N_NODES
+    notes: tuple[str, ...] = ()        # approximations made while fitting (subsamples, unconverged solves)
+    subsample: tuple[tuple[str, int, int], ...] = ()  # (what, used, total) for every subsampled fit
 
 
 def _group_logit(group: np.ndarray, X: np.ndarray, y: np.ndarray, n_groups: int,
@@ -75,7 +78,7 @@ def _group_logit(group: np.ndarray, X: np.ndarray, y: np.ndarray, n_groups: int,
     converged = False
     for _ in range(max_iter):
         eta = (beta[group] * X).sum(axis=1)
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = expit(eta)
         w = mu * (1.0 - mu)
         grad = np.column_stack([np.bincount(group, weights=(y - mu) * X[:, r], minlength=n_groups)
                                 for r in range(k)]) - ridge * beta
@@ -93,13 +96,17 @@ def _group_logit(group: np.ndarray, X: np.ndarray, y: np.ndarray, n_groups: int,
 
 
 def _strength_fit(m1: np.ndarray, m2: np.ndarray, a: np.ndarray, offset: np.ndarray, y: np.ndarray,
-                  n_models: int, *, ridge: float = _RIDGE, max_iter: int = 40) -> np.ndarray:
-    """Bradley-Terry strengths with a per-vote scale ``a`` and a fixed ``offset`` (few models: dense Newton)."""
+                  n_models: int, *, ridge: float = _RIDGE, max_iter: int = 40) -> tuple[np.ndarray, bool]:
+    """Bradley-Terry strengths with a per-vote scale ``a`` and a fixed ``offset`` (few models: dense Newton).
+
+    Returns the centred strengths and whether the Newton steps converged.
+    """
     s = np.zeros(n_models)
     key = m1 * n_models + m2
+    converged = False
     for _ in range(max_iter):
         eta = a * (s[m1] - s[m2]) + offset
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = expit(eta)
         r = (y - mu) * a
         grad = np.bincount(m1, weights=r, minlength=n_models) - np.bincount(m2, weights=r, minlength=n_models)
         grad -= ridge * s
@@ -109,8 +116,9 @@ def _strength_fit(m1: np.ndarray, m2: np.ndarray, a: np.ndarray, offset: np.ndar
         step = np.linalg.solve(hess, grad)
         s += step * min(1.0, 3.0 / max(float(np.abs(step).max()), 1e-300))
         if float(np.abs(step).max()) < 1e-7:
+            converged = True
             break
-    return s - s.mean()
+    return s - s.mean(), converged
 
 
 def fit_vote_model(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_sign: np.ndarray,
@@ -127,9 +135,13 @@ def fit_vote_model(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_si
                             use)
     split = post > 0.5
     if split.any() and not split.all():
+        first = model
         use = ~split[prompt_of_comp[comp]]
         model, _ = _fit_once(ann, comp, label, flip_sign, x, m1, m2, n_ann, n_models, prompt_of_comp, n_prompts,
                              use)
+        # what was approximated in the first round shaped the second (which prompts were left out)
+        notes = tuple(dict.fromkeys(first.notes + model.notes))
+        model = replace(model, notes=notes, subsample=tuple(dict.fromkeys(first.subsample + model.subsample)))
     return model
 
 
@@ -145,44 +157,62 @@ def _fit_once(ann: np.ndarray, comp: np.ndarray, label: np.ndarray, flip_sign: n
     """
     known_m = (m1 >= 0) & (m2 >= 0)
     nt = use & (label < 2)
+    notes: list[str] = []
+    subsample: list[tuple[str, int, int]] = []
     if nt.sum() > _FIT_VOTES:
-        nt &= comp % int(np.ceil(nt.sum() / _FIT_VOTES)) == 0
+        n_before = int(nt.sum())
+        k = int(np.ceil(n_before / _FIT_VOTES))
+        nt &= comp % k == 0
+        subsample.append(("vote model logistic fits", int(nt.sum()), n_before))
+        notes.append(f"the null's strength and annotator fits used every {k}-th comparison: {int(nt.sum()):,} of "
+                     f"{n_before:,} non-tie votes (more than {_FIT_VOTES:,}); tie rates use every vote")
     y = (label[nt] == 0).astype(np.float64)
     g_a, f, xx = ann[nt], flip_sign[nt], x[nt]
     mm1, mm2, km = np.maximum(m1[nt], 0), np.maximum(m2[nt], 0), known_m[nt]
     s = np.zeros(n_models)
     beta = np.zeros((n_ann, 3))
     converged = True
+    s_converged = True
     a_vote = np.ones(len(y))
     for _ in range(2):  # alternate strengths and annotators
         if n_models > 1 and km.any():
             off = beta[g_a, 1] * f + beta[g_a, 2] * xx
-            s = _strength_fit(mm1[km], mm2[km], a_vote[km], off[km], y[km], n_models)
+            s, s_converged = _strength_fit(mm1[km], mm2[km], a_vote[km], off[km], y[km], n_models)
             sd = float(s.std())
             s = s / sd if sd > 0 else s
         gap = np.where(km, s[mm1] - s[mm2], 0.0)
         beta, converged = _group_logit(g_a, np.column_stack([gap, f, xx]), y, n_ann)
         a_vote = beta[g_a, 0]
+    if not s_converged:
+        notes.append("the null's model-strength fit stopped after 40 Newton steps without converging")
+    if not converged:
+        notes.append("the null's per-annotator logistic fits stopped after 40 Newton steps without converging")
     n_all = np.bincount(ann[use], minlength=n_ann).astype(np.float64)
     ties = np.bincount(ann[use], weights=(label[use] == 2).astype(np.float64), minlength=n_ann)
     tau = np.where(n_all > 0, (ties + 0.5) / (n_all + 1.0), 0.1)
-    marginal = VoteModel(s, beta[:, 0], beta[:, 1], beta[:, 2], tau, 0.0, converged)
+    marginal = VoteModel(s, beta[:, 0], beta[:, 1], beta[:, 2], tau, 0.0, converged and s_converged)
     gap_all = np.where(known_m, s[np.maximum(m1, 0)] - s[np.maximum(m2, 0)], 0.0)
-    sigma, post = _mixture_sigma(marginal, ann, comp, label, flip_sign, x, gap_all, prompt_of_comp, n_prompts, use)
-    return _conditional(marginal, sigma), post
+    sigma, post, sub = _mixture_sigma(marginal, ann, comp, label, flip_sign, x, gap_all, prompt_of_comp,
+                                      n_prompts, use)
+    if sub is not None:
+        subsample.append(("comparison-effect SD (sigma)", sub[0], sub[1]))
+        notes.append(f"the null's comparison-effect SD was fitted on every {sub[2]}-th prompt: {sub[0]:,} of "
+                     f"{sub[1]:,} votes (more than {_SIGMA_FIT_VOTES:,})")
+    return replace(_conditional(marginal, sigma), notes=tuple(notes), subsample=tuple(subsample)), post
 
 
 def _conditional(m: VoteModel, sigma: float) -> VoteModel:
     """Undo the attenuation of the marginal fit for a shared comparison effect with SD ``sigma``."""
     shrink = np.minimum(_K_PROBIT * m.a**2 * sigma**2, _MAX_SHRINK)
     c = 1.0 / np.sqrt(1.0 - shrink)
-    return VoteModel(m.strengths, m.a * c, m.p * c, m.l * c, m.tau, sigma, m.converged, m.n_nodes)
+    return VoteModel(m.strengths, m.a * c, m.p * c, m.l * c, m.tau, sigma, m.converged, m.n_nodes, m.notes,
+                     m.subsample)
 
 
 def _vote_probs(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
                 x: np.ndarray, e: float) -> np.ndarray:
     eta = m.a[ann] * (gap + e) + m.p[ann] * flip_sign + m.l[ann] * x
-    first = 1.0 / (1.0 + np.exp(-eta))
+    first = expit(eta)
     t = m.tau[ann]
     return np.column_stack([(1 - t) * first, (1 - t) * (1 - first), t])
 
@@ -242,19 +272,23 @@ def _prompt_loglik(m: VoteModel, ann: np.ndarray, comp: np.ndarray, label: np.nd
 
 def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label: np.ndarray,
                    flip_sign: np.ndarray, x: np.ndarray, gap: np.ndarray, prompt_of_comp: np.ndarray,
-                   n_prompts: int, use: np.ndarray) -> tuple[float, np.ndarray]:
+                   n_prompts: int, use: np.ndarray) -> tuple[float, np.ndarray, tuple[int, int, int] | None]:
     """``sigma`` by maximum likelihood of a two-class prompt mixture, and each prompt's posterior of 'split'.
 
     A prompt is, with probability ``pi``, one whose votes ignore the quality
     gap (``a_i = 0``) and otherwise follows the null with comparison SD
     ``sigma``. Fitting both keeps a few genuinely split prompts from
     inflating ``sigma`` (which would make every split look expected). On a
-    deterministic subsample of prompts (every k-th) when the data are large.
+    deterministic subsample of prompts (every k-th) when the data are large;
+    then also returns ``(votes used, votes available, k)``, else None.
     """
     take = use.copy()
+    sub = None
     if take.sum() > _SIGMA_FIT_VOTES:
-        k = int(np.ceil(take.sum() / _SIGMA_FIT_VOTES))
+        n_before = int(take.sum())
+        k = int(np.ceil(n_before / _SIGMA_FIT_VOTES))
         take &= prompt_of_comp[comp] % k == 0
+        sub = (int(take.sum()), n_before, k)
     a, lab, f, xx, g = ann[take], label[take], flip_sign[take], x[take], gap[take]
     kept, c = np.unique(comp[take], return_inverse=True)  # the subsample's comparisons, renumbered
     n_comp = len(kept)
@@ -269,7 +303,7 @@ def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label
         ll0 = _prompt_loglik(_conditional(marginal, sigma), a, c, lab, g, f, xx, n_comp, pr, n_kept)[has]
         pi = 0.05
         for _ in range(50):  # EM on the mixing share only: two fixed likelihood vectors
-            r = 1.0 / (1.0 + np.exp(np.log1p(-pi) + ll0 - np.log(pi) - ll1[has]))
+            r = expit(np.log(pi) + ll1[has] - np.log1p(-pi) - ll0)
             pi = float(np.clip(r.mean(), 1e-4, 0.5))
         total = float(np.logaddexp(np.log1p(-pi) + ll0, np.log(pi) + ll1[has]).sum())
         return total, pi, r
@@ -295,7 +329,7 @@ def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label
     sigma = 0.5 * (lo + up)
     post = np.zeros(n_prompts)
     post[kept_prompt] = fit(sigma)[2]
-    return float(sigma), post
+    return float(sigma), post, sub
 
 
 def prompt_test(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
@@ -331,7 +365,7 @@ def simulate_weighted(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.n
     out = np.empty((n_resamples, n_groups))
     for b in range(n_resamples):  # resamples; each one is vectorized over votes
         e = rng.normal(0.0, m.sigma, n_comp)
-        first = 1.0 / (1.0 + np.exp(-(base + m.a[ann] * e[comp])))
+        first = expit(base + m.a[ann] * e[comp])
         u = rng.random(len(comp))
         lab = np.where(u < t, 2, np.where(u < t + (1 - t) * first, 0, 1))
         counts = np.bincount(comp * 3 + lab, minlength=n_comp * 3).reshape(n_comp, 3)
