@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_read.py            # 1,000,000 judgments (about 1 GB of JSONL)
     python benchmarks/bench_read.py --quick    # 20,000 judgments, a smoke run
+    python benchmarks/bench_read.py --n 200000 # any size
 
 The file is generated once (cached under ``$TMPDIR/prefqa_bench``): 333,334 comparisons of
 two responses each, judged by 3 of 60 annotators, over 40,000 prompts. Texts are random
@@ -103,8 +104,9 @@ def run_pandas(path: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k judgments instead of 1M")
+    parser.add_argument("--n", type=int, default=None, help="number of judgments (overrides --quick)")
     args = parser.parse_args(argv)
-    n = 20_000 if args.quick else 1_000_000
+    n = args.n or (20_000 if args.quick else 1_000_000)
     folder = Path(tempfile.gettempdir()) / "prefqa_bench"
     folder.mkdir(exist_ok=True)
     path = make_file(folder / f"read_{n}.jsonl", n)

@@ -352,3 +352,24 @@ def test_json_summary_mentions_everything() -> None:
     assert "1 x annotator id is missing" in text and "'Left' -> 'a' (2 cells)" in text
     assert "exact duplicates" in text
     assert json.loads(rep.to_frame().to_json(orient="records"))[0]["n_duplicates"] == 1
+
+
+def test_text_conflicts_against_a_plain_dictionary() -> None:
+    # independent implementation: remember the first text of each id, flag every later different text
+    from prefqa.io._checks import text_conflicts
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        ids = pd.Series(rng.choice(np.array(["r1", "r2", "r3", None], dtype=object), n), dtype="str")
+        texts = pd.Series(rng.choice(["x", "y", "z"], n), dtype="str")
+        if rng.random() < 0.5:  # long runs of equal rows, as in files with consecutive judgments
+            texts = texts.sort_values().reset_index(drop=True)
+        first: dict[str, str] = {}
+        expected = []
+        for i, t in zip(ids, texts):
+            if pd.isna(i):
+                expected.append(False)
+                continue
+            expected.append(first.setdefault(i, t) != t)
+        assert text_conflicts(ids, texts).tolist() == expected

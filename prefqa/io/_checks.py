@@ -171,21 +171,22 @@ def error_text(error: BaseException, style: str = "python") -> str:
 def text_conflicts(ids: pd.Series, texts: pd.Series) -> np.ndarray:
     """Return ``True`` for rows whose text differs from the first text seen for their id.
 
-    Missing ids never conflict. Texts are compared exactly (dictionary codes, no hashing
-    collisions).
+    Missing ids never conflict. Texts are compared exactly through dictionary codes
+    (pyarrow's hash table compares the strings themselves, so no hash collision can hide
+    a conflict).
 
     >>> text_conflicts(pd.Series(["r1", "r1", "r2", "r1"]), pd.Series(["x", "x", "y", "z"])).tolist()
     [False, False, False, True]
     """
     icodes, iuniq = pd.factorize(pd.Series(ids, copy=False), use_na_sentinel=True)
-    if len(iuniq) == len(icodes):  # every id once: nothing to compare
-        return np.zeros(len(icodes), dtype=bool)
+    n = len(icodes)
+    if len(iuniq) == n:  # every id once: nothing to compare
+        return np.zeros(n, dtype=bool)
     tcodes, _ = pd.factorize(pd.Series(texts, copy=False), use_na_sentinel=False)
-    valid = icodes >= 0
+    rows = np.flatnonzero(icodes >= 0)
     first = np.full(len(iuniq), -1, dtype=np.int64)
-    rows = np.flatnonzero(valid)
     first[icodes[rows][::-1]] = rows[::-1]
-    out = np.zeros(len(icodes), dtype=bool)
+    out = np.zeros(n, dtype=bool)
     out[rows] = tcodes[rows] != tcodes[first[icodes[rows]]]
     return out
 
