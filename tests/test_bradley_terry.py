@@ -215,7 +215,7 @@ def test_agrees_with_choix_ilsr_and_opt():
     strength = gen.normal(0, 1, k)
     a = gen.integers(0, k, 600)
     b = (a + gen.integers(1, k, 600)) % k
-    win = gen.random(600) < 1 / (1 + np.exp(-(strength[a] - strength[b])))
+    win = gen.random(600) < special.expit(strength[a] - strength[b])
     pairs = np.column_stack([np.where(win, a, b), np.where(win, b, a)])
     labels = [f"i{m}" for m in range(k)]
     ours = pq.fit_bradley_terry(pairs_data(pairs, labels=labels), ties="drop", ci=None)
@@ -745,6 +745,14 @@ def test_vote_patterns_rebuild_every_cluster():
     np.testing.assert_array_equal(pat.toarray()[inverse], direct)
     assert mult.sum() == 500 and np.array_equal(np.bincount(inverse), mult)
     assert len(mult) <= 83 and len(np.unique(pat.toarray(), axis=0)) == len(mult)
+    # one judgment per cluster (the fast path), clusters in any order
+    single = gen.permutation(300)
+    cells = gen.integers(0, 9, 300)
+    pat, mult, inverse = _patterns(cells, single, 300, 9)
+    direct = np.zeros((300, 9))
+    direct[single, cells] = 1.0
+    np.testing.assert_array_equal(pat.toarray()[inverse], direct)
+    assert mult.sum() == 300 and np.array_equal(np.bincount(inverse), mult)
 
 
 def test_annotator_bootstrap_agrees_with_annotator_sandwich():

@@ -364,6 +364,10 @@ def test_rating_model_terms_that_cannot_be_estimated_are_named() -> None:
         pq.fit_rating_model(_ratings(40, 1))                 # one rating per response
     with pytest.raises(InsufficientDataError, match=r"'annotator' has 1 level\(s\).*random=\('response',\)"):
         pq.fit_rating_model(_ratings(40, 2, n_annotators=1))
+    constant = _ratings(20, 2)
+    constant = _ratings_only(constant.ratings.assign(score=3.0))
+    with pytest.raises(InsufficientDataError, match="all 40 used scores equal 3: there is no variation"):
+        pq.fit_rating_model(constant)
 
 
 # ----------------------------------------------------------------------------- robustness (issue 12 item 3)

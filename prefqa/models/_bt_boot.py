@@ -168,6 +168,15 @@ def _patterns(cells: np.ndarray, cluster: np.ndarray, n_clusters: int, n_cells: 
     resample. Returns the (n_patterns, n_cells) count matrix ``P``, the
     number of clusters with each pattern, and the pattern of each cluster.
     """
+    if len(cells) == n_clusters and (np.bincount(cluster, minlength=n_clusters) == 1).all():
+        # one judgment per cluster: the pattern is its cell (no sparse matrix over the judgments)
+        present = np.bincount(cells, minlength=n_cells)
+        uniq = np.flatnonzero(present)
+        remap = np.cumsum(present > 0) - 1
+        p = sparse.csr_matrix((np.ones(len(uniq)), uniq, np.arange(len(uniq) + 1)), shape=(len(uniq), n_cells))
+        inverse = np.empty(n_clusters, dtype=np.int64)
+        inverse[cluster] = remap[cells]
+        return p, present[uniq].astype(np.int64), inverse
     q = sparse.coo_matrix((np.ones(len(cells)), (cluster, cells)), shape=(n_clusters, n_cells)).tocsr()
     q.sum_duplicates()
     q.sort_indices()

@@ -93,7 +93,10 @@ def fit_lmm(design: CrossedDesign, y: np.ndarray, *, reml: bool = True, max_iter
         s = phi[-1]
         if s <= 0 or np.any(phi[:-1] < 0):
             return np.inf
-        fac_ = design.factorize(blocks, phi[:-1] / s)
+        try:
+            fac_ = design.factorize(blocks, phi[:-1] / s)
+        except np.linalg.LinAlgError:
+            return np.inf
         ub_, us_, beta_ = fac_.solve()
         r2_ = yty - float(fac_.rb @ ub_) - float(fac_.rr @ np.concatenate([us_, beta_]))
         out = fac_.logdet_l + nu * np.log(2 * np.pi * s * s) + r2_ / (s * s)
@@ -102,6 +105,6 @@ def fit_lmm(design: CrossedDesign, y: np.ndarray, *, reml: bool = True, max_iter
     phi = np.append(theta * sigma, sigma)
     diagonal = np.all(np.isfinite(lower)) and np.all(lower == 0)
     active = np.append((theta > 1e-3) & diagonal, True)
-    sd_cov = wald_cov(unprofiled, phi, active)
+    sd_cov = wald_cov(unprofiled, phi, active) if sigma > 0 else np.full((len(phi),) * 2, np.nan)
     return LmmFit(theta, beta, cov, sigma, ub, us, float(dev), float(loglik),
                   bool(res.success), int(res.nit), str(res.message), fac, sd_cov)

@@ -386,7 +386,12 @@ def fit_preference_model(
     _check_groups(factors, n, gaussian=False)
     y = np.where(choice[keep] == 0, 1.0, np.where(choice[keep] == 1, 0.0, 0.5))
     design = CrossedDesign(x, factors)
-    fit = fit_glmm(design, y, method=method, max_iter=max_iter)
+    try:
+        fit = fit_glmm(design, y, method=method, max_iter=max_iter)
+    except np.linalg.LinAlgError as exc:
+        raise InsufficientDataError(f"the preference model could not be fitted on these {n} judgments ({exc}); "
+                                    f"the design is too small or degenerate for the terms {names} and groups "
+                                    f"{list(random_t)}: drop a term or group, or add judgments.") from None
     fe = fixed_table(names, fit.beta, fit.beta_cov, confidence_level)
     vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, 1.0,
                                         np.sqrt(np.diag(fit.sd_cov)), confidence_level)
@@ -502,8 +507,16 @@ def fit_rating_model(
     factors = [_factor(g, r[_RATING_GROUPS[g]], keep, ("intercept",), {}, False) for g in random_t]
     _check_groups(factors, n, gaussian=True)
     y = r["score"].to_numpy(dtype=np.float64)[keep]
+    if np.ptp(y) == 0:
+        raise InsufficientDataError(f"all {n} used scores equal {y[0]:g}: there is no variation to split into "
+                                    "annotator and response components.")
     design = CrossedDesign(np.ones((n, 1)), factors)
-    fit = fit_lmm(design, y, reml=reml, max_iter=max_iter)
+    try:
+        fit = fit_lmm(design, y, reml=reml, max_iter=max_iter)
+    except np.linalg.LinAlgError as exc:
+        raise InsufficientDataError(f"the rating model could not be fitted on these {n} ratings ({exc}); the "
+                                    f"design is too small or degenerate for the groups {list(random_t)}: drop a "
+                                    "group from `random` or add ratings.") from None
     fe = fixed_table(["intercept"], fit.beta, fit.beta_cov, confidence_level)
     se = np.sqrt(np.diag(fit.sd_cov))
     vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, fit.sigma,
