@@ -43,7 +43,7 @@ def codes_for(data: PreferenceData) -> tuple[pd.Index, Codes]:
     labels = list(data.codes("annotator_id")[1])
     if data.ratings is not None and "annotator_id" in data.ratings:
         labels += data.ratings["annotator_id"].dropna().unique().tolist()
-    index = pd.Index(sorted(set(labels)), name="annotator_id", dtype="str")
+    index = pd.Index(sorted({str(x) for x in labels}), name="annotator_id", dtype="str")
     return index, Codes(data, index)
 
 
