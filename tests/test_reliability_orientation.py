@@ -241,3 +241,28 @@ def test_no_overlap_anywhere_raises_with_the_reason():
         pq.agreement(pq.PreferenceData(empty, ratings=ratings))
     with pytest.raises(pq.InsufficientDataError, match="needs annotator ids"):
         pq.agreement(pq.PreferenceData(empty))
+
+
+def test_intra_rater_alpha_is_orientation_free_and_equals_krippendorff_on_doubled_repeats():
+    rng = np.random.default_rng(8)
+    j = _skewed(8, n=200)
+    rep = j.sample(150, random_state=2).copy()                 # the same annotator judges again
+    flip = rng.random(len(rep)) < 0.25
+    rep.loc[flip, "choice"] = rep.loc[flip, "choice"].map({"a": "b", "b": "a", "tie": "a"})
+    both = pd.concat([j, rep], ignore_index=True)
+    res = pq.agreement(pq.PreferenceData(both), n_resamples=0)
+    got = res.intra_rater.set_index("coefficient").loc["krippendorff_alpha", "estimate"]
+    units = both.assign(unit=both["comparison_id"] + "|" + both["annotator_id"])
+    units = units[units["unit"].isin(units.loc[units["unit"].duplicated(), "unit"])]
+    units = units.assign(rater=units.groupby("unit").cumcount())  # repeat number as the "rater"
+    d = pd.concat([units, units.assign(unit=units["unit"] + "~m",
+                                       choice=units["choice"].map({"a": "b", "b": "a", "tie": "tie"}))])
+    dense = d.assign(v=d["choice"].map({"a": 0, "b": 1, "tie": 2})).pivot(
+        index="rater", columns="unit", values="v").to_numpy(dtype=float)
+    assert got == pytest.approx(krippendorff.alpha(reliability_data=dense, level_of_measurement="nominal"), abs=EXACT)
+    comps = both["comparison_id"].unique()
+    swapped = _swap_sides(both, rng.choice(comps, len(comps) // 2, replace=False))
+    res2 = pq.agreement(pq.PreferenceData(swapped), n_resamples=0)
+    assert res2.intra_rater.set_index("coefficient").loc["krippendorff_alpha", "estimate"] == pytest.approx(got, abs=EXACT)
+    stored = pq.agreement(pq.PreferenceData(both), n_resamples=0, orientation="as_stored")
+    assert stored.intra_rater["estimate"].iloc[0] != pytest.approx(got, abs=1e-3)

@@ -244,7 +244,9 @@ def agreement(
         Per-stratum alpha: 'pooled' uses the expected disagreement of all
         data (stable for small strata, comparable across them); 'within' uses
         each stratum's own, i.e. alpha computed on the stratum alone. The
-        kappa family always uses the stratum's own chance agreement.
+        kappa family always uses the stratum's own chance agreement. The
+        category set (and so the ``q`` of AC1 and Brennan-Prediger) is that of
+        all data in every stratum.
     orientation : {'symmetric', 'as_stored'}, default 'symmetric'
         'symmetric' computes chance agreement from marginals counted over
         both orientations of every comparison (which response is "first" is
@@ -394,7 +396,8 @@ def _pair_rows(data: PreferenceData, by_cols: tuple[str, ...] | None, expected: 
                              pooled_marginals=None if stratum == "all" else pooled, perm=tperm):
                 row.update(stratum=stratum, target=name, reason=_reason(row, int(used.sum())))
                 rows.append(row)
-    intra, _ = intra_rater(comp[has_ann], ann[has_ann], raw_choice[has_ann], n_cat=3, groups=group[has_ann])
+    intra, _ = intra_rater(comp[has_ann], ann[has_ann], raw_choice[has_ann], n_cat=3, groups=group[has_ann],
+                           perm=np.array([1, 0, 2]) if orientation == "symmetric" else None)
     return {"rows": rows, "intra": intra, "n_used": n_used, "n_used_judgments": int(keep.sum()),
             "n_repeats": n_repeats, "n_without": int((~has_ann).sum()), "categories": cats}
 

@@ -11,7 +11,8 @@ __all__ = ["intra_rater"]
 
 
 def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: int,
-                groups: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                groups: np.ndarray | None = None,
+                perm: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (overall, per-annotator) intra-rater agreement from every judgment row.
 
     A unit is one (annotator, comparison) judged 2+ times by that annotator;
@@ -21,6 +22,11 @@ def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: 
     ``intra_agreement`` and ``intra_alpha``, the latter using the pooled
     expected disagreement of all repeated units (one annotator rarely has
     enough repeats for its own).
+
+    ``perm`` (a permutation of the categories) takes the expected
+    disagreement from the doubled data, every unit counted once more with
+    its categories permuted (both orientations of a comparison); the
+    observed disagreement is unchanged.
     """
     if groups is None:  # (comparison, annotator) group of each row
         key = comp.astype(np.int64) * (int(ann.max()) + 1 if len(ann) else 1) + ann
@@ -39,10 +45,12 @@ def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: 
     pa_u = same / (mu * (mu - 1.0))
     d_u = (mu**2 - (c**2).sum(axis=1)) / (mu - 1.0)  # off-diagonal coincidences of the unit
     n_c = c.sum(axis=0).astype(float)
+    if perm is not None:
+        n_c = n_c + n_c[perm]
     n = n_c.sum()
     d_e = (n**2 - (n_c**2).sum()) / (n * (n - 1.0)) if n > 1 else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        alpha = 1.0 - (d_u.sum() / n) / d_e if len(mu) and d_e > 0 else np.nan
+        alpha = 1.0 - (d_u.sum() / mu.sum()) / d_e if len(mu) and d_e > 0 else np.nan
     overall = pd.DataFrame({
         "coefficient": ["krippendorff_alpha", "percent_agreement"],
         "level": ["nominal", "nominal"],
