@@ -237,3 +237,18 @@ def test_properties_accounting_no_degenerate_pairs_and_swap_invariance(case, tie
     swapped = pq.build_pairs(make(texts, _swap(comps)), ties=ties)
     pd.testing.assert_frame_equal(ps.pairs, swapped.pairs)
     pd.testing.assert_frame_equal(ps.dropped, swapped.dropped)
+
+
+def test_ratings_only_data_says_which_policy_to_use():
+    """Issue 12: ratings without judgments once gave an empty PairSet, ratings without prompts 0 candidates."""
+    r = pd.DataFrame({"response_id": ["r1", "r2", "r3"] * 2, "annotator_id": list("xxxyyy"),
+                      "score": [1, 3, 5, 2, 3, 4], "response": ["a", "b", "c"] * 2})
+    no_prompts = pq.read(r)
+    with pytest.raises(pq.SchemaError, match=r"6 ratings and no judged comparisons.*policy='best_vs_worst'"):
+        pq.build_pairs(no_prompts)
+    with pytest.raises(pq.InsufficientDataError, match=r"none of the 3 rated responses has a prompt id"):
+        pq.build_pairs(no_prompts, policy="best_vs_worst")
+    with_prompts = pq.read(r.assign(prompt=["P1", "P1", "P2"] * 2))
+    ps = pq.build_pairs(with_prompts, policy="best_vs_worst")
+    assert ps.pairs[["chosen", "rejected"]].values.tolist() == [["b", "a"]]  # mean 3 vs 1.5
+    assert ps.dropped_counts() == {"single_response": 1}

@@ -104,10 +104,36 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
             )
         if label != "majority":
             raise SchemaError(f"`label` ({label!r}) applies to judged data; rated pairs come from scores (policy={policy!r}).")
+        _check_rated_prompts(data, policy)
+    elif not data.n_judgments and data.ratings is not None and len(data.ratings):
+        raise SchemaError(
+            f"`data` holds {len(data.ratings):,} ratings and no judged comparisons, so there is nothing to "
+            f"pair with policy=None; pair responses of the same prompt by score with policy= one of {list(POLICIES)} "
+            "(for example policy='best_vs_worst')."
+        )
     elif not data.has_texts or "response_b_id" not in data.judgments:
         raise SchemaError(
             "pairs need response texts: the judgments have no `response_a_id`/`response_b_id` with a "
             "`responses` table. Read data that carries `response_a` and `response_b` texts."
+        )
+
+
+def _check_rated_prompts(data: PreferenceData, policy: str) -> None:
+    """Rated pairs are formed within a prompt: refuse ratings whose responses have no prompt ids at all."""
+    resp = data.responses
+    pid = resp["prompt_id"] if "prompt_id" in resp else pd.Series(dtype="object")
+    rated = data.ratings["response_id"]
+    known = pid[resp["response_id"].isin(rated).to_numpy()].notna() if len(resp) else pd.Series(dtype=bool)
+    if "prompt_id" in data.ratings:
+        has_prompt = bool(data.ratings["prompt_id"].notna().any())
+    else:
+        has_prompt = bool(known.any())
+    if not has_prompt:
+        raise InsufficientDataError(
+            f"policy={policy!r} pairs responses of the same prompt, but none of the {rated.nunique():,} rated "
+            "responses has a prompt id (each response is then its own unit), so no pair can be formed. Read "
+            "a file with a `prompt` or `prompt_id` column, or map yours with pq.read(..., "
+            "mapping={'YOUR_COLUMN': 'prompt_id'})."
         )
 
 
