@@ -30,19 +30,19 @@ import prefqa as pq
 UPLOAD_SUFFIXES: tuple[str, ...] = (".jsonl.gz", ".csv", ".jsonl", ".json", ".parquet", ".xlsx")
 
 
-def _read_formats() -> tuple[str, ...]:
-    """The formats ``pq.read`` knows, from the io reader registry (``prefqa.io.FORMATS`` before it existed)."""
+def _read_formats() -> dict[str, str]:
+    """The formats ``pq.read`` knows and a line on each, from the io reader registry (one place to add a reader)."""
     io_mod = importlib.import_module("prefqa.io")  # the registry's home (not re-exported by prefqa)
-    for name in ("READERS", "REGISTRY", "registry"):
-        reg = getattr(io_mod, name, None)
-        reg = reg() if callable(reg) else reg
-        if isinstance(reg, Mapping) and reg:
-            return tuple(str(k) for k in reg)
-    return tuple(str(f) for f in io_mod.FORMATS)
+    listing = getattr(io_mod, "reader_formats", None)
+    if callable(listing):
+        return {str(f.name): f"{f.description} (needs {f.signature})" for f in listing()}
+    return {str(f): "" for f in io_mod.FORMATS}
 
 
+#: Reader format -> description and the columns its detection needs (from ``prefqa.io.reader_formats()``).
+READ_FORMAT_HELP: dict[str, str] = _read_formats()
 #: The formats ``pq.read`` knows (read from the library, so a new reader appears in the selector).
-READ_FORMATS: tuple[str, ...] = _read_formats()
+READ_FORMATS: tuple[str, ...] = tuple(READ_FORMAT_HELP)
 #: The export formats ``pq.export`` writes.
 EXPORT_FORMATS: tuple[str, ...] = ("dpo", "reward", "kto", "prompts", "openai")
 #: Canonical judgment columns offered by the column-mapping form (DESIGN.md section 1).

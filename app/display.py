@@ -47,13 +47,20 @@ LABELS: dict[str, str] = {
     "share_a_first": "Shown first (share)", "share_first": "Shown first (share)", "estimable": "Estimable",
     "win_probability": "P(row wins)", "f": "F", "df1": "df1", "df2": "df2", "style_estimate": "Style estimate",
     "style_ci_low": "Style CI low", "style_ci_high": "Style CI high", "style_rank": "Style rank",
+    "n_with_consensus": "Judgments with a consensus", "kappa": "Kappa", "kappa_ci_low": "Kappa CI low",
+    "kappa_ci_high": "Kappa CI high", "gold_ci_low": "Gold CI low", "gold_ci_high": "Gold CI high",
+    "position_consistency": "Position consistency", "n_position": "Position judgments",
+    "n_length": "Length judgments", "divergence": "Raw vs LC divergence", "lc_std_error": "LC std. error",
+    "model_1": "Model 1", "model_2": "Model 2", "n_model_1_first": "Model 1 shown first",
+    "share_model_1_first": "Model 1 shown first (share)", "one_sided": "Shown in one order",
 }
 #: Columns holding shares in [0, 1], shown as percentages.
 RATES: frozenset[str] = frozenset({
     "p_a", "p_a_ci_low", "p_a_ci_high", "tie_rate", "loo_agreement", "intra_agreement", "ds_accuracy",
     "gold_accuracy", "consistency", "self_consistency", "agreement", "raw_win_rate", "raw_ci_low",
     "raw_ci_high", "lc_win_rate", "lc_ci_low", "lc_ci_high", "rate_more_chosen", "rate_ci_low",
-    "rate_ci_high", "share_a_first", "share_first", "win_probability",
+    "rate_ci_high", "share_a_first", "share_first", "win_probability", "position_consistency", "gold_ci_low",
+    "gold_ci_high", "share_model_1_first", "divergence",
 })
 #: Integer-valued columns without an ``n_`` prefix, shown with thousands separators.
 COUNTS: frozenset[str] = frozenset({"n", "wins", "losses", "ties", "rank", "longest_run", "df1", "df2",

@@ -459,3 +459,17 @@ def test_xlsx_upload_with_openpyxl(tmp_path) -> None:
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     assert not at.error, [e.value for e in at.error]
     assert (_metric(at, "Judgments"), _metric(at, "Comparisons")) == ("6", "3")
+
+
+def test_llm_judges_without_humans_on_the_bias_page() -> None:
+    # LLMBar-like: only LLM judges, gold labels on every item, half the items shown in both orders
+    data, _ = pq.simulate(n_prompts=60, n_annotators=5, judgments_per_comparison=5, gold_share=1.0,
+                          both_orders=0.5, n_always_a=1, rng=3)
+    frame = data.judgments_with_text()
+    frame["annotator_kind"] = "llm"
+    at = _upload("judges.csv", _csv(frame)).switch_page("views/bias.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "LLM judges" in [s.value for s in at.subheader]
+    judge = at.dataframe[-1].value
+    assert {"Gold accuracy", "Position consistency"} <= set(judge.columns), list(judge.columns)
+    assert len(judge) == 5

@@ -45,7 +45,8 @@ if up is not None:
             none = "(not in the file)"
             with st.form("mapping"):
                 fmt = st.selectbox("Format", ["auto", *c.READ_FORMATS], key="map_format",
-                                   help="`wide`: one row per comparison, one column per annotator (PandaLM).")
+                                   format_func=lambda f: f if f == "auto" else f"{f}: {c.READ_FORMAT_HELP[f]}",
+                                   help="`auto` detects the format from your columns.")
                 st.markdown("**Canonical columns** (pick the column of yours that holds each)")
                 picks = {}
                 grid = st.columns(3)
