@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from ..schema import PreferenceData
 from ._assemble import apply_guards, frames, positions, take
 from ._balance import balance_lengths, cap_per_prompt
 from ._guards import DEFAULT_GUARDS, OPTIONAL_GUARDS, text_codes
-from ._policies import POLICIES, rated_candidates
+from ._policies import POLICIES, check_rated_prompts, rated_candidates
 from ._result import PairSet, check_accounting
 
 __all__ = ["build_pairs"]
@@ -104,7 +105,7 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
             )
         if label != "majority":
             raise SchemaError(f"`label` ({label!r}) applies to judged data; rated pairs come from scores (policy={policy!r}).")
-        _check_rated_prompts(data, policy)
+        check_rated_prompts(data, policy)
     elif not data.n_judgments and data.ratings is not None and len(data.ratings):
         raise SchemaError(
             f"`data` holds {len(data.ratings):,} ratings and no judged comparisons, so there is nothing to "
@@ -115,25 +116,6 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
         raise SchemaError(
             "pairs need response texts: the judgments have no `response_a_id`/`response_b_id` with a "
             "`responses` table. Read data that carries `response_a` and `response_b` texts."
-        )
-
-
-def _check_rated_prompts(data: PreferenceData, policy: str) -> None:
-    """Rated pairs are formed within a prompt: refuse ratings whose responses have no prompt ids at all."""
-    resp = data.responses
-    pid = resp["prompt_id"] if "prompt_id" in resp else pd.Series(dtype="object")
-    rated = data.ratings["response_id"]
-    known = pid[resp["response_id"].isin(rated).to_numpy()].notna() if len(resp) else pd.Series(dtype=bool)
-    if "prompt_id" in data.ratings:
-        has_prompt = bool(data.ratings["prompt_id"].notna().any())
-    else:
-        has_prompt = bool(known.any())
-    if not has_prompt:
-        raise InsufficientDataError(
-            f"policy={policy!r} pairs responses of the same prompt, but none of the {rated.nunique():,} rated "
-            "responses has a prompt id (each response is then its own unit), so no pair can be formed. Read "
-            "a file with a `prompt` or `prompt_id` column, or map yours with pq.read(..., "
-            "mapping={'YOUR_COLUMN': 'prompt_id'})."
         )
 
 
@@ -189,7 +171,9 @@ def _consensus(data: PreferenceData, label: str, drop_a: set[str], half_a: set[s
     if not use.n_judgments:
         return pd.DataFrame(columns=["label", "p_1", "p_2", "p_tie", "n_judgments", "agreement", "tied_vote"]), 0
     if label == "model":
-        from ._model_label import model_labels  # imports the mixed-model stack only when asked for
+        from ._model_label import (
+            model_labels,  # imports the mixed-model stack only when asked for
+        )
 
         return model_labels(use, w)[0], use.n_judgments
     return consensus(use, method=label, weights=w).labels, use.n_judgments

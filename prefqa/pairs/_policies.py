@@ -26,9 +26,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 
-__all__ = ["POLICIES", "within_group_pairs", "rated_candidates"]
+__all__ = ["POLICIES", "check_rated_prompts", "rated_candidates", "within_group_pairs"]
 
 POLICIES: tuple[str, ...] = ("best_vs_worst", "best_vs_random", "all_above_margin", "adjacent")
 
@@ -128,3 +129,22 @@ def rated_candidates(
     empty = pd.DataFrame({"prompt_id": g_labels.to_numpy(dtype=object)[~has_pair],
                           "reason_code": reason[~has_pair]})
     return cand, empty
+
+
+def check_rated_prompts(data: PreferenceData, policy: str) -> None:
+    """Rated pairs are formed within a prompt: refuse ratings whose responses have no prompt ids at all."""
+    resp = data.responses
+    pid = resp["prompt_id"] if "prompt_id" in resp else pd.Series(dtype="object")
+    rated = data.ratings["response_id"]
+    known = pid[resp["response_id"].isin(rated).to_numpy()].notna() if len(resp) else pd.Series(dtype=bool)
+    if "prompt_id" in data.ratings:
+        has_prompt = bool(data.ratings["prompt_id"].notna().any())
+    else:
+        has_prompt = bool(known.any())
+    if not has_prompt:
+        raise InsufficientDataError(
+            f"policy={policy!r} pairs responses of the same prompt, but none of the {rated.nunique():,} rated "
+            "responses has a prompt id (each response is then its own unit), so no pair can be formed. Read "
+            "a file with a `prompt` or `prompt_id` column, or map yours with pq.read(..., "
+            "mapping={'YOUR_COLUMN': 'prompt_id'})."
+        )
