@@ -195,3 +195,31 @@ def test_pairwise_kappa_q_values():
     assert (pw["q_value"] >= pw["p_value"]).all()
     with pytest.raises(pq.SchemaError, match="`fdr` must be"):
         pq.pairwise_kappa(f, **KW, fdr=1.5)
+
+
+def test_pairwise_kappa_mirror_is_orientation_free_with_a_delta_method_se():
+    rng = np.random.default_rng(6)
+    n = 300
+    truth = np.where(rng.random(n) < 0.8, 0, 1)          # stored with the preferred response first
+    lab = lambda: np.where(rng.random(n) < 0.8, truth, 1 - truth)  # noqa: E731
+    f = pd.DataFrame({"unit": np.r_[np.arange(n), np.arange(n)], "rater": ["x"] * n + ["y"] * n,
+                      "value": np.r_[lab(), lab()]})
+    mirror = {0: 1, 1: 0}
+    sym = pq.pairwise_kappa(f, **KW, mirror=mirror).iloc[0]
+    flip = f["unit"].isin(rng.choice(n, n // 2, replace=False))
+    g = f.assign(value=np.where(flip, 1 - f["value"], f["value"]))
+    assert pq.pairwise_kappa(g, **KW, mirror=mirror).iloc[0]["estimate"] == pytest.approx(sym["estimate"], abs=EXACT)
+    assert pq.pairwise_kappa(g, **KW).iloc[0]["estimate"] != pytest.approx(
+        pq.pairwise_kappa(f, **KW).iloc[0]["estimate"], abs=1e-3)       # as stored it moves
+    doubled = pd.concat([f, f.assign(unit=f["unit"] + n, value=1 - f["value"])])
+    assert sym["estimate"] == pytest.approx(pq.cohen_kappa(doubled, **KW).estimate, abs=EXACT)
+    assert sym["p_observed"] == pytest.approx(pq.cohen_kappa(f, **KW).p_observed, abs=EXACT) and sym["n"] == n
+    # the SE matches the spread of the estimator over simulated tables (delta method, exact gradient)
+    from prefqa.reliability.cohen import kappa_from_tables
+    p_cells = np.array([[0.55, 0.12], [0.10, 0.23]])
+    tables = rng.multinomial(n, p_cells.ravel(), size=4000).reshape(-1, 2, 2).astype(float)
+    perm = [1, 0]
+    res = kappa_from_tables((tables + tables[:, perm][:, :, perm]) / 2.0)
+    assert np.mean(res["std_error"]) / np.std(res["estimate"], ddof=1) == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(pq.SchemaError, match="no image"):
+        pq.pairwise_kappa(f, **KW, mirror={0: 1})

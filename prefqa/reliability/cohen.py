@@ -15,7 +15,7 @@ indicators give every pair's contingency table through sparse products.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,30 @@ def _pair_tables(unit: np.ndarray, rater: np.ndarray, value: np.ndarray, n_units
     return i, j, tables
 
 
+def _mirror_domain(frame: pd.DataFrame, value: str, value_domain: Sequence[Any] | None,
+                   mirror: Mapping[Any, Any]) -> list[Any]:
+    """The categories closed under ``mirror`` (the declared domain, else the observed values)."""
+    if not isinstance(mirror, Mapping):
+        raise SchemaError(f"`mirror` must be a mapping of each value to its mirror image; got {type(mirror).__name__}.")
+    if value not in frame.columns:
+        raise SchemaError(f"`frame` has no column {value!r}; found {list(frame.columns)}.")
+    base = list(value_domain) if value_domain is not None else list(pd.unique(frame[value].dropna()))
+    missing = [v for v in base if v not in mirror]
+    if missing:
+        raise SchemaError(f"`mirror` has no image for value(s) {missing[:5]}; map every value (e.g. 'tie': 'tie').")
+    images = [mirror[v] for v in base]
+    if value_domain is not None:
+        outside = [v for v in images if v not in base]
+        if outside:
+            raise SchemaError(f"`mirror` maps into {outside[:5]}, which `value_domain` does not list.")
+        return base
+    out = list(dict.fromkeys(base + images))
+    try:
+        return sorted(out)
+    except TypeError:
+        return out
+
+
 def pairwise_kappa(
     frame: pd.DataFrame,
     *,
@@ -114,6 +138,7 @@ def pairwise_kappa(
     value_domain: Sequence[Any] | None = None,
     confidence_level: float = 0.95,
     fdr: float = 0.05,
+    mirror: Mapping[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Compute Cohen's kappa for every pair of raters sharing at least ``min_overlap`` units.
 
@@ -132,6 +157,16 @@ def pairwise_kappa(
     confidence_level : float, default 0.95
     fdr : float, default 0.05
         False discovery rate for ``significant``.
+    mirror : mapping, optional
+        Each value's mirror image, for labels that are arbitrary per unit:
+        for pairwise preferences ``{"a": "b", "b": "a", "tie": "tie"}`` (or the
+        codes of ``PreferenceData.oriented_choice()``, ``{0: 1, 1: 0, 2: 2}``).
+        Every unit is then counted half as stored and half mirrored (the table
+        ``(T + P T P') / 2``), so no kappa depends on which response of a
+        comparison was stored first; observed agreement and ``n`` are
+        unchanged. The asymptotic SE on the symmetrised table is the
+        delta-method SE of this estimator (the kappa's gradient is
+        mirror-invariant there).
 
     Returns
     -------
@@ -155,9 +190,13 @@ def pairwise_kappa(
     _check(weights, confidence_level, min_overlap)
     if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0.0 < float(fdr) < 1.0:
         raise SchemaError(f"`fdr` must be a number strictly between 0 and 1 (e.g. 0.05); got {fdr!r}.")
-    r = prepare(frame, unit=unit, rater=rater, value=value, level="nominal", value_domain=value_domain)
+    domain = value_domain if mirror is None else _mirror_domain(frame, value, value_domain, mirror)
+    r = prepare(frame, unit=unit, rater=rater, value=value, level="nominal", value_domain=domain)
     i, j, tables = _pair_tables(r.unit, r.rater, r.value, r.n_units, len(r.rater_labels), r.n_categories,
                                 int(min_overlap))
+    if mirror is not None:
+        perm = r.categories.get_indexer([mirror[c] for c in r.categories])
+        tables = (tables + tables[:, perm][:, :, perm]) / 2.0
     res = kappa_from_tables(tables, weights, observed_levels=value_domain is None)
     zq = stats.norm.ppf(0.5 + confidence_level / 2.0)
     q = bh_qvalues(res["p_value"])
