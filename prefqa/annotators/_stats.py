@@ -126,7 +126,9 @@ def group_logistic(
     b1 = np.zeros(n_groups)
     converged = False
     step = np.zeros(n_groups)
-    h00 = h01 = h11 = np.ones(n_groups)
+    h00: np.ndarray = np.ones(n_groups)
+    h01: np.ndarray = np.ones(n_groups)
+    h11: np.ndarray = np.ones(n_groups)
     for _ in range(max_iter):
         eta = b0[group] + b1[group] * x
         mu = expit(eta)

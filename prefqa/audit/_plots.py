@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["PLOTS", "svg_of"]
 
-_RC = {
+_RC: dict[str, Any] = {
     "svg.fonttype": "none", "svg.hashsalt": "prefqa", "text.parse_math": False,
     "font.size": 11, "axes.spines.top": False, "axes.spines.right": False,
     "font.family": "sans-serif",

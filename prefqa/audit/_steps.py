@@ -274,6 +274,8 @@ def _icc(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> 
     opts = {"confidence_level": config["audit"]["confidence_level"], **_opts(config, "icc")}
     aspect = opts.pop("aspect", None)
     ratings = data.ratings
+    if ratings is None or not len(ratings):
+        raise InsufficientDataError("no ratings (absolute scores) in this file")
     if aspect is not None and "aspect" in ratings:
         ratings = ratings[ratings["aspect"].astype(str) == str(aspect)]
     elif "aspect" in ratings and ratings["aspect"].nunique() > 1:
@@ -387,7 +389,7 @@ def _pairs(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -
     section["n_kept"] = len(pairs) if pairs is not None else None
     section["n_dropped"] = len(dropped) if dropped is not None else None
     reason = pick(dropped, "reason_code", "reason") if isinstance(dropped, pd.DataFrame) else None
-    counts = dropped[reason].value_counts() if reason else pd.Series(dtype="int64")
+    counts = dropped[reason].value_counts() if reason and dropped is not None else pd.Series(dtype="int64")
     section["drop_reasons"] = [{"reason": str(k), "n": int(v)} for k, v in counts.items()]
     if isinstance(pairs, pd.DataFrame) and len(pairs):
         cols = [c for c in ("comparison_id", "prompt", "chosen", "rejected", "agreement") if c in pairs]
