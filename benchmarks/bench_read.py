@@ -28,13 +28,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import measure, report  # noqa: E402
+from _harness import measure, report
 
-WORDS = np.array(("the a of to and in is it that for on with as was at by this be from or an are not "
-                  "model answer data user result value error table python list first second response "
-                  "please explain why how what which because however therefore example simple write "
-                  "function number string return because question summary short long detail step "
-                  "reason clear helpful correct wrong maybe").split())
+WORDS = np.array(["the", "a", "of", "to", "and", "in", "is", "it", "that", "for", "on", "with", "as", "was", "at", "by", "this", "be", "from", "or", "an", "are", "not", "model", "answer", "data", "user", "result", "value", "error", "table", "python", "list", "first", "second", "response", "please", "explain", "why", "how", "what", "which", "because", "however", "therefore", "example", "simple", "write", "function", "number", "string", "return", "because", "question", "summary", "short", "long", "detail", "step", "reason", "clear", "helpful", "correct", "wrong", "maybe"])
 
 
 def _texts(rng: np.random.Generator, n: int, mean_chars: float) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["stable_id", "hash_arrow_values"]
+__all__ = ["hash_arrow_values", "stable_id"]
 
 
 def stable_id(prefix: str, *parts: pd.Series | np.ndarray) -> np.ndarray:

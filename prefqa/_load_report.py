@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["LoadReport", "empty_rows_table", "empty_coerced_table", "empty_duplicates_table"]
+__all__ = ["LoadReport", "empty_coerced_table", "empty_duplicates_table", "empty_rows_table"]
 
 
 def empty_rows_table() -> pd.DataFrame:
@@ -140,10 +140,10 @@ class LoadReport:
     def summary(self) -> str:
         """Return a plain-text account of the load: counts, rejections, duplicates, changes."""
         lines = [
-            f"Read {self.n_rows:,} rows from {self.source} (format {self.format!r}): "
-            f"{self.n_rows_used:,} used, {self.n_rejected:,} rejected.",
-            f"Produced {self.n_judgments:,} judgments and {self.n_ratings:,} ratings; "
-            f"{self.n_repeats:,} repeated judgments kept; {self.n_empty_texts:,} empty responses kept.",
+            (f"Read {self.n_rows:,} rows from {self.source} (format {self.format!r}): "
+             f"{self.n_rows_used:,} used, {self.n_rejected:,} rejected."),
+            (f"Produced {self.n_judgments:,} judgments and {self.n_ratings:,} ratings; "
+             f"{self.n_repeats:,} repeated judgments kept; {self.n_empty_texts:,} empty responses kept."),
         ]
         if self.n_rejected:
             lines.append("Rejected rows by reason:")

@@ -31,12 +31,12 @@ from .errors import SchemaError
 
 __all__ = [
     "CHOICES",
-    "JUDGMENT_REQUIRED",
     "JUDGMENT_OPTIONAL",
-    "RESPONSE_COLUMNS",
+    "JUDGMENT_REQUIRED",
     "PROMPT_COLUMNS",
-    "RATING_REQUIRED",
     "RANKING_COLUMNS",
+    "RATING_REQUIRED",
+    "RESPONSE_COLUMNS",
     "LoadReport",
     "PreferenceData",
     "stable_id",
@@ -136,8 +136,15 @@ class PreferenceData:
     """
 
     __slots__ = (
-        "_judgments", "_responses", "_prompts", "_ratings", "_rankings",
-        "order_known", "load_report", "meta", "_cache",
+        "_cache",
+        "_judgments",
+        "_prompts",
+        "_rankings",
+        "_ratings",
+        "_responses",
+        "load_report",
+        "meta",
+        "order_known",
     )
 
     def __init__(

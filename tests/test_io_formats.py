@@ -14,10 +14,11 @@ from prefqa.io._pairs import hh_split
 from prefqa.schema import stable_id
 
 DATA = Path(__file__).resolve().parent / "data" / "io"
-PANDALM_OPTIONS = dict(
-    format="wide", id_column="idx", annotator_columns=["annotator1", "annotator2", "annotator3"],
-    prompt_columns=["instruction", "input"], response_columns=["response1", "response2"], model_key="cmp_key",
-)
+PANDALM_OPTIONS = {
+    "format": "wide", "id_column": "idx", "annotator_columns": ["annotator1", "annotator2", "annotator3"],
+    "prompt_columns": ["instruction", "input"], "response_columns": ["response1", "response2"],
+    "model_key": "cmp_key",
+}
 
 
 def _accounted(data: pq.PreferenceData) -> None:

@@ -162,7 +162,7 @@ def test_exact_duplicates_are_reported_kept_or_dropped(tmp_path: Path) -> None:
     assert dropped.fingerprint() != kept.fingerprint()
     assert dropped.judgments["seconds"].tolist() == [3.5, 4.0, 2.0, 3.6]
     stamped = pd.read_csv(path).assign(timestamp=["t1", "t2", "t1", "t3", "t4", "t1"])
-    note = [n for n in pq.read(stamped).load_report.notes if "exact duplicates" in n][0]
+    note = next(n for n in pq.read(stamped).load_report.notes if "exact duplicates" in n)
     assert "timestamps included" in note
     with pytest.raises(SchemaError, match=r"`duplicates` must be 'keep' or 'drop'; got 'first'"):
         pq.read(path, duplicates="first")

@@ -13,23 +13,37 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._build import Collector
 from ._canonical import sibling_path
-from ._checks import CHOICE_TABLE, duplicates_table, error_text, exact_duplicates, format_fix
+from ._checks import (
+    CHOICE_TABLE,
+    duplicates_table,
+    error_text,
+    exact_duplicates,
+    format_fix,
+)
 from ._detect import check_options, detect
 from ._registry import FORMATS, ReaderFormat, get_format, reader_formats
 from ._source import Source, load_source
 from ._wide import _cell_keys, _key
 from ._writer import load_sample, write
 
-__all__ = ["read", "write", "load_sample", "FORMATS", "reader_formats", "ReaderFormat", "format_fix",
-           "error_text", "CHOICE_TABLE"]
+__all__ = [
+    "CHOICE_TABLE",
+    "FORMATS",
+    "ReaderFormat",
+    "error_text",
+    "format_fix",
+    "load_sample",
+    "read",
+    "reader_formats",
+    "write",
+]
 
 _TIME_COLUMNS = ("timestamp", "tstamp", "time", "created_at", "submitted_at", "datetime", "date")
 

@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from ..schema import PreferenceData
-from ._build import Collector, assemble, comparison_ids, messages_json, normalize_ids, render_messages
+from ._build import (
+    Collector,
+    assemble,
+    comparison_ids,
+    messages_json,
+    normalize_ids,
+    render_messages,
+)
 from ._canonical import missing_columns_error
 
 WINNERS = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "tie"}

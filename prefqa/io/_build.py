@@ -17,14 +17,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError
 from .._load_report import empty_coerced_table, empty_duplicates_table
+from ..errors import SchemaError
 from ..schema import LoadReport, PreferenceData, stable_id
 from ._checks import choice_fix, normalize_choices, text_conflicts
 from ._source import Source, empty_rejected
 
-__all__ = ["Collector", "assemble", "as_text", "hash_swap", "messages_json", "render_messages",
-           "comparison_ids", "normalize_ids"]
+__all__ = [
+    "Collector",
+    "as_text",
+    "assemble",
+    "comparison_ids",
+    "hash_swap",
+    "messages_json",
+    "normalize_ids",
+    "render_messages",
+]
 
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
 

@@ -36,7 +36,7 @@ def missing_columns_error(src: Source, fmt: str, required: tuple[str, ...] | lis
             f"{src.name}: format {fmt!r} needs column(s) {missing}; found {found}. Rename yours with "
             f"pq.read(source, mapping={{{example}}}){extra}."
         )
-        err.fix = {"rename": {"<your column>": m for m in missing[:1]}}  # type: ignore[attr-defined]
+        err.fix = {"rename": {"<your column>": missing[0]}}  # type: ignore[attr-defined]
         raise err
 
 

@@ -30,8 +30,17 @@ import pandas as pd
 
 from .._load_report import empty_coerced_table, empty_duplicates_table
 
-__all__ = ["CHOICE_TABLE", "normalize_choices", "choice_fix", "format_fix", "error_text", "text_conflicts",
-           "exact_duplicates", "nested_columns", "coerced_frame"]
+__all__ = [
+    "CHOICE_TABLE",
+    "choice_fix",
+    "coerced_frame",
+    "error_text",
+    "exact_duplicates",
+    "format_fix",
+    "nested_columns",
+    "normalize_choices",
+    "text_conflicts",
+]
 
 CHOICE_TABLE: dict[str, str] = {
     "a": "a", "left": "a", "first": "a", "response_a": "a", "response a": "a", "model_a": "a",

@@ -31,9 +31,16 @@ import pandas as pd
 
 from ..errors import SchemaError
 from ..schema import PreferenceData, stable_id
-from ._build import Collector, as_text, assemble, comparison_ids, hash_swap, normalize_ids
-from ._checks import nested_columns, text_conflicts
+from ._build import (
+    Collector,
+    as_text,
+    assemble,
+    comparison_ids,
+    hash_swap,
+    normalize_ids,
+)
 from ._canonical import missing_columns_error
+from ._checks import nested_columns, text_conflicts
 
 
 def _prompt_ids(f: pd.DataFrame, rows: np.ndarray) -> tuple[pd.Series | None, pd.DataFrame | None]:
@@ -151,7 +158,7 @@ def read_ratings(src: Any, rej: Collector, *, aspect: str | None = None) -> Pref
     responses = None
     if text is not None:
         responses = pd.DataFrame({"response_id": r["response_id"],
-                                  "prompt_id": r["prompt_id"] if "prompt_id" in r else pd.NA,
+                                  "prompt_id": r.get("prompt_id", pd.NA),
                                   "text": text.iloc[rows].reset_index(drop=True)})
         responses = responses.drop_duplicates("response_id").reset_index(drop=True)
     notes: list[str] = []

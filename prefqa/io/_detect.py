@@ -10,7 +10,7 @@ from ..errors import SchemaError
 from ._registry import FORMATS, REGISTRY, get_format
 from ._wide import WIDE_OPTIONS
 
-__all__ = ["FORMATS", "OPTIONS", "SIGNATURES", "candidates", "detect", "check_options"]
+__all__ = ["FORMATS", "OPTIONS", "SIGNATURES", "candidates", "check_options", "detect"]
 
 OPTIONS: dict[str, tuple[str, ...]] = {f.name: f.options for f in REGISTRY}
 SIGNATURES: dict[str, str] = {f.name: f.signature for f in REGISTRY}

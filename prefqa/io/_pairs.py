@@ -36,7 +36,13 @@ import pandas as pd
 
 from ..schema import PreferenceData
 from ._build import (
-    Collector, as_text, assemble, comparison_ids, hash_swap, is_message_list, messages_json,
+    Collector,
+    as_text,
+    assemble,
+    comparison_ids,
+    hash_swap,
+    is_message_list,
+    messages_json,
     render_messages,
 )
 from ._canonical import missing_columns_error
@@ -249,4 +255,4 @@ def read_openai(src: Source, rej: Collector, *, id_column: str | None = None) ->
     return assemble(long, src, "openai", rej, order_known=False, meta=meta)
 
 
-__all__ = ["read_trl", "read_hh", "read_openai", "hh_split", "looks_like_hh"]
+__all__ = ["hh_split", "looks_like_hh", "read_hh", "read_openai", "read_trl"]

@@ -7,8 +7,9 @@ format lists of the CLI and the app are all derived from it (:func:`reader_forma
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -18,7 +19,7 @@ from ._derived import read_rankings, read_ratings
 from ._pairs import looks_like_hh, read_hh, read_openai, read_trl
 from ._wide import WIDE_OPTIONS, default_annotator_columns, read_wide
 
-__all__ = ["ReaderFormat", "REGISTRY", "FORMATS", "reader_formats", "get_format"]
+__all__ = ["FORMATS", "REGISTRY", "ReaderFormat", "get_format", "reader_formats"]
 
 
 @dataclass(frozen=True)

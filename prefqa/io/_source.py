@@ -19,6 +19,7 @@ import csv
 import gzip
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import pyarrow.parquet as papq
 
 from ..errors import SchemaError
 
-__all__ = ["Source", "load_source", "empty_rejected", "suffix_kind"]
+__all__ = ["Source", "empty_rejected", "load_source", "suffix_kind"]
 
 # known id and text columns stay text in CSV ("007" is an id, not the number 7); absent names are ignored
 _CSV_STRINGS = {c: pa.string() for c in (
@@ -330,7 +331,7 @@ def _read_excel(path: Path, on_error: str) -> Source:
         ) from None
     try:
         sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl", dtype=object)
-    except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError on damaged files
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # damaged workbooks
         raise SchemaError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc}).") from None
     names = list(sheets)
     if not names:

@@ -46,7 +46,8 @@ response values (PandaLM has 6 JSON booleans) are kept as text: ``True`` -> ``"T
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

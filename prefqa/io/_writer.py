@@ -34,7 +34,7 @@ from ..schema import PreferenceData
 from ._canonical import sibling_path
 from ._source import suffix_kind
 
-__all__ = ["write", "load_sample", "flatten", "SAMPLE_PATH"]
+__all__ = ["SAMPLE_PATH", "flatten", "load_sample", "write"]
 
 _FIRST = ["comparison_id", "annotator_id", "choice", "prompt_id", "prompt", "response_a_id", "response_a",
           "response_b_id", "response_b", "model_a", "model_b", "strength", "seconds", "timestamp"]
@@ -178,7 +178,7 @@ def load_sample() -> PreferenceData:
     path = _sample_path()
     if not path.is_file():
         raise PrefqaError(
-            f"the bundled sample is missing: expected {str(path)}. It is package data of prefqa "
+            f"the bundled sample is missing: expected {path!s}. It is package data of prefqa "
             "(prefqa/sample_data/); reinstall prefqa from a wheel or the repository (pip install .), "
             "or make a sample with pq.write(pq.simulate()[0], 'sample.jsonl.gz')."
         )

@@ -33,7 +33,7 @@ from ..errors import SchemaError
 from ..schema import CHOICES
 from ._detect import FORMATS
 
-__all__ = ["load_config", "check_read_options", "READ_KEYS"]
+__all__ = ["READ_KEYS", "check_read_options", "load_config"]
 
 _LIST = "a list of column names"
 _PAIR = "a list of two column names"
@@ -74,7 +74,7 @@ def _valid(key: str, value: Any) -> bool:
         return value in ("raise", "skip")
     if key == "mapping":
         return isinstance(value, dict) and all(
-            isinstance(v, str) or (isinstance(v, dict)) for v in value.values())
+            isinstance(v, (str, dict)) for v in value.values())
     if key in ("annotator_columns", "prompt_columns"):
         return _is_str_list(value)
     if key in ("response_columns", "model_columns"):
