@@ -473,3 +473,21 @@ def test_llm_judges_without_humans_on_the_bias_page() -> None:
     judge = at.dataframe[-1].value
     assert {"Gold accuracy", "Position consistency"} <= set(judge.columns), list(judge.columns)
     assert len(judge) == 5
+
+
+def test_side_confounded_file_warns_on_the_bias_page() -> None:
+    # a/b stored in model-name order (as SQuALITY pairs are): position cannot be told from model
+    data, _ = pq.simulate(n_prompts=80, n_annotators=10, rng=4)
+    j = data.judgments_with_text()
+    swap = (j["model_a"].astype(str) > j["model_b"].astype(str)).to_numpy()
+    for x, y in (("model_a", "model_b"), ("response_a_id", "response_b_id"), ("response_a", "response_b")):
+        j.loc[swap, [x, y]] = j.loc[swap, [y, x]].to_numpy()
+    choice = j["choice"].to_numpy().copy()
+    j["choice"] = choice
+    j.loc[swap & (choice == "a"), "choice"] = "b"
+    j.loc[swap & (choice == "b"), "choice"] = "a"
+    at = _upload("model-order.csv", _csv(j)).switch_page("views/bias.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Position and model cannot be told apart" in w.value for w in at.warning)
+    balance = next(df.value for df in at.dataframe if "Model 1 shown first (share)" in df.value.columns)
+    assert set(balance["Model 1 shown first (share)"].round(6)) == {1.0}  # every pair shown in one order
