@@ -322,3 +322,15 @@ def test_per_annotator_tests_are_quiet_on_null_data() -> None:
     limit = 0.05 * len(seeds) + 3 * np.sqrt(0.05 * 0.95 * len(seeds))  # 5% + 3 SE
     assert any_position <= limit and any_consistency <= limit and any_length <= limit, (
         any_position, any_consistency, any_length)
+
+
+def test_per_annotator_position_test_is_not_estimable_when_side_is_confounded() -> None:
+    from prefqa.bias._per_annotator import annotator_position_tests
+
+    rng = np.random.default_rng(2)
+    n = 300
+    j = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)], "annotator_id": rng.choice(list("xyz"), n),
+                      "choice": np.where(rng.random(n) < 0.13, "a", "b"), "model_a": "X", "model_b": "Y"})
+    table = annotator_position_tests(pq.PreferenceData(j))
+    assert table["p_position"].isna().all() and not table["flagged_position"].any()
+    assert table["p_a"].between(0.05, 0.25).all()  # the share is still reported

@@ -19,7 +19,10 @@ Position (absolute)
     annotator's clusters; intervals for ``p_a`` invert the same t on the
     logit scale (Wilson where ``p_a`` is 0 or 1). BH over annotators.
     Annotators with fewer than :data:`MIN_POSITION_JUDGMENTS` non-tie
-    judgments or fewer than two clusters get NaN and no flag.
+    judgments or fewer than two clusters get NaN and no flag; so does every
+    annotator when the models are known but position cannot be separated
+    from them (a model always shown on the same side, e.g. two models in a
+    fixed order): ``p_a`` is then reported, the test is not.
 
 Self-consistency (absolute)
     A (annotator, comparison) group judged in both display orders is
@@ -138,6 +141,16 @@ def pooled_model_offset(data: PreferenceData, extra: np.ndarray | None = None) -
     fit is not identified. The per-annotator position test uses it as its
     offset (``extra=None``), the length test with ``extra`` the length covariate.
     """
+    return _pooled_fit(data, extra)[0]
+
+
+def _pooled_fit(data: PreferenceData, extra: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """:func:`pooled_model_offset` and whether position is separable from the models.
+
+    Position is not separable when the constant lies in the span of the model
+    differences (a model always shown on the same side, as with two models in
+    a fixed order): the per-annotator position tests are then not estimable.
+    """
     choice = data.choice_codes()
     use = (choice < 2) & (data.codes("annotator_id")[0] >= 0)
     if extra is not None:
@@ -146,26 +159,33 @@ def pooled_model_offset(data: PreferenceData, extra: np.ndarray | None = None) -
     offset = np.zeros(data.n_judgments)
     mdiff, _ = model_difference_matrix(data)
     if mdiff is None or mdiff.shape[1] == 0:
-        return offset
+        return offset, True
     ca, cb, _ = data.model_codes()
     rows = use & (ca >= 0) & (cb >= 0)
+    if not rows.any():
+        return offset, True
     lead = [np.ones(int(rows.sum()))] + ([extra[rows]] if extra is not None else [])
     X = np.column_stack([*lead, mdiff[rows]])
-    if len(X) <= X.shape[1] or np.linalg.matrix_rank(X) < X.shape[1]:
-        return offset
+    rank = np.linalg.matrix_rank(X)
+    separable = rank > np.linalg.matrix_rank(X[:, 1:])
+    if len(X) <= X.shape[1] or rank < X.shape[1]:
+        return offset, bool(separable)
     beta = np.zeros(X.shape[1])
     yy = y[rows]
     ridge = 1e-6 * np.eye(X.shape[1])
-    for _ in range(50):  # Newton on a small dense design (at most MAX_MODEL_COLUMNS columns)
-        mu = expit(X @ beta)
-        step = np.linalg.solve(X.T @ (X * (mu * (1 - mu))[:, None]) + ridge, X.T @ (yy - mu))
-        beta += np.clip(step, -5.0, 5.0)
-        if np.max(np.abs(step)) < 1e-10:
-            break
+    try:
+        for _ in range(50):  # Newton on a small dense design (at most MAX_MODEL_COLUMNS columns)
+            mu = expit(X @ beta)
+            step = np.linalg.solve(X.T @ (X * (mu * (1 - mu))[:, None]) + ridge, X.T @ (yy - mu))
+            beta += np.clip(step, -5.0, 5.0)
+            if np.max(np.abs(step)) < 1e-10:
+                break
+    except np.linalg.LinAlgError:
+        return offset, True
     if not np.all(np.isfinite(beta)):
-        return offset
+        return offset, True
     offset[rows] = mdiff[rows] @ beta[len(lead):]
-    return offset
+    return offset, True
 
 
 def _group_logistic_offset(group: np.ndarray, x: np.ndarray, y: np.ndarray, off: np.ndarray, m: int,
@@ -230,7 +250,7 @@ def annotator_position_tests(
     choice = data.choice_codes()
     use = (choice < 2) & (ann >= 0)
     y = (choice == 0).astype(np.float64)
-    offset = pooled_model_offset(data)
+    offset, separable = _pooled_fit(data, None)
     n = np.bincount(ann[use], minlength=m).astype(np.float64)
     k = np.bincount(ann[use], weights=y[use], minlength=m)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -249,7 +269,7 @@ def annotator_position_tests(
     with np.errstate(invalid="ignore", divide="ignore"):
         tstat = u / np.sqrt(v)
     tstat = np.where(v > 0, tstat, np.where(u == 0, 0.0, np.nan))
-    ok = (n >= MIN_POSITION_JUDGMENTS) & (n_groups >= 2) & np.isfinite(tstat)
+    ok = (n >= MIN_POSITION_JUDGMENTS) & (n_groups >= 2) & np.isfinite(tstat) & separable
     p_pos = np.where(ok, 2.0 * stats.t.sf(np.abs(np.where(ok, tstat, 0.0)), df), np.nan)
 
     # position logit: per-annotator intercept beside the offset (vectorized Newton), sandwich SE
