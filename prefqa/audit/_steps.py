@@ -271,19 +271,13 @@ def _position_bias(data: PreferenceData, config: dict[str, Any], done: dict[str,
 
 
 def _icc(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
-    opts = {"confidence_level": config["audit"]["confidence_level"], **_opts(config, "icc")}
-    aspect = opts.pop("aspect", None)
-    ratings = data.ratings
-    if ratings is None or not len(ratings):
-        raise InsufficientDataError("no ratings (absolute scores) in this file")
-    if aspect is not None and "aspect" in ratings:
-        ratings = ratings[ratings["aspect"].astype(str) == str(aspect)]
-    elif "aspect" in ratings and ratings["aspect"].nunique() > 1:
-        raise InsufficientDataError(
-            f"the ratings hold {ratings['aspect'].nunique()} aspects; ICC is computed on one: set "
-            "[audit.icc] aspect = \"...\" to choose it")
-    frame = ratings[["response_id", "annotator_id", "score"]].dropna()
-    res = _api().icc(frame, unit="response_id", rater="annotator_id", value="score", **opts)
+    """``pq.icc(data)`` on the ratings (responses as units, annotators as raters; ``[audit.icc]`` options).
+
+    With several aspects and no ``[audit.icc] aspect``, ``pq.icc`` refuses (an ICC mixes no aspects)
+    and the step is skipped with its message.
+    """
+    opts = {**_common(config), **_opts(config, "icc")}
+    res = _api().icc(data, **opts)
     return describe(res, max_rows=_max_rows(config)), res
 
 
