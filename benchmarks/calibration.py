@@ -16,7 +16,9 @@ the SD of the estimate across replicates (for the fixed-annotator design,
 the SD of estimate minus target, since the annotators change between
 replicates but the estimand is conditional on them). Bradley-Terry pools
 the intervals of all models for coverage and averages the per-model SE
-ratios. Target: coverage
+ratios; ``style_bias`` pools its estimable feature coefficients the same
+way (each scored against the population coefficient of the same GLM,
+:meth:`~prefqa.simulate.SimulationTruth.population_logit`). Target: coverage
 0.93-0.97, SE ratio 0.85-1.15.
 
 Run from the repository root::
@@ -45,16 +47,16 @@ import prefqa as pq
 DESIGNS: dict[str, dict[str, Any]] = {
     # 40 annotators whose position logits are N(0, 0.8) and length slopes N(0.4, 0.6), a comparison
     # random effect, 3 judgments per comparison: 2,250 judgments (issue 11's study)
-    "heterogeneous": {"target": "population", "options": dict(
-        n_prompts=250, n_annotators=40, judgments_per_comparison=3, position_sd=0.8,
-        length_effect=0.4, length_slope_sd=0.6, comparison_sd=0.5)},
+    "heterogeneous": {"target": "population", "options": {
+        "n_prompts": 250, "n_annotators": 40, "judgments_per_comparison": 3, "position_sd": 0.8,
+        "length_effect": 0.4, "length_slope_sd": 0.6, "comparison_sd": 0.5}},
     # homogeneous annotators, strongly correlated judgments within comparisons (5 per comparison)
-    "comparisons": {"target": "population", "options": dict(
-        n_prompts=150, n_annotators=40, judgments_per_comparison=5, length_effect=0.4, comparison_sd=1.0)},
+    "comparisons": {"target": "population", "options": {
+        "n_prompts": 150, "n_annotators": 40, "judgments_per_comparison": 5, "length_effect": 0.4, "comparison_sd": 1.0}},
     # 5 heterogeneous annotators, scored against the value conditional on the drawn annotators
-    "few_annotators": {"target": "fixed_annotators", "options": dict(
-        n_prompts=250, n_annotators=5, judgments_per_comparison=3, position_sd=0.8,
-        length_effect=0.4, length_slope_sd=0.6, comparison_sd=0.5)},
+    "few_annotators": {"target": "fixed_annotators", "options": {
+        "n_prompts": 250, "n_annotators": 5, "judgments_per_comparison": 3, "position_sd": 0.8,
+        "length_effect": 0.4, "length_slope_sd": 0.6, "comparison_sd": 0.5}},
 }
 
 #: Headline intervals scored in every design: (label, analysis, row of its to_frame(), population key).
@@ -104,6 +106,26 @@ class Scores:
                 "se_ratio": ratio, "replicates": n}
 
 
+def _model_columns(data: Any, models: pd.Index) -> np.ndarray:
+    """+1 for the model shown first, -1 for the second, first model dropped (as the bias GLMs)."""
+    j = data.judgments
+    mat = np.zeros((len(j), len(models)))
+    mat[np.arange(len(j)), models.get_indexer(j["model_a"])] += 1.0
+    mat[np.arange(len(j)), models.get_indexer(j["model_b"])] -= 1.0
+    return mat[:, 1:]
+
+
+def _style_targets(data: Any, truth: Any, frame: pd.DataFrame, conditional: bool) -> pd.Series:
+    """Population coefficients of style_bias's GLM: position + estimable features + model strengths."""
+    from prefqa.features import judgment_features
+
+    names = [f for f in frame.index if np.isfinite(frame.loc[f, "estimate"])]
+    feats = judgment_features(data, names).to_numpy()
+    X = np.column_stack([np.ones(data.n_judgments), feats, _model_columns(data, truth.model_strengths.index)])
+    beta = truth.population_logit(X, fixed_annotators=conditional)
+    return pd.Series(beta[1:1 + len(names)], index=names)
+
+
 def _strength_rows(result: Any) -> pd.DataFrame:
     frame = result.to_frame()
     return frame[frame["kind"] == "strength"].set_index("term")
@@ -118,6 +140,7 @@ def run_design(name: str, replicates: int, seed: int = 0, max_seconds: float = n
     spec = DESIGNS[name]
     conditional = spec["target"] == "fixed_annotators"
     scores: dict[str, Scores] = {label: Scores() for label, *_ in INTERVALS}
+    scores["style_bias coefficients"] = Scores()
     scores["fit_bradley_terry sandwich"] = Scores()
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -131,6 +154,9 @@ def run_design(name: str, replicates: int, seed: int = 0, max_seconds: float = n
             frames = {"position": pq.position_bias(data).to_frame(), "length": pq.length_bias(data).to_frame()}
             for label, analysis, term, key in INTERVALS:
                 scores[label].add(frames[analysis].loc[term], target[key])
+            style = pq.style_bias(data).to_frame()
+            for feature, value in _style_targets(data, truth, style, conditional).items():
+                scores["style_bias coefficients"].add(style.loc[feature], value, str(feature))
             bt = _strength_rows(pq.fit_bradley_terry(data, ci="sandwich"))
             for model, value in strengths.items():
                 scores["fit_bradley_terry sandwich"].add(bt.loc[model], value, str(model))

@@ -40,7 +40,7 @@ def _study():
 def _problems(table) -> list[str]:
     out = []
     for row in table.itertuples():
-        # Bradley-Terry pools 5 models per replicate: its coverage SE is smaller, the bound stays
+        # Bradley-Terry (5 models) and style (4 features) pool several intervals per replicate; the bound stays
         if not COVERAGE_LOW <= row.coverage <= COVERAGE_HIGH:
             out.append(f"{row.design} / {row.interval}: coverage {row.coverage:.3f} over {row.replicates} "
                        f"intervals, outside [{COVERAGE_LOW:.3f}, {COVERAGE_HIGH}]")
@@ -58,7 +58,7 @@ def test_headline_intervals_cover_at_their_nominal_rate(design):
     table = study.run_design(design, REPLICATES, seed=1)
     assert set(table["interval"]) == {
         "position_bias P(a)", "position_bias logit", "length_bias P(longer)", "length_bias slope",
-        "fit_bradley_terry sandwich",
+        "style_bias coefficients", "fit_bradley_terry sandwich",
     }
     problems = _problems(table)
     assert not problems, "\n" + study.format_table(table) + "\n" + "\n".join(problems)

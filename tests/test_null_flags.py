@@ -28,7 +28,7 @@ from prefqa.bias._per_annotator import annotator_length_tests, annotator_positio
 
 SEEDS = 100
 MAX_SHARE = 0.05 + 3 * np.sqrt(0.05 * 0.95 / SEEDS)  # 0.115
-DESIGN = dict(n_prompts=150, n_annotators=20, judgments_per_comparison=3, accuracy_range=(0.3, 1.7))
+DESIGN = {"n_prompts": 150, "n_annotators": 20, "judgments_per_comparison": 3, "accuracy_range": (0.3, 1.7)}
 
 
 def _flags(data) -> dict[str, bool]:

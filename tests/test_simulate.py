@@ -115,14 +115,24 @@ def test_bad_arguments_get_clear_errors(kwargs, match):
 
 # ---------------------------------------------------------------- heterogeneity, gold, population values
 
+def _content_hash(data) -> str:
+    """SHA-256 over pandas' value hashes of every table (independent of ``PreferenceData.fingerprint``)."""
+    import hashlib
+
+    tables = (data.judgments, data.responses, data.prompts, data.ratings)
+    parts = [pd.util.hash_pandas_object(t, index=False).to_numpy().tobytes() for t in tables if t is not None]
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
 def test_defaults_are_byte_identical_to_before_the_heterogeneity_options():
-    # fingerprints produced by the simulator before position_sd / length_slope_sd / comparison_sd /
-    # gold_share existed (commit 156b8db): the new options draw nothing when left at 0
+    # hashes of the tables produced by the simulator before position_sd / length_slope_sd /
+    # comparison_sd / gold_share existed (prefqa/simulate.py at commit 156b8db): the new options draw
+    # nothing when left at 0
     data, _ = pq.simulate(rng=3)
-    assert data.fingerprint() == "97d4b54472c0f409a764a7df3aee4074e8e1d004146e995ad6944561a77a83a9"
+    assert _content_hash(data) == "601e72c6bde029c2eea61727146f17865f2a4c94d1c3badb3ea8f42322102a16"
     data, _ = pq.simulate(n_prompts=50, both_orders=0.3, n_spammers=2, n_ambiguous_prompts=3, ratings=True,
                           n_domains=2, rng=4)
-    assert data.fingerprint() == "b3f0005a5f2273f7c9468ddc8daadae55ea1418fa21c9f46d974a602816cbd50"
+    assert _content_hash(data) == "22ea69d05e99c42b2ccac05514e60a2693487bbf57318e83c37b6cf40eb7ee7b"
 
 
 def test_heterogeneity_is_planted_as_asked():
@@ -265,3 +275,21 @@ def test_estimators_converge_to_the_population_values_on_a_large_design():
     assert np.max(np.abs(est - truth.population_strengths)) < 0.06
     # the attenuation is real: the planted strengths are further away
     assert np.max(np.abs(truth.population_strengths - truth.model_strengths)) > 0.1
+
+
+def test_population_logit_reproduces_the_named_values_and_checks_its_input():
+    data, truth = pq.simulate(n_prompts=80, position_sd=0.5, length_effect=0.5, length_slope_sd=0.3, rng=13)
+    j = data.judgments
+    models = truth.model_strengths.index
+    mat = np.zeros((len(j), len(models)))
+    mat[np.arange(len(j)), models.get_indexer(j["model_a"])] += 1
+    mat[np.arange(len(j)), models.get_indexer(j["model_b"])] -= 1
+    ones = np.ones((len(j), 1))
+    assert truth.population_logit(np.hstack([ones, mat[:, 1:]]))[0] == pytest.approx(
+        truth.population["position_logit"], abs=1e-9)
+    jt = data.judgments_with_text()
+    x = np.tanh((jt["response_a"].str.len() - jt["response_b"].str.len()).to_numpy(float) / truth.length_scale)
+    beta = truth.population_logit(np.column_stack([ones, x, mat[:, 1:]]), fixed_annotators=True)
+    assert beta[1] == pytest.approx(truth.fixed_annotators["length_slope"], abs=1e-9)
+    with pytest.raises(SchemaError, match="one row per judgment"):
+        truth.population_logit(np.ones((3, 1)))

@@ -60,7 +60,12 @@ import pandas as pd
 from .._types import RngLike, as_generator
 from ..errors import SchemaError
 from ..schema import PreferenceData
-from ._population import JudgmentDesign, population_values
+from ._population import (
+    JudgmentDesign,
+    judgment_probabilities,
+    population_logit,
+    population_values,
+)
 
 __all__ = ["SimulationTruth", "simulate"]
 
@@ -130,10 +135,58 @@ class SimulationTruth:
         return self._values(fixed=True)
 
     def _values(self, fixed: bool) -> tuple[pd.Series, pd.Series]:
+        pa, pb = self._probabilities_fixed if fixed else self._probabilities
+        return population_values(self._checked_design(), pa, pb, self.model_strengths.index, fixed=fixed)
+
+    @cached_property
+    def _probabilities(self) -> tuple[np.ndarray, np.ndarray]:
+        return judgment_probabilities(self._checked_design(), fixed=False)
+
+    @cached_property
+    def _probabilities_fixed(self) -> tuple[np.ndarray, np.ndarray]:
+        return judgment_probabilities(self._checked_design(), fixed=True)
+
+    def _checked_design(self) -> JudgmentDesign:
         if self._design is None:
             raise SchemaError("this SimulationTruth was built without its design; population values "
                               "are only available from pq.simulate(...).")
-        return population_values(self._design, self.model_strengths.index, fixed=fixed)
+        return self._design
+
+    def population_logit(self, X: np.ndarray, *, fixed_annotators: bool = False) -> np.ndarray:
+        """Population coefficients of any logistic fit of "a chosen" on per-judgment columns.
+
+        The value a binomial GLM of "the response shown first was chosen",
+        fitted on the non-tie judgments with design matrix ``X``, converges
+        to on this design (its pseudo-true value under the population
+        outcome probabilities; see :attr:`population` for what is
+        integrated out). Use it to score analyses that the named
+        properties do not cover, such as ``style_bias`` coefficients.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_judgments, p)
+            One row per judgment, in the order of ``data.judgments``; rows
+            with a non-finite value are left out.
+        fixed_annotators : bool
+            Hold the drawn annotators fixed (as :attr:`fixed_annotators`).
+
+        Returns
+        -------
+        ndarray of shape (p,)
+            NaN when the design is singular.
+
+        Examples
+        --------
+        >>> data, truth = simulate(n_prompts=50, position_effect=0.5, rng=0)
+        >>> beta = truth.population_logit(np.ones((data.n_judgments, 1)))
+        >>> bool(abs(beta[0] - truth.population["position_logit"]) < 0.1)
+        True
+        """
+        pa, pb = self._probabilities_fixed if fixed_annotators else self._probabilities
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] != len(pa):
+            raise SchemaError(f"`X` must have one row per judgment ({len(pa)}); got shape {X.shape}.")
+        return population_logit(X, pa, pb)
 
     @property
     def population(self) -> pd.Series:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-__all__ = ["JudgmentDesign", "population_values"]
+__all__ = ["JudgmentDesign", "judgment_probabilities", "population_logit", "population_values"]
 
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
@@ -119,6 +119,23 @@ def _probabilities(d: JudgmentDesign, fixed: bool) -> tuple[np.ndarray, np.ndarr
     return pa, pb
 
 
+def judgment_probabilities(d: JudgmentDesign, fixed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per judgment (in the judgments' row order): population P(a) and P(b) (module notes)."""
+    return _probabilities(d, fixed)
+
+
+def population_logit(X: np.ndarray, pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """Pseudo-true coefficients of a logistic fit of "a chosen" on the non-tie judgments.
+
+    Rows of ``X`` with a non-finite value are left out, as the analyses
+    leave out judgments with a missing covariate. NaN when the expected
+    information is singular.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    keep = np.isfinite(X).all(axis=1)
+    return _weighted_logit(X[keep], pa[keep], (pa + pb)[keep])
+
+
 def _weighted_logit(X: np.ndarray, success: np.ndarray, trials: np.ndarray) -> np.ndarray:
     """Pseudo-true logistic coefficients: solve ``X' (success - trials * expit(X b)) = 0``."""
     beta = np.zeros(X.shape[1])
@@ -194,10 +211,9 @@ def _clear_difference(a: np.ndarray, b: np.ndarray, min_difference: float) -> np
     return (a != b) & (rel > min_difference)
 
 
-def population_values(d: JudgmentDesign, models: pd.Index, *, fixed: bool,
+def population_values(d: JudgmentDesign, pa: np.ndarray, pb: np.ndarray, models: pd.Index, *, fixed: bool,
                       min_difference: float = 0.1) -> tuple[pd.Series, pd.Series]:
-    """Headline population values and Davidson BT strengths (see the module notes)."""
-    pa, pb = _probabilities(d, fixed)
+    """Headline population values and Davidson BT strengths from :func:`judgment_probabilities`."""
     decided = pa + pb
     longer_a = d.len_a > d.len_b
     trial = _clear_difference(d.len_a.astype(float), d.len_b.astype(float), min_difference)
