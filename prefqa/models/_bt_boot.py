@@ -23,7 +23,7 @@ from scipy import linalg, sparse, special
 from . import _bt_fit as core
 from ._bt_sample import MultinomialSampler
 
-__all__ = ["cluster_bootstrap", "chord_refits", "CHORD_MAX_STEPS", "NEWTON_MAX_PARAMS"]
+__all__ = ["CHORD_MAX_STEPS", "NEWTON_MAX_PARAMS", "chord_refits", "cluster_bootstrap"]
 
 CHORD_MAX_STEPS = 60
 NEWTON_MAX_PARAMS = 1000      # single refits use Newton up to this size, L-BFGS beyond

@@ -42,8 +42,16 @@ from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from . import _bt_fit as core
 
-__all__ = ["CLUSTERS", "MIN_ANNOTATOR_CLUSTERS", "ClusterCodes", "cluster_codes", "resolve", "meat",
-           "choose_bootstrap", "se_method"]
+__all__ = [
+    "CLUSTERS",
+    "MIN_ANNOTATOR_CLUSTERS",
+    "ClusterCodes",
+    "choose_bootstrap",
+    "cluster_codes",
+    "meat",
+    "resolve",
+    "se_method",
+]
 
 CLUSTERS = ("auto", "comparison", "annotator", "two-way", "none")
 MIN_ANNOTATOR_CLUSTERS = 10   # fewer annotator clusters: annotator-robust SEs are biased downward

@@ -31,7 +31,7 @@ from ..errors import SchemaError
 from ..schema import PreferenceData
 from . import _bt_fit as core
 
-__all__ = ["COLLINEAR_RTOL", "covariate_matrix", "screen_covariates", "build_design", "items"]
+__all__ = ["COLLINEAR_RTOL", "build_design", "covariate_matrix", "items", "screen_covariates"]
 
 # a covariate is dropped when less than this share of its sum of squares is left after
 # projecting out the strength differences and the covariates kept before it

@@ -38,8 +38,19 @@ import numpy as np
 from scipy import linalg, optimize, sparse, special
 from scipy.sparse import csgraph
 
-__all__ = ["Design", "FitOutput", "fit_design", "newton_fit", "information", "cluster_meat",
-           "covariance", "components", "row_terms", "vdot", "objective"]
+__all__ = [
+    "Design",
+    "FitOutput",
+    "cluster_meat",
+    "components",
+    "covariance",
+    "fit_design",
+    "information",
+    "newton_fit",
+    "objective",
+    "row_terms",
+    "vdot",
+]
 
 
 @dataclass(frozen=True, eq=False)

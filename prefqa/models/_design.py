@@ -43,7 +43,7 @@ from ._mixed_schur import SchurPlan
 
 _DENSE_SCHUR_LIMIT = 20_000_000  # q_b * q_s^2 below this: dense product beats sparse overhead
 
-__all__ = ["Factor", "CrossedDesign", "Blocks", "Factorization", "minimize_with_restart", "wald_cov"]
+__all__ = ["Blocks", "CrossedDesign", "Factor", "Factorization", "minimize_with_restart", "wald_cov"]
 
 
 def wald_cov(deviance, x: np.ndarray, active: np.ndarray, rel_step: float = 0.01) -> np.ndarray:

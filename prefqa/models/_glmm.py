@@ -47,7 +47,13 @@ import numpy as np
 from scipy.special import expit
 
 from .._blas import single_threaded_blas
-from ._design import CrossedDesign, Factor, Factorization, minimize_with_restart, wald_cov
+from ._design import (
+    CrossedDesign,
+    Factor,
+    Factorization,
+    minimize_with_restart,
+    wald_cov,
+)
 
 __all__ = ["GlmmFit", "fit_glmm"]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from .._blas import single_threaded_blas
 from ._design import CrossedDesign, Factorization, minimize_with_restart, wald_cov
 

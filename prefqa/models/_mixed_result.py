@@ -11,7 +11,7 @@ from scipy import stats
 
 from ._design import CrossedDesign, Factorization
 
-__all__ = ["MixedModelResult", "fixed_table", "component_tables", "BOUNDARY_SD"]
+__all__ = ["BOUNDARY_SD", "MixedModelResult", "component_tables", "fixed_table"]
 
 #: A variance component whose SD (on the model scale) is below this is reported on the boundary.
 BOUNDARY_SD = 1e-4

@@ -86,14 +86,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._blas import single_threaded_blas
 from .._types import RngLike, as_generator
-from ..errors import ConvergenceWarning, InsufficientDataError, PrefqaWarning, SchemaError
+from ..errors import (
+    ConvergenceWarning,
+    InsufficientDataError,
+    PrefqaWarning,
+    SchemaError,
+)
 from ..schema import PreferenceData
 from . import _bt_boot as boot
 from . import _bt_cluster as clus
 from . import _bt_design as build
 from . import _bt_fit as core
-from .._blas import single_threaded_blas
 from ._bt_result import BradleyTerryResult, rank_table
 
 __all__ = ["BradleyTerryResult", "fit_bradley_terry"]
@@ -386,7 +391,7 @@ def _fit(data: PreferenceData, over: str, ties: str, covariates: Covariates, reg
 
 def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci, reg, cov_reg,
             level, n_resamples, converged, notes, n_used, dropped,
-            all_names, cluster) -> BradleyTerryResult:  # noqa: ANN001
+            all_names, cluster) -> BradleyTerryResult:
     k, p = design.n_items, design.n_cov
     theta = fit.theta
     zq = stats.norm.ppf(0.5 + level / 2.0)
