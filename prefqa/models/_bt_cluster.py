@@ -55,7 +55,7 @@ __all__ = [
 
 CLUSTERS = ("auto", "comparison", "annotator", "two-way", "none")
 MIN_ANNOTATOR_CLUSTERS = 10   # fewer annotator clusters: annotator-robust SEs are biased downward
-TWO_WAY_WIDER = 1.10          # bootstrap note when the two-way SEs exceed the resampled dimension's by this
+TWO_WAY_WIDER = 1.05          # bootstrap note when the two-way SEs exceed the resampled dimension's by this
 
 
 def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
