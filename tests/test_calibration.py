@@ -8,8 +8,9 @@ by the simulator (``truth.population``: marginal over annotators and comparisons
 coverage within [0.95 - 3 SE, 0.99] (SE = sqrt(0.95 * 0.05 / n) = 0.0154 at n = 200)
 and, where an SE is reported, mean SE / SD of the estimate in [0.85, 1.15].
 
-The studies take about 30-60 s each on an idle core; one test per design so that
-pytest-xdist spreads them over the workers.
+Measured CPU per replicate about 0.3 s (0.45 s with style_bias, scored in the
+heterogeneous design only): 60-90 s per design on an idle core; one test per design
+so that pytest-xdist spreads them over the workers.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ def _problems(table) -> list[str]:
 @pytest.mark.parametrize("design", ["heterogeneous", "comparisons", "few_annotators"])
 def test_headline_intervals_cover_at_their_nominal_rate(design):
     study = _study()
-    table = study.run_design(design, REPLICATES, seed=1)
+    style = design == "heterogeneous"  # style_bias costs a third of a replicate: scored in one design
+    table = study.run_design(design, REPLICATES, seed=1, style=style)
     assert set(table["interval"]) == {
         "position_bias P(a)", "position_bias logit", "length_bias P(longer)", "length_bias slope",
-        "style_bias coefficients", "fit_bradley_terry sandwich",
+        "fit_bradley_terry sandwich", *(["style_bias coefficients"] if style else []),
     }
     problems = _problems(table)
     assert not problems, "\n" + study.format_table(table) + "\n" + "\n".join(problems)
