@@ -162,8 +162,8 @@ class PreferenceData:
         if not isinstance(judgments, pd.DataFrame):
             raise SchemaError(f"`judgments` must be a pandas DataFrame; got {type(judgments).__name__}.")
         self._judgments = _validate_judgments(judgments)
-        self._responses = _validate_table(responses, "responses", RESPONSE_COLUMNS, ("response_id",))
-        self._prompts = _validate_table(prompts, "prompts", PROMPT_COLUMNS, ("prompt_id",))
+        self._responses = _text_table(responses, "responses", RESPONSE_COLUMNS, ("response_id",))
+        self._prompts = _text_table(prompts, "prompts", PROMPT_COLUMNS, ("prompt_id",))
         self._ratings = _validate_ratings(ratings)
         self._rankings = _validate_table(rankings, "rankings", RANKING_COLUMNS, ())
         self.order_known = bool(order_known)
@@ -485,6 +485,14 @@ def _validate_judgments(j: pd.DataFrame) -> pd.DataFrame:
                 )
             j[col] = num.astype(float)
     return j
+
+
+def _text_table(
+    table: pd.DataFrame | None, name: str, columns: tuple[str, ...], unique: tuple[str, ...]
+) -> pd.DataFrame:
+    """``responses`` / ``prompts``: validated, or empty with their columns when not given."""
+    out = _validate_table(table, name, columns, unique)
+    return out if out is not None else pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
 
 
 def _validate_table(

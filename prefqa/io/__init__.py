@@ -116,7 +116,7 @@ def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: st
                     full[mapped.index] = mapped.to_numpy()
                 full.iloc[idx] = keys[more].map(text_table).to_numpy()
                 mapped = full[hit]
-        if hit.any():
+        if hit.any() and mapped is not None:
             if out is frame:
                 out = frame.copy()
             new = s.astype(object).copy()

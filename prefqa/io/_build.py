@@ -234,11 +234,11 @@ def _checked_rows(long: pd.DataFrame, rej: Collector) -> pd.DataFrame:
     if "annotator_id" in long and long["annotator_id"].notna().any():
         checks.append(("annotator_id", "annotator id is missing while other rows name their annotator",
                        "Fill in the annotator id (or remove the column if the file has no annotators)."))
-    for col, reason, fix in checks:
+    for col, reason, how in checks:
         if col in long:
             bad = long[col].isna().to_numpy()
             if bad.any():
-                rej.reject_rows(long["_row"].to_numpy()[bad], col, long[col][bad], reason, fix)
+                rej.reject_rows(long["_row"].to_numpy()[bad], col, long[col][bad], reason, how)
                 long = _drop(long, bad)
     # one id, one text: ids given by the source are never merged or overwritten by texts
     n = len(long)

@@ -183,7 +183,7 @@ def _read_jsonl_slow(path: Path, on_error: str) -> Source:
     """Parse line by line: locate malformed lines, or build the frame from Python objects."""
     records: list[dict] = []
     lines: list[int] = []
-    bad: list[tuple[int, str, str]] = []
+    bad: list[tuple[int, str, str, str]] = []
     with _open_text(path) as f:
         for lineno, line in enumerate(f, start=1):
             text = line.strip()
