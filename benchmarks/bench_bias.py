@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import measure, report  # noqa: E402
+from _harness import measure, report
 
-import prefqa as pq  # noqa: E402
+import prefqa as pq
 
 
 def _simulate(n_judgments: int):
@@ -161,6 +161,7 @@ def main() -> None:
         return
     n = 10_000 if args.quick else args.n
     import statsmodels.api  # noqa: F401  imported once in the parent so no child pays for it
+
     from prefqa import bias  # noqa: F401
     t0 = time.perf_counter()
     data = _simulate(n)

@@ -61,7 +61,10 @@ def test_default_rate_is_two_way_clustered_like_statsmodels(null) -> None:
 def test_per_annotator_tests_match_independent_fits(planted) -> None:
     import statsmodels.api as sm
 
-    from prefqa.bias._per_annotator import pooled_model_offset, within_annotator_clusters
+    from prefqa.bias._per_annotator import (
+        pooled_model_offset,
+        within_annotator_clusters,
+    )
 
     data, _ = planted
     table = pq.position_bias(data).annotators
@@ -214,8 +217,8 @@ def test_model_name_order_file_sets_side_confounded() -> None:
 
 
 # ---- issue 12: small messy designs never leak a numpy / scipy / LinAlg error
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def _messy(seed: int, n_ann: int, n_comp: int, max_per: int, models: bool, ties: float, dup: bool) -> pq.PreferenceData:
@@ -309,7 +312,10 @@ def test_llmbar_like_position_driven_judge_is_flagged_by_both_tests() -> None:
 
 def test_per_annotator_tests_are_quiet_on_null_data() -> None:
     # no annotator biased (accuracy differs only); BH at 5%: a seed with any flag is a family-wise error
-    from prefqa.bias._per_annotator import annotator_length_tests, annotator_position_tests
+    from prefqa.bias._per_annotator import (
+        annotator_length_tests,
+        annotator_position_tests,
+    )
 
     seeds = range(40)
     any_position = any_consistency = any_length = 0

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-
 from scipy.special import expit
 
 from .._cluster import sandwich
@@ -22,18 +21,18 @@ __all__ = [
     "CLUSTER_OPTIONS",
     "ClusterPlan",
     "GlmFit",
-    "RateInference",
-    "cluster_plan",
-    "rate_inference",
     "LogisticDesign",
+    "RateInference",
     "bh_qvalues",
     "binom_two_sided",
     "check_confidence_level",
     "check_data",
     "cluster_codes",
+    "cluster_plan",
     "fit_logistic",
     "logistic_design",
     "model_difference_matrix",
+    "rate_inference",
     "wilson_interval",
 ]
 

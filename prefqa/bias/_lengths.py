@@ -12,7 +12,7 @@ from ..errors import SchemaError
 from ..features import _side_positions, response_features
 from ..schema import PreferenceData
 
-__all__ = ["JudgmentLengths", "judgment_lengths", "comparison_majority", "clear_difference"]
+__all__ = ["JudgmentLengths", "clear_difference", "comparison_majority", "judgment_lengths"]
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,23 @@ from scipy.special import expit, logit
 from .._stats import bh_qvalues, wilson_interval
 from ..annotators._stats import outlier_test
 from ..schema import PreferenceData
-from ._common import binom_two_sided, check_confidence_level, check_data, check_fdr, model_difference_matrix
+from ._common import (
+    binom_two_sided,
+    check_confidence_level,
+    check_data,
+    check_fdr,
+    model_difference_matrix,
+)
 
 __all__ = [
-    "MIN_POSITION_JUDGMENTS", "POSITION_COLUMNS", "LENGTH_COLUMNS", "annotator_position_tests",
-    "annotator_length_tests", "both_orders", "pooled_model_offset", "within_annotator_clusters",
+    "LENGTH_COLUMNS",
+    "MIN_POSITION_JUDGMENTS",
+    "POSITION_COLUMNS",
+    "annotator_length_tests",
+    "annotator_position_tests",
+    "both_orders",
+    "pooled_model_offset",
+    "within_annotator_clusters",
 ]
 
 #: Fewest non-tie judgments for a per-annotator position test.

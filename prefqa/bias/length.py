@@ -31,15 +31,29 @@ from ..errors import InsufficientDataError, PrefqaWarning, SchemaError
 from ..features import judgment_features
 from ..schema import PreferenceData
 from ._common import (
-    MAX_MODEL_COLUMNS, ClusterPlan, check_confidence_level, check_data, check_fdr, cluster_codes, cluster_plan,
-    fmt_p, logistic_design, rate_inference, wilson_interval,
+    MAX_MODEL_COLUMNS,
+    ClusterPlan,
+    check_confidence_level,
+    check_data,
+    check_fdr,
+    cluster_codes,
+    cluster_plan,
+    fmt_p,
+    logistic_design,
+    rate_inference,
+    wilson_interval,
 )
-from ._per_annotator import LENGTH_COLUMNS, annotator_length_tests
-from ._lengths import clear_difference, comparison_majority, judgment_lengths, validate_length_options
+from ._lengths import (
+    clear_difference,
+    comparison_majority,
+    judgment_lengths,
+    validate_length_options,
+)
 from ._mixed import mixed_length_slope
+from ._per_annotator import LENGTH_COLUMNS, annotator_length_tests
 from .winrates import empty_win_rates, fit_joint_bt, length_controlled_win_rates
 
-__all__ = ["LengthBiasResult", "length_bias", "RATIO_EDGES"]
+__all__ = ["RATIO_EDGES", "LengthBiasResult", "length_bias"]
 
 #: Edges of the length-ratio buckets (longer / shorter).
 RATIO_EDGES: tuple[float, ...] = (1.0, 1.1, 1.25, 1.5, 2.0, 3.0, np.inf)
@@ -340,7 +354,7 @@ def length_bias(
     constant = "position" if data.order_known else "intercept"
     design = logistic_design(data, choice, [np.ones(data.n_judgments), x], (choice < 2) & np.isfinite(x),
                              controls=[constant], control_models=control_models, cluster=cluster)
-    X, y, use = design.X, design.y, design.use
+    y, use = design.y, design.use
     fit = design.fit()
     warn.extend(w for w in (*design.plan.warnings, *fit.warnings) if w not in warn)
     z = fit.t_quantile(confidence_level)

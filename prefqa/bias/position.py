@@ -54,13 +54,23 @@ from .._types import ConfidenceInterval
 from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from ._common import (
-    cluster_plan, check_confidence_level, check_data, check_fdr, fmt_p, logistic_design,
+    check_confidence_level,
+    check_data,
+    check_fdr,
+    cluster_plan,
+    fmt_p,
+    logistic_design,
     rate_inference,
 )
 from ._per_annotator import POSITION_COLUMNS, annotator_position_tests, both_orders
 
-__all__ = ["PositionBiasResult", "position_bias", "side_balance", "CONFOUNDED_PAIR_SHARE",
-           "CONFOUNDED_JUDGMENT_SHARE"]
+__all__ = [
+    "CONFOUNDED_JUDGMENT_SHARE",
+    "CONFOUNDED_PAIR_SHARE",
+    "PositionBiasResult",
+    "position_bias",
+    "side_balance",
+]
 
 #: A model pair is one-sided when one order holds at least this share of its judgments.
 CONFOUNDED_PAIR_SHARE = 0.9

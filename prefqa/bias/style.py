@@ -32,10 +32,16 @@ from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
 from ..features import FEATURE_NAMES, judgment_features
 from ..schema import PreferenceData
 from ._common import (
-    bh_qvalues, check_confidence_level, check_data, check_fdr, fmt_p, logistic_design, wilson_interval,
+    bh_qvalues,
+    check_confidence_level,
+    check_data,
+    check_fdr,
+    fmt_p,
+    logistic_design,
+    wilson_interval,
 )
 
-__all__ = ["StyleBiasResult", "style_bias", "STYLE_FEATURES"]
+__all__ = ["STYLE_FEATURES", "StyleBiasResult", "style_bias"]
 
 STYLE_FEATURES: tuple[str, ...] = ("length", "headers", "lists", "bold", "refusal")
 #: Fewest comparisons in which a feature must differ to be estimated.
@@ -269,7 +275,7 @@ def style_bias(
     )
     return StyleBiasResult(
         features=tuple(fitted), dropped=dropped, unit=unit, confidence_level=confidence_level, fdr=fdr,
-        n_judgments=data.n_judgments, n_used=int(len(y)), controls=design.controls, cluster=design.cluster,
+        n_judgments=data.n_judgments, n_used=len(y), controls=design.controls, cluster=design.cluster,
         se_method=fit.se_method if fit is not None else "no estimable feature", min_n_differ=int(min_n_differ),
         table=table, converged=bool(fit.converged) if fit is not None else False,
         n_iter=fit.n_iter if fit is not None else 0, warnings=tuple(warn),
