@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import measure, report  # noqa: E402
+from _harness import measure, report
 
 
 def make_long(n_units: int, n_raters: int, per_unit: int, n_cat: int, seed: int = 0) -> pd.DataFrame:
@@ -90,6 +90,7 @@ def main() -> None:
         report(ms, title="agreement with bootstrap (time includes building the data)")
         return
     import krippendorff  # noqa: F401  import both libraries before forking: import time is not measured
+
     import prefqa.reliability  # noqa: F401
     n_units, n_raters = (20_000, 500) if args.quick else (1_000_000, 500)
     frame = make_long(n_units, n_raters, 3, 5)

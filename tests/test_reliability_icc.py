@@ -7,13 +7,19 @@ q-values against a hand-written Benjamini-Hochberg step-up.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import prefqa as pq
-import importlib
-from prefqa.reliability._icc_boot import _Design, _weighted_iccs, bootstrap_icc, rater_jackknife
+from prefqa.reliability._icc_boot import (
+    _Design,
+    _weighted_iccs,
+    bootstrap_icc,
+    rater_jackknife,
+)
 from prefqa.reliability.icc import _estimates, variance_components
 
 icc_mod = importlib.import_module("prefqa.reliability.icc")  # the package attribute `icc` is the function
@@ -201,7 +207,7 @@ def test_pairwise_kappa_mirror_is_orientation_free_with_a_delta_method_se():
     rng = np.random.default_rng(6)
     n = 300
     truth = np.where(rng.random(n) < 0.8, 0, 1)          # stored with the preferred response first
-    lab = lambda: np.where(rng.random(n) < 0.8, truth, 1 - truth)  # noqa: E731
+    lab = lambda: np.where(rng.random(n) < 0.8, truth, 1 - truth)
     f = pd.DataFrame({"unit": np.r_[np.arange(n), np.arange(n)], "rater": ["x"] * n + ["y"] * n,
                       "value": np.r_[lab(), lab()]})
     mirror = {0: 1, 1: 0}

@@ -13,10 +13,26 @@ from .alpha import krippendorff_alpha
 from .annotators import annotator_agreement
 from .cohen import cohen_kappa, pairwise_kappa
 from .icc import ICCResult, icc
-from .kappa import Coefficient, brennan_prediger, fleiss_kappa, gwet_ac, percent_agreement
+from .kappa import (
+    Coefficient,
+    brennan_prediger,
+    fleiss_kappa,
+    gwet_ac,
+    percent_agreement,
+)
 
 __all__ = [
-    "agreement", "AgreementResult", "krippendorff_alpha", "fleiss_kappa", "cohen_kappa",
-    "pairwise_kappa", "gwet_ac", "brennan_prediger", "percent_agreement", "icc", "ICCResult",
-    "Coefficient", "annotator_agreement",
+    "AgreementResult",
+    "Coefficient",
+    "ICCResult",
+    "agreement",
+    "annotator_agreement",
+    "brennan_prediger",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "gwet_ac",
+    "icc",
+    "krippendorff_alpha",
+    "pairwise_kappa",
+    "percent_agreement",
 ]

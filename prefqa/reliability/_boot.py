@@ -9,7 +9,8 @@ per-pattern coincidence contributions. No Python loop runs over resamples.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,7 +81,7 @@ def block(
         q3 = q.reshape(len(pats), n_cat, n_cat)
         q = (q3 + q3[:, perm][:, :, perm]).reshape(len(pats), -1)
     rows: list[dict[str, Any]] = []
-    base = {"n": n_pairable, "n_units": n_units, "n_ratings": int(len(unit))}
+    base = {"n": n_pairable, "n_units": n_units, "n_ratings": len(unit)}
 
     def alpha_of(o_flat: np.ndarray) -> np.ndarray:
         o = o_flat.reshape(o_flat.shape[:-1] + (n_cat, n_cat))
@@ -109,8 +110,8 @@ def block(
             draws_alpha[start:start + size] = alpha_of(wb @ q)
             if point_family:
                 fam = family(pats, wb, w, family_kinds, se=False, perm=perm)
-                for k in draws_family:
-                    draws_family[k][start:start + size] = fam[k]["estimate"]
+                for k, arr in draws_family.items():
+                    arr[start:start + size] = fam[k]["estimate"]
     lv = level if isinstance(level, str) else "custom"
     lo, hi = _percentile_ci(draws_alpha, confidence_level)
     boot_se = float(np.nanstd(draws_alpha, ddof=1)) if np.isfinite(draws_alpha).sum() > 1 else np.nan

@@ -14,8 +14,9 @@ multinomial draw over patterns.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ import scipy.sparse as sp
 
 from ..errors import InsufficientDataError, SchemaError
 
-__all__ = ["Ratings", "prepare", "count_matrix", "patterns", "LEVELS"]
+__all__ = ["LEVELS", "Ratings", "count_matrix", "patterns", "prepare"]
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
@@ -169,7 +170,7 @@ def patterns(counts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         weights = np.asarray(top, dtype=np.int64) ** coo.col.astype(np.int64)
         key = np.bincount(coo.row, weights=coo.data.astype(np.int64) * weights, minlength=n)
         key = key.astype(np.int64)
-        uniq, first, inverse, mult = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+        _, first, inverse, mult = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
         pats = counts[first].toarray()
         return pats, mult.astype(np.int64), inverse.astype(np.int64)
     dense = counts.toarray()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KINDS", "weight_matrix", "family"]
+__all__ = ["KINDS", "family", "weight_matrix"]
 
 KINDS = ("fleiss_kappa", "gwet_ac", "brennan_prediger", "percent_agreement")
 WEIGHTS = ("identity", "linear", "quadratic", "ordinal", "ratio", "radical", "circular", "bipolar")

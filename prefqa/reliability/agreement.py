@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from ..schema import PreferenceData
 from ._boot import block, coincidence_marginals
 from .intra import intra_rater
 
-__all__ = ["agreement", "AgreementResult"]
+__all__ = ["AgreementResult", "agreement"]
 
 _FAMILY = ("fleiss_kappa", "gwet_ac", "brennan_prediger", "percent_agreement")
 _COLUMNS = ["stratum", "target", "coefficient", "level", "estimate", "std_error", "se_method",
@@ -180,7 +181,7 @@ def _choice_categories(choice: np.ndarray, orientation: str,
         if unused:
             raise SchemaError(
                 f"`categories`={cats!r} leaves out choices that occur: "
-                + ", ".join(f"{n} x {lab!r}" for lab, n in unused) + f". Add them, or pass categories=None "
+                + ", ".join(f"{n} x {lab!r}" for lab, n in unused) + ". Add them, or pass categories=None "
                 "to take the categories from the data."
             )
         if orientation == "symmetric" and (0 in idx) != (1 in idx):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import scipy.sparse as sp
 from ..errors import InsufficientDataError
 from ._counts import Ratings, count_matrix, metric_matrix, need_pairable, prepare
 
-__all__ = ["krippendorff_alpha", "coincidences", "alpha_from_coincidences"]
+__all__ = ["alpha_from_coincidences", "coincidences", "krippendorff_alpha"]
 
 
 def coincidences(counts: sp.csr_matrix) -> np.ndarray:

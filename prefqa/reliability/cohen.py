@@ -15,7 +15,8 @@ indicators give every pair's contingency table through sparse products.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from ..errors import InsufficientDataError, SchemaError
 from ._counts import prepare
 from .kappa import Coefficient
 
-__all__ = ["cohen_kappa", "pairwise_kappa", "kappa_from_tables"]
+__all__ = ["cohen_kappa", "kappa_from_tables", "pairwise_kappa"]
 
 _COHEN_WEIGHTS = ("unweighted", "identity", "linear", "quadratic")
 
@@ -266,7 +267,7 @@ def cohen_kappa(
         r_first = 0 if r.rater_labels[0] == raters[0] else 1
     else:
         r_first = 0
-    i, j, tables = _pair_tables(r.unit, r.rater, r.value, r.n_units, 2, r.n_categories, 1)
+    i, _, tables = _pair_tables(r.unit, r.rater, r.value, r.n_units, 2, r.n_categories, 1)
     if len(i) == 0 or tables[0].sum() < 2:
         raise InsufficientDataError(
             f"Cohen's kappa needs units rated by both raters; {list(r.rater_labels)} share "
@@ -277,8 +278,8 @@ def cohen_kappa(
     zq = stats.norm.ppf(0.5 + confidence_level / 2.0)
     warn: tuple[str, ...] = ()
     if np.isnan(res["estimate"]):
-        warn = ("Cohen's kappa is undefined: both raters used a single category, so chance "
-                "agreement is 1 (the prevalence problem); report percent agreement instead.",)
+        warn = (("Cohen's kappa is undefined: both raters used a single category, so chance "
+                 "agreement is 1 (the prevalence problem); report percent agreement instead."),)
     return Coefficient(
         name="cohen_kappa", estimate=res["estimate"], std_error=res["std_error"],
         ci_low=res["estimate"] - zq * res["std_error"], ci_high=res["estimate"] + zq * res["std_error"],

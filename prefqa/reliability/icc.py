@@ -44,7 +44,7 @@ from ..schema import PreferenceData
 from ._counts import prepare
 from ._icc_boot import bootstrap_icc, rater_jackknife
 
-__all__ = ["icc", "ICCResult", "variance_components"]
+__all__ = ["ICCResult", "icc", "variance_components"]
 
 _TYPES = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
 _DESC = ("single rater, one-way random (1,1)", "single rater, absolute agreement (A,1)",

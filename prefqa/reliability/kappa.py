@@ -14,8 +14,9 @@ Conventions (chosen to match the published references):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from ..errors import SchemaError
 from ._counts import Ratings, count_matrix, need_pairable, patterns, prepare
 from ._family import WEIGHTS, family, weight_matrix
 
-__all__ = ["Coefficient", "fleiss_kappa", "gwet_ac", "brennan_prediger", "percent_agreement"]
+__all__ = ["Coefficient", "brennan_prediger", "fleiss_kappa", "gwet_ac", "percent_agreement"]
 
 
 @dataclass(frozen=True)
