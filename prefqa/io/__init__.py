@@ -3,8 +3,12 @@
 Formats read by :func:`read` (module docstrings give each one's rules): ``prefqa`` (canonical,
 :mod:`._canonical`), ``trl``, ``hh`` and ``openai`` (:mod:`._pairs`), ``wide``
 (:mod:`._wide`), ``ratings`` and ``rankings`` (:mod:`._derived`), ``arena``
-(:mod:`._arena`). Sources: CSV, JSONL (plain or ``.gz``), a JSON array, Parquet or a
-DataFrame (:mod:`._source`).
+(:mod:`._arena`). Every format is one entry of the registry in :mod:`._registry`
+(:func:`reader_formats`: name, reader, detection signature, options, description); ``FORMATS``,
+detection and option checks are derived from it. Sources: CSV/TSV, JSONL (plain or ``.gz``),
+a JSON array, Parquet, Excel ``.xlsx`` (first sheet, openpyxl) or a DataFrame (:mod:`._source`).
+Row checks shared by all readers (choice spellings, missing ids, conflicting texts, exact
+duplicates) and the structured fixes errors carry are in :mod:`._checks`.
 """
 
 from __future__ import annotations
