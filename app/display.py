@@ -304,6 +304,12 @@ def notes(result: Any) -> list[str]:
     return out
 
 
+def ratings(data: pq.PreferenceData) -> pd.DataFrame:
+    """The data's ratings table (empty when there is none)."""
+    r = data.ratings
+    return r if r is not None else pd.DataFrame(columns=["response_id", "annotator_id", "score"])
+
+
 def ratings_only(data: pq.PreferenceData) -> bool:
     """True when the data holds absolute scores but no pairwise judgments."""
     r = data.ratings

@@ -152,7 +152,7 @@ def sidebar(d: pq.PreferenceData, label: str) -> None:
         st.text(label)
         st.caption(f"{d.n_judgments:,} judgments · {d.n_comparisons:,} comparisons · "
                    f"{d.n_annotators:,} annotators · {d.n_prompts:,} prompts"
-                   + (f" · {len(d.ratings):,} ratings" if disp.has_ratings(d) else ""))
+                   + (f" · {len(disp.ratings(d)):,} ratings" if disp.has_ratings(d) else ""))
 
 
 def table(frame, *, rates: Any = (), **kwargs: Any) -> None:

@@ -42,10 +42,12 @@ else:
                               base.mark_line(point=True).encode(y="estimate:Q"), half, data=b), width="stretch")
     a = lb.annotators.reset_index()
     idcol = a.columns[0]
+    lo: str | None = None
+    hi: str | None = None
     if {"estimate", "ci_low", "ci_high"} <= set(a.columns):
         x, x_title, lo, hi = "estimate", "share longer chosen", "ci_low", "ci_high"
     else:  # per-annotator slopes relative to the pool (the one per-annotator length test)
-        x, x_title, lo, hi = "length_slope", "length slope (logit)", None, None
+        x, x_title = "length_slope", "length slope (logit)"
     if x in a and a[x].notna().any():
         flag = "flagged_length" if "flagged_length" in a else "flagged"
         st.markdown(f"**Per annotator: {x_title}** (red: flagged for length)")

@@ -84,7 +84,7 @@ st.subheader(f"Now auditing: {label}")
 counts = [("Judgments", d.n_judgments), ("Comparisons", d.n_comparisons), ("Annotators", d.n_annotators),
           ("Prompts", d.n_prompts), ("Responses", len(d.responses))]
 if disp.has_ratings(d):
-    counts.append(("Ratings", len(d.ratings)))
+    counts.append(("Ratings", len(disp.ratings(d))))
 for col, (title, n) in zip(st.columns(len(counts)), counts):
     col.metric(title, f"{n:,}")
 if not d.order_known and d.n_judgments:

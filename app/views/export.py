@@ -7,6 +7,8 @@ the policy never refits a model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import altair as alt
 import components as c
 import state
@@ -62,13 +64,20 @@ st.subheader("Download")
 st.caption("JSONL in TRL's layouts (OpenAI's for `openai`); each file has a manifest that accounts for every "
            "comparison (kept, or dropped with its reason).")
 fp = d.fingerprint()
+
+
+def _file(fmt: str, which: int) -> Callable[[], bytes]:
+    """The download's bytes, built only when the button is clicked (``state.export_files`` caches them)."""
+    return lambda: state.export_files(fp, policy_json, fmt, tie_label, ps)[which]
+
+
 for fmt in c.EXPORT_FORMATS:
     a, b, note = st.columns([1, 1, 2])
-    a.download_button(f"{fmt}.jsonl", data=lambda f=fmt: state.export_files(fp, policy_json, f, tie_label, ps)[0],
+    a.download_button(f"{fmt}.jsonl", data=_file(fmt, 0),
                       file_name=f"{fmt}.jsonl", mime="application/jsonl", key=f"dl_{fmt}", on_click="ignore",
                       icon=":material/download:", disabled=ps.n_kept == 0)
     b.download_button(f"{fmt}.jsonl.manifest.json",
-                      data=lambda f=fmt: state.export_files(fp, policy_json, f, tie_label, ps)[1],
+                      data=_file(fmt, 1),
                       file_name=f"{fmt}.jsonl.manifest.json", mime="application/json", key=f"dlm_{fmt}",
                       on_click="ignore", disabled=ps.n_kept == 0)
     note.caption({"dpo": "prompt, chosen, rejected (DPOTrainer)",

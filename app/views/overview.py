@@ -21,7 +21,7 @@ if not disp.ratings_only(d):  # ratings-only data: the ratings counts below, no 
                                                  ("n_models", "Models")]):
         col.metric(title, f"{head[key]:,}")
 if disp.has_ratings(d):
-    r = d.ratings
+    r = disp.ratings(d)
     for col, (title, n) in zip(st.columns(5), [("Ratings", len(r)), ("Responses rated", r["response_id"].nunique()),
                                                ("Annotators who rated", r["annotator_id"].nunique())]):
         col.metric(title, f"{n:,}")

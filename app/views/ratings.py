@@ -22,7 +22,7 @@ if not disp.has_ratings(d):
 
 d, rep, label = state.report()
 state.sidebar(d, label)
-r = d.ratings
+r = disp.ratings(d)
 fp = d.fingerprint()
 n_resp = r["response_id"].nunique()
 k1, k2, k3, k4 = st.columns(4)
