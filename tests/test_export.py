@@ -163,7 +163,7 @@ def _prompt_pairs(prompts: list[str]):
     return pq.build_pairs(PreferenceData(j, r, p))
 
 
-@pytest.mark.parametrize("fmt", ["dpo", "reward", "kto", "prompts", "openai"])
+@pytest.mark.parametrize("fmt", ["dpo", "kto", "prompts", "openai"])
 def test_all_empty_prompts_are_refused_unless_allowed(tmp_path, fmt):
     ps = _prompt_pairs(["", "  ", "\n"])
     with pytest.raises(SchemaError, match=r"all 3 .* empty prompt.*allow_empty_prompts=True"):
@@ -174,6 +174,15 @@ def test_all_empty_prompts_are_refused_unless_allowed(tmp_path, fmt):
     m = json.loads(manifest_path(out).read_text())
     assert m["output"]["n_empty_prompts"] == 3 and m["output"]["allow_empty_prompts"] is True
     assert any("empty prompt" in w for w in m["warnings"])
+
+
+def test_reward_without_prompts_is_the_implicit_layout_and_only_warns(tmp_path):
+    ps = _prompt_pairs(["", " ", ""])
+    with pytest.warns(pq.errors.PrefqaWarning, match=r"3 of 3 exported rows have an empty prompt \(the rows hold"):
+        out = pq.export(ps, tmp_path / "rm.jsonl", format="reward")
+    rows = pd.read_json(out, lines=True)
+    assert rows["chosen"].str.strip().str.startswith("answer").all()  # the prompt (blank) is prepended
+    assert json.loads(manifest_path(out).read_text())["output"]["n_empty_prompts"] == 3
 
 
 def test_some_empty_prompts_export_with_a_warning_and_a_count(tmp_path):

@@ -93,15 +93,17 @@ def empty_prompts(frame: pd.DataFrame) -> np.ndarray:
 def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool) -> tuple[int, int, list[str]]:
     """Count the rows to export whose prompt is empty; refuse when all are, unless allowed.
 
-    Every format carries the prompt: explicitly (dpo, kto, prompts, openai) or prepended to
-    the responses (reward), so a file whose prompts are all empty almost always means the
-    prompt columns were not read (for example PandaLM's ``instruction`` + ``input``).
+    dpo, kto, prompts and openai carry the prompt explicitly, so a file whose prompts are all
+    empty almost always means the prompt columns were not read (for example PandaLM's
+    ``instruction`` + ``input``). ``reward`` is TRL's implicit-prompt layout, where rows
+    holding the responses alone are legitimate (data read from such a file has empty
+    prompts), so it only warns.
     """
     rows = pd.concat([pairs.pairs, pairs.ties], ignore_index=True) if fmt in ("kto", "prompts") else pairs.pairs
     empty = empty_prompts(rows)
     n, k = len(rows), int(empty.sum())
     warns: list[str] = []
-    if n and k == n and not allow_empty_prompts:
+    if n and k == n and not allow_empty_prompts and fmt != "reward":
         raise SchemaError(
             f"all {n:,} {'pairs' if fmt not in ('kto', 'prompts') else 'pairs and ties'} to export have an "
             f"empty prompt, so format={fmt!r} would train without the question. The prompt column was "
@@ -110,8 +112,10 @@ def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool) -> tuple
             "allow_empty_prompts=True."
         )
     if k:
-        warns.append(f"{k:,} of {n:,} exported rows have an empty prompt"
-                     + (" (allowed by allow_empty_prompts=True)" if k == n else "") + ".")
+        why = ""
+        if k == n:
+            why = " (allowed by allow_empty_prompts=True)" if allow_empty_prompts else " (the rows hold the responses alone)"
+        warns.append(f"{k:,} of {n:,} exported rows have an empty prompt{why}.")
     return n, k, warns
 
 
@@ -183,7 +187,8 @@ def export(
     allow_empty_prompts : bool
         Export even when every row's prompt is empty (missing or whitespace
         only); by default that is refused, because it nearly always means the
-        prompt column was not read. When only some prompts are empty the file
+        prompt column was not read (``reward``, TRL's implicit-prompt layout,
+        only warns). When only some prompts are empty the file
         is written, a :class:`~prefqa.errors.PrefqaWarning` says how many, and
         the manifest counts them (``output.n_empty_prompts``).
 
