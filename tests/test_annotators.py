@@ -195,7 +195,11 @@ def test_gold_and_hard_rules():
     assert table["n_gold"].gt(0).all()
     assert table.loc[spam, "gold_accuracy"] < table["gold_accuracy"].drop(spam).min()
     assert (table["longest_run"] >= 4).all() and table["flagged"].all()  # max_run=4 flags everyone
+    assert table["reason"].str.contains("(rule max_run = 4)", regex=False).all()  # a rule names itself
     assert not table["fast"].any()  # nobody's median is under 1 s
+    slow = pq.annotator_table(pq.PreferenceData(j, data.responses, data.prompts), fast_seconds=1e6)
+    assert slow["fast"].all()
+    assert slow["reason"].str.contains("below the rule fast_seconds = 1000000.0 s", regex=False).all()
 
 
 def test_leniency_recovers_planted_values():

@@ -11,7 +11,7 @@ from .._stats import bh_qvalues
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._consensus import check_consensus, consensus_posterior
-from ._gold import check_gold_column, check_min_gold_accuracy, gold_accuracy_test
+from ._gold import MIN_GOLD, check_gold_column, check_min_gold_accuracy, gold_accuracy_test
 from ._metrics import (
     agreement_metrics,
     codes_for,
@@ -404,5 +404,8 @@ def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.
         for col in ("n_gold", "n_gold_items", "gold_accuracy", "gold_ci_low", "gold_ci_high", "gold_se_method"):
             out[col] = gold[col]
         ps["gold"] = gold["p_gold"].to_numpy(dtype=np.float64)
+        items = gold["n_gold_items"].to_numpy(dtype=np.float64)
+        short = (items > 0) & (items < MIN_GOLD)
+        row_notes[short] += f"fewer than {MIN_GOLD} gold items: gold accuracy not tested; "
         shared_q["gold"] = gold["q_gold"].to_numpy(dtype=np.float64)
     return ds_converged, shared_q
