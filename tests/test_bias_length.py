@@ -290,3 +290,58 @@ def test_slope_ci_coverage_over_null_simulations() -> None:
         lo, hi = pq.length_bias(pq.simulate(n_prompts=150, rng=500 + s)[0]).slope_confidence_interval
         covered += lo < 0 < hi
     assert covered >= 34
+
+
+# ---- cluster-robust inference (issue 11 item 1)
+def test_sandwich_matches_statsmodels_one_and_two_way() -> None:
+    import statsmodels.api as sm
+    from scipy.special import expit
+
+    from prefqa._cluster import sandwich
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    ga, gb = rng.integers(0, 40, n), rng.integers(0, 500, n)
+    y = (rng.random(n) < expit(0.3 + 0.5 * X[:, 1] + rng.normal(0, 1, 40)[ga])).astype(float)
+    for groups in ([ga], [ga, gb]):
+        fit = sm.GLM(y, X, family=sm.families.Binomial()).fit(
+            cov_type="cluster", cov_kwds={"groups": groups[0] if len(groups) == 1 else np.column_stack(groups)})
+        mu = expit(X @ fit.params)
+        ours = sandwich(X * (y - mu)[:, None], np.linalg.inv(X.T @ (X * (mu * (1 - mu))[:, None])), groups)
+        np.testing.assert_allclose(ours.cov, fit.cov_params(), rtol=1e-9, atol=1e-15)
+        assert ours.df == 39 and not ours.clipped
+
+
+def test_two_way_covariance_that_is_not_psd_is_clipped() -> None:
+    from prefqa._cluster import sandwich
+
+    # a 2 x 2 checkerboard: row and column sums cancel, so V_A + V_B - V_AB < 0 in the first direction
+    scores = np.array([[1.0, 0.5], [-1.0, 0.5], [-1.0, 0.5], [1.0, 0.5]])
+    res = sandwich(scores, np.eye(2), [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])])
+    assert res.clipped and np.linalg.eigvalsh(res.cov).min() >= -1e-12
+
+
+def test_few_annotators_are_treated_as_fixed_with_a_warning(null) -> None:
+    data, _ = null
+    few = data.subset(data.judgments["annotator_id"].isin(["ann-000", "ann-001", "ann-002", "ann-003"]).to_numpy())
+    res = pq.length_bias(few)
+    assert res.cluster == "prompt" and any("treat the annotators as fixed" in w for w in res.warnings)
+    forced = pq.length_bias(few, cluster="annotator")
+    assert forced.cluster == "annotator" and "3 df" in forced.se_method
+    assert any("approximate" in w for w in forced.warnings)
+    # comparisons nest in prompts: with several comparisons per prompt, 'auto' clusters by prompt
+    assert pq.length_bias(data).cluster == "annotator+prompt"
+    assert "two-way" in pq.length_bias(data).summary()
+
+
+def test_cluster_option_errors_and_per_comparison(null) -> None:
+    data, _ = null
+    with pytest.raises(SchemaError, match="`cluster` must be one of"):
+        pq.length_bias(data, cluster="annotators")
+    no_ids = pq.PreferenceData(data.judgments.assign(annotator_id=pd.NA), data.responses, data.prompts)
+    with pytest.raises(InsufficientDataError, match="needs annotator ids"):
+        pq.length_bias(no_ids, cluster="annotator")
+    assert pq.length_bias(no_ids).cluster == "prompt"  # HH/TRL-like rows: the prompt dimension only
+    res = pq.length_bias(data, per="comparison")
+    assert "rate: cluster-robust CR1 sandwich by prompt" in res.se_method
