@@ -373,3 +373,12 @@ def test_text_conflicts_against_a_plain_dictionary() -> None:
                 continue
             expected.append(first.setdefault(i, t) != t)
         assert text_conflicts(ids, texts).tolist() == expected
+
+
+def test_blank_choice_is_missing_not_unknown(tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_text("comparison_id,annotator_id,choice\nc1,w,a\nc2,w,\nc3,w,maybe\n")
+    with pytest.raises(SchemaError, match=r"b\.csv, line 3, column 'choice': choice is missing"):
+        pq.read(tmp_path / "b.csv")
+    rej = pq.read(tmp_path / "b.csv", on_error="skip").load_report.rejected
+    assert rej["line"].tolist() == [3, 4]
+    assert rej["reason"].iloc[0] == "choice is missing" and rej["reason"].iloc[1].startswith("unknown choice")

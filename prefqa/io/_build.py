@@ -216,14 +216,19 @@ def _checked_rows(long: pd.DataFrame, rej: Collector) -> pd.DataFrame:
     rows = long["_row"].to_numpy()
     choice, changed = normalize_choices(long["choice"])
     rej.coerced(changed.assign(column=rej.column("choice")))
-    bad = choice.isna().to_numpy()
+    blank = long["choice"].isna().to_numpy() | (long["choice"].astype("str").str.strip() == "").to_numpy(
+        dtype=bool, na_value=False)
+    if blank.any():
+        rej.reject_rows(rows[blank], "choice", long["choice"][blank], "choice is missing",
+                        "Fill in the choice ('a', 'b' or 'tie').")
+    bad = choice.isna().to_numpy() & ~blank
     if bad.any():
         text, fix = choice_fix(long["choice"][bad], rej.column("choice"))
         rej.reject_rows(rows[bad], "choice", long["choice"][bad],
                         "unknown choice value (allowed: 'a', 'b', 'tie' and the spellings listed in the "
                         "reader docs, such as 'A', 'left', 'first', 'draw')", text, fix_data=fix)
     long["choice"] = choice
-    long = _drop(long, bad)
+    long = _drop(long, bad | blank)
     for col in ("comparison_id", "annotator_id", "prompt_id", "response_a_id", "response_b_id",
                 "model_a", "model_b"):
         if col in long:
