@@ -676,19 +676,25 @@ def test_cluster_sandwich_matches_statsmodels_glm():
     x = x[:, 1:]                               # first model as the reference
     y = (c == 0).astype(float)
     ann, comp = data.codes("annotator_id")[0], data.codes("comparison_id")[0]
-    n, p = x.shape
-    for cluster, groups in (("two-way", np.column_stack([ann, comp])), ("comparison", comp),
-                            ("annotator", ann)):
-        ref = sm.GLM(y, x, family=sm.families.Binomial()).fit(cov_type="cluster",
-                                                              cov_kwds={"groups": groups})
-        ours = pq.fit_bradley_terry(data, ties="drop", cluster=cluster)
-        assert ours.cluster == cluster
-        cv = ours.covariance.loc[labels, labels].to_numpy()
-        se = np.sqrt(np.diag(cv)[1:] + cv[0, 0] - 2 * cv[1:, 0])   # SE of s_m - s_reference
-        np.testing.assert_allclose(np.sqrt(np.diag(ref.cov_params())), se * np.sqrt((n - 1) / (n - p)),
-                                   rtol=1e-6, err_msg=cluster)
-        est = ours.scores["estimate"].reindex(labels).to_numpy()
-        np.testing.assert_allclose(ref.params, est[1:] - est[0], atol=1e-6)
+    length = np.random.default_rng(6).uniform(-1, 1, len(c))     # a continuous covariate: rows do not compress
+    for covariates, extra in (((), None), (["position"], np.ones(len(c))),
+                              (pd.DataFrame({"length": length}), length)):
+        xx = x if extra is None else np.column_stack([x, extra])
+        n, p = xx.shape
+        for cluster, groups in (("two-way", np.column_stack([ann, comp])), ("comparison", comp),
+                                ("annotator", ann)):
+            ref = sm.GLM(y, xx, family=sm.families.Binomial()).fit(cov_type="cluster",
+                                                                   cov_kwds={"groups": groups})
+            ours = pq.fit_bradley_terry(data, ties="drop", cluster=cluster, covariates=covariates)
+            assert ours.cluster == cluster
+            cv = ours.covariance.loc[labels, labels].to_numpy()
+            se = np.sqrt(np.diag(cv)[1:] + cv[0, 0] - 2 * cv[1:, 0])   # SE of s_m - s_reference
+            if extra is not None:
+                se = np.append(se, ours.coefficients["std_error"].to_numpy())
+            np.testing.assert_allclose(np.sqrt(np.diag(ref.cov_params())), se * np.sqrt((n - 1) / (n - p)),
+                                       rtol=1e-5, err_msg=f"{cluster} {covariates}")
+            est = ours.scores["estimate"].reindex(labels).to_numpy()
+            np.testing.assert_allclose(ref.params[: len(labels) - 1], est[1:] - est[0], atol=1e-5)
 
 
 def test_cluster_defaults_fields_and_summary():
