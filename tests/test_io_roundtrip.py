@@ -143,6 +143,7 @@ def test_config_drives_the_wide_reader(tmp_path: Path, pandalm_dir: Path) -> Non
     ('[read]\nresponse_columns = ["a"]\n', r"`read\.response_columns` must be a list of two column names; got \['a'\]"),
     ('[read]\ncodes = { "1" = "first" }\n', r"`read\.codes` must be a table of cell value -> 'a' / 'b' / 'tie'"),
     ('[read\nformat = 1\n', r"not valid TOML"),
+    ('[read]\nduplicates = "first"\n', r"`read\.duplicates` must be 'keep' or 'drop'; got 'first'"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, body: str, match: str) -> None:
     cfg = tmp_path / "c.toml"

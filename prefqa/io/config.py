@@ -41,6 +41,7 @@ _CODES = "a table of cell value -> 'a' / 'b' / 'tie'"
 READ_KEYS: dict[str, str] = {
     "format": f"one of {['auto', *FORMATS]}",
     "on_error": "'raise' or 'skip'",
+    "duplicates": "'keep' or 'drop'",
     "mapping": "a table of column -> new name, or column -> table of old value -> new value",
     "id_column": "a column name",
     "annotator_columns": _LIST,
@@ -72,6 +73,8 @@ def _valid(key: str, value: Any) -> bool:
         return value == "auto" or value in FORMATS
     if key == "on_error":
         return value in ("raise", "skip")
+    if key == "duplicates":
+        return value in ("keep", "drop")
     if key == "mapping":
         return isinstance(value, dict) and all(
             isinstance(v, (str, dict)) for v in value.values())
