@@ -382,3 +382,19 @@ def test_blank_choice_is_missing_not_unknown(tmp_path: Path) -> None:
     rej = pq.read(tmp_path / "b.csv", on_error="skip").load_report.rejected
     assert rej["line"].tolist() == [3, 4]
     assert rej["reason"].iloc[0] == "choice is missing" and rej["reason"].iloc[1].startswith("unknown choice")
+
+
+def test_messy_xlsx_accounts_for_every_row(tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl")
+    frame = pd.DataFrame({"comparison_id": ["c1", "c1", None, "c3", "c3", "c3"],
+                          "annotator_id": [1, "w2", "w3", None, "w2", "w2"],
+                          "choice": ["A", "b", "a", "tie", "Left", "Left"],
+                          "prompt": ["日本語?", "日本語?", "p", "x" * 20_000, "x" * 20_000, "x" * 20_000],
+                          "empty": [None] * 6})
+    frame.to_excel(tmp_path / "m.xlsx", index=False)
+    data = pq.read(tmp_path / "m.xlsx", on_error="skip")
+    rep = data.load_report
+    assert rep.n_rows == 6 and rep.n_rows_used == 4 and rep.rejected["line"].tolist() == [4, 5]
+    assert rep.duplicates.values.tolist() == [[7, 6]]  # sheet rows 6 and 7 are equal in every column
+    assert data.judgments["annotator_id"].tolist() == ["1", "w2", "w2", "w2"]
+    assert data.prompts.set_index("prompt_id")["text"].str.len().max() == 20_000
