@@ -71,6 +71,10 @@ APP_SKIPPED: dict[str, str] = {
                         "`prefqa audit DATA --out DIR` fits it",
     "pairs": "previewed on the Export page, with the policy you choose there",
 }
+#: What the app adds to a library skip reason that names a CLI or config option (the app has its own control).
+APP_HINTS: dict[str, str] = {
+    "simpson": "in the app: pick a stratum column on the Data page (columns with 2 to 20 values)",
+}
 #: Printf formats by kind (Streamlit NumberColumn); ``percent`` is Streamlit's preset (0.25 -> 25.00%).
 FORMATS: dict[str, str] = {"rate": "percent", "count": "localized", "p": "%.2e", "coef": "%.3f",
                            "seconds": "%.1f"}
@@ -184,7 +188,8 @@ def skip_reason(report: Any, step: str) -> str:
     section = (getattr(report, "sections", {}) or {}).get(step) or {}
     reason = section.get("reason")
     if reason:
-        return str(reason)
+        reason = str(reason).rstrip(".")
+        return f"{reason}; {APP_HINTS[step]}" if step in APP_HINTS else reason
     status = section.get("status")
     return f"{step.replace('_', ' ')}: {status}" if status else f"{step.replace('_', ' ')} was not computed"
 
@@ -225,7 +230,7 @@ def findings(report: Any) -> list[dict[str, Any]]:
             out.append(f)
         elif step not in APP_SKIPPED:
             sec = sections.get(step) or {}
-            reason = str(sec.get("reason") or "").rstrip(".")
+            reason = skip_reason(report, step) if sec.get("reason") else ""
             if not reason:
                 out.append(f)
                 continue

@@ -491,3 +491,21 @@ def test_side_confounded_file_warns_on_the_bias_page() -> None:
     assert any("Position and model cannot be told apart" in w.value for w in at.warning)
     balance = next(df.value for df in at.dataframe if "Model 1 shown first (share)" in df.value.columns)
     assert set(balance["Model 1 shown first (share)"].round(6)) == {1.0}  # every pair shown in one order
+
+
+def test_skipped_steps_show_the_library_reason_for_trl_rows() -> None:
+    # TRL rows: no annotator ids, no models, unknown display order; the pages say why in the library's words
+    rows = [{"prompt": f"question {i % 40}", "chosen": f"good answer {i} " * (1 + i % 5), "rejected": f"bad {i}"}
+            for i in range(300)]
+    content = "\n".join(json.dumps(r) for r in rows).encode()
+    report = c.run_audit(c.read_upload(content, "trl-rows.jsonl"))
+    at = _upload("trl-rows.jsonl", content, "application/jsonl")
+    for page, step in (("reliability", "reliability"), ("annotators", "annotators"), ("models", "bradley_terry")):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception and not at.error, (page, [e.value for e in at.error])
+        reason = str(report.sections[step]["reason"]).rstrip(".")
+        assert reason and any(i.value.lower().startswith(reason.lower()) for i in at.info), (page, reason)
+    at.switch_page("views/overview.py").run()
+    shown = " ".join(t.value for t in at.text)
+    assert str(report.sections["position_bias"]["reason"]).rstrip(".") in shown
+    assert "disabled in the config" not in shown
