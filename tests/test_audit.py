@@ -530,3 +530,18 @@ def test_audit_on_small_messy_designs_never_fails_a_step():
         report.to_html()
 
     check()
+
+
+def test_side_confounded_data_gets_the_confounded_finding():
+    # a/b in model-name order: the first-shown response is always the alphabetically first model of its pair
+    data, _ = pq.simulate(n_prompts=150, n_annotators=8, rng=3)
+    j = data.judgments.copy()
+    swap = (j["model_a"] > j["model_b"]).to_numpy()
+    j.loc[swap, ["model_a", "model_b"]] = j.loc[swap, ["model_b", "model_a"]].to_numpy()
+    j.loc[swap, ["response_a_id", "response_b_id"]] = j.loc[swap, ["response_b_id", "response_a_id"]].to_numpy()
+    j.loc[swap, "choice"] = j.loc[swap, "choice"].map({"a": "b", "b": "a", "tie": "tie"})
+    confounded = PreferenceData(j, data.responses, data.prompts)
+    report = pq.audit(confounded, config=_only("position_bias"), progress=False, strict=True)
+    assert report.sections["position_bias"]["result"]["values"]["side_confounded"] is True
+    codes = [f["code"] for f in report.findings]
+    assert "position_confounded" in codes and "position_bias" not in codes
