@@ -241,8 +241,15 @@ def test_llmbar_like_judges_are_flagged_where_position_bias_flags_them(llmbar):
     shared = annotator_position_tests(data).reindex(table.index)
     for col in ("p_a", "p_a_ci_low", "p_a_ci_high", "q_position", "self_consistency", "q_consistency"):
         np.testing.assert_array_equal(table[col].to_numpy(dtype=float), shared[col].to_numpy(dtype=float))
-    pb = pq.position_bias(data).annotators
-    assert bool(pb.loc["falcon-180b", "flagged" if "flagged" in pb else "flagged_position"])
+    # position_bias(...).annotators and length_bias(...).annotators: the same numbers and flags
+    pb = pq.position_bias(data).annotators.reindex(table.index)
+    assert bool(pb.loc["falcon-180b", "flagged_position"])
+    for col in ("p_a", "q_position", "self_consistency", "q_consistency"):
+        np.testing.assert_array_equal(table[col].to_numpy(dtype=float), pb[col].to_numpy(dtype=float))
+    lb = pq.length_bias(data).annotators.reindex(table.index)
+    for col in ("length_slope", "q_length"):
+        np.testing.assert_array_equal(table[col].to_numpy(dtype=float), lb[col].to_numpy(dtype=float))
+    assert (table["q_position"].lt(0.05) == pb["flagged_position"]).all()
     # ... and judge_report shows the same numbers
     np.testing.assert_array_equal(rep.table.loc[table.index, "p_a"].to_numpy(dtype=float),
                                   table["p_a"].to_numpy(dtype=float))
