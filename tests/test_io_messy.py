@@ -273,6 +273,10 @@ def test_pandalm_is_read_with_format_auto(pandalm_dir: Path) -> None:
                        prompt_columns=["instruction", "input"], response_columns=["response1", "response2"],
                        model_key="cmp_key")
     assert auto.fingerprint() == explicit.fingerprint()
+    # SOURCE.md "Oddities": 6 responses are JSON true (4 in response1, 2 in response2), kept as "True"
+    co = auto.load_report.coerced.set_index("column")
+    assert co.loc["response1", ["value", "to", "n"]].tolist() == ["True (bool)", "True", 4]
+    assert co.loc["response2", "n"] == 2
     assert (auto.prompts["text"].str.len() > 0).all()
 
 

@@ -59,6 +59,21 @@ class Collector:
         if n:
             self.coerced(pd.DataFrame({"column": [self.column(column)], "value": [value], "to": [to], "n": [int(n)]}))
 
+    def coerced_texts(self, column: str, raw: Any, n: int) -> None:
+        """Record the non-string values of a text column that were kept as text (called when n > 0)."""
+        if not n:
+            return
+        obj = pd.Series(raw, copy=False).astype(object)
+        values = obj.to_numpy()
+        other = np.fromiter((v is not None and not isinstance(v, str) for v in values), dtype=bool,
+                            count=len(values)) & obj.notna().to_numpy()
+        found = pd.Series([f"{v!r} ({type(v).__name__})" for v in values[other]], dtype="str")
+        counts = found.value_counts(sort=False)
+        text = {f"{v!r} ({type(v).__name__})": str(v) for v in values[other][:1000]}
+        self.coerced(pd.DataFrame({"column": self.column(column), "value": counts.index.astype("str"),
+                                   "to": [text.get(k, "<text>") for k in counts.index],
+                                   "n": counts.to_numpy(dtype=np.int64)}))
+
     def coerced_table(self) -> pd.DataFrame:
         if not self._coerced:
             return empty_coerced_table()

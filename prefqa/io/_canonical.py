@@ -50,7 +50,7 @@ def read_canonical(src: Source, rej: Collector, *, sibling_ratings: bool = True)
         if col in ("prompt", "response_a", "response_b"):
             long[col], k = as_text(f[col])
             n_coerced += k
-            rej.count_coerced(col, "<non-string>", "<text>", k)
+            rej.coerced_texts(col, f[col], k)
         elif col == "prompt_messages":
             long["_messages"] = f[col].astype("str").fillna("")
         elif col != "order_known":

@@ -144,8 +144,8 @@ def read_trl(src: Source, rej: Collector, *, id_column: str | None = None) -> Pr
         rejected, k2 = as_text(rejected_raw)
         if k1 + k2:
             notes.append(f"{k1 + k2:,} non-string responses were converted to text.")
-            rej.count_coerced("chosen", "<non-string>", "<text>", k1)
-            rej.count_coerced("rejected", "<non-string>", "<text>", k2)
+            rej.coerced_texts("chosen", chosen_raw, k1)
+            rej.coerced_texts("rejected", rejected_raw, k2)
         if has_prompt:
             prompt, _ = as_text(f["prompt"].iloc[rows].reset_index(drop=True))
         else:

@@ -178,7 +178,7 @@ def read_wide(
         for side, col in zip("ab", response_columns):
             text, k = as_text(f[col])
             n_coerced += k
-            rej.count_coerced(col, "<non-string>", "<text>", k)
+            rej.coerced_texts(col, f[col], k)
             base[f"response_{side}"] = text.to_numpy()
         if n_coerced:
             notes.append(f"{n_coerced:,} non-string responses (for example JSON booleans) were kept as text "
