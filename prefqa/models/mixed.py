@@ -216,10 +216,14 @@ def fit_preference_model(
     Raises
     ------
     SchemaError
-        Bad options, or covariates requested without texts.
+        Bad options, covariates requested without texts, or a fixed-effect
+        column that the judgments cannot estimate (all 0, or a linear
+        combination of the others, such as a model always shown first:
+        checked exactly over all rows, see ``_mixed_checks``).
     InsufficientDataError
-        No annotators when ``'annotator'`` is the only random group, or too
-        few rows.
+        No annotators when ``'annotator'`` is the only random group, too
+        few rows, a random group with one level, or two groups that
+        partition the judgments identically.
 
     Notes
     -----
@@ -413,6 +417,17 @@ def fit_rating_model(
     -------
     MixedModelResult
         ``variance_components`` includes ``residual``.
+
+    Raises
+    ------
+    SchemaError
+        Bad options, no ratings, or ``'prompt'`` in ``random`` without
+        ``prompt_id`` (without prompts each response is its own unit: the
+        default groups need none).
+    InsufficientDataError
+        Fewer than 3 ratings, all scores equal, a group with one level or
+        with a level per rating (then it is the residual), or two groups
+        that partition the ratings identically (one response per prompt).
 
     Notes
     -----
