@@ -434,7 +434,13 @@ class PreferenceData:
                 h.update(name.encode())
                 if table is None or not len(table):
                     continue
-                arrow = pa.Table.from_pandas(table, preserve_index=False).combine_chunks()
+                try:
+                    arrow = pa.Table.from_pandas(table, preserve_index=False).combine_chunks()
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                    # a column Arrow cannot type (lists among strings): hash its values' text form
+                    arrow = pa.Table.from_pandas(table.astype({c: "str" for c in table.columns
+                                                               if table[c].dtype == object}),
+                                                 preserve_index=False).combine_chunks()
                 for col_name, column in zip(arrow.column_names, arrow.columns):
                     h.update(f"{col_name}:{column.type}".encode())
                     for chunk in column.chunks:

@@ -402,3 +402,12 @@ def test_messy_xlsx_accounts_for_every_row(tmp_path: Path) -> None:
     assert rep.duplicates.values.tolist() == [[7, 6]]  # sheet rows 6 and 7 are equal in every column
     assert data.judgments["annotator_id"].tolist() == ["1", "w2", "w2", "w2"]
     assert data.prompts.set_index("prompt_id")["text"].str.len().max() == 20_000
+
+
+def test_a_list_among_strings_in_an_extra_column() -> None:
+    frame = pd.DataFrame({"comparison_id": ["c1", "c2", "c2"], "annotator_id": ["w", "w", "w"],
+                          "choice": ["a", "b", "b"], "tags": ["x", ["y"], ["y"]]})
+    data = pq.read(frame)
+    assert data.load_report.duplicates.values.tolist() == [[3, 2]]
+    other = pq.read(frame.assign(tags=["x", ["y"], ["z"]]))
+    assert len(data.fingerprint()) == 64 and data.fingerprint() != other.fingerprint()

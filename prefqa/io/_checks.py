@@ -242,7 +242,10 @@ def exact_duplicates(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             s = s.iloc[cand]
         if names[i] in nested:
             s = s.map(repr)
-        codes, uniq = pd.factorize(s, use_na_sentinel=False)
+        try:
+            codes, uniq = pd.factorize(s, use_na_sentinel=False)
+        except TypeError:  # unhashable values further down a column (a list among strings)
+            codes, uniq = pd.factorize(s.map(repr), use_na_sentinel=False)
         group, guniq = pd.factorize(group * (len(uniq) + 1) + codes)
         counts = np.bincount(group, minlength=len(guniq))
         multi = counts[group] > 1
