@@ -206,9 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     for name in args.designs:
         print(format_table(run_design(name, reps, args.seed, args.max_seconds), header=False), flush=True)
-    print("agreement (pq.agreement bootstrap alpha CI): skipped; the simulator does not define a "
-          "population alpha (the coefficient's population value depends on the chance-agreement "
-          "convention being changed in issue 11), so there is no target to score it against.")
+    print("agreement (pq.agreement bootstrap alpha CI): skipped. Its target, the population alpha, needs the "
+          "joint law of two judgments of one comparison (an integral over the comparison's shared quality and "
+          "effect draws nested around the per-judgment integral), which the simulator does not compute yet; "
+          "without a target there is nothing to score the interval against.")
     return 0
 
 
