@@ -297,15 +297,37 @@ def interval_note(result: Any) -> str:
 
 
 def notes(result: Any) -> list[str]:
-    """A result's warnings and approximation notes (``subsampled``), as sentences to show under it."""
-    out = [str(w) for w in (getattr(result, "warnings", ()) or ())]
-    sub = getattr(result, "subsampled", None)
+    """A result's warnings and approximation notes (``subsampled``), as sentences to show under it.
+
+    Result objects carry ``warnings`` (and ``subsampled``) as fields; per-entity tables carry
+    them in ``DataFrame.attrs`` (``warnings``, ``notes``, ``subsampled``, ``subsample``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"flagged": [False]})
+    >>> t.attrs.update(warnings=("null fitted on 100,000 of 250,000 votes",), subsampled=True)
+    >>> notes(t)
+    ['null fitted on 100,000 of 250,000 votes', 'Approximation: part of this result was computed on a subsample.']
+    """
+    if isinstance(result, pd.DataFrame):
+        meta: dict[str, Any] = dict(result.attrs)
+    else:
+        meta = {k: getattr(result, k, None) for k in ("warnings", "notes", "subsampled", "subsample")}
+    out: list[str] = []
+    for key in ("warnings", "notes"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(str(v) for v in value if str(v))
+    sub, detail = meta.get("subsampled"), meta.get("subsample")
     if isinstance(sub, str) and sub:
         out.append(f"Approximation: {sub}")
-    elif isinstance(sub, (bool, np.bool_)) and bool(sub):
-        out.append("Approximation: part of this result was fitted on a subsample (see the library's summary).")
-    elif isinstance(sub, (dict, tuple, list)) and sub:
-        out.append(f"Approximation: subsampled ({sub}).")
+    elif (isinstance(sub, (bool, np.bool_)) and bool(sub)) or (isinstance(sub, (dict, tuple, list)) and sub):
+        extra = detail if detail else (sub if not isinstance(sub, (bool, np.bool_)) else "")
+        out.append("Approximation: part of this result was computed on a subsample"
+                   + (f" ({extra})." if extra else "."))
     return out
 
 

@@ -509,3 +509,19 @@ def test_skipped_steps_show_the_library_reason_for_trl_rows() -> None:
     shown = " ".join(t.value for t in at.text)
     assert str(report.sections["position_bias"]["reason"]).rstrip(".") in shown
     assert "disabled in the config" not in shown
+
+
+def test_result_notes_reach_the_page(small_csv) -> None:
+    import display as disp
+
+    report = c.run_audit(c.read_upload(small_csv, "notes.csv"))
+    expected = disp.notes(report.results["annotators"]) + disp.notes(report.results["length_bias"])
+    assert expected, "the simulated batch has no timestamps, so the annotator table notes it"
+    at = _upload("notes.csv", small_csv)
+    captions = []
+    for page in ("annotators", "bias"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception and not at.error
+        captions += [cap.value for cap in at.caption]
+    for note in expected:
+        assert f"Note: {note}" in captions, note

@@ -29,6 +29,7 @@ FIRST = ["flagged", "reason", "n_judgments", "n_ratings", "loo_agreement", "loo_
 shown = table[[col for col in FIRST if col in table] + [col for col in table if col not in FIRST]]
 shown = shown.sort_values(["flagged", "n_judgments"], ascending=[False, False], kind="stable")
 state.table(shown, height=420, column_config={"reason": st.column_config.TextColumn(width="large")})
+state.notes(table)
 st.caption("Statistical flags come from q-values (Benjamini-Hochberg within each test family); rule-based "
            "flags name their rule in the reason. Columns that do not apply to this data are left out.")
 

@@ -15,6 +15,7 @@ if table is None:
     state.skipped(rep, "prompts")
     st.stop()
 
+state.notes(table)
 flagged = table[table["flagged"].fillna(False).astype(bool)]
 kinds = sorted(flagged["kind"].astype(str).unique()) if "kind" in flagged and len(flagged) else []
 m1, m2 = st.columns(2)
