@@ -229,9 +229,10 @@ def rate_inference(y: np.ndarray, plan: ClusterPlan, use: np.ndarray, confidence
     lo, hi = wilson_interval(k, n, confidence_level)
     v = float(cc.cov[0, 0])
     pv = float(2 * stats.t.sf(abs(yy.sum() - n * p0) / np.sqrt(v), cc.df)) if v > 0 else np.nan
+    why = ("all trials agree" if p in (0.0, 1.0) else "the clustered variance of the rate is 0 (after clipping)")
     return RateInference(p, np.nan, ConfidenceInterval(float(lo), float(hi)), pv,
-                         plan.describe(cc.df, cc.clipped) + "; all trials agree, so score test at "
-                         f"{p0:g} and Wilson interval", cc.n_clusters)
+                         plan.describe(cc.df, cc.clipped) + f"; {why}, so score test at {p0:g} and Wilson interval",
+                         cc.n_clusters)
 
 
 #: Above this many models the dense GLM design gets too large; model terms are then left out.
