@@ -331,6 +331,29 @@ def notes(result: Any) -> list[str]:
     return out
 
 
+_LOAD_LABELS = {"source": "File", "format": "Format", "n_rows": "Rows read", "n_rows_used": "Rows used",
+                "n_rejected": "Rows rejected", "n_judgments": "Judgments", "n_ratings": "Ratings",
+                "n_repeats": "Repeated judgments (kept)", "n_empty_texts": "Empty texts (kept)",
+                "n_rejected_values": "Cells rejected", "n_duplicates": "Exact duplicate rows",
+                "duplicates_policy": "Duplicates", "n_coerced": "Values coerced", "n_unused_columns": "Unused columns"}
+
+
+def load_counts(report: Any) -> pd.DataFrame:
+    """The load report's counts as two text columns (what, value), counts with thousands separators.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace as R
+    >>> load_counts(R(to_frame=lambda: pd.DataFrame({"format": ["trl"], "n_rows": [12000]}))).values.tolist()
+    [['Format', 'trl'], ['Rows read', '12,000']]
+    """
+    row = report.to_frame().iloc[0]
+    values = [f"{int(v):,}" if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else str(v)
+              for v in row.to_numpy(dtype=object)]
+    return pd.DataFrame({"What": [_LOAD_LABELS.get(str(k), label(k)) for k in row.index], "Value": values})
+
+
 def ratings(data: pq.PreferenceData) -> pd.DataFrame:
     """The data's ratings table (empty when there is none)."""
     r = data.ratings

@@ -322,6 +322,8 @@ def small_csv() -> bytes:
 def test_commands_show_the_uploaded_file_name(small_csv) -> None:
     at = _upload("vendor-batch-07.csv", small_csv)
     assert any(t.value.startswith("Read ") and "from vendor-batch-07.csv " in t.value for t in at.text)
+    counts = next(df.value for df in at.dataframe if list(df.value.columns) == ["What", "Value"])
+    assert counts.set_index("What")["Value"]["File"] == "vendor-batch-07.csv"
     at.switch_page("views/overview.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     commands = [cd.value for cd in at.code]

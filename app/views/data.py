@@ -111,7 +111,7 @@ if lr is None:
 else:
     st.text(lr.summary())  # library text can quote data values: shown as text, never markdown
     with st.expander("Load report counts"):
-        state.table(lr.to_frame())
+        st.dataframe(disp.load_counts(lr), hide_index=True, width="content")
     if len(lr.rejected):
         st.markdown(f"**Rejected rows ({len(lr.rejected):,})**")
         state.table(lr.rejected)
