@@ -64,16 +64,17 @@ def test_random_canonical_frames_round_trip(tmp_path: Path, data: pq.PreferenceD
 MESSY_TEXT = st.one_of(st.none(), st.just(""), TEXT, st.just("x" * 5000), st.just("日本語 ✓ \u00e9\u0301"))
 MESSY_ID = st.one_of(st.none(), st.just(""), ID, st.integers(-3, 3), st.floats(0, 3).map(lambda x: round(x)),
                      st.just(float("nan")))
+MESSY_EXTRA = st.one_of(MESSY_ID, st.lists(ID, max_size=2), st.booleans())  # lists among strings too
 MESSY_CHOICE = st.one_of(st.none(), st.sampled_from(["a", "b", "tie", "A", " B", "Tie", "left", "1", "x"]),
                          st.integers(0, 2))
 LAYOUTS = {
     "prefqa": {"comparison_id": MESSY_ID, "annotator_id": MESSY_ID, "choice": MESSY_CHOICE,
                "prompt": MESSY_TEXT, "response_a": MESSY_TEXT, "response_b": MESSY_TEXT,
-               "seconds": st.one_of(st.none(), st.floats(0, 100), st.just("fast")), "batch": MESSY_ID},
+               "seconds": st.one_of(st.none(), st.floats(0, 100), st.just("fast")), "batch": MESSY_EXTRA},
     "ratings": {"response_id": MESSY_ID, "annotator_id": MESSY_ID, "score": st.one_of(st.none(), st.integers(-2, 5),
                 st.just("4"), st.just("good")), "response": MESSY_TEXT, "prompt_id": MESSY_ID,
-                "vendor": MESSY_ID},
-    "trl": {"prompt": MESSY_TEXT, "chosen": MESSY_TEXT, "rejected": MESSY_TEXT, "extra": MESSY_ID},
+                "vendor": MESSY_EXTRA},
+    "trl": {"prompt": MESSY_TEXT, "chosen": MESSY_TEXT, "rejected": MESSY_TEXT, "extra": MESSY_EXTRA},
 }
 
 
@@ -109,7 +110,7 @@ def _check_read(source: object, n_rows: int | None, **kw: object) -> None:
     assert len(rep.duplicates) <= rep.n_rows
 
 
-@settings(max_examples=60, derandomize=True, deadline=None,
+@settings(max_examples=100, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=messy_frames(), kind=st.sampled_from(["frame", "csv", "jsonl", "parquet"]),
        on_error=st.sampled_from(["raise", "skip"]), duplicates=st.sampled_from(["keep", "drop"]))

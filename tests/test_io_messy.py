@@ -411,3 +411,14 @@ def test_a_list_among_strings_in_an_extra_column() -> None:
     assert data.load_report.duplicates.values.tolist() == [[3, 2]]
     other = pq.read(frame.assign(tags=["x", ["y"], ["z"]]))
     assert len(data.fingerprint()) == 64 and data.fingerprint() != other.fingerprint()
+
+
+def test_text_in_a_numeric_column_is_rejected_on_its_line() -> None:
+    frame = pd.DataFrame({"comparison_id": ["c1", "c2", "c3"], "annotator_id": "w", "choice": ["a", "b", "b"],
+                          "seconds": ["3.5", "fast", ""]})
+    with pytest.raises(SchemaError, match=r"row 2, column 'seconds': seconds is not a number; found 'fast'"):
+        pq.read(frame)
+    data = pq.read(frame, on_error="skip")
+    assert data.judgments["seconds"].tolist()[0] == 3.5 and np.isnan(data.judgments["seconds"].iloc[1])
+    assert data.load_report.rejected["line"].tolist() == [2]
+    assert data.load_report.coerced[["column", "n"]].values.tolist() == [["seconds", 1]]

@@ -260,6 +260,18 @@ def _checked_rows(long: pd.DataFrame, rej: Collector) -> pd.DataFrame:
             if bad.any():
                 rej.reject_rows(long["_row"].to_numpy()[bad], col, long[col][bad], reason, how)
                 long = _drop(long, bad)
+    for col in ("strength", "seconds"):  # numeric columns: a text such as "fast" is an error on its line
+        if col in long and not pd.api.types.is_numeric_dtype(long[col]):
+            num = pd.to_numeric(long[col], errors="coerce")
+            blank = (long[col].astype("str").str.strip() == "").to_numpy(dtype=bool, na_value=False)
+            bad = (num.isna() & long[col].notna()).to_numpy(dtype=bool) & ~blank
+            if bad.any():
+                rej.reject_rows(long["_row"].to_numpy()[bad], col, long[col][bad], f"{col} is not a number",
+                                f"Fix the {col} value, or drop the column.")
+                long = _drop(long, bad)
+                num = num[~bad].reset_index(drop=True)
+            rej.count_coerced(col, "<number as text>", "<number>", int(num.notna().sum()))
+            long[col] = num.to_numpy(dtype=float)
     # one id, one text: ids given by the source are never merged or overwritten by texts
     n = len(long)
     if {"response_a", "response_b", "response_a_id", "response_b_id"} <= set(long.columns):
