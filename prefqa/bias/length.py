@@ -287,10 +287,10 @@ def length_bias(
     judgments, with the length (and position) term set to zero
     (:mod:`prefqa.bias.winrates`). That is the same model as the GLM above,
     so both give the same estimates (to the optimizers' tolerance, about
-    1e-5); it is fitted twice only because the issue asks for the slope's SE
-    clustered by *prompt*, which statsmodels gives, while the BT fit's
-    sandwich clusters by comparison (so the LC standard errors are
-    comparison-clustered).
+    1e-5); it is fitted twice because the slope's SEs may cluster by prompt
+    while the BT fit's sandwich offers annotator and comparison clusters
+    only (``cluster`` is mapped by :data:`prefqa.bias.winrates.BT_CLUSTER`;
+    prompt clusters become comparison clusters for the LC rates).
 
     The per-annotator table is
     :func:`prefqa.bias._per_annotator.annotator_length_tests` (each
@@ -380,7 +380,7 @@ def length_bias(
     if design.model_labels is not None:
         ca, cb, _ = data.model_codes()
         try:
-            bt = fit_joint_bt(data, x, use, constant, confidence_level)
+            bt = fit_joint_bt(data, x, use, constant, confidence_level, cluster)
         except InsufficientDataError as exc:
             skipped.append(f"length-controlled win rates: {exc}")
         else:

@@ -14,8 +14,10 @@ sigmoid(s[m] - s[opponent])``: the length term and the position term are set
 to zero, the opponents are the ones it actually met. No baseline model and no
 per-instruction difficulty are needed (AlpacaEval's GLM needs both). Its
 standard error comes from the BT fit's sandwich covariance of the strengths
-(clustered by comparison, see :mod:`prefqa.models.bradley_terry`) by the
-delta method.
+by the delta method, clustered as :func:`prefqa.length_bias`'s ``cluster=``
+asks, mapped by :data:`BT_CLUSTER` (by default the BT fit's own ``'auto'``:
+two-way annotator x comparison with at least 10 annotators, else by
+comparison; see :mod:`prefqa.models.bradley_terry`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,21 @@ def empty_win_rates() -> pd.DataFrame:
     return frame
 
 
+#: ``cluster=`` of the bias analyses -> ``cluster=`` of :func:`fit_bradley_terry` (whose two-way is
+#: annotator x comparison, and which has no prompt clusters: comparisons are the closest it offers).
+BT_CLUSTER = {"auto": "auto", "none": "none", "comparison": "comparison", "prompt": "comparison",
+              "annotator": "annotator", "annotator+comparison": "two-way", "annotator+prompt": "two-way"}
+
+
 def fit_joint_bt(data: PreferenceData, x: np.ndarray, use: np.ndarray, constant: str,
-                 confidence_level: float) -> BradleyTerryResult:
-    """The joint length-controlled BT fit on the judgments in ``use`` (others get NaN and drop out)."""
+                 confidence_level: float, cluster: str = "auto") -> BradleyTerryResult:
+    """The joint length-controlled BT fit on the judgments in ``use`` (others get NaN and drop out).
+
+    ``cluster`` is the bias analyses' option, mapped by :data:`BT_CLUSTER`.
+    """
     covariates = pd.DataFrame({constant: np.where(use, 1.0, np.nan), "length": np.where(use, x, np.nan)})
-    return fit_bradley_terry(data, ties="drop", covariates=covariates, confidence_level=confidence_level)
+    return fit_bradley_terry(data, ties="drop", covariates=covariates, confidence_level=confidence_level,
+                             cluster=BT_CLUSTER.get(cluster, "auto"))  # type: ignore[arg-type]
 
 
 def length_controlled_win_rates(
