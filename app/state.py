@@ -56,6 +56,16 @@ def score_agreement(fingerprint: str, level: str, _data: pq.PreferenceData):
     return c.score_agreement(_data, level=level, n_resamples=c.APP_AUDIT["n_resamples"])
 
 
+@st.cache_resource(show_spinner="Intraclass correlations for one aspect...", max_entries=8)
+def icc(fingerprint: str, aspect: str, _data: pq.PreferenceData):
+    return pq.icc(_data, aspect=aspect, n_resamples=c.APP_AUDIT["n_resamples"], rng=0)
+
+
+@st.cache_resource(show_spinner="Fitting the rating model for one aspect...", max_entries=8)
+def rating_model(fingerprint: str, aspect: str, _data: pq.PreferenceData):
+    return pq.fit_rating_model(_data, aspect=aspect)
+
+
 @st.cache_resource(show_spinner="Building pairs...", max_entries=16)
 def pairs(fingerprint: str, policy_json: str, _data: pq.PreferenceData):
     return pq.build_pairs(_data, **json.loads(policy_json))

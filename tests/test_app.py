@@ -527,3 +527,20 @@ def test_result_notes_reach_the_page(small_csv) -> None:
         captions += [cap.value for cap in at.caption]
     for note in expected:
         assert f"Note: {note}" in captions, note
+
+
+def test_ratings_with_two_aspects_pick_one_for_icc_and_the_rating_model() -> None:
+    import pandas as pd
+
+    toxicity = _ratings_without_prompts().assign(aspect="toxicity")
+    fluency = _ratings_without_prompts(seed=8).assign(aspect="fluency")
+    content = _csv(pd.concat([toxicity, fluency], ignore_index=True))
+    at = _upload("two-aspects.csv", content).switch_page("views/ratings.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    data = c.read_upload(content, "two-aspects.csv")
+    for aspect in ("fluency", "toxicity"):
+        at.selectbox(key="rating_aspect").set_value(aspect).run()
+        assert not at.exception and not at.error
+        icc = next(df.value for df in at.dataframe if "Type" in df.value.columns)
+        expected = pq.icc(data, aspect=aspect, n_resamples=0).to_frame()
+        assert icc["Estimate"].to_numpy() == pytest.approx(expected["estimate"].to_numpy(), abs=1e-12)

@@ -83,8 +83,14 @@ with state.errors_shown():  # a failure here leaves ICC and the rating model on 
     else:
         st.info("No response was rated by two or more annotators, so score reliability is not defined.")
 
-st.markdown("**Intraclass correlation** (`pq.icc`: responses as units, annotators as raters)")
-ic = rep.results.get("icc")
+# One aspect at a time: scores of different aspects are not one scale (the audit skips ICC and the
+# rating model on several aspects and says so); here the user picks the aspect.
+aspect = None
+if len(aspects) > 1:
+    aspect = st.selectbox("Aspect for the ICC and the rating model", aspects, key="rating_aspect")
+st.markdown("**Intraclass correlation** (`pq.icc`: responses as units, annotators as raters)"
+            + (f" · aspect `{aspect}`" if aspect else ""))
+ic = state.icc(fp, aspect, d) if aspect else rep.results.get("icc")
 if ic is None:
     state.skipped(rep, "icc")
 else:
@@ -96,7 +102,7 @@ else:
 
 # ------------------------------------------------------------------ rating model
 st.subheader("Rating model")
-model = rep.results.get("rating_model")
+model = state.rating_model(fp, aspect, d) if aspect else rep.results.get("rating_model")
 if model is None:
     state.skipped(rep, "rating_model")
 else:
