@@ -293,3 +293,43 @@ def test_population_logit_reproduces_the_named_values_and_checks_its_input():
     assert beta[1] == pytest.approx(truth.fixed_annotators["length_slope"], abs=1e-9)
     with pytest.raises(SchemaError, match="one row per judgment"):
         truth.population_logit(np.ones((3, 1)))
+
+
+def test_population_alpha_matches_monte_carlo_with_the_krippendorff_package():
+    # independent check: redraw the latent draws and the votes on the generated design, score each draw with
+    # the `krippendorff` package on the units counted in both orientations (that symmetrises the chance
+    # agreement, as pq.agreement's default does), and average
+    krippendorff = pytest.importorskip("krippendorff")
+
+    data, truth = pq.simulate(n_prompts=60, n_annotators=12, position_sd=0.8, length_effect=0.4,
+                              length_slope_sd=0.6, comparison_sd=0.7, rng=14)
+    j = data.judgments
+    comps = truth.comparisons.set_index("comparison_id").reindex(j["comparison_id"])
+    first = (j["response_a_id"].to_numpy() == comps["response_1_id"].to_numpy())
+    sign = np.where(first, 1.0, -1.0)
+    s = truth.model_strengths
+    mu = s.reindex(j["model_a"]).to_numpy() - s.reindex(j["model_b"]).to_numpy()
+    jt = data.judgments_with_text()
+    x = np.tanh((jt["response_a"].str.len() - jt["response_b"].str.len()).to_numpy(float) / truth.length_scale)
+    ann, ann_labels = pd.factorize(j["annotator_id"])
+    comp, comp_labels = pd.factorize(j["comparison_id"])
+    n, m, c = len(j), len(ann_labels), len(comp_labels)
+    gen = np.random.default_rng(2)
+    alphas = []
+    for _ in range(200):
+        acc = gen.uniform(0.7, 1.3, m)
+        pos, slope = gen.normal(0, 0.8, m), gen.normal(0, 0.6, m)
+        e = gen.normal(0, 0.5, c) - gen.normal(0, 0.5, c)  # canonical q1 - q2 around the strengths
+        u = gen.normal(0, 0.7, c)
+        eta = acc[ann] * (mu + sign * e[comp]) + sign * u[comp] + (0.4 + slope[ann]) * x + pos[ann]
+        latent = eta + gen.logistic(0, 1, n)
+        shown = np.where(latent > 0.3, 0, np.where(latent < -0.3, 1, 2))  # a, b, tie as displayed
+        label = np.where(shown == 2, 2, np.where((shown == 0) == first, 0, 1))  # first / second response, tie
+        table = np.full((m, 2 * c), np.nan)
+        table[ann, comp] = label
+        table[ann, c + comp] = np.where(label == 2, 2, 1 - label)  # the same unit, sides swapped
+        alphas.append(krippendorff.alpha(reliability_data=table, level_of_measurement="nominal"))
+    alphas = np.asarray(alphas)
+    se = alphas.std(ddof=1) / np.sqrt(len(alphas))
+    assert abs(truth.population_alpha - alphas.mean()) < 4 * se + 0.002
+    assert 0.05 < truth.population_alpha < 0.6

@@ -427,7 +427,7 @@ def simulate(
             accuracy_range=(float(accuracy_range[0]), float(accuracy_range[1])),
             position_sd=float(position_sd), length_slope_sd=float(length_slope_sd),
             comparison_sd=float(comparison_sd), response_sd=float(response_sd),
-            tie_threshold=float(tie_threshold), n_models=n_models,
+            tie_threshold=float(tie_threshold), n_models=n_models, comp=comp, first_shown=~swap,
         ),
     )
     return data, truth

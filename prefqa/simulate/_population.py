@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-__all__ = ["JudgmentDesign", "judgment_probabilities", "population_logit", "population_values"]
+__all__ = ["JudgmentDesign", "judgment_probabilities", "population_alpha", "population_logit", "population_values"]
 
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
@@ -74,6 +74,8 @@ class JudgmentDesign:
     response_sd: float
     tie_threshold: float
     n_models: int
+    comp: np.ndarray | None = None         # comparison code per judgment
+    first_shown: np.ndarray | None = None  # the comparison's first response was shown as a
 
 
 def _gauss_expect(mean: np.ndarray, sd: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +100,7 @@ def _probabilities(d: JudgmentDesign, fixed: bool) -> tuple[np.ndarray, np.ndarr
             acc = d.accuracy[d.ann[sl]]
             mean = off + d.position_dev[d.ann[sl]] + d.slope_dev[d.ann[sl]] * x
             mean_q = np.where(amb, d.personal[sl], acc * mu)
-            sd = np.sqrt(np.where(amb, 0.0, acc**2 * q_var) + d.comparison_sd**2)
+            sd = np.sqrt(np.where(amb, 0.0, acc**2 * q_var + d.comparison_sd**2))  # personal side replaces both
             a, b = _gauss_expect(mean + mean_q, sd, t)
         else:
             extra = d.position_sd**2 + d.length_slope_sd**2 * x**2 + d.comparison_sd**2
@@ -107,8 +109,8 @@ def _probabilities(d: JudgmentDesign, fixed: bool) -> tuple[np.ndarray, np.ndarr
             sd = np.sqrt(acc_nodes[None, :] ** 2 * q_var + extra[:, None])
             qa, qb = _gauss_expect(m, sd, t)
             qa, qb = qa @ acc_w, qb @ acc_w
-            # ambiguous prompts: personal side +-2 with equal chance, no quality term
-            sd0 = np.sqrt(extra)
+            # ambiguous prompts: personal side +-2 with equal chance, no quality or comparison term
+            sd0 = np.sqrt(extra - d.comparison_sd**2)
             pa_p, pb_p = _gauss_expect(off + 2.0, sd0, t)
             pa_m, pb_m = _gauss_expect(off - 2.0, sd0, t)
             a = np.where(amb, (pa_p + pa_m) / 2.0, qa)
@@ -231,3 +233,86 @@ def population_values(d: JudgmentDesign, pa: np.ndarray, pb: np.ndarray, models:
     }, name="fixed_annotators" if fixed else "population")
     strengths = pd.Series(_davidson(d, pa, pb), index=models, name="strength")
     return headline, strengths
+
+
+_ALPHA_LATENT = np.polynomial.hermite_e.hermegauss(8)  # per comparison: quality noise and comparison effect
+_ALPHA_INNER = np.polynomial.hermite_e.hermegauss(12)  # per judgment: the annotator's Gaussian terms
+
+
+def population_alpha(d: JudgmentDesign, *, fixed: bool) -> float:
+    """Population Krippendorff alpha (nominal) of the oriented choices, chance agreement symmetrised.
+
+    Labels are the chosen response (first or second of the comparison) or
+    a tie. Judgments of one comparison share its quality noise and
+    comparison effect, so the expected disagreement integrates a product of
+    per-judgment probabilities over those shared draws (8 x 8 Gauss-Hermite
+    nodes), each probability integrated over the annotator's own draws as in
+    :func:`judgment_probabilities` (12 nodes; within 1e-8 of 12 x 12 x 20
+    nodes on the calibration designs). The expected
+    chance disagreement is ``1 - sum(pi_k^2)`` with ``pi_first = pi_second``
+    (the orientation-free convention of ``pq.agreement``). Returns NaN when
+    the design has repeats by one annotator in the marginal version (their
+    shared annotator draws are not modelled), or ambiguous prompts.
+    """
+    if d.comp is None or d.first_shown is None or d.ambiguous.any():
+        return float("nan")
+    comp = d.comp
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    if not fixed:
+        key = comp * (int(d.ann.max()) + 1) + d.ann
+        if len(np.unique(key)) < len(key):
+            return float("nan")
+    m = np.bincount(comp, minlength=n_comp).astype(np.float64)
+    pairable = (m >= 2)[comp]
+    sign = np.where(d.first_shown, 1.0, -1.0)
+    t = d.tie_threshold
+    lat_x, lat_w = _ALPHA_LATENT
+    lat_w = lat_w / lat_w.sum()
+    in_x, in_w = _ALPHA_INNER
+    in_w = in_w / in_w.sum()
+    e_sd, u_sd = np.sqrt(2.0) * d.response_sd, d.comparison_sd
+    lo, hi = d.accuracy_range
+    acc_nodes = (hi - lo) / 2.0 * _GL_NODES + (hi + lo) / 2.0
+    acc_w = _GL_WEIGHTS / 2.0
+    if fixed:
+        acc = d.accuracy[d.ann][:, None]
+        base = (d.planted_offset + d.position_dev[d.ann] + d.slope_dev[d.ann] * d.x)[:, None]
+        g_sd = np.zeros((len(comp), 1))
+        a_w = np.ones(1)
+    else:
+        acc = np.broadcast_to(acc_nodes, (len(comp), len(acc_nodes)))
+        base = d.planted_offset[:, None]
+        g_sd = np.sqrt(d.position_sd**2 + d.length_slope_sd**2 * d.x**2)[:, None]
+        a_w = acc_w
+    agree = np.zeros(n_comp)
+    p_tie = np.zeros(len(comp))
+    for ei, ew in zip(lat_x, lat_w):
+        for ui, uw in zip(lat_x, lat_w):
+            if (e_sd == 0 and ei != lat_x[0]) or (u_sd == 0 and ui != lat_x[0]):
+                continue
+            we = 1.0 if e_sd == 0 else ew
+            wu = 1.0 if u_sd == 0 else uw
+            # displayed logit given the shared draws, per judgment x accuracy node, then the inner Gaussian
+            mean = base + acc * (d.strength_diff[:, None] + sign[:, None] * e_sd * ei) + sign[:, None] * u_sd * ui
+            eta = mean[..., None] + g_sd[..., None] * in_x
+            pa = (expit(eta - t) @ in_w) @ a_w
+            pb = (expit(-eta - t) @ in_w) @ a_w
+            kind = d.kind
+            pa = np.where(kind == 1, 0.45, np.where(kind == 2, 1.0, pa))
+            pb = np.where(kind == 1, 0.45, np.where(kind == 2, 0.0, pb))
+            first = np.where(sign > 0, pa, pb)
+            second = np.where(sign > 0, pb, pa)
+            tie = 1.0 - pa - pb
+            pairs = np.zeros(n_comp)
+            for p in (first, second, tie):
+                s = np.bincount(comp, weights=p, minlength=n_comp)
+                q = np.bincount(comp, weights=p * p, minlength=n_comp)
+                pairs += s * s - q
+            agree += we * wu * pairs
+            p_tie += we * wu * tie
+    ok = m >= 2
+    n = m[ok].sum()
+    d_obs = float(((m[ok] * (m[ok] - 1) - agree[ok]) / (m[ok] - 1)).sum() / n)
+    pi_tie = float(p_tie[pairable].mean())
+    d_exp = 1.0 - (2.0 * ((1.0 - pi_tie) / 2.0) ** 2 + pi_tie**2)
+    return 1.0 - d_obs / d_exp
