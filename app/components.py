@@ -124,7 +124,11 @@ def read_upload(content: bytes, name: str, *, format: str = "auto",
             data = pq.read(path, format=format, mapping=dict(mapping) if mapping else None,
                            on_error=on_error, **dict(options or {}))
         except pq.PrefqaError as exc:  # the message names the user's file, not the temp copy
-            raise type(exc)(str(exc).replace(str(path), own)) from None
+            try:
+                renamed = type(exc)(str(exc).replace(str(path), own))
+            except TypeError:  # a subclass with another constructor: keep the original
+                raise exc from None
+            raise renamed from None
     # the temp file is gone: the load report (and the audit's copyable commands) name the user's file
     lr = data.load_report
     if lr is not None:
