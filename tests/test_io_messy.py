@@ -293,6 +293,7 @@ def test_the_registry_drives_formats_detection_and_options() -> None:
     frame = pd.DataFrame({"foo": [1]})
     with pytest.raises(SchemaError, match=r"cannot detect the format.*ratings: score \+ response"):
         pq.read(frame)
+    assert pq.io.SOURCE_SUFFIXES[".xlsx"] == "excel" and ".jsonl" in pq.io.SOURCE_SUFFIXES
 
 
 # ----------------------------------------------------------------- unused columns

@@ -33,13 +33,14 @@ from ._checks import (
 )
 from ._detect import check_options, detect
 from ._registry import FORMATS, ReaderFormat, get_format, reader_formats
-from ._source import Source, load_source
+from ._source import SOURCE_SUFFIXES, Source, load_source
 from ._wide import _cell_keys, _key
 from ._writer import load_sample, write
 
 __all__ = [
     "CHOICE_TABLE",
     "FORMATS",
+    "SOURCE_SUFFIXES",
     "ReaderFormat",
     "error_text",
     "format_fix",

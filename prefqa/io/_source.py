@@ -33,7 +33,7 @@ import pyarrow.parquet as papq
 
 from ..errors import SchemaError
 
-__all__ = ["Source", "empty_rejected", "load_source", "suffix_kind"]
+__all__ = ["SOURCE_SUFFIXES", "Source", "empty_rejected", "load_source", "suffix_kind"]
 
 # known id and text columns stay text in CSV ("007" is an id, not the number 7); absent names are ignored
 _CSV_STRINGS = {c: pa.string() for c in (
@@ -50,19 +50,22 @@ def empty_rejected() -> pd.DataFrame:
                          "value": pd.Series(dtype="str"), "reason": pd.Series(dtype="str")})
 
 
+#: File suffixes pq.read accepts (each may end in ``.gz`` except ``.parquet``/``.xlsx``) and their kind.
+SOURCE_SUFFIXES: dict[str, str] = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                                   ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel"}
+
+
 def suffix_kind(path: Path) -> str:
     """Return ``csv``, ``jsonl``, ``json``, ``parquet`` or ``excel`` from a file name (``.gz`` allowed)."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     last = suffixes[-1] if suffixes else ""
-    kinds = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
-             ".parquet": "parquet", ".pq": "parquet"}
+    kinds = SOURCE_SUFFIXES
     if last in (".xls", ".xlsm", ".ods"):
         raise SchemaError(
             f"{str(path)!r}: {last} workbooks are not read; save the sheet as .xlsx (or .csv) and read that."
         )
-    kinds[".xlsx"] = "excel"
     if last not in kinds:
         raise SchemaError(
             f"cannot tell the file type of {str(path)!r} from its suffix {''.join(path.suffixes)!r}; "
