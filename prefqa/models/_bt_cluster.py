@@ -105,6 +105,9 @@ def resolve(cluster: str, ci: str | None, codes: ClusterCodes) -> tuple[str, lis
     g = codes.n_annotators
     if cluster == "auto":
         if g >= MIN_ANNOTATOR_CLUSTERS:
+            if codes.n_missing_annotator:
+                notes.append(f"{codes.n_missing_annotator} judgment(s) without an annotator id are each their "
+                             "own annotator cluster.")
             return ("auto" if ci == "bootstrap" else "two-way"), notes
         if g >= 2:
             notes.append(f"only {g} annotators are named, too few to cluster on (annotator-robust SEs "
