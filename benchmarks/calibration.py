@@ -1,25 +1,25 @@
 """Calibration study: do prefqa's headline intervals cover at their nominal rate?
 
 Each replicate simulates a fresh data set with :func:`prefqa.simulate`
-(heterogeneous annotators, correlated judgments within comparisons, or a few
-fixed annotators), runs the analyses with their default (analytic) standard
-errors, and scores every 95% interval against the value the estimator
-targets on that design, which the simulator computes
+(heterogeneous annotators, correlated judgments within comparisons, or a
+fixed panel of 5 annotators judging new items), runs the analyses with
+their default (analytic) standard errors, and scores every 95% interval
+against the value the estimator targets: the simulator's population value
 (:attr:`~prefqa.simulate.SimulationTruth.population`, marginal over the
 random effects; :attr:`~prefqa.simulate.SimulationTruth.fixed_annotators`
-for the few-annotator design, where the drawn annotators are the
-population of interest).
+for the fixed panel, whose annotators are the population of interest),
+computed once per design on a design :data:`TARGET_SCALE` times a
+replicate's size, so that it is also averaged over designs (which models
+meet, lengths, display orders), as the replicates are.
 
 Reported per interval: coverage (share of intervals containing the target)
 with its binomial SE, and the SE ratio: mean reported standard error over
-the SD of the estimate across replicates (for the fixed-annotator design,
-the SD of estimate minus target, since the annotators change between
-replicates but the estimand is conditional on them). Bradley-Terry pools
-the intervals of all models for coverage and averages the per-model SE
-ratios; ``style_bias`` pools its estimable feature coefficients the same
-way (each scored against the population coefficient of the same GLM,
-:meth:`~prefqa.simulate.SimulationTruth.population_logit`). Target: coverage
-0.93-0.97, SE ratio 0.85-1.15.
+the SD of the estimate across replicates. Bradley-Terry pools the intervals
+of all models for coverage and averages the per-model SE ratios;
+``style_bias`` pools its feature coefficients the same way (each scored
+against the population coefficient of the same GLM,
+:meth:`~prefqa.simulate.SimulationTruth.population_logit`). Target:
+coverage 0.93-0.97, SE ratio 0.85-1.15.
 
 Run from the repository root::
 
@@ -40,6 +40,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -91,14 +92,14 @@ class Scores:
         self.target.append(float(target))
         self.group.append(group)
 
-    def summary(self, conditional: bool) -> dict[str, float]:
+    def summary(self) -> dict[str, float]:
         est, se = np.asarray(self.estimate), np.asarray(self.std_error)
         lo, hi, tg = np.asarray(self.low), np.asarray(self.high), np.asarray(self.target)
         ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(tg)
         covered = (lo[ok] <= tg[ok]) & (tg[ok] <= hi[ok])
         n = int(ok.sum())
         cov = float(covered.mean()) if n else np.nan
-        spread = est - tg if conditional else est
+        spread = est
         groups = np.asarray(self.group)
         ratios = []
         for g in np.unique(groups):  # one SE ratio per model for Bradley-Terry, averaged
@@ -119,11 +120,10 @@ def _model_columns(data: Any, models: pd.Index) -> np.ndarray:
     return mat[:, 1:]
 
 
-def _style_targets(data: Any, truth: Any, frame: pd.DataFrame, conditional: bool) -> pd.Series:
-    """Population coefficients of style_bias's GLM: position + estimable features + model strengths."""
+def _style_targets(data: Any, truth: Any, names: list[str], conditional: bool) -> pd.Series:
+    """Population coefficients of style_bias's GLM: position + the features + model strengths."""
     from prefqa.features import judgment_features
 
-    names = [f for f in frame.index if np.isfinite(frame.loc[f, "estimate"])]
     feats = judgment_features(data, names).to_numpy()
     X = np.column_stack([np.ones(data.n_judgments), feats, _model_columns(data, truth.model_strengths.index)])
     beta = truth.population_logit(X, fixed_annotators=conditional)
@@ -135,6 +135,52 @@ def _strength_rows(result: Any) -> pd.DataFrame:
     return frame[frame["kind"] == "strength"].set_index("term")
 
 
+#: The targets come from one design this many times a replicate's size (same options), computed once per
+#: design: the simulator's population values of that design approximate the super-population value (over
+#: designs as well as random effects). Design-to-design noise left in them: about 0.25 / sqrt(n comparisons),
+#: 0.001 for rates at 60,000 comparisons, about 5% of a replicate's SE (coverage moves by about 0.001).
+TARGET_SCALE = 80
+ALPHA_TARGET_SCALE = 20
+STYLE_FEATURES = ["length", "headers", "lists", "bold"]
+
+
+@cache
+def panel(name: str, seed: int) -> pd.DataFrame | None:
+    """The fixed annotator panel of a fixed-annotator design (None for the others)."""
+    spec = DESIGNS[name]
+    if spec["target"] != "fixed_annotators":
+        return None
+    return pq.simulate(rng=seed * 100_003 + 99_991, **spec["options"])[1].annotators
+
+
+def _big(name: str, seed: int, scale: int) -> tuple[Any, Any, bool]:
+    spec = DESIGNS[name]
+    options = {**spec["options"], "n_prompts": spec["options"]["n_prompts"] * scale}
+    data, truth = pq.simulate(rng=seed * 100_003 + 99_992, annotators=panel(name, seed), **options)
+    return data, truth, spec["target"] == "fixed_annotators"
+
+
+@cache
+def targets(name: str, seed: int) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Headline values, Bradley-Terry strengths and style coefficients every replicate is scored against."""
+    data, truth, conditional = _big(name, seed, TARGET_SCALE)
+    head = truth.fixed_annotators if conditional else truth.population
+    strengths = truth.fixed_annotator_strengths if conditional else truth.population_strengths
+    return head, strengths, _style_targets(data, truth, STYLE_FEATURES, conditional)
+
+
+@cache
+def alpha_target(name: str, seed: int) -> float:
+    """The population Krippendorff alpha every agreement replicate is scored against."""
+    _, truth, conditional = _big(name, seed, ALPHA_TARGET_SCALE)
+    return truth.fixed_annotator_alpha if conditional else truth.population_alpha
+
+
+def _replicate(name: str, seed: int, r: int) -> tuple[Any, Any]:
+    spec = DESIGNS[name]
+    return pq.simulate(rng=seed * 100_003 + r, annotators=panel(name, seed), **spec["options"])
+
+
 def run_design(name: str, replicates: int, seed: int = 0, max_seconds: float = np.inf,
                style: bool = True) -> pd.DataFrame:
     """Run ``replicates`` replicates of one design; return one row per interval.
@@ -143,34 +189,31 @@ def run_design(name: str, replicates: int, seed: int = 0, max_seconds: float = n
     says how many ran). ``style=False`` leaves ``style_bias`` out (a third
     of the time per replicate).
     """
-    spec = DESIGNS[name]
-    conditional = spec["target"] == "fixed_annotators"
     scores: dict[str, Scores] = {label: Scores() for label, *_ in INTERVALS}
     if style:
         scores["style_bias coefficients"] = Scores()
     scores["fit_bradley_terry sandwich"] = Scores()
-    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        head, strengths, style_values = targets(name, seed)
+        start = time.perf_counter()
         for r in range(replicates):
             if time.perf_counter() - start > max_seconds:
                 break
-            data, truth = pq.simulate(rng=seed * 100_003 + r, **spec["options"])
-            target = truth.fixed_annotators if conditional else truth.population
-            strengths = truth.fixed_annotator_strengths if conditional else truth.population_strengths
+            data, _ = _replicate(name, seed, r)
             frames = {"position": pq.position_bias(data).to_frame(), "length": pq.length_bias(data).to_frame()}
             for label, analysis, term, key in INTERVALS:
-                scores[label].add(frames[analysis].loc[term], target[key])
+                scores[label].add(frames[analysis].loc[term], head[key])
             if style:
-                table = pq.style_bias(data).to_frame()
-                for feature, value in _style_targets(data, truth, table, conditional).items():
-                    scores["style_bias coefficients"].add(table.loc[feature], value, str(feature))
+                table = pq.style_bias(data, features=STYLE_FEATURES).to_frame()
+                for feature, value in style_values.items():
+                    if np.isfinite(table.loc[feature, "estimate"]):  # not estimable: no interval to score
+                        scores["style_bias coefficients"].add(table.loc[feature], value, str(feature))
             bt = _strength_rows(pq.fit_bradley_terry(data, ci="sandwich"))
             for model, value in strengths.items():
                 scores["fit_bradley_terry sandwich"].add(bt.loc[model], value, str(model))
     seconds = time.perf_counter() - start
-    rows = [{"design": name, "interval": label, **s.summary(conditional), "seconds": seconds}
-            for label, s in scores.items()]
+    rows = [{"design": name, "interval": label, **s.summary(), "seconds": seconds} for label, s in scores.items()]
     return pd.DataFrame(rows)
 
 
@@ -178,27 +221,24 @@ def run_agreement(name: str, replicates: int, seed: int = 0, max_seconds: float 
                   n_resamples: int = 400) -> pd.DataFrame:
     """Calibration of ``pq.agreement``'s bootstrap interval for Krippendorff's alpha (one row).
 
-    Scored against :attr:`~prefqa.simulate.SimulationTruth.population_alpha`
-    (``fixed_annotator_alpha`` for the fixed-annotator design); ``n_resamples``
-    bootstrap resamples per replicate.
+    Scored against :func:`alpha_target`; ``n_resamples`` bootstrap
+    resamples per replicate.
     """
-    spec = DESIGNS[name]
-    conditional = spec["target"] == "fixed_annotators"
     scores = Scores()
-    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        target = alpha_target(name, seed)
+        start = time.perf_counter()
         for r in range(replicates):
             if time.perf_counter() - start > max_seconds:
                 break
-            data, truth = pq.simulate(rng=seed * 100_003 + 50_000 + r, **spec["options"])
-            target = truth.fixed_annotator_alpha if conditional else truth.population_alpha
+            data, _ = _replicate(name, seed, 50_000 + r)
             frame = pq.agreement(data, n_resamples=n_resamples, rng=r).to_frame()
             row = frame[(frame["coefficient"] == "krippendorff_alpha") & (frame["target"] == "choice")].iloc[0]
             scores.add(row, target)
     seconds = time.perf_counter() - start
-    return pd.DataFrame([{"design": name, "interval": "agreement alpha (bootstrap)",
-                          **scores.summary(conditional), "seconds": seconds}])
+    return pd.DataFrame([{"design": name, "interval": "agreement alpha (bootstrap)", **scores.summary(),
+                          "seconds": seconds}])
 
 
 def run_study(replicates: int, designs: tuple[str, ...] = tuple(DESIGNS), seed: int = 0) -> pd.DataFrame:

@@ -333,3 +333,16 @@ def test_population_alpha_matches_monte_carlo_with_the_krippendorff_package():
     se = alphas.std(ddof=1) / np.sqrt(len(alphas))
     assert abs(truth.population_alpha - alphas.mean()) < 4 * se + 0.002
     assert 0.05 < truth.population_alpha < 0.6
+
+
+def test_a_fixed_annotator_panel_is_reused_as_given():
+    _, first = pq.simulate(n_prompts=40, n_annotators=5, position_sd=0.8, length_slope_sd=0.6, rng=15)
+    data, again = pq.simulate(n_prompts=40, n_annotators=99, position_sd=0.8, length_slope_sd=0.6,
+                              annotators=first.annotators, rng=16)
+    assert again.annotators.equals(first.annotators) and data.n_annotators == 5
+    # new items: the comparisons differ, and the fixed-annotator value uses the panel's own position logits
+    assert not again.comparisons["quality_1"].equals(first.comparisons["quality_1"])
+    share_a = data.judgments.assign(a=data.judgments["choice"] == "a").groupby("annotator_id")["a"].mean()
+    assert np.corrcoef(share_a, first.annotators["position_bias"].reindex(share_a.index))[0, 1] > 0.5
+    with pytest.raises(SchemaError, match="`annotators` must be a non-empty DataFrame"):
+        pq.simulate(annotators=first.annotators.drop(columns="accuracy"))

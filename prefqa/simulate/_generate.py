@@ -104,6 +104,18 @@ def _check_args(n_prompts: int, n_models: int, n_annotators: int, k: int, specia
         raise SchemaError(f"`both_orders` is a share of comparisons in [0, 1]; got {both_orders}.")
 
 
+def _check_panel(annotators: object) -> pd.DataFrame:
+    need = ["kind", "accuracy", "position_bias", "length_slope", "leniency"]
+    if not isinstance(annotators, pd.DataFrame) or any(c not in annotators for c in need) or not len(annotators):
+        got = list(annotators.columns) if isinstance(annotators, pd.DataFrame) else type(annotators).__name__
+        raise SchemaError(f"`annotators` must be a non-empty DataFrame like truth.annotators with columns {need}; "
+                          f"got {got}.")
+    bad = sorted(set(annotators["kind"]) - set(KINDS))
+    if bad:
+        raise SchemaError(f"`annotators['kind']` has unknown kinds {bad}; use {list(KINDS)}.")
+    return annotators
+
+
 def _distinct_draws(rng: np.random.Generator, n_rows: int, k: int, n: int) -> np.ndarray:
     """Draw ``k`` distinct integers in ``[0, n)`` for each of ``n_rows`` rows."""
     out = np.empty((n_rows, k), dtype=np.int64)
@@ -158,6 +170,7 @@ def simulate(
     length_slope_sd: float = 0.0,
     comparison_sd: float = 0.0,
     gold_share: float = 0.0,
+    annotators: pd.DataFrame | None = None,
     with_text: bool = True,
     rng: RngLike = 0,
 ) -> tuple[PreferenceData, SimulationTruth]:
@@ -210,6 +223,13 @@ def simulate(
     gold_share : float
         Share of comparisons (in [0, 1]) whose judgments get a ``gold``
         column: the displayed label of the higher-quality response.
+    annotators : DataFrame, optional
+        A fixed annotator panel to reuse, such as ``truth.annotators`` of an
+        earlier run (columns ``kind``, ``accuracy``, ``position_bias``,
+        ``length_slope``, ``leniency``): nothing about the annotators is
+        drawn, and ``n_annotators`` and the planted-annotator counts are
+        ignored. Simulations of new items judged by the same annotators
+        (the estimand of :attr:`SimulationTruth.fixed_annotators`).
     with_text : bool
         Generate prompt and response texts (lengths are planted either way).
     rng : int, Generator or None
@@ -242,6 +262,9 @@ def simulate(
     True
     """
     k = judgments_per_comparison
+    panel = _check_panel(annotators) if annotators is not None else None
+    if panel is not None:
+        n_annotators, n_spammers, n_always_a, n_position_biased, n_length_biased = len(panel), 0, 0, 0, 0
     special = n_spammers + n_always_a + n_position_biased + n_length_biased
     _check_args(n_prompts, n_models, n_annotators, k, special, comparisons_per_prompt, both_orders, model_strengths)
     if not 0 <= n_ambiguous_prompts <= n_prompts:
@@ -283,6 +306,14 @@ def simulate(
     # random parts are drawn only when asked for, so default output stays as before
     pos_dev = gen.normal(0.0, position_sd, n_annotators) if position_sd > 0 else np.zeros(n_annotators)
     slope_dev = gen.normal(0.0, length_slope_sd, n_annotators) if length_slope_sd > 0 else np.zeros(n_annotators)
+    if panel is not None:  # a given panel replaces every draw above (they only advanced the generator)
+        ann_ids = panel.index.to_numpy(dtype=object)
+        kind = panel["kind"].to_numpy(dtype=object)
+        accuracy = panel["accuracy"].to_numpy(dtype=np.float64)
+        leniency = panel["leniency"].to_numpy(dtype=np.float64)
+        ann_pos, ann_len = np.zeros(n_annotators), np.zeros(n_annotators)
+        pos_dev = panel["position_bias"].to_numpy(dtype=np.float64)
+        slope_dev = panel["length_slope"].to_numpy(dtype=np.float64)
 
     # comparisons and responses
     n_comp = n_prompts * comparisons_per_prompt
