@@ -345,3 +345,39 @@ def test_cluster_option_errors_and_per_comparison(null) -> None:
     assert pq.length_bias(no_ids).cluster == "prompt"  # HH/TRL-like rows: the prompt dimension only
     res = pq.length_bias(data, per="comparison")
     assert "rate: cluster-robust CR1 sandwich by prompt" in res.se_method
+
+
+def test_unconverged_per_annotator_slope_is_not_tested_and_reaches_warnings(monkeypatch):
+    """A per-annotator fit that did not converge is reported as not estimable, warned and carried in warnings."""
+    import prefqa.bias._per_annotator as per
+
+    data, _ = pq.simulate(n_prompts=80, n_annotators=6, rng=11)
+    real = per._group_logistic_offset
+
+    def one_unconverged(*args, **kwargs):
+        b0, b1, conv = real(*args, **kwargs)
+        conv = conv.copy()
+        conv[0] = False
+        return b0, b1, conv
+
+    monkeypatch.setattr(per, "_group_logistic_offset", one_unconverged)
+    with pytest.warns(pq.ConvergenceWarning, match="did not converge"):
+        res = pq.length_bias(data)
+    first = res.annotators.index[0]
+    assert np.isnan(res.annotators.loc[first, "length_slope"])
+    assert not res.annotators.loc[first, "flagged"]
+    assert any("did not converge" in w for w in res.warnings)
+    assert res.annotators["length_slope"].notna().sum() == len(res.annotators) - 1
+
+
+def test_group_logistic_offset_reports_convergence_per_group():
+    from prefqa.bias._per_annotator import _group_logistic_offset
+
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(3), 200)
+    x = rng.normal(size=600)
+    y = (rng.random(600) < 1 / (1 + np.exp(-0.8 * x))).astype(float)
+    _, b1, conv = _group_logistic_offset(group, x, y, np.zeros(600), 3)
+    assert conv.all() and np.all(np.abs(b1 - 0.8) < 0.4)
+    _, _, conv1 = _group_logistic_offset(group, x, y, np.zeros(600), 3, max_iter=1)
+    assert not conv1.any()

@@ -49,6 +49,7 @@ Length (relative to the pool)
 
 from __future__ import annotations
 
+import warnings as _warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,7 @@ from scipy.special import expit, logit
 
 from .._stats import bh_qvalues, wilson_interval
 from ..annotators._stats import outlier_test
+from ..errors import ConvergenceWarning
 from ..schema import PreferenceData
 from ._common import (
     binom_two_sided,
@@ -200,9 +202,23 @@ def _pooled_fit(data: PreferenceData, extra: np.ndarray | None) -> tuple[np.ndar
     return offset, True
 
 
+def _not_converged_note(unconverged: np.ndarray, index: pd.Index, what: str, steps: int) -> tuple[str, ...]:
+    """Warn (ConvergenceWarning) and return the note for annotators whose fit did not converge."""
+    if not unconverged.any():
+        return ()
+    names = ", ".join(map(str, index[unconverged][:5])) + (" ..." if unconverged.sum() > 5 else "")
+    note = (f"the {what} of {int(unconverged.sum())} annotator(s) did not converge in {steps} Newton steps "
+            f"({names}); they are reported as not estimable and are not tested")
+    _warnings.warn(note, ConvergenceWarning, stacklevel=3)
+    return (note,)
+
+
 def _group_logistic_offset(group: np.ndarray, x: np.ndarray, y: np.ndarray, off: np.ndarray, m: int,
-                           ridge: float = 1e-3, max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, bool]:
-    """``logit P(y) = b0_g + b1_g * x + off`` for every group at once (vectorized Newton, tiny ridge)."""
+                           ridge: float = 1e-3, max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``logit P(y) = b0_g + b1_g * x + off`` for every group at once (vectorized Newton, tiny ridge).
+
+    Returns the intercepts, the slopes and, per group, whether its Newton steps converged.
+    """
     b0, b1 = np.zeros(m), np.zeros(m)
     for _ in range(max_iter):
         mu = expit(b0[group] + b1[group] * x + off)
@@ -218,8 +234,8 @@ def _group_logistic_offset(group: np.ndarray, x: np.ndarray, y: np.ndarray, off:
         scale = np.minimum(1.0, 5.0 / np.maximum(step, 1e-300))
         b0, b1 = b0 + scale * d0, b1 + scale * d1
         if float(np.max(step, initial=0.0)) < 1e-8:
-            return b0, b1, True
-    return b0, b1, False
+            return b0, b1, np.ones(m, dtype=bool)
+    return b0, b1, ~(step >= 1e-6)  # per group: False where the last Newton step was still large
 
 
 def annotator_position_tests(
@@ -295,10 +311,12 @@ def annotator_position_tests(
         b += np.clip(step, -5.0, 5.0)
         if np.max(np.abs(step), initial=0.0) < 1e-10:
             break
+    unconverged = ok & interior & (np.abs(step) >= 1e-6)
+    notes = _not_converged_note(unconverged, index, "model-controlled position logit", 30)
     mu = expit(b[a] + off)
     hess = np.bincount(a, weights=mu * (1 - mu), minlength=m)
     meat = corr * np.bincount(group_ann, weights=np.bincount(g, weights=yy - mu) ** 2, minlength=m)
-    est_ok = ok & interior & (hess > 0)
+    est_ok = ok & interior & (hess > 0) & ~unconverged
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(meat) / hess
     pos_logit = np.where(est_ok, b, np.nan)
@@ -322,7 +340,7 @@ def annotator_position_tests(
         consistency = np.where(n_both > 0, 1.0 - n_inc / n_both, np.nan)
     p_cons = np.where(n_side > 0, binom_two_sided(both["n_first"], n_side, 0.5), np.nan)
     q_cons = bh_qvalues(p_cons)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {"n_position": n.astype(np.int64), "p_a": p_a, "p_a_ci_low": ci_lo, "p_a_ci_high": ci_hi,
          "position_logit": pos_logit, "position_logit_se": pos_se, "p_position": p_pos, "q_position": q_pos,
          "flagged_position": np.nan_to_num(q_pos, nan=1.0) < fdr, "n_both_orders": n_both,
@@ -330,6 +348,8 @@ def annotator_position_tests(
          "q_consistency": q_cons, "flagged_consistency": np.nan_to_num(q_cons, nan=1.0) < fdr},
         index=index,
     )
+    out.attrs["warnings"] = notes
+    return out
 
 
 def annotator_length_tests(
@@ -415,13 +435,16 @@ def annotator_length_tests(
         xvar = np.bincount(a, weights=x * x, minlength=m) / n - (np.bincount(a, weights=x, minlength=m) / n) ** 2
     valid = ((n >= min_judgments) & (n_groups >= 2) & (det > 0) & np.isfinite(se) & (se > 0)
              & (np.abs(b1) <= MAX_SLOPE) & (np.nan_to_num(xvar) > 1e-8))
-    if not converged:  # group_logistic reports convergence jointly; keep groups whose fit is finite and bounded
-        valid &= np.isfinite(b1)
+    unconverged = valid & ~converged
+    valid &= converged
+    notes = _not_converged_note(unconverged, index, "length slope", 50)
     p, _, _ = outlier_test(np.where(valid, b1, np.nan), np.where(valid, se, np.nan), valid, side="greater")
     q = bh_qvalues(p)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {"n_length": n.astype(np.int64), "length_slope": np.where(valid, b1, np.nan),
          "length_slope_se": np.where(valid, se, np.nan), "p_length": p, "q_length": q,
          "flagged_length": np.nan_to_num(q, nan=1.0) < fdr},
         index=index,
     )
+    out.attrs["warnings"] = notes
+    return out

@@ -404,6 +404,7 @@ def length_bias(
         skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)")
 
     annotators = _annotator_table(data, unit, tokenizer, confidence_level, fdr, skipped, glm_slope)
+    warn.extend(w for w in annotators.attrs.get("warnings", ()) if w not in warn)
     return LengthBiasResult(
         unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
         fdr=fdr, n_judgments=data.n_judgments, n_annotators=data.n_annotators, n_trials=n_trials,

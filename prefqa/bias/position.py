@@ -360,6 +360,7 @@ def position_bias(
                            "`control_models=False`)")
 
     annotators = annotator_position_tests(data, confidence_level=confidence_level, fdr=fdr)
+    warn.extend(w for w in annotators.attrs.get("warnings", ()) if w not in warn)
     if len(annotators):
         annotators = _with_reasons(annotators, rate.estimate, fdr)
     else:
