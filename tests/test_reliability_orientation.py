@@ -280,3 +280,20 @@ def test_symmetric_bootstrap_ci_covers_the_population_alpha():
         row = res.coefficients.set_index("coefficient").loc["krippendorff_alpha"]
         hits += row["ci_low"] <= true_alpha <= row["ci_high"]
     assert hits / reps >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / reps), hits / reps  # measured 0.93 (SE 0.022)
+
+
+def test_per_annotator_kappa_is_orientation_free():
+    """annotator_agreement's loo_kappa (the annotator table's) does not move when stored sides are swapped."""
+    from prefqa.reliability.annotators import annotator_agreement
+
+    rng = np.random.default_rng(5)
+    plain = _skewed(5)
+    comps = plain["comparison_id"].unique()
+    flip = _swap_sides(plain, rng.choice(comps, len(comps) // 2, replace=False))
+    a = annotator_agreement(pq.PreferenceData(plain))
+    b = annotator_agreement(pq.PreferenceData(flip))
+    np.testing.assert_allclose(b["loo_kappa"], a["loo_kappa"], atol=EXACT)
+    np.testing.assert_allclose(b["loo_agreement"], a["loo_agreement"], atol=EXACT)
+    sa = annotator_agreement(pq.PreferenceData(plain), orientation="as_stored")
+    sb = annotator_agreement(pq.PreferenceData(flip), orientation="as_stored")
+    assert np.nanmax(np.abs(sa["loo_kappa"] - sb["loo_kappa"])) > 0.02  # as stored it does move

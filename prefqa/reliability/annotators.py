@@ -25,7 +25,7 @@ def _validate(data: Any) -> None:
         )
 
 
-def annotator_agreement(data: PreferenceData) -> pd.DataFrame:
+def annotator_agreement(data: PreferenceData, *, orientation: str = "symmetric") -> pd.DataFrame:
     """Return one row per annotator: agreement with the consensus of the other annotators.
 
     For each judgment (the first per annotator and comparison), the
@@ -37,6 +37,11 @@ def annotator_agreement(data: PreferenceData) -> pd.DataFrame:
     Parameters
     ----------
     data : PreferenceData
+    orientation : {'symmetric', 'as_stored'}, default 'symmetric'
+        As in :func:`prefqa.agreement`: with ``'symmetric'`` each annotator's
+        annotator-by-consensus table is counted half as stored and half with
+        the two responses swapped, so ``loo_kappa`` does not depend on which
+        response of a comparison was stored first (agreement is unchanged).
 
     Returns
     -------
@@ -63,6 +68,8 @@ def annotator_agreement(data: PreferenceData) -> pd.DataFrame:
     True
     """
     _validate(data)
+    if orientation not in ("symmetric", "as_stored"):
+        raise SchemaError(f"`orientation` must be 'symmetric' or 'as_stored'; got {orientation!r}.")
     comp, _ = data.codes("comparison_id")
     ann, labels = data.codes("annotator_id")
     choice = data.oriented_choice().astype(np.int64)
@@ -87,6 +94,9 @@ def annotator_agreement(data: PreferenceData) -> pd.DataFrame:
     n_scored = np.bincount(a[scored], minlength=n_ann)
     hits = np.bincount(a[scored], weights=(v[scored] == cons[scored]).astype(float), minlength=n_ann)
     tables = np.bincount(a[scored] * 9 + v[scored] * 3 + cons[scored], minlength=n_ann * 9).reshape(n_ann, 3, 3)
+    if orientation == "symmetric":  # labels 0/1 (first/second response) swap, tie stays: (T + P T P') / 2
+        swap = [1, 0, 2]
+        tables = (tables + tables[:, swap][:, :, swap]) / 2.0
     kap = kappa_from_tables(tables, "unweighted", observed_levels=False)
     _, per = intra_rater(comp[has], ann[has], choice[has], n_cat=3)
     per = per.reindex(range(n_ann))
