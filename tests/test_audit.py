@@ -364,6 +364,12 @@ def test_ratings_only_data_audits_cleanly():
             assert "of ratings)" in f["message"] and f["command"] is None
     assert content["input"]["n_rating_annotators"] == 8
     assert not any(f["code"] == "step_failed" for f in report.findings)
+    # the reliability finding reads the scores' alpha, and the headline counts ratings, not 0 judgments
+    alpha = next(x for x in rel if x["coefficient"] == "krippendorff_alpha" and x["stratum"] == "all")
+    rel_finding = next(f for f in report.findings if f["code"] in ("reliability_ok", "low_reliability"))
+    assert "of the scores" in rel_finding["message"] and rel_finding["value"] == pytest.approx(alpha["estimate"])
+    head = report.summary().splitlines()[0]
+    assert f"{len(data.ratings):,} ratings" in head and "0 judgments" not in head
 
 
 def test_annotator_table_on_ratings_only_matches_plain_loops():

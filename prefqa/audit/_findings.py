@@ -88,10 +88,13 @@ def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Findin
     if not r:
         return []
     rows = r.get("table") or []
-    row = next((x for x in rows if x.get("coefficient") == "krippendorff_alpha"
-                and x.get("stratum") in (None, "all") and x.get("target", "choice") == "choice"), None)
+    alphas = [x for x in rows if x.get("coefficient") == "krippendorff_alpha" and x.get("stratum") in (None, "all")]
+    # the choices' alpha; on ratings-only data the scores' alpha (target 'rating:<aspect>')
+    row = next((x for x in alphas if x.get("target", "choice") == "choice"), None) or next(
+        (x for x in alphas if str(x.get("target", "")).startswith("rating:")), None)
     if row is None or row.get("estimate") is None:
         return []
+    of = "" if row.get("target", "choice") == "choice" else f" of the scores ({row.get('level')}, {row['target'][7:]})"
     a = config["audit"]
     est = row["estimate"]
     ci = ""
@@ -99,11 +102,11 @@ def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Findin
         ci = f" ({_pct_level(a['confidence_level'])} CI {row['ci_low']:.2f} to {row['ci_high']:.2f})"
     if est >= a["alpha_good"]:
         return [_finding("info", "reliability_ok",
-                         f"Krippendorff's alpha is {est:.2f}{ci}, at or above {a['alpha_good']:g}: "
+                         f"Krippendorff's alpha{of} is {est:.2f}{ci}, at or above {a['alpha_good']:g}: "
                          "annotators agree well enough for firm conclusions.", value=est, step="reliability")]
     severity = "high" if est < a["alpha_tentative"] else "medium"
     return [_finding(severity, "low_reliability",
-                     f"Krippendorff's alpha is {est:.2f}{ci}, below {a['alpha_good'] if severity == 'medium' else a['alpha_tentative']:g}; "
+                     f"Krippendorff's alpha{of} is {est:.2f}{ci}, below {a['alpha_good'] if severity == 'medium' else a['alpha_tentative']:g}; "
                      "tighten the guidelines, retrain or exclude the flagged annotators, and re-annotate "
                      "the flagged prompts.", value=est, step="reliability")]
 

@@ -138,6 +138,9 @@ def render_html(content: dict[str, Any]) -> str:
              ("annotators", inp["n_annotators"]), ("prompts", inp["n_prompts"]),
              ("models", inp["n_models"]), ("display order known", inp["order_known"]),
              ("texts", inp["has_texts"]), ("source", inp["source"]), ("format", inp["format"])]
+    if inp.get("n_ratings"):
+        facts[2:2] = [("ratings", inp["n_ratings"]), ("rated responses", inp.get("n_responses", 0)),
+                      ("raters", inp.get("n_rating_annotators", 0))]
     facts_html = _table([{k: v for k, v in facts}])
     notes = content.get("warnings") or []
     warn_html = ("<ul>" + "".join(f"<li><a href='#{e(w['step'])}'>{e(sections[w['step']]['title'])}</a>: "
@@ -173,13 +176,24 @@ def _config_text(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, ensure_ascii=False)
 
 
+def _counts_text(inp: dict[str, Any]) -> str:
+    """What was read, in the terms of the file: judgments, ratings, or both."""
+    parts = []
+    if inp["n_judgments"] or not inp.get("n_ratings"):
+        parts.append(f"{inp['n_judgments']:,} judgments, {inp['n_comparisons']:,} comparisons, "
+                     f"{inp['n_annotators']:,} annotators")
+    if inp.get("n_ratings"):
+        parts.append(f"{inp['n_ratings']:,} ratings of {inp.get('n_responses', 0):,} responses by "
+                     f"{inp.get('n_rating_annotators', 0):,} raters")
+    parts.append(f"{inp['n_prompts']:,} prompts, {inp['n_models']:,} models")
+    return ", ".join(parts)
+
+
 def render_text(content: dict[str, Any]) -> str:
     """Return a plain-text summary of the report."""
     inp = content["input"]
     lines = [
-        (f"prefqa audit: {inp['n_judgments']:,} judgments, {inp['n_comparisons']:,} comparisons, "
-         f"{inp['n_annotators']:,} annotators, {inp['n_prompts']:,} prompts, {inp['n_models']:,} models "
-         f"(sha256 {inp['fingerprint'][:12]}), {content['seconds']:.1f} s"),
+        (f"prefqa audit: {_counts_text(inp)} (sha256 {inp['fingerprint'][:12]}), {content['seconds']:.1f} s"),
         "",
         "Findings:",
     ]
