@@ -35,7 +35,8 @@ def _create_temp(folder: Path, name: str) -> Path:
             continue
         os.close(fd)
         return tmp
-    raise FileExistsError(f"could not create a temporary file in {str(folder)!r} after {_MAX_TRIES} tries")  # pragma: no cover
+    raise FileExistsError(  # pragma: no cover
+        f"could not create a temporary file in {str(folder)!r} after {_MAX_TRIES} tries")
 
 
 @contextmanager

@@ -28,7 +28,8 @@ def bh_qvalues(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def wilson_interval(k: np.ndarray | int, n: np.ndarray | int, confidence_level: float) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(k: np.ndarray | float, n: np.ndarray | float, confidence_level: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for ``k`` successes out of ``n`` (vectorized; NaN where n = 0).
 
     Examples

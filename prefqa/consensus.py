@@ -184,7 +184,7 @@ def _dawid_skene(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, n_comp: int, 
     ll_old = -np.inf
     converged = False
     n_obs = len(y) if w is None else float(w.sum())
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the iteration count is returned after the loop
         # M-step: class prior and confusion matrices from the soft labels
         prior = (post.sum(axis=0) + smoothing) / (n_comp + 3 * smoothing)
         counts = _confusion_counts(post, comp, ann, y, n_ann, w) + smoothing
@@ -302,7 +302,7 @@ def consensus(
 
 
 def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y, comp,
-            converged, n_iter, ll, notes, w=None) -> ConsensusResult:  # noqa: ANN001
+            converged, n_iter, ll, notes, w=None) -> ConsensusResult:
     n_comp = len(n_j)
     agree = votes[np.arange(n_comp), label] / votes.sum(axis=1)
     labels = pd.DataFrame({

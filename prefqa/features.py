@@ -25,7 +25,7 @@ lists, bold, code blocks) use Chatbot Arena's normalised difference
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
@@ -127,7 +127,8 @@ def _token_counts(texts: pd.Series, tokenizer: Callable[[str], Any]) -> np.ndarr
     out = np.empty(len(texts), dtype=np.float64)
     for i, text in enumerate(texts.tolist()):
         value = tokenizer(text)
-        out[i] = float(value) if np.isscalar(value) else float(len(value))
+        # cast: np.isscalar's type guard admits complex and str, which float() of a count never sees
+        out[i] = float(cast(SupportsFloat, value)) if np.isscalar(value) else float(len(value))
     return out
 
 

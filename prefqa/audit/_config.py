@@ -122,7 +122,8 @@ def resolve_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) ->
     audit.update(given)
     for key, kind in _NUMERIC.items():
         value = audit[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or (kind is int and not float(value).is_integer()):
             raise SchemaError(f"`[audit] {key}` must be a number ({kind.__name__}); got {value!r}.")
         audit[key] = kind(value)
     if not 0 < audit["confidence_level"] < 1:

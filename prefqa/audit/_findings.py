@@ -105,8 +105,9 @@ def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Findin
                          f"Krippendorff's alpha{of} is {est:.2f}{ci}, at or above {a['alpha_good']:g}: "
                          "annotators agree well enough for firm conclusions.", value=est, step="reliability")]
     severity = "high" if est < a["alpha_tentative"] else "medium"
+    bar = a["alpha_good"] if severity == "medium" else a["alpha_tentative"]
     return [_finding(severity, "low_reliability",
-                     f"Krippendorff's alpha{of} is {est:.2f}{ci}, below {a['alpha_good'] if severity == 'medium' else a['alpha_tentative']:g}; "
+                     f"Krippendorff's alpha{of} is {est:.2f}{ci}, below {bar:g}; "
                      "tighten the guidelines, retrain or exclude the flagged annotators, and re-annotate "
                      "the flagged prompts.", value=est, step="reliability")]
 
@@ -389,7 +390,8 @@ def _style_ranking(content: dict[str, Any], config: dict[str, Any]) -> list[Find
 
 
 RULES: tuple[Callable[[dict[str, Any], dict[str, Any]], list[Finding]], ...] = (
-    _failed_and_skipped, _subsample, _load, _reliability, _annotators, _judge, _position, _length, _style_ranking, _simpson, _prompts, _pairs,
+    _failed_and_skipped, _subsample, _load, _reliability, _annotators, _judge, _position, _length, _style_ranking,
+    _simpson, _prompts, _pairs,
 )
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:  # matplotlib itself is imported only when a plot is drawn
+    from matplotlib.typing import RcKeyType
+
 __all__ = ["PLOTS", "svg_of"]
 
-_RC: dict[str, Any] = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none", "svg.hashsalt": "prefqa", "text.parse_math": False,
     "font.size": 11, "axes.spines.top": False, "axes.spines.right": False,
     "font.family": "sans-serif",

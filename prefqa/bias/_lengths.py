@@ -28,6 +28,7 @@ class JudgmentLengths:
 
 
 def judgment_lengths(data: PreferenceData, unit: str, tokenizer: Callable[[str], Any] | None) -> JudgmentLengths:
+    # the bias API takes `unit` as str; response_features checks it against features.Unit and names the choices
     feats = response_features(data, unit=unit, tokenizer=tokenizer)  # type: ignore[arg-type]
     pa, pb = _side_positions(data)
     values = feats["length"].to_numpy(dtype=np.float64)

@@ -172,7 +172,8 @@ class LengthBiasResult:
         ]
         if len(self.annotators):
             flagged = int(self.annotators["flagged"].sum())
-            lines.append(f"  {flagged} of {len(self.annotators)} annotators prefer length more than the pool (q < {self.fdr:g})")
+            lines.append(f"  {flagged} of {len(self.annotators)} annotators prefer length more than the pool "
+                         f"(q < {self.fdr:g})")
         if len(self.win_rates):
             lines.append("  win rates (raw -> length-controlled):")
             for model, row in self.win_rates.iterrows():
@@ -412,7 +413,8 @@ def length_bias(
         confidence_interval=ConfidenceInterval(float(low), float(high)), p_value=p_value,
         buckets=buckets, slope=slope, slope_std_error=slope_se, slope_confidence_interval=slope_ci,
         slope_p_value=slope_p, slope_source=source, glm_slope=glm_slope, glm_std_error=glm_se,
-        cluster=design.cluster, se_method=se_method, n_clusters=fit.n_clusters, controls=design.controls, annotators=annotators,
+        cluster=design.cluster, se_method=se_method, n_clusters=fit.n_clusters, controls=design.controls,
+        annotators=annotators,
         win_rates=win_rates, converged=fit.converged, n_iter=fit.n_iter, skipped=tuple(skipped),
         warnings=tuple(warn),
     )

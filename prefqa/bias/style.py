@@ -184,6 +184,7 @@ def style_bias(
     feats = _validate(data, features, confidence_level, fdr)
     if not isinstance(min_n_differ, (int, np.integer)) or min_n_differ < 1:
         raise SchemaError(f"`min_n_differ` must be a positive integer; got {min_n_differ!r}.")
+    # `unit` is a str here; judgment_features checks it against features.Unit and names the choices
     frame = judgment_features(data, feats, unit=unit, tokenizer=tokenizer)  # type: ignore[arg-type]
     choice = data.choice_codes()
     use = (choice < 2) & np.isfinite(frame.to_numpy()).all(axis=1)

@@ -22,6 +22,8 @@ comparison; see :mod:`prefqa.models.bradley_terry`).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -48,8 +50,9 @@ def empty_win_rates() -> pd.DataFrame:
 
 #: ``cluster=`` of the bias analyses -> ``cluster=`` of :func:`fit_bradley_terry` (whose two-way is
 #: annotator x comparison, and which has no prompt clusters: comparisons are the closest it offers).
-BT_CLUSTER = {"auto": "auto", "none": "none", "comparison": "comparison", "prompt": "comparison",
-              "annotator": "annotator", "annotator+comparison": "two-way", "annotator+prompt": "two-way"}
+BT_CLUSTER: dict[str, Literal["auto", "comparison", "annotator", "two-way", "none"]] = {
+    "auto": "auto", "none": "none", "comparison": "comparison", "prompt": "comparison",
+    "annotator": "annotator", "annotator+comparison": "two-way", "annotator+prompt": "two-way"}
 
 
 def fit_joint_bt(data: PreferenceData, x: np.ndarray, use: np.ndarray, constant: str,
@@ -60,7 +63,7 @@ def fit_joint_bt(data: PreferenceData, x: np.ndarray, use: np.ndarray, constant:
     """
     covariates = pd.DataFrame({constant: np.where(use, 1.0, np.nan), "length": np.where(use, x, np.nan)})
     return fit_bradley_terry(data, ties="drop", covariates=covariates, confidence_level=confidence_level,
-                             cluster=BT_CLUSTER.get(cluster, "auto"))  # type: ignore[arg-type]
+                             cluster=BT_CLUSTER.get(cluster, "auto"))
 
 
 def length_controlled_win_rates(
@@ -99,7 +102,7 @@ def length_controlled_win_rates(
         raw = wins / n
         lc = np.bincount(me, weights=p, minlength=k) / n
         # gradient of each model's LC rate with respect to the strengths s
-        grad = -np.bincount(me * k + opp, weights=dp, minlength=k * k).reshape(k, k)
+        grad: np.ndarray = -np.bincount(me * k + opp, weights=dp, minlength=k * k).reshape(k, k)
         grad[np.arange(k), np.arange(k)] += np.bincount(me, weights=dp, minlength=k)
         grad /= n[:, None]
     if bt.covariance is not None:

@@ -64,7 +64,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _map_pair(text: str) -> tuple[str, str]:
     if "=" not in text or text.startswith("=") or text.endswith("="):
-        raise argparse.ArgumentTypeError(f"`--map` takes COLUMN=CANONICAL (for example rater=annotator_id); got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"`--map` takes COLUMN=CANONICAL (for example rater=annotator_id); got {text!r}")
     col, canon = text.split("=", 1)
     return col.strip(), canon.strip()
 
@@ -193,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(a)
     a.add_argument("--out", default="prefqa-report", metavar="DIR",
                    help="output folder, created if missing (default: prefqa-report)")
-    a.add_argument("--by", default=None, metavar="COLUMN", help="stratum column for per-stratum reliability and the Simpson check")
+    a.add_argument("--by", default=None, metavar="COLUMN",
+                   help="stratum column for per-stratum reliability and the Simpson check")
     a.set_defaults(func=_cmd_audit)
 
     from ..pairs import REASONS

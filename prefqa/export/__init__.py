@@ -114,7 +114,8 @@ def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool) -> tuple
     if k:
         why = ""
         if k == n:
-            why = " (allowed by allow_empty_prompts=True)" if allow_empty_prompts else " (the rows hold the responses alone)"
+            why = (" (allowed by allow_empty_prompts=True)" if allow_empty_prompts
+                   else " (the rows hold the responses alone)")
         warns.append(f"{k:,} of {n:,} exported rows have an empty prompt{why}.")
     return n, k, warns
 
@@ -158,7 +159,7 @@ def export(
     pairs: PairSet,
     path: str | os.PathLike[str],
     *,
-    format: Literal["dpo", "reward", "kto", "prompts", "openai"] = "dpo",  # noqa: A002 - the documented name
+    format: Literal["dpo", "reward", "kto", "prompts", "openai"] = "dpo",
     margin: bool = False,
     tie_label: bool | None = None,
     allow_empty_prompts: bool = False,

@@ -98,7 +98,8 @@ def build_table(pairs: pd.DataFrame, ties: pd.DataFrame, fmt: str, *, conversati
         # chosen then rejected of each pair, interleaved: 2 rows per pair (as TRL's unpair_preference_dataset)
         idx = np.repeat(np.arange(len(both)), 2)
         first = np.tile([True, False], len(both))
-        completion = np.where(first, both["chosen"].to_numpy(dtype=object)[idx], both["rejected"].to_numpy(dtype=object)[idx])
+        completion = np.where(first, both["chosen"].to_numpy(dtype=object)[idx],
+                              both["rejected"].to_numpy(dtype=object)[idx])
         label = np.where(idx < n_p, first, bool(tie_label))
         prompt_src = both.iloc[idx].reset_index(drop=True)
         comp = pd.Series(completion, dtype="str")

@@ -79,7 +79,8 @@ def _check_read_args(source: Any, format: str, mapping: Any, on_error: str, dupl
                 )
 
 
-def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, Any] | None, name: str
+                   ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Rename columns and map values; return the frame and canonical -> source column names."""
     if not mapping:
         return frame, {}

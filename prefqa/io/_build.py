@@ -106,9 +106,11 @@ class Collector:
             counts = pd.Series(values).value_counts()
             found = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(6).items())
             lines = self.src.lines(rows[:5]).tolist()
-            more = f" ({self.src.unit}s {', '.join(map(str, lines))}{', ...' if len(rows) > 5 else ''})" if len(rows) > 1 else ""
+            tail = ", ..." if len(rows) > 5 else ""
+            more = f" ({self.src.unit}s {', '.join(map(str, lines))}{tail})" if len(rows) > 1 else ""
             err = SchemaError(
-                f"{self.src.where(int(rows[0]), col)}: {reason}; found {found}{more}. {fix} Or pass on_error='skip' to list such rows in data.load_report.rejected."
+                f"{self.src.where(int(rows[0]), col)}: {reason}; found {found}{more}. {fix} "
+                "Or pass on_error='skip' to list such rows in data.load_report.rejected."
             )
             err.fix = fix_data  # type: ignore[attr-defined]
             raise err

@@ -127,7 +127,7 @@ class Source:
 
 def _open_text(path: Path, newline: str | None = None) -> io.TextIOBase:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline=newline)  # type: ignore[return-value]
+        return gzip.open(path, "rt", encoding="utf-8", newline=newline)
     return open(path, encoding="utf-8", newline=newline)
 
 
@@ -256,7 +256,8 @@ def _read_csv_slow(path: Path, on_error: str, delimiter: str) -> Source:
             except StopIteration:
                 break
             except csv.Error as exc:
-                raise SchemaError(f"{path}, line {start}: unreadable CSV ({exc}). Fix the quoting on that line.") from None
+                raise SchemaError(
+                    f"{path}, line {start}: unreadable CSV ({exc}). Fix the quoting on that line.") from None
             if len(row) != len(header):
                 reason = f"expected {len(header)} fields like the header, found {len(row)}"
                 if on_error == "raise":

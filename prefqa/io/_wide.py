@@ -172,7 +172,8 @@ def read_wide(
                 break
     if response_columns is not None:
         if len(response_columns) != 2:
-            raise SchemaError(f"`response_columns` must name two columns (first shown, second shown); got {response_columns!r}.")
+            raise SchemaError("`response_columns` must name two columns (first shown, second shown); "
+                              f"got {response_columns!r}.")
         _need(f, response_columns, "response_columns", src.name)
         n_coerced = 0
         for side, col in zip("ab", response_columns):

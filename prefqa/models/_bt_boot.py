@@ -236,12 +236,14 @@ def cluster_bootstrap(design: core.Design, theta0: np.ndarray, row: np.ndarray |
         if sampler is not None:
             m = sampler.draw(rng, size)
         else:                                  # a loop over resamples, not rows
+            assert expanded is not None  # for mypy: set whenever there is no sampler
             m = np.stack([np.bincount(expanded[rng.integers(0, n_clusters, n_clusters)], minlength=n_pat)
                           for _ in range(size)], axis=1)
         if single:
             counts = np.zeros((size, n_cells))
             counts[:, cells] = m.T
         else:
+            assert pat_t is not None  # for mypy: set unless single
             counts = np.asarray((pat_t @ m.astype(np.float64)).T)
         draws[start: start + size], bad = chord_refits(
             design, theta0, counts.reshape(size, nrow, 3), regularization=regularization,

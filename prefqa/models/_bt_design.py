@@ -22,6 +22,8 @@ rank condition of every fit here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy import linalg, sparse
@@ -48,7 +50,8 @@ def items(data: PreferenceData, over: str) -> tuple[np.ndarray, np.ndarray, pd.I
     return codes[:n].astype(np.int64), codes[n:].astype(np.int64), pd.Index(labels, name="response_id")
 
 
-def covariate_matrix(data: PreferenceData, covariates: object) -> tuple[np.ndarray, list[str]]:
+def covariate_matrix(data: PreferenceData, covariates: Sequence[str] | pd.DataFrame | np.ndarray
+                     ) -> tuple[np.ndarray, list[str]]:
     """Return (z, names): z is (n_judgments, p), displayed a minus b."""
     n = data.n_judgments
     if isinstance(covariates, pd.DataFrame):

@@ -86,9 +86,11 @@ class Design:
         return self.i * k + self.j if k * k <= max(len(self.i) // 2, 1024) else None
 
     @cached_property
-    def totals(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
-        """(n per row, (n_i - n_j) / 2, total ties, y_i, y_j for the logistic likelihoods)."""
+    def totals(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None, np.ndarray | None]:
+        """(n per row, (n_i - n_j) / 2, total ties, y_i, y_j for the logistic likelihoods; None for Davidson)."""
         na, nb, nt = self.counts[:, 0], self.counts[:, 1], self.counts[:, 2]
+        ya: np.ndarray | None
+        yb: np.ndarray | None
         if self.ties == "half":
             ya, yb = na + 0.5 * nt, nb + 0.5 * nt
         elif self.ties == "drop":
@@ -179,7 +181,10 @@ def row_terms(design: Design, theta: np.ndarray, *, want_ll: bool = True, want_w
     if design.davidson:
         lnu = float(theta[-1])
         log_den, diff, pt = _davidson_probs(d, lnu, want_ll)
-        ll = float(vdot(d, half_diff) + lnu * n_ties - vdot(n, log_den)) if want_ll else np.nan
+        ll = np.nan
+        if want_ll:
+            assert log_den is not None  # for mypy: _davidson_probs returns log D when want_log (= want_ll)
+            ll = float(vdot(d, half_diff) + lnu * n_ties - vdot(n, log_den))
         g_lnu = n_ties - vdot(n, pt)
         weights = None
         if want_weights:
@@ -193,6 +198,7 @@ def row_terms(design: Design, theta: np.ndarray, *, want_ll: bool = True, want_w
         gd *= -0.5
         gd += half_diff
         return ll, gd, g_lnu, weights
+    assert ya is not None and yb is not None  # for mypy: Design.totals sets them unless ties are Davidson
     p = special.expit(d)
     ll = np.nan
     if want_ll:   # log P(i) = log_expit(d), log P(j) = log_expit(-d)
@@ -288,6 +294,7 @@ def _assemble(design: Design, k: int, lap_w: np.ndarray, cross: list[np.ndarray]
     if i is None:
         i, j, key = design.i, design.j, design.pair_key
     else:
+        assert j is not None  # for mypy: callers pass i and j together
         key = None
     if key is None:
         key = i * k + j
@@ -332,10 +339,11 @@ def information(design: Design, theta: np.ndarray, *, regularization: float,
                 covariate_regularization: float) -> np.ndarray:
     """Return the (observed = expected) information of the penalised likelihood (dense)."""
     _, _, _, weights = row_terms(design, theta, want_ll=False, want_weights=True)
+    assert weights is not None  # for mypy: row_terms returns the weights when want_weights=True
     return _info_from_weights(design, weights, regularization, covariate_regularization)
 
 
-def judgment_scores(design: Design, theta: np.ndarray, row: np.ndarray, outcome: np.ndarray
+def judgment_scores(design: Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """Return each judgment's score in ``d`` and in ``log_nu`` (None without Davidson ties).
 

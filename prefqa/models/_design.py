@@ -109,7 +109,7 @@ def minimize_with_restart(fun, x0: np.ndarray, lower: np.ndarray, *, max_iter: i
     n_iter = int(res.nit)
     x, best = res.x.copy(), float(res.fun)
     for j in np.flatnonzero((lower == 0) & (np.abs(res.x) < 1e-3)):
-        def along(t: float, j: int = j) -> float:
+        def along(t: float, j: int = int(j)) -> float:
             trial = x.copy()
             trial[j] = t
             return fun(trial)
@@ -218,8 +218,8 @@ class CrossedDesign:
                 self._pairs[(i, j)] = (uniq // fj.n_levels, uniq % fj.n_levels, inv.ravel())
         # fixed CSR pattern of the big x small block: COO entries in crossprod order -> CSR slots
         rows, cols = [], []
-        for fi, (f, off) in enumerate(zip(self.small, self.small_offsets), start=1):
-            lb, lf, _ = self._pairs[(0, fi)]
+        for i_small, (f, off) in enumerate(zip(self.small, self.small_offsets), start=1):
+            lb, lf, _ = self._pairs[(0, i_small)]
             for t in range(self.big.k):
                 for s in range(f.k):
                     rows.append(lb * self.big.k + t)

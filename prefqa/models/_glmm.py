@@ -226,7 +226,7 @@ def _newton_theta(pirls: _Pirls, theta: np.ndarray, st: _State, max_steps: int =
     if not np.all(np.isfinite(hess)) or np.any(np.linalg.eigvalsh(hess) <= 0):
         return None
     se = np.sqrt(np.diag(2.0 * np.linalg.inv(hess)))
-    for n_steps in range(1, max_steps + 1):
+    for n_steps in range(1, max_steps + 1):  # noqa: B007 - the step count is returned after the loop
         delta = -np.linalg.solve(hess, grad)
         predicted = float(grad @ -delta) / 2
         step = 1.0
@@ -276,7 +276,7 @@ def _beta_newton(pirls: _Pirls, theta: np.ndarray, st: _State, dev: float, hess:
     se = np.sqrt(np.clip(np.diag(np.linalg.inv(hess)), 1e-12, None))
     n_steps = 0
     done = False
-    for n_steps in range(1, max_steps + 1):
+    for n_steps in range(1, max_steps + 1):  # noqa: B007 - the step count is returned after the loop
         h = 1e-3 * se
         grad = np.empty(p)
         for j in range(p):

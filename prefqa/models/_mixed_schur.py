@@ -77,6 +77,7 @@ class SchurPlan:
                  n_small: int = 0, k: int = 0) -> None:
         self.q_s = q_s
         self.k = k
+        self.cell_small: np.ndarray | None
         self.n_small = n_small
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if cell_small is not None:
@@ -101,7 +102,7 @@ class SchurPlan:
         """Return ``sum_l g_l g_l'`` (dense ``q_s x q_s``) for the scaled CSR data ``g``."""
         q_s = self.q_s
         if self.cell_small is None:
-            upper = np.zeros(q_s * q_s)
+            upper: np.ndarray = np.zeros(q_s * q_s)  # reshaped to 2-D below
             for e1, e2, target in self.chunks:
                 upper += np.bincount(target, g[e1] * g[e2], minlength=q_s * q_s)
             upper = upper.reshape(q_s, q_s)
@@ -109,7 +110,7 @@ class SchurPlan:
         k, m = self.k, self.n_small
         gm = g.reshape(-1, k)
         cols = [np.ascontiguousarray(gm[:, t]) for t in range(k)]  # 1-D gathers are much faster
-        off = np.zeros((k, k, m * m))
+        off: np.ndarray = np.zeros((k, k, m * m))  # reshaped to 4-D below
         for e1, e2, target in self.chunks:
             a = [c[e1] for c in cols]
             b = [c[e2] for c in cols]

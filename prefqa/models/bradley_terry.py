@@ -80,7 +80,7 @@ from __future__ import annotations
 
 import warnings as _warnings
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -108,7 +108,7 @@ TIES = ("davidson", "half", "drop")
 CIS = ("sandwich", "fisher", "bootstrap", None)
 MAX_DENSE_PARAMS = 3000  # dense covariance beyond this is too slow/large; CIs are skipped
 
-Covariates = Sequence[str] | pd.DataFrame | np.ndarray
+Covariates: TypeAlias = Sequence[str] | pd.DataFrame | np.ndarray
 
 
 def _validate(data: PreferenceData, over: str, ties: str, covariates: object, regularization: float,

@@ -78,7 +78,8 @@ def _check_preference_args(data: PreferenceData, fixed: tuple[str, ...], random:
     if bad:
         raise SchemaError(f"`fixed` terms must be among {('position', *_COVARIATES)}; got {bad}.")
     if not isinstance(random_slopes, Mapping):
-        raise SchemaError(f"`random_slopes` must be a dict such as {{'annotator': ('length',)}}; got {random_slopes!r}.")
+        raise SchemaError(
+            f"`random_slopes` must be a dict such as {{'annotator': ('length',)}}; got {random_slopes!r}.")
     for group, terms in random_slopes.items():
         if group not in random:
             raise SchemaError(f"`random_slopes` has group {group!r}, which is not in `random` {list(random)}; "
@@ -271,16 +272,16 @@ def fit_preference_model(
     if ties == "drop":
         keep &= choice != 2
     slopes = {g: _as_tuple(t, "random_slopes") for g, t in random_slopes.items()}
-    random_t = list(random_t)
-    if "annotator" in random_t and not data.has_annotators:
+    groups = list(random_t)
+    if "annotator" in groups and not data.has_annotators:
         messages.append("the judgments have no annotator ids, so annotator side bias and per-annotator slopes "
                         "cannot be estimated; fitted without the 'annotator' group.")
-        random_t.remove("annotator")
+        groups.remove("annotator")
         slopes.pop("annotator", None)
-    if not random_t:
+    if not groups:
         raise InsufficientDataError("no random-effect group is left to fit (the judgments have no annotator ids); "
                                     "add random=('prompt',) or use pq.length_bias / pq.fit_bradley_terry.")
-    for g in random_t:
+    for g in groups:
         missing = j[_PREF_GROUPS[g]].isna().to_numpy()
         if missing.any():
             messages.append(f"{int((missing & keep).sum())} judgment(s) without `{_PREF_GROUPS[g]}` left out.")
@@ -327,7 +328,7 @@ def fit_preference_model(
     x = np.column_stack(cols) if cols else np.zeros((n, 0))
     _check_fixed_rank(x, names)
     factors = []
-    for g in random_t:
+    for g in groups:
         terms = ("intercept", *slopes.get(g, ()))
         factors.append(_factor(g, j[_PREF_GROUPS[g]], keep, terms, covariates, correlated))
     _check_groups(factors, n, gaussian=False)
@@ -338,7 +339,7 @@ def fit_preference_model(
     except np.linalg.LinAlgError as exc:
         raise InsufficientDataError(f"the preference model could not be fitted on these {n} judgments ({exc}); "
                                     f"the design is too small or degenerate for the terms {names} and groups "
-                                    f"{list(random_t)}: drop a term or group, or add judgments.") from None
+                                    f"{list(groups)}: drop a term or group, or add judgments.") from None
     fe = fixed_table(names, fit.beta, fit.beta_cov, confidence_level)
     vc, cor, effects = component_tables(design, fit.factorization, fit.theta, fit.u_big, fit.u_small, 1.0,
                                         np.sqrt(np.diag(fit.sd_cov)), confidence_level)
@@ -351,7 +352,7 @@ def fit_preference_model(
         loglik=fit.loglik, aic=-2 * fit.loglik + 2 * n_par, converged=fit.converged, n_iter=fit.n_iter,
         warnings=_finish(messages, fit.converged, fit.notes), n_judgments=n, n_dropped=n_in - n,
         n_annotators=levels.get("annotator", 0), n_prompts=levels.get("prompt", 0), n_responses=0,
-        settings={"fixed": fixed_t, "random": tuple(random_t), "random_slopes": slopes, "correlated": correlated,
+        settings={"fixed": fixed_t, "random": tuple(groups), "random_slopes": slopes, "correlated": correlated,
                   "quality": "model" if use_quality else None, "ties": ties, "method": method,
                   "confidence_level": confidence_level, "max_iter": max_iter},
     )

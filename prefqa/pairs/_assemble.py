@@ -88,7 +88,9 @@ def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[
         idx = np.flatnonzero(alive())
         reason[idx[identical_mask(arr, cpos[idx], rpos[idx], texts)]] = "identical"
     if "truncation" in guards:
-        reason[truncation_mask(ptab["text"], ppos, texts, cpos, rpos, alive(), tokenizer, int(max_tokens))] = "truncation_identical"
+        assert max_tokens is not None  # for mypy: build_pairs refuses the truncation guard without max_tokens
+        hit = truncation_mask(ptab["text"], ppos, texts, cpos, rpos, alive(), tokenizer, int(max_tokens))
+        reason[hit] = "truncation_identical"
     if "near_identical" in guards:
         idx = np.flatnonzero(alive())
         sim = jaccard_word_bigrams(texts, cpos[idx], rpos[idx])

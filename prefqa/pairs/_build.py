@@ -95,7 +95,8 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
         raise SchemaError(f"`length_tolerance` must be in [0, 0.5); got {length_tolerance!r}.")
     if int(n_length_buckets) != n_length_buckets or n_length_buckets < 1:
         raise SchemaError(f"`n_length_buckets` must be a positive integer; got {n_length_buckets!r}.")
-    if max_pairs_per_prompt is not None and (int(max_pairs_per_prompt) != max_pairs_per_prompt or max_pairs_per_prompt < 1):
+    if max_pairs_per_prompt is not None and (int(max_pairs_per_prompt) != max_pairs_per_prompt
+                                             or max_pairs_per_prompt < 1):
         raise SchemaError(f"`max_pairs_per_prompt` must be None or a positive integer; got {max_pairs_per_prompt!r}.")
     if policy is not None:
         if data.ratings is None or not len(data.ratings):
@@ -104,7 +105,8 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
                 "read a ratings file (format='ratings') or use policy=None to pair from judgments."
             )
         if label != "majority":
-            raise SchemaError(f"`label` ({label!r}) applies to judged data; rated pairs come from scores (policy={policy!r}).")
+            raise SchemaError(
+                f"`label` ({label!r}) applies to judged data; rated pairs come from scores (policy={policy!r}).")
         check_rated_prompts(data, policy)
     elif not data.n_judgments and data.ratings is not None and len(data.ratings):
         raise SchemaError(
@@ -129,7 +131,10 @@ def _flag_ids(table: Any, name: str) -> set[str]:
 
 
 def _flags(data: PreferenceData, flagged: str, annotator_flags: Any, prompt_flags: Any) -> tuple[set[str], set[str]]:
-    """Flagged annotator and prompt ids: from the given tables, else from a fresh pq.annotator_table / pq.flag_prompts."""
+    """Flagged annotator and prompt ids.
+
+    From the given tables, else from a fresh pq.annotator_table / pq.flag_prompts.
+    """
     if flagged == "keep":
         return set(), set()
     if annotator_flags is not None:
@@ -149,7 +154,8 @@ def _flags(data: PreferenceData, flagged: str, annotator_flags: Any, prompt_flag
     return annotators, prompts
 
 
-def _consensus(data: PreferenceData, label: str, drop_a: set[str], half_a: set[str]) -> tuple[pd.DataFrame, int]:
+def _consensus(data: PreferenceData, label: Literal["majority", "dawid_skene", "model"], drop_a: set[str],
+               half_a: set[str]) -> tuple[pd.DataFrame, int]:
     """Labels from the judgments left after dropping ``drop_a``, with ``half_a`` at weight DOWNWEIGHT.
 
     ``pq.consensus(method=label)`` for 'majority' / 'dawid_skene', the

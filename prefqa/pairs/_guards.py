@@ -32,7 +32,8 @@ Exact texts are compared through Arrow dictionary codes, so the checks are exact
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -49,24 +49,26 @@ _NEWTON_STEPS = 30
 _MAX_STEP = 2.0
 
 
-def _offsets(data: PreferenceData, fit, has_length: bool) -> np.ndarray:  # noqa: ANN001
+def _offsets(data: PreferenceData, fit, has_length: bool) -> np.ndarray:
     fe = fit.fixed_effects["estimate"]
     n = data.n_judgments
     off = np.full(n, float(fe.iloc[0]) if fit.fixed_effects.index[0] in ("position", "intercept") else 0.0)
     ann = data.judgments["annotator_id"]
     re = fit.random_effects
-    u = ann.map(re["annotator"]["estimate"]).to_numpy(dtype=np.float64, na_value=np.nan) if "annotator" in re else np.zeros(n)
+    u = (ann.map(re["annotator"]["estimate"]).to_numpy(dtype=np.float64, na_value=np.nan) if "annotator" in re
+         else np.zeros(n))
     off += np.nan_to_num(u)
     if has_length:
         x = np.nan_to_num(judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64))
         slope = float(fe.get("length", 0.0))
         if "annotator:length" in re:
-            slope = slope + np.nan_to_num(ann.map(re["annotator:length"]["estimate"]).to_numpy(dtype=np.float64, na_value=np.nan))
+            slope_ann = ann.map(re["annotator:length"]["estimate"]).to_numpy(dtype=np.float64, na_value=np.nan)
+            slope = slope + np.nan_to_num(slope_ann)
         off += slope * x
     return off
 
 
-def _prior_mean(data: PreferenceData, fit) -> np.ndarray:  # noqa: ANN001
+def _prior_mean(data: PreferenceData, fit) -> np.ndarray:
     c = data.comparisons()
     if "model_1" not in c:
         return np.zeros(len(c))
@@ -78,7 +80,7 @@ def _prior_mean(data: PreferenceData, fit) -> np.ndarray:  # noqa: ANN001
     return np.nan_to_num(q1) - np.nan_to_num(q2)
 
 
-def _posterior_modes(comp, off, s, y, w, mu, tau, n_comp):  # noqa: ANN001
+def _posterior_modes(comp, off, s, y, w, mu, tau, n_comp):
     """Newton iterations for every comparison at once.
 
     Returns (mode, curvature, leave-one-judgment-out predictive log-likelihood).
@@ -131,11 +133,12 @@ def model_labels(data: PreferenceData, weights: np.ndarray | None = None) -> tup
     s = np.where(data.flipped(), -1.0, 1.0)
     off = _offsets(data, fit, has_length)
     mu = _prior_mean(data, fit)
-    best = None
+    best: tuple[np.ndarray, np.ndarray, float, float] | None = None
     for tau in TAU_GRID:
         d, hess, lm = _posterior_modes(comp, off, s, y, w, mu, tau, n_comp)
         if best is None or lm > best[2]:
             best = (d, hess, lm, tau)
+    assert best is not None  # for mypy: TAU_GRID is a non-empty constant
     d, hess, _, tau = best
     oriented = data.oriented_choice().astype(np.int64)
     votes = np.bincount(comp * 3 + oriented, w, 3 * n_comp).reshape(n_comp, 3)

@@ -59,6 +59,7 @@ def within_group_pairs(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _response_scores(data: PreferenceData, excluded: set[str]) -> pd.DataFrame:
     r = data.ratings
+    assert r is not None  # for mypy: build_pairs refuses a policy on data without ratings
     if excluded:
         r = r[~r["annotator_id"].isin(excluded)]
     grouped = r.groupby("response_id", sort=False)
@@ -135,10 +136,12 @@ def check_rated_prompts(data: PreferenceData, policy: str) -> None:
     """Rated pairs are formed within a prompt: refuse ratings whose responses have no prompt ids at all."""
     resp = data.responses
     pid = resp["prompt_id"] if "prompt_id" in resp else pd.Series(dtype="object")
-    rated = data.ratings["response_id"]
+    ratings = data.ratings
+    assert ratings is not None  # for mypy: build_pairs refuses a policy on data without ratings
+    rated = ratings["response_id"]
     known = pid[resp["response_id"].isin(rated).to_numpy()].notna() if len(resp) else pd.Series(dtype=bool)
-    if "prompt_id" in data.ratings:
-        has_prompt = bool(data.ratings["prompt_id"].notna().any())
+    if "prompt_id" in ratings:
+        has_prompt = bool(ratings["prompt_id"].notna().any())
     else:
         has_prompt = bool(known.any())
     if not has_prompt:

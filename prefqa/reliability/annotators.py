@@ -93,7 +93,8 @@ def annotator_agreement(data: PreferenceData, *, orientation: str = "symmetric")
     n = np.bincount(a, minlength=n_ann)
     n_scored = np.bincount(a[scored], minlength=n_ann)
     hits = np.bincount(a[scored], weights=(v[scored] == cons[scored]).astype(float), minlength=n_ann)
-    tables = np.bincount(a[scored] * 9 + v[scored] * 3 + cons[scored], minlength=n_ann * 9).reshape(n_ann, 3, 3)
+    tables: np.ndarray = np.bincount(a[scored] * 9 + v[scored] * 3 + cons[scored],
+                                     minlength=n_ann * 9).reshape(n_ann, 3, 3)
     if orientation == "symmetric":  # labels 0/1 (first/second response) swap, tie stays: (T + P T P') / 2
         swap = [1, 0, 2]
         tables = (tables + tables[:, swap][:, :, swap]) / 2.0

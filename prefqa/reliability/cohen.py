@@ -42,7 +42,8 @@ def _check(weights: str, confidence_level: float, min_overlap: int = 2) -> None:
         raise SchemaError(f"`min_overlap` must be at least 2; got {min_overlap!r}.")
 
 
-def kappa_from_tables(tables: np.ndarray, weights: str = "unweighted", *, observed_levels: bool = True) -> dict[str, np.ndarray]:
+def kappa_from_tables(tables: np.ndarray, weights: str = "unweighted", *, observed_levels: bool = True
+                      ) -> dict[str, np.ndarray]:
     """Cohen's kappa of contingency tables of shape (..., V, V) (rater 1 rows, rater 2 columns).
 
     Returns arrays ``estimate``, ``std_error``, ``se_null``, ``z``, ``p_value``,

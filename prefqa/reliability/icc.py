@@ -90,7 +90,8 @@ class ICCResult:
                  f"{round(100 * self.confidence_level)}% CIs: {self.se_method}"
                  + (f", {self.n_resamples} resamples" if self.n_resamples else "") + ")"]
         for t, row in self.table.iterrows():
-            lines.append(f"  {t:<6} {row['estimate']:8.4f}  [{row['ci_low']:.3f}, {row['ci_high']:.3f}]  {row['description']}")
+            lines.append(f"  {t:<6} {row['estimate']:8.4f}  [{row['ci_low']:.3f}, {row['ci_high']:.3f}]  "
+                         f"{row['description']}")
         return "\n".join([*lines, *self.warnings])
 
 
@@ -120,7 +121,7 @@ def _absorb_solve(unit: np.ndarray, rater: np.ndarray, y: np.ndarray, n_u: int, 
         maxiter = _CG_MAXITER
         beta, info = spla.cg(sub, rhs[1:], rtol=1e-12, maxiter=maxiter)
         if info != 0:
-            resid = float(np.linalg.norm(sub @ beta - rhs[1:]) / max(np.linalg.norm(rhs[1:]), 1e-300))
+            resid = float(np.linalg.norm(sub @ beta - rhs[1:]) / max(float(np.linalg.norm(rhs[1:])), 1e-300))
             note = (f"the conjugate-gradient solve for the rater effects ({n_r:,} raters) stopped after "
                     f"{maxiter:,} iterations without reaching its tolerance (relative residual {resid:.2e}); "
                     "the rater sum of squares, and so the ICCs, are approximate.")
@@ -347,11 +348,14 @@ def icc(data: pd.DataFrame | PreferenceData, *, unit: str | None = None, rater: 
         raise SchemaError(f"`ci` must be one of {list(_CIS)}; got {ci!r}.")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
         raise SchemaError(f"`n_resamples` must be a non-negative integer; got {n_resamples!r}.")
+    # for mypy: _frame_from_data returns the three names, and the DataFrame branch refused any that is None
+    assert unit is not None and rater is not None and value is not None
     r = prepare(frame, unit=unit, rater=rater, value=value, level="interval")
     if r.n_units < 2 or len(r.rater_labels) < 2:
         raise InsufficientDataError(
             f"ICC needs at least 2 units and 2 raters; got {r.n_units} units and {len(r.rater_labels)} raters."
         )
+    assert r.numeric is not None  # for mypy: prepare(level="interval") refuses non-numeric values
     y = r.numeric[r.value]
     with np.errstate(invalid="ignore", divide="ignore"):
         return _icc(r, y, confidence_level=float(confidence_level), method=method, ci=ci,

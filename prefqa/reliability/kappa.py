@@ -116,7 +116,8 @@ def _run(kind: str, frame: pd.DataFrame, unit: str, rater: str, value: str, weig
     need_pairable(m_u, kind.replace("_", " "))
     w = weight_matrix(weights, category_values(r))
     if w.shape != (r.n_categories, r.n_categories):
-        raise SchemaError(f"`weights` must be {r.n_categories} x {r.n_categories} (one row per category); got {w.shape}.")
+        raise SchemaError(
+            f"`weights` must be {r.n_categories} x {r.n_categories} (one row per category); got {w.shape}.")
     pats, mult, _ = patterns(counts)
     res = family(pats, mult, w, (kind,))[kind]
     name = kind
