@@ -172,7 +172,7 @@ def error_message(exc: BaseException) -> str:
     'no `choice` column; map one.'
     >>> error_message(KeyError("prompt_id"))
     "Unexpected error (KeyError: 'prompt_id'). This is a bug in prefqa or its app; please report it with the first rows of the file."
-    """
+    """  # noqa: E501 - a doctest's expected output is one line
     if isinstance(exc, pq.PrefqaError):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -214,7 +214,8 @@ def findings(report: Any) -> list[dict[str, Any]]:
     --------
     >>> from types import SimpleNamespace as R
     >>> rep = R(findings=[{"severity": "info", "code": "step_skipped", "step": s, "message": m} for s, m in
-    ...     [("consensus", "Consensus skipped: ratings only."), ("bradley_terry", "Bradley-Terry skipped: ratings only."),
+    ...     [("consensus", "Consensus skipped: ratings only."),
+    ...      ("bradley_terry", "Bradley-Terry skipped: ratings only."),
     ...      ("preference_model", "Crossed preference model skipped: disabled in the config.")]],
     ...     sections={"consensus": {"title": "Consensus", "reason": "ratings only"},
     ...               "bradley_terry": {"title": "Bradley-Terry", "reason": "ratings only"}})

@@ -1,4 +1,7 @@
-"""Bias: length curve by bucket, per-annotator length effects, position and style, raw vs length-controlled win rates."""
+"""Bias: length curve by bucket, per-annotator length effects, position and style.
+
+Also raw vs length-controlled win rates.
+"""
 
 from __future__ import annotations
 
@@ -131,7 +134,8 @@ else:
     lc = w[[mcol, "lc_win_rate", "lc_ci_low", "lc_ci_high"]].set_axis([mcol, "rate", "low", "high"], axis=1)
     lc["kind"] = "length-controlled"
     long = pd.concat([raw, lc], ignore_index=True)
-    st.caption(f"Win rates with {lb.confidence_level:.0%} CIs ({disp.method_words(getattr(lb, 'se_method', None), lb.cluster)}).")
+    method = disp.method_words(getattr(lb, "se_method", None), lb.cluster)
+    st.caption(f"Win rates with {lb.confidence_level:.0%} CIs ({method}).")
     wc = alt.Chart(long).encode(y=alt.Y(f"{mcol}:N", title=None), yOffset="kind:N", color="kind:N",
                                 tooltip=[mcol, "kind", "rate", "low", "high"])
     st.altair_chart((wc.mark_rule().encode(x=alt.X("low:Q", title="win rate"), x2="high:Q")

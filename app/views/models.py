@@ -17,8 +17,9 @@ if plain is None:
     state.skipped(rep, "bradley_terry")
     st.stop()
 
+plain_method = disp.method_words(getattr(plain, "se_method", None) or plain.ci, getattr(plain, "cluster", None))
 st.caption(f"Bradley-Terry over {plain.n_items:,} {plain.over}s, ties `{plain.ties}`, "
-           f"{plain.confidence_level:.0%} CIs ({disp.method_words(getattr(plain, 'se_method', None) or plain.ci, getattr(plain, 'cluster', None))}); "
+           f"{plain.confidence_level:.0%} CIs ({plain_method}); "
            "style control adds length, headers, lists and bold.")
 state.notes(plain)
 if styled is None:
