@@ -88,10 +88,15 @@ def test_annotator_loo_kappa_matches_cohen():
     lab = np.array(["a", "b", "tie"])
     j = pd.DataFrame({"comparison_id": np.r_[np.arange(60), np.arange(60)].astype(str),
                       "annotator_id": ["x"] * 60 + ["y"] * 60, "choice": lab[np.r_[x, y]]})
-    table = annotator_agreement(pq.PreferenceData(j))
+    table = annotator_agreement(pq.PreferenceData(j), orientation="as_stored")
     long = pd.DataFrame({"unit": j["comparison_id"], "rater": j["annotator_id"], "value": j["choice"]})
     ck = pq.cohen_kappa(long, **KW, value_domain=["a", "b", "tie"])
     assert table.loc["x", "loo_kappa"] == pytest.approx(ck.estimate, abs=EXACT)
+    # orientation-free (the default): pairwise_kappa with the a/b mirror is the same table symmetrised
+    sym = annotator_agreement(pq.PreferenceData(j))
+    pk = pq.pairwise_kappa(long, **KW, value_domain=["a", "b", "tie"], min_overlap=2,
+                           mirror={"a": "b", "b": "a", "tie": "tie"})
+    assert sym.loc["x", "loo_kappa"] == pytest.approx(pk["estimate"].iloc[0], abs=EXACT)
     assert table.loc["x", "loo_agreement"] == pytest.approx(float((x == y).mean()), abs=EXACT)
 
 
