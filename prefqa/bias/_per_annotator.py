@@ -39,7 +39,8 @@ Length (relative to the pool)
     each annotator's slope is tested against the annotator population:
     per-annotator logistic fits ``logit P(a) = b0 + b1 * length + offset``
     (``offset`` the pooled model strengths of :func:`pooled_model_offset`, so
-    model quality does not blur the slopes; ties dropped; ``length`` the tanh covariate of :func:`prefqa.features.judgment_features`),
+    model quality does not blur the slopes; ties dropped; ``length`` the tanh
+    covariate of :func:`prefqa.features.judgment_features`),
     sandwich SEs clustered within the annotator as above, and the
     median/MAD random-slope null of :func:`prefqa.annotators._stats.outlier_test`
     (one-sided: flags annotators who reward length more than the pool).
