@@ -32,17 +32,6 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def reference_values(shared_data: Path) -> dict:
-    """The published reference inputs and values (../shared/data/reference-values.json)."""
-    import json
-
-    path = shared_data / "reference-values.json"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    return json.loads(path.read_text())
-
-
-@pytest.fixture(scope="session")
 def pandalm_dir(shared_data: Path) -> Path:
     path = shared_data / "pandalm_testset"
     if not (path / "testset-v1.json").exists():
