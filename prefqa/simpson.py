@@ -193,7 +193,8 @@ def simpson_check(
     else:
         skipped.append("length: the judgments carry no response texts")
     if not parts:
-        raise InsufficientDataError("the judgments name no models and carry no texts: nothing to compare across strata.")
+        raise InsufficientDataError(
+            "the judgments name no models and carry no texts: nothing to compare across strata.")
     strata = _mark(parts, float(fdr))
     report = strata["paradox"] | (strata["reversed"] & strata["significant"])
     return SimpsonResult(
@@ -242,7 +243,7 @@ def _mark(parts: list[tuple[pd.DataFrame, Any]], fdr: float) -> pd.DataFrame:
     strata["paradox"] = reversed_ & pooled_sig & strata["_all_reversed"].to_numpy(dtype=bool)
     report = (strata["significant"] | strata["paradox"]).to_numpy()
     strata["reason"] = ""
-    for i, (frame, describe) in enumerate(parts):
+    for i, (_, describe) in enumerate(parts):
         rows = np.flatnonzero(report & (part_of == i))
         if len(rows):
             strata.loc[rows, "reason"] = [

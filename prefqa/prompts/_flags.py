@@ -184,8 +184,9 @@ def flag_prompts(
     >>> flagged = table.index[table["flagged"]]
     >>> len(flagged), int(truth.prompts.loc[flagged, "ambiguous"].sum())
     (8, 8)
-    >>> print(table.loc[flagged[0], "reason"])
-    annotators who are reliable elsewhere split here: 57% of vote pairs disagree where their estimated reliability and the models compared predict 16% (20 judgments on 4 comparisons), q = 0.003
+    >>> print(table.loc[flagged[0], "reason"])  # doctest: +NORMALIZE_WHITESPACE
+    annotators who are reliable elsewhere split here: 57% of vote pairs disagree where their
+    estimated reliability and the models compared predict 16% (20 judgments on 4 comparisons), q = 0.003
     """
     _validate(data, min_judgments, fdr, n_resamples, duplicate_threshold)
     v = _Votes(data)

@@ -35,7 +35,7 @@ def pair_moments(p: np.ndarray, comp: np.ndarray, n_comp: int) -> tuple[np.ndarr
     def per_comp(w: np.ndarray) -> np.ndarray:
         return np.bincount(comp, weights=w, minlength=n_comp)
 
-    cols = [np.ascontiguousarray(p[:, l]) for l in range(N_LABELS)]
+    cols = [np.ascontiguousarray(p[:, k]) for k in range(N_LABELS)]
     sq_l = [c * c for c in cols]
     T = [per_comp(c) for c in cols]
     Q = [per_comp(c2) for c2 in sq_l]

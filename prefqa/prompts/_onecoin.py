@@ -81,7 +81,7 @@ def one_coin(
     cl = comp * L + label  # flat indices, cheaper than 2-D fancy indexing in the loop
     al = ann * L + label
     n_i = np.bincount(ann, minlength=n_ann).astype(float)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the iteration count is returned after the loop
         # expected competence of each vote, mixed over the posterior of the truth
         hit = post.ravel()[cl]
         num = theta[ann]

@@ -35,7 +35,7 @@ MAX_SUPPORT = 1 << 14   # largest lattice of S done exactly (FFT); larger sums u
 _T_MAX = 60.0
 
 
-def _pairs(n: np.ndarray) -> np.ndarray:
+def _pairs(n: np.ndarray | np.integer) -> np.ndarray | np.integer:
     return n * (n - 1) // 2
 
 

@@ -168,7 +168,7 @@ def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: i
         return np.full(v.n_ann, float(np.median(values[active])))
 
     # the typical annotator only separates 'noisy' from unremarkable prompts: 3 quadrature nodes suffice
-    pooled = VoteModel(fit.strengths, typical(fit.a), typical(fit.p), typical(fit.l), typical(fit.tau),
+    pooled = VoteModel(fit.strengths, typical(fit.a), typical(fit.p), typical(fit.length), typical(fit.tau),
                        fit.sigma, fit.converged, n_nodes=_POOLED_NODES)
     p_out, e_out = [], []
     for model in (fit, pooled):  # own annotators, then the typical annotator

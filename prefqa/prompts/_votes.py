@@ -54,12 +54,12 @@ _RIDGE = 0.05
 
 @dataclass(frozen=True, eq=False)
 class VoteModel:
-    """Fitted per-vote null: strengths and per-annotator (a, p, l, tau) at the conditional scale."""
+    """Fitted per-vote null: strengths and per-annotator (a, p, length, tau) at the conditional scale."""
 
     strengths: np.ndarray
     a: np.ndarray
     p: np.ndarray
-    l: np.ndarray
+    length: np.ndarray
     tau: np.ndarray
     sigma: float
     converged: bool
@@ -108,7 +108,8 @@ def _strength_fit(m1: np.ndarray, m2: np.ndarray, a: np.ndarray, offset: np.ndar
         eta = a * (s[m1] - s[m2]) + offset
         mu = expit(eta)
         r = (y - mu) * a
-        grad = np.bincount(m1, weights=r, minlength=n_models) - np.bincount(m2, weights=r, minlength=n_models)
+        grad: np.ndarray = (np.bincount(m1, weights=r, minlength=n_models)
+                            - np.bincount(m2, weights=r, minlength=n_models))
         grad -= ridge * s
         w = np.bincount(key, weights=mu * (1 - mu) * a * a, minlength=n_models * n_models).reshape(n_models, -1)
         w = w + w.T
@@ -205,13 +206,13 @@ def _conditional(m: VoteModel, sigma: float) -> VoteModel:
     """Undo the attenuation of the marginal fit for a shared comparison effect with SD ``sigma``."""
     shrink = np.minimum(_K_PROBIT * m.a**2 * sigma**2, _MAX_SHRINK)
     c = 1.0 / np.sqrt(1.0 - shrink)
-    return VoteModel(m.strengths, m.a * c, m.p * c, m.l * c, m.tau, sigma, m.converged, m.n_nodes, m.notes,
+    return VoteModel(m.strengths, m.a * c, m.p * c, m.length * c, m.tau, sigma, m.converged, m.n_nodes, m.notes,
                      m.subsample)
 
 
 def _vote_probs(m: VoteModel, ann: np.ndarray, gap: np.ndarray, flip_sign: np.ndarray,
                 x: np.ndarray, e: float) -> np.ndarray:
-    eta = m.a[ann] * (gap + e) + m.p[ann] * flip_sign + m.l[ann] * x
+    eta = m.a[ann] * (gap + e) + m.p[ann] * flip_sign + m.length[ann] * x
     first = expit(eta)
     t = m.tau[ann]
     return np.column_stack([(1 - t) * first, (1 - t) * (1 - first), t])
@@ -250,7 +251,7 @@ def _log_probs(m: VoteModel, ann: np.ndarray, label: np.ndarray, gap: np.ndarray
     def col(v: np.ndarray) -> np.ndarray:
         return v[ann] if np.ndim(gap) == 1 else v[ann][:, None]
 
-    eta = col(m.a) * (gap + e) + col(m.p) * flip_sign + col(m.l) * x
+    eta = col(m.a) * (gap + e) + col(m.p) * flip_sign + col(m.length) * x
     lab = label if np.ndim(gap) == 1 else label[:, None]
     side = np.where(lab == 1, -eta, eta)
     t = col(m.tau)
@@ -294,7 +295,7 @@ def _mixture_sigma(marginal: VoteModel, ann: np.ndarray, comp: np.ndarray, label
     n_comp = len(kept)
     kept_prompt, pr = np.unique(prompt_of_comp[kept], return_inverse=True)
     n_kept = len(kept_prompt)
-    blind = VoteModel(marginal.strengths, np.zeros_like(marginal.a), marginal.p, marginal.l, marginal.tau,
+    blind = VoteModel(marginal.strengths, np.zeros_like(marginal.a), marginal.p, marginal.length, marginal.tau,
                       0.0, marginal.converged)
     ll1 = _prompt_loglik(blind, a, c, lab, g, f, xx, n_comp, pr, n_kept)
     has = np.ones(n_kept, dtype=bool)
@@ -347,7 +348,7 @@ def prompt_test(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.ndarray
     on the votes, so the weighted statistic's null mean and variance are exact.
     """
     mean0, var0 = vote_moments(m, ann, comp, gap, flip_sign, x, n_comp)
-    blind = VoteModel(m.strengths, np.zeros_like(m.a), m.p, m.l, m.tau, 0.0, m.converged)
+    blind = VoteModel(m.strengths, np.zeros_like(m.a), m.p, m.length, m.tau, 0.0, m.converged)
     mean1, _ = vote_moments(blind, ann, comp, gap, flip_sign, x, n_comp)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(var0 > 1e-12, np.clip((mean1 - mean0) / var0, 0.0, None), 0.0)
@@ -360,7 +361,7 @@ def simulate_weighted(m: VoteModel, ann: np.ndarray, comp: np.ndarray, gap: np.n
     """Parametric bootstrap of the weighted disagreement per group: shape ``(n_resamples, n_groups)``."""
     n_votes = np.bincount(comp, minlength=n_comp).astype(np.float64)
     pairs = n_votes * (n_votes - 1) / 2
-    base = m.a[ann] * gap + m.p[ann] * flip_sign + m.l[ann] * x
+    base = m.a[ann] * gap + m.p[ann] * flip_sign + m.length[ann] * x
     t = m.tau[ann]
     out = np.empty((n_resamples, n_groups))
     for b in range(n_resamples):  # resamples; each one is vectorized over votes

@@ -64,7 +64,7 @@ from ._truth import KINDS, SimulationTruth
 __all__ = ["KINDS", "SimulationTruth", "simulate"]
 
 _WORDS = np.array(
-    "the a model answer data value result method because which however first second then "  # noqa: SIM905
+    "the a model answer data value result method because which however first second then "
     "therefore example note step check simple clear small large fast slow good better best "
     "water light river city table window garden paper music number letter system process".split()
 )
@@ -86,7 +86,8 @@ def _ids(prefix: str, n: int) -> np.ndarray:
 def _check_args(n_prompts: int, n_models: int, n_annotators: int, k: int, special: int,
                 comparisons_per_prompt: int, both_orders: float, strengths: Sequence[float] | None) -> None:
     if n_prompts < 1 or comparisons_per_prompt < 1:
-        raise SchemaError(f"`n_prompts` and `comparisons_per_prompt` must be >= 1; got {n_prompts}, {comparisons_per_prompt}.")
+        raise SchemaError(f"`n_prompts` and `comparisons_per_prompt` must be >= 1; "
+                          f"got {n_prompts}, {comparisons_per_prompt}.")
     if n_models < 2:
         raise SchemaError(f"`n_models` must be >= 2 to form comparisons; got {n_models}.")
     if strengths is not None and len(strengths) != n_models:
@@ -268,7 +269,8 @@ def simulate(
     special = n_spammers + n_always_a + n_position_biased + n_length_biased
     _check_args(n_prompts, n_models, n_annotators, k, special, comparisons_per_prompt, both_orders, model_strengths)
     if not 0 <= n_ambiguous_prompts <= n_prompts:
-        raise SchemaError(f"`n_ambiguous_prompts` must be between 0 and `n_prompts` ({n_prompts}); got {n_ambiguous_prompts}.")
+        raise SchemaError(f"`n_ambiguous_prompts` must be between 0 and `n_prompts` ({n_prompts}); "
+                          f"got {n_ambiguous_prompts}.")
     for name, value in (("position_sd", position_sd), ("length_slope_sd", length_slope_sd),
                         ("comparison_sd", comparison_sd), ("response_sd", response_sd)):
         if not np.isfinite(value) or value < 0:
