@@ -551,3 +551,20 @@ def test_side_confounded_data_gets_the_confounded_finding():
     assert report.sections["position_bias"]["result"]["values"]["side_confounded"] is True
     codes = [f["code"] for f in report.findings]
     assert "position_confounded" in codes and "position_bias" not in codes
+
+
+def test_simpson_reversal_finding_names_its_q_value():
+    """A model pair that wins overall but loses inside one batch is reported with its BH q-value."""
+    rng = np.random.default_rng(0)
+    sizes, p_first_model = {"b1": 900, "b2": 400}, {"b1": 0.72, "b2": 0.25}
+    rows = []
+    for batch, n in sizes.items():
+        wins = rng.random(n) < p_first_model[batch]
+        for i, w in enumerate(wins):
+            rows.append((f"{batch}-c{i}", f"ann{i % 12}", "a" if w else "b", "m1", "m2", batch))
+    j = pd.DataFrame(rows, columns=["comparison_id", "annotator_id", "choice", "model_a", "model_b", "batch"])
+    report = pq.audit(pq.PreferenceData(j), progress=False,
+                      config={"audit": {"n_resamples": N_RESAMPLES, "by": "batch"}})
+    finding = next(f for f in report.findings if f["code"] == "simpson_reversal")
+    assert "b2" in finding["message"] and "q < 0.001" in finding["message"]
+    assert "Benjamini-Hochberg over every stratum cell at fdr 0.05" in finding["message"]
