@@ -112,10 +112,6 @@ def _reliability(content: dict[str, Any], config: dict[str, Any]) -> list[Findin
                      "the flagged prompts.", value=est, step="reliability")]
 
 
-def _q(q: Any) -> str:
-    return "q n/a" if q is None else ("q < 0.001" if q < 0.001 else f"q = {q:.3f}")
-
-
 def _simpson(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
     r = _result(content, "simpson")
     if not r:
@@ -129,7 +125,7 @@ def _simpson(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]:
     return [_finding("medium", "simpson_reversal",
                      f"{len(rows)} effect(s) reverse within strata of {by!r}, for example {x.get('kind')} of "
                      f"{x.get('subject')} in {x.get('stratum')} ({x.get('estimate')!s:.6} against "
-                     f"{x.get('pooled_estimate')!s:.6} pooled; {_q(x.get('q_value'))}, Benjamini-Hochberg "
+                     f"{x.get('pooled_estimate')!s:.6} pooled; q {_q(x.get('q_value'))}, Benjamini-Hochberg "
                      f"over every stratum cell at fdr {fdr:g}); report per-{by} results, not the pooled one.",
                      value=len(rows), step="simpson")]
 
