@@ -92,19 +92,18 @@ def position_metrics(c: Codes, order_key: np.ndarray) -> dict[str, np.ndarray]:
             "choice_shares": shares}
 
 
-def score_agreement(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Per annotator: Pearson correlation of its scores with the other raters' mean score of the same response.
+def rating_loo(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The ratings of responses rated at least twice, beside the mean of the *other* ratings of the same response.
 
-    Only responses rated by at least two annotators enter (``n`` counts the
-    annotator's ratings of such responses); NaN with fewer than 3 of them or
-    no variance. Ratings of one response by one annotator count as separate
-    ratings (the leave-one-out mean excludes only the rating itself).
+    Returns ``(a, score, loo_mean, n_all)``: the annotator's position in
+    ``index`` and the score of each such rating, the leave-one-out mean of
+    its response (ratings of one response by one annotator count separately:
+    only the rating itself is left out), and each annotator's count of all
+    its ratings. None when there are no ratings.
     """
-    n_ann = len(index)
-    nan = np.full(n_ann, np.nan)
     r = data.ratings
     if r is None or not len(r):
-        return nan, np.zeros(n_ann)
+        return None
     ok = (r["annotator_id"].notna() & r["score"].notna()).to_numpy()
     a = index.get_indexer(r.loc[ok, "annotator_id"].astype(str))
     resp, _ = pd.factorize(r.loc[ok, "response_id"])
@@ -112,9 +111,22 @@ def score_agreement(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, 
     tot = np.bincount(resp, weights=s)
     cnt = np.bincount(resp).astype(np.float64)
     use = (cnt[resp] >= 2) & (a >= 0)
-    x = s[use]
-    y = (tot[resp[use]] - x) / (cnt[resp[use]] - 1)
-    g = a[use]
+    n_all = np.bincount(a[a >= 0], minlength=len(index)).astype(np.float64)
+    return a[use], s[use], (tot[resp[use]] - s[use]) / (cnt[resp[use]] - 1), n_all
+
+
+def score_agreement(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotator: Pearson correlation of its scores with the other raters' mean score of the same response.
+
+    Only responses rated by at least two annotators enter (``n`` counts the
+    annotator's ratings of such responses); NaN with fewer than 3 of them or
+    no variance (see :func:`rating_loo`).
+    """
+    n_ann = len(index)
+    loo = rating_loo(data, index)
+    if loo is None:
+        return np.full(n_ann, np.nan), np.zeros(n_ann)
+    g, x, y, _ = loo
 
     def sums(w: np.ndarray) -> np.ndarray:
         return np.bincount(g, weights=w, minlength=n_ann)

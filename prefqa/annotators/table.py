@@ -16,6 +16,7 @@ from ._metrics import (
     agreement_metrics,
     codes_for,
     position_metrics,
+    rating_loo,
     ratio,
     score_agreement,
 )
@@ -80,24 +81,16 @@ def _order_key(data: PreferenceData, mask: np.ndarray) -> tuple[np.ndarray, bool
 def _leniency(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean score minus the leave-one-out mean of the same response, per annotator, with its SE."""
     n_ann = len(index)
-    nan = np.full(n_ann, np.nan)
-    r = data.ratings
-    if r is None or not len(r):
-        return nan, nan, np.zeros(n_ann)
-    ok = (r["annotator_id"].notna() & r["score"].notna()).to_numpy()
-    a = index.get_indexer(r.loc[ok, "annotator_id"].astype(str))
-    resp, _ = pd.factorize(r.loc[ok, "response_id"])
-    s = r.loc[ok, "score"].to_numpy(dtype=np.float64)
-    tot = np.bincount(resp, weights=s)
-    cnt = np.bincount(resp).astype(np.float64)
-    use = cnt[resp] >= 2
-    resid = s[use] - (tot[resp[use]] - s[use]) / (cnt[resp[use]] - 1)
-    au = a[use]
+    loo = rating_loo(data, index)
+    if loo is None:
+        return np.full(n_ann, np.nan), np.full(n_ann, np.nan), np.zeros(n_ann)
+    au, s, others, n_all = loo
+    resid = s - others
     n = np.bincount(au, minlength=n_ann).astype(np.float64)
     mean = ratio(np.bincount(au, weights=resid, minlength=n_ann), n)
     ss = np.bincount(au, weights=(resid - mean[au]) ** 2, minlength=n_ann)
     se = np.sqrt(ratio(ss, n * np.maximum(n - 1, 1)))
-    return mean, se, np.bincount(a, minlength=n_ann).astype(np.float64)
+    return mean, se, n_all
 
 
 def annotator_table(
