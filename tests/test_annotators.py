@@ -445,19 +445,6 @@ def test_gold_test_recovers_a_planted_low_accuracy_annotator():
     assert t.index[t["flagged_gold"]].tolist() == ["ann-0000"]
 
 
-def test_group_logistic_says_when_it_did_not_converge():
-    from prefqa.annotators._stats import group_logistic
-    from prefqa.errors import ConvergenceWarning
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=400)
-    y = (rng.random(400) < 0.5).astype(float)
-    g = np.repeat([0, 1], 200)
-    with pytest.warns(ConvergenceWarning, match="2 of 2 group\\(s\\) did not converge in 1 Newton steps"):
-        *_, ok = group_logistic(g, x, y, 2, max_iter=1)
-    assert not ok
-
-
 # ---------------------------------------------------------------- small messy designs (derandomised)
 HYPOTHESIS_EXAMPLES = 40
 

@@ -5,24 +5,18 @@ Everything here works on integer codes (annotator, choice) and
 
 * :func:`outlier_test` -- the annotator-population test used by every
   per-annotator flag (see its docstring for the null).
-* :func:`group_logistic` -- one logistic regression (intercept + slope) per
-  group, fitted jointly by vectorized Newton steps; it warns
-  (``ConvergenceWarning``) when some group did not converge.
 * :func:`longest_runs` -- the longest run of identical choices per annotator,
   and :func:`run_pvalue` its test.
 """
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 from scipy import stats
-from scipy.special import expit
 
-from ..errors import ConvergenceWarning
 
-__all__ = ["group_logistic", "longest_runs", "outlier_test", "prop_se", "run_pvalue"]
+__all__ = ["longest_runs", "outlier_test", "prop_se", "run_pvalue"]
 
 N_LABELS = 3  # oriented choice: 0 = first response, 1 = second, 2 = tie
 
@@ -94,72 +88,6 @@ def prop_se(centre: float, n: np.ndarray) -> np.ndarray:
     n = np.asarray(n, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(n > 0, np.sqrt(max(centre * (1 - centre), 1e-12) / n), np.nan)
-
-
-def group_logistic(
-    group: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    n_groups: int,
-    *,
-    regularization: float = 1e-3,
-    max_iter: int = 50,
-    tol: float = 1e-8,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Fit ``logit P(y=1) = b0_g + b1_g * x`` separately for every group, jointly vectorized.
-
-    A tiny ridge ``regularization`` keeps separated groups (an annotator
-    who always picks the same side) finite. Returns intercepts, slopes,
-    their standard errors (from the inverse Hessian) and whether every
-    group converged.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.normal(size=4000); g = np.repeat([0, 1], 2000)
-    >>> y = (rng.random(4000) < expit(np.where(g == 1, 2.0, 0.0) * x)).astype(float)
-    >>> b0, b1, se0, se1, ok = group_logistic(g, x, y, 2)
-    >>> (np.round(b1, 1) + 0.0).tolist(), ok
-    ([0.0, 2.0], True)
-    """
-    b0 = np.zeros(n_groups)
-    b1 = np.zeros(n_groups)
-    converged = False
-    step = np.zeros(n_groups)
-    h00: np.ndarray = np.ones(n_groups)
-    h01: np.ndarray = np.ones(n_groups)
-    h11: np.ndarray = np.ones(n_groups)
-    for _ in range(max_iter):
-        eta = b0[group] + b1[group] * x
-        mu = expit(eta)
-        w = mu * (1.0 - mu)
-        r = y - mu
-        g0 = np.bincount(group, weights=r, minlength=n_groups) - regularization * b0
-        g1 = np.bincount(group, weights=r * x, minlength=n_groups) - regularization * b1
-        h00 = np.bincount(group, weights=w, minlength=n_groups) + regularization
-        h01 = np.bincount(group, weights=w * x, minlength=n_groups)
-        h11 = np.bincount(group, weights=w * x * x, minlength=n_groups) + regularization
-        det = h00 * h11 - h01**2
-        d0 = (h11 * g0 - h01 * g1) / det
-        d1 = (h00 * g1 - h01 * g0) / det
-        step = np.maximum(np.abs(d0), np.abs(d1))
-        scale = np.minimum(1.0, 5.0 / np.maximum(step, 1e-300))  # damp huge first steps
-        b0 += scale * d0
-        b1 += scale * d1
-        if float(np.max(step, initial=0.0)) < tol:
-            converged = True
-            break
-    if not converged:
-        n_bad = int((~(step < tol)).sum())
-        warnings.warn(
-            f"per-group logistic fit (intercept + slope): {n_bad} of {n_groups} group(s) did not converge in "
-            f"{max_iter} Newton steps (largest last step {float(np.nanmax(step, initial=0.0)):.3g}); their "
-            "estimates are from the last step.", ConvergenceWarning, stacklevel=2)
-    det = h00 * h11 - h01**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se0 = np.sqrt(h11 / det)
-        se1 = np.sqrt(h00 / det)
-    return b0, b1, se0, se1, converged
 
 
 def longest_runs(ann: np.ndarray, label: np.ndarray, order_key: np.ndarray, n_ann: int) -> np.ndarray:
