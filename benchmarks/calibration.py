@@ -237,7 +237,7 @@ def run_agreement(name: str, replicates: int, seed: int = 0, max_seconds: float 
             row = frame[(frame["coefficient"] == "krippendorff_alpha") & (frame["target"] == "choice")].iloc[0]
             scores.add(row, target)
     seconds = time.perf_counter() - start
-    return pd.DataFrame([{"design": name, "interval": "agreement alpha (bootstrap)", **scores.summary(),
+    return pd.DataFrame([{"design": name, "interval": "agreement alpha (default CI)", **scores.summary(),
                           "seconds": seconds}])
 
 

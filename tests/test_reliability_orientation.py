@@ -297,3 +297,35 @@ def test_per_annotator_kappa_is_orientation_free():
     sa = annotator_agreement(pq.PreferenceData(plain), orientation="as_stored")
     sb = annotator_agreement(pq.PreferenceData(flip), orientation="as_stored")
     assert np.nanmax(np.abs(sa["loo_kappa"] - sb["loo_kappa"])) > 0.02  # as stored it does move
+
+
+@pytest.mark.parametrize("orientation", ["symmetric", "as_stored"])
+def test_two_way_jackknife_equals_brute_force_leave_one_out(orientation):
+    """The exact leave-one-out alphas (units, annotators, judgments) equal refits on the reduced data."""
+    from prefqa.reliability import _boot
+
+    data, _ = pq.simulate(n_prompts=40, n_annotators=12, rng=3)
+    res = pq.agreement(data, n_resamples=20, rng=0, orientation=orientation)
+    row = res.coefficients.query("coefficient == 'krippendorff_alpha' and target == 'choice'").iloc[0]
+    assert row["se_method"] == "two_way_jackknife"
+    j = data.judgments
+
+    def alpha(mask: np.ndarray) -> float:
+        return pq.agreement(data.subset(mask), n_resamples=0, orientation=orientation,
+                            categories=res.categories).alpha
+
+    def jack(values: np.ndarray) -> float:
+        return (len(values) - 1) / len(values) * float(((values - values.mean()) ** 2).sum())
+
+    ann = j["annotator_id"].to_numpy()
+    comp = j["comparison_id"].to_numpy()
+    v_raters = jack(np.array([alpha(ann != a) for a in np.unique(ann)]))
+    v_units = jack(np.array([alpha(comp != c) for c in np.unique(comp)]))
+    v_judg = jack(np.array([alpha(np.arange(len(j)) != i) for i in range(len(j))]))
+    expected = max(v_units + v_raters - v_judg, v_units)
+    assert row["std_error"] == pytest.approx(np.sqrt(expected), rel=1e-9)
+    # the bootstrap over comparisons alone (fewer than 10 annotators) says it treats them as fixed
+    few = data.subset(np.isin(ann, np.unique(ann)[:5]))
+    res5 = pq.agreement(few, n_resamples=50, rng=0, orientation=orientation)
+    assert res5.coefficients.query("coefficient == 'krippendorff_alpha'")["se_method"].iloc[0] == "bootstrap"
+    assert any("treats these annotators as fixed" in w for w in res5.warnings)

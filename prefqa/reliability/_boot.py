@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import stats
 
 from ._counts import count_matrix, metric_matrix, patterns
 from ._family import family, weight_matrix
@@ -42,6 +43,68 @@ def _percentile_ci(draws: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+#: Raters needed before their sampling variance is estimated (a jackknife over fewer says little).
+MIN_JACKKNIFE_RATERS = 10
+
+
+def _weighted_jackknife(alphas: np.ndarray, weights: np.ndarray) -> float:
+    """Delete-one jackknife variance from leave-one-out values that repeat ``weights`` times."""
+    ok = np.isfinite(alphas) & (weights > 0)
+    n = float(weights[ok].sum())
+    if n < 2:
+        return np.nan
+    mean = float((weights[ok] * alphas[ok]).sum() / n)
+    return (n - 1.0) / n * float((weights[ok] * (alphas[ok] - mean) ** 2).sum())
+
+
+def _two_way_jackknife_var(unit: np.ndarray, value: np.ndarray, rater: np.ndarray, all_patterns: np.ndarray,
+                           unit_pattern: np.ndarray, n_cat: int, total: np.ndarray,
+                           alpha_of: Callable[[np.ndarray], np.ndarray], perm: np.ndarray | None) -> float:
+    """Two-way (units x raters) jackknife variance of alpha, exact and vectorized.
+
+    ``V = V_units + V_raters - V_judgments`` (the delete-one jackknife over
+    units, over raters, and over single judgments; the last removes the
+    judgment-level noise that the other two both contain, as Cameron,
+    Gelbach and Miller's two-way formula does), floored at ``V_units``.
+    Every leave-one-out alpha is exact without a refit: leaving a value out
+    of a unit changes its coincidences by the difference of its pattern's
+    contribution with and without that value, which depends only on the
+    (pattern, value) pair, so the change is computed once per distinct pair
+    and summed per rater with ``np.bincount``.
+    """
+    codes, inv = np.unique(rater, return_inverse=True)
+    n_r = len(codes)
+    if n_r < MIN_JACKKNIFE_RATERS:
+        return np.nan
+
+    def sym(d: np.ndarray) -> np.ndarray:
+        if perm is None:
+            return d
+        d3 = d.reshape(len(d), n_cat, n_cat)
+        return (d3 + d3[:, perm][:, :, perm]).reshape(len(d), -1)
+
+    # units: leaving a unit out removes its pattern's whole contribution
+    used_units, unit_rows = np.unique(unit, return_counts=True)
+    pats_of_units, n_units_per_pat = np.unique(unit_pattern[used_units], return_counts=True)
+    v_units = _weighted_jackknife(
+        alpha_of(total[None, :] - sym(pattern_coincidences(all_patterns[pats_of_units].astype(float)))),
+        n_units_per_pat.astype(float))
+    # judgments and raters: the change of one value, per distinct (pattern, value) pair
+    key = unit_pattern[unit] * n_cat + value
+    pairs, row_pair, pair_rows = np.unique(key, return_inverse=True, return_counts=True)
+    full = all_patterns[pairs // n_cat].astype(float)
+    reduced = full.copy()
+    reduced[np.arange(len(pairs)), pairs % n_cat] -= 1.0
+    delta = sym(pattern_coincidences(full) - pattern_coincidences(reduced))  # (distinct pairs, V*V)
+    v_judgments = _weighted_jackknife(alpha_of(total[None, :] - delta), pair_rows.astype(float))
+    per_rater = np.column_stack([np.bincount(inv, weights=delta[row_pair, c], minlength=n_r)
+                                 for c in range(delta.shape[1])])  # loop over the V*V cells, not rows
+    v_raters = _weighted_jackknife(alpha_of(total[None, :] - per_rater), np.ones(n_r))
+    if not np.isfinite(v_units + v_raters + v_judgments):
+        return np.nan
+    return max(v_units + v_raters - v_judgments, v_units)
+
+
 def block(
     unit: np.ndarray,
     value: np.ndarray,
@@ -55,6 +118,7 @@ def block(
     rng: np.random.Generator,
     pooled_marginals: np.ndarray | None = None,
     perm: np.ndarray | None = None,
+    rater: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Return one row per coefficient for integer-coded (unit, value) ratings.
 
@@ -67,12 +131,20 @@ def block(
     symmetrised category shares. Observed agreement is unchanged, the
     patterns (and so the bootstrap over units) are those of the data as given,
     and ``pooled_marginals`` must then be symmetrised too.
+
+    ``rater`` (integer rater codes of the same rows, one value per unit and
+    rater) adds the raters as a second source of sampling variance: with at
+    least :data:`MIN_JACKKNIFE_RATERS` raters, alpha's SE is the two-way
+    (units x raters) jackknife of :func:`_two_way_jackknife_var` and its
+    interval is normal on that SE (``se_method`` ``'two_way_jackknife'``).
+    With fewer raters (or without ``rater``) the unit bootstrap treats the
+    raters as fixed, and the caller says so.
     """
     n_slots = int(unit.max()) + 1 if len(unit) else 0  # unit codes need not be dense
     counts = count_matrix(unit, value, n_slots, n_cat)
-    pats, mult, _ = patterns(counts)
-    rated = pats.sum(axis=1) > 0          # drop the all-zero pattern of unused unit codes
-    pats, mult = pats[rated].astype(float), mult[rated]
+    all_patterns, all_mult, unit_pattern = patterns(counts)
+    rated = all_patterns.sum(axis=1) > 0          # drop the all-zero pattern of unused unit codes
+    pats, mult = all_patterns[rated].astype(float), all_mult[rated]
     n_units = int(mult.sum())
     m = pats.sum(axis=1)
     n_pairable = int(mult[m >= 2].sum())
@@ -115,8 +187,17 @@ def block(
     lv = level if isinstance(level, str) else "custom"
     lo, hi = _percentile_ci(draws_alpha, confidence_level)
     boot_se = float(np.nanstd(draws_alpha, ddof=1)) if np.isfinite(draws_alpha).sum() > 1 else np.nan
+    se_method = "bootstrap"
+    if rater is not None and n_pairable and np.isfinite(boot_se):
+        jack = _two_way_jackknife_var(unit, value, rater, all_patterns, unit_pattern, n_cat, mult @ q, alpha_of,
+                                      perm)
+        if np.isfinite(jack):
+            boot_se = float(np.sqrt(jack))
+            z = stats.norm.ppf(0.5 + confidence_level / 2.0)
+            lo, hi = point_alpha - z * boot_se, point_alpha + z * boot_se
+            se_method = "two_way_jackknife"
     rows.append({"coefficient": "krippendorff_alpha", "level": lv, "estimate": point_alpha,
-                 "std_error": boot_se, "se_method": "bootstrap", "ci_low": lo, "ci_high": hi, **base})
+                 "std_error": boot_se, "se_method": se_method, "ci_low": lo, "ci_high": hi, **base})
     names = {"gwet_ac": "gwet_ac1"}
     for k, res in point_family.items():
         lo, hi = _percentile_ci(draws_family[k], confidence_level)
