@@ -86,6 +86,15 @@ def _run(fn, *args, **kwargs):
         return None
 
 
+def _run_all(analyses, data, frame: pd.DataFrame) -> None:
+    """Run every analysis; anything but a result or a PrefqaError fails, naming the analysis and the input."""
+    for name, call in analyses:
+        try:
+            _run(call, data)
+        except Exception as exc:  # noqa: BLE001 - the point of the test
+            raise AssertionError(f"{name} raised {type(exc).__name__}: {exc}\n{frame.to_string()}") from exc
+
+
 def _read(frame: pd.DataFrame):
     try:
         return pq.read(frame)
@@ -117,11 +126,7 @@ def test_every_analysis_returns_or_raises_prefqa_error(frame):
     data = _read(frame)
     if data is None:
         return
-    for name, call in ANALYSES:
-        try:
-            _run(call, data)
-        except Exception as exc:  # noqa: BLE001 - the point of the test
-            raise AssertionError(f"{name} raised {type(exc).__name__}: {exc}\n{frame.to_string()}") from exc
+    _run_all(ANALYSES, data, frame)
 
 
 @settings(max_examples=8, deadline=None, derandomize=True,
@@ -183,8 +188,4 @@ def test_ratings_analyses_return_or_raise_prefqa_error(frame):
     except PrefqaError:
         return
     assert set(data.ratings["response_id"]) <= set(frame["response_id"]), "the reader replaced the user's ids"
-    for name, call in RATING_ANALYSES:
-        try:
-            _run(call, data)
-        except Exception as exc:  # noqa: BLE001 - the point of the test
-            raise AssertionError(f"{name} raised {type(exc).__name__}: {exc}\n{frame.to_string()}") from exc
+    _run_all(RATING_ANALYSES, data, frame)
