@@ -413,3 +413,19 @@ def test_dropping_one_judgment_from_a_balanced_file_still_works(tmp_path):
     assert sorted(ragged.judgments.groupby("comparison_id").size().unique().tolist()) == [2, 3]
     table = pq.flag_prompts(ragged)
     assert len(table) == 40 and table["tested"].sum() > 30
+
+
+def test_flag_prompts_on_judges_who_judge_every_item_in_both_orders():
+    # every item judged twice by every judge leaves no exact-tail group: the weighted sums were integer-typed
+    # (numpy's bincount of an empty selection) and the saddlepoint step failed with a casting error
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_judges import LLMBAR_JUDGES, llmbar_like
+
+    data = llmbar_like(LLMBAR_JUDGES, n_items=300)
+    table = pq.flag_prompts(data)
+    # one comparison per item: nothing is testable, and every row says why instead of crashing
+    assert len(table) == data.n_prompts and not table["tested"].any() and not table["flagged"].any()
+    assert table["reason"].str.startswith("not tested").all()

@@ -35,6 +35,11 @@ MAX_SUPPORT = 1 << 14   # largest lattice of S done exactly (FFT); larger sums u
 _T_MAX = 60.0
 
 
+def _wsum(index: np.ndarray, weights: np.ndarray, minlength: int) -> np.ndarray:
+    """``np.bincount`` with weights, always float (on empty input numpy returns int64)."""
+    return np.bincount(index, weights=weights, minlength=minlength).astype(np.float64, copy=False)
+
+
 def _pairs(n: np.ndarray | np.integer) -> np.ndarray | np.integer:
     return n * (n - 1) // 2
 
@@ -153,9 +158,9 @@ def saddlepoint_sf(stat: np.ndarray, weight: np.ndarray, pmf: np.ndarray, exact:
     attainable = pmf > 0
     top_col = np.where(attainable.any(axis=1), pmf.shape[1] - 1 - np.argmax(attainable[:, ::-1], axis=1), 0)
     top = w * top_col
-    s_max = np.bincount(group[ex], weights=top[ex], minlength=n_groups)
-    s_min = np.bincount(group[ex], weights=(w * np.argmax(attainable, axis=1))[ex], minlength=n_groups)
-    log_p_top = np.bincount(group[ex], weights=np.log(np.maximum(pmf[np.arange(len(w)), top_col], 1e-300))[ex],
+    s_max = _wsum(group[ex], top[ex], minlength=n_groups)
+    s_min = _wsum(group[ex], (w * np.argmax(attainable, axis=1))[ex], minlength=n_groups)
+    log_p_top = _wsum(group[ex], np.log(np.maximum(pmf[np.arange(len(w)), top_col], 1e-300))[ex],
                             minlength=n_groups)
     any_gauss = np.bincount(group[gx], minlength=n_groups) > 0
 
@@ -168,14 +173,14 @@ def saddlepoint_sf(stat: np.ndarray, weight: np.ndarray, pmf: np.ndarray, exact:
         m1 = (e * values[ex]).sum(axis=1) / tot
         m2 = (e * values[ex] ** 2).sum(axis=1) / tot
         m3 = (e * (values[ex] - m1[:, None]) ** 3).sum(axis=1) / tot
-        k0 = np.bincount(group[ex], weights=zmax[:, 0] + np.log(tot), minlength=n_groups)
-        k1 = np.bincount(group[ex], weights=m1, minlength=n_groups)
-        k2 = np.bincount(group[ex], weights=m2 - m1**2, minlength=n_groups)
-        k3 = np.bincount(group[ex], weights=m3, minlength=n_groups)
+        k0 = _wsum(group[ex], zmax[:, 0] + np.log(tot), minlength=n_groups)
+        k1 = _wsum(group[ex], m1, minlength=n_groups)
+        k2 = _wsum(group[ex], m2 - m1**2, minlength=n_groups)
+        k3 = _wsum(group[ex], m3, minlength=n_groups)
         wg, tg = w[gx], tc[gx]
-        k0 += np.bincount(group[gx], weights=tg * wg * mean[gx] + 0.5 * tg**2 * wg**2 * var[gx], minlength=n_groups)
-        k1 += np.bincount(group[gx], weights=wg * mean[gx] + tg * wg**2 * var[gx], minlength=n_groups)
-        k2 += np.bincount(group[gx], weights=wg**2 * var[gx], minlength=n_groups)
+        k0 += _wsum(group[gx], tg * wg * mean[gx] + 0.5 * tg**2 * wg**2 * var[gx], minlength=n_groups)
+        k1 += _wsum(group[gx], wg * mean[gx] + tg * wg**2 * var[gx], minlength=n_groups)
+        k2 += _wsum(group[gx], wg**2 * var[gx], minlength=n_groups)
         return k0, k1, k2, k3
 
     lo = np.full(n_groups, -_T_MAX)
