@@ -122,6 +122,31 @@ def _config_keys() -> tuple[str, ...]:
     return tuple(READ_KEYS)
 
 
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Yield ``(index, char, depth)`` for each character of ``text[start:]`` outside quoted strings.
+
+    ``depth`` is the number of brackets open around the character (a closing
+    bracket reports the depth it returns to).
+
+    >>> [(c, d) for _, c, d in _outside_quotes("{'a': [1]}") if c in "{}[]"]
+    [('{', 0), ('[', 1), (']', 1), ('}', 0)]
+    """
+    depth, quote = 0, None
+    for k in range(start, len(text)):
+        c = text[k]
+        if quote:
+            quote = None if c == quote else quote
+            continue
+        if c in "'\"":
+            quote = c
+            continue
+        if c in "}])":
+            depth -= 1
+        yield k, c, depth
+        if c in "{[(":
+            depth += 1
+
+
 def _scan_value(text: str, i: int) -> int:
     """End of the Python literal starting at ``text[i]`` (quoted, bracketed or a bare token)."""
     n = len(text)
@@ -131,21 +156,7 @@ def _scan_value(text: str, i: int) -> int:
         j = text.find(text[i], i + 1)
         return n if j < 0 else j + 1
     if text[i] in "{[(":
-        depth, j, quote = 0, i, None
-        while j < n:
-            c = text[j]
-            if quote:
-                quote = None if c == quote else quote
-            elif c in "'\"":
-                quote = c
-            elif c in "{[(":
-                depth += 1
-            elif c in "}])":
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-            j += 1
-        return n
+        return next((k + 1 for k, c, depth in _outside_quotes(text, i) if c in "}])" and depth == 0), n)
     m = re.compile(r"[^\s,;)\]}`]*").match(text, i)
     end = m.end() if m else i
     while end > i and text[end - 1] == "." and text[i:end].strip(".") != "":
@@ -260,17 +271,9 @@ def cli_terms(message: str, stage: str = "read", exc: BaseException | None = Non
 
 
 def _split_args(inner: str) -> list[str]:
-    parts, depth, quote, start = [], 0, None, 0
-    for k, c in enumerate(inner):
-        if quote:
-            quote = None if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c in "{[(":
-            depth += 1
-        elif c in "}])":
-            depth -= 1
-        elif c == "," and depth == 0:
+    parts, start = [], 0
+    for k, c, depth in _outside_quotes(inner):
+        if c == "," and depth == 0:
             parts.append(inner[start:k])
             start = k + 1
     parts.append(inner[start:])
