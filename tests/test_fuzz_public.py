@@ -21,6 +21,9 @@ from prefqa.errors import PrefqaError
 pytestmark = pytest.mark.slow
 
 CHOICES = np.array(["a", "b", "tie"])
+#: derandomised (the same examples on every run), no deadline, small messy frames are the point
+FUZZ = {"deadline": None, "derandomize": True,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 
 
 @st.composite
@@ -119,8 +122,7 @@ ANALYSES = (
 )
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40, **FUZZ)
 @given(messy_frames())
 def test_every_analysis_returns_or_raises_prefqa_error(frame):
     data = _read(frame)
@@ -129,8 +131,7 @@ def test_every_analysis_returns_or_raises_prefqa_error(frame):
     _run_all(ANALYSES, data, frame)
 
 
-@settings(max_examples=8, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=8, **FUZZ)
 @given(frame=messy_frames())
 def test_audit_returns_or_raises_prefqa_error(tmp_path_factory, frame):
     data = _read(frame)
@@ -179,8 +180,7 @@ RATING_ANALYSES = (
 )
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, **FUZZ)
 @given(messy_ratings())
 def test_ratings_analyses_return_or_raise_prefqa_error(frame):
     try:

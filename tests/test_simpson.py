@@ -40,12 +40,17 @@ def test_planted_paradox_is_found_with_numbers() -> None:
     assert not rev[rev["kind"] == "head_to_head"]["paradox"].any()
 
 
-def test_significant_stratum_reversal_is_reported() -> None:
-    # A beats B overall and in 'en', but clearly loses in the small 'de' stratum
-    parts = [_block("A", "B", 700, 1000, "en"), _block("A", "B", 20, 100, "de")]
-    j = pd.concat(parts, ignore_index=True)
+def _stratum_reversal() -> pd.DataFrame:
+    """A beats B overall and in a large 'en' stratum but loses clearly in a small 'de' one."""
+    j = pd.concat([_block("A", "B", 700, 1000, "en"), _block("A", "B", 20, 100, "de")], ignore_index=True)
     j["comparison_id"] = [f"c{i}" for i in range(len(j))]
     j["annotator_id"] = "x"
+    return j
+
+
+def test_significant_stratum_reversal_is_reported() -> None:
+    # A beats B overall and in 'en', but clearly loses in the small 'de' stratum
+    j = _stratum_reversal()
     res = pq.simpson_check(pq.PreferenceData(j), by="domain")
     h2h = res.reversals[res.reversals["kind"] == "head_to_head"]
     assert h2h["stratum"].tolist() == ["de"] and not h2h["paradox"].any()
@@ -104,10 +109,7 @@ def test_planted_reversals_are_marked_from_q_values() -> None:
     assert (rev["pooled_q_value"] < res.fdr).all()
     assert "q " in rev["reason"].iloc[0] and "pooled q" in rev["reason"].iloc[0]
     # the 'de' stratum reversal (20 of 100, q far below 0.05) survives BH
-    parts = [_block("A", "B", 700, 1000, "en"), _block("A", "B", 20, 100, "de")]
-    j = pd.concat(parts, ignore_index=True)
-    j["comparison_id"] = [f"c{i}" for i in range(len(j))]
-    j["annotator_id"] = "x"
+    j = _stratum_reversal()
     res = pq.simpson_check(pq.PreferenceData(j), by="domain")
     h2h = res.reversals[res.reversals["kind"] == "head_to_head"]
     assert h2h["stratum"].tolist() == ["de"] and (h2h["q_value"] < 0.05).all()

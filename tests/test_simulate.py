@@ -175,6 +175,16 @@ def test_gold_labels_mark_the_better_response_on_the_asked_share():
     assert (j.loc[has, "choice"] == j.loc[has, "gold"]).mean() > 0.6
 
 
+def _displayed(data, truth):
+    """Per judgment: its comparison's truth row, whether response 1 was shown first (+1 / -1) and mu_a - mu_b."""
+    j = data.judgments
+    comps = truth.comparisons.set_index("comparison_id").reindex(j["comparison_id"])
+    first = j["response_a_id"].to_numpy() == comps["response_1_id"].to_numpy()
+    s = truth.model_strengths
+    mu = s.reindex(j["model_a"]).to_numpy() - s.reindex(j["model_b"]).to_numpy()
+    return comps, first, np.where(first, 1.0, -1.0), mu
+
+
 def _mc_probabilities(data, truth, *, fixed, draws, seed):
     """Per-judgment P(a), P(b) by brute-force Monte Carlo over the latent draws (independent of the quadrature).
 
@@ -186,11 +196,7 @@ def _mc_probabilities(data, truth, *, fixed, draws, seed):
 
     gen = np.random.default_rng(seed)
     j = data.judgments
-    comps = truth.comparisons.set_index("comparison_id").reindex(j["comparison_id"])
-    first_shown = (j["response_a_id"].to_numpy() == comps["response_1_id"].to_numpy())
-    sign = np.where(first_shown, 1.0, -1.0)
-    s = truth.model_strengths
-    mu = s.reindex(j["model_a"]).to_numpy() - s.reindex(j["model_b"]).to_numpy()
+    comps, first_shown, sign, mu = _displayed(data, truth)
     la = np.where(first_shown, comps["length_1"], comps["length_2"]).astype(float)
     lb = np.where(first_shown, comps["length_2"], comps["length_1"]).astype(float)
     x = np.tanh((la - lb) / truth.length_scale)
@@ -304,11 +310,7 @@ def test_population_alpha_matches_monte_carlo_with_the_krippendorff_package():
     data, truth = pq.simulate(n_prompts=60, n_annotators=12, position_sd=0.8, length_effect=0.4,
                               length_slope_sd=0.6, comparison_sd=0.7, rng=14)
     j = data.judgments
-    comps = truth.comparisons.set_index("comparison_id").reindex(j["comparison_id"])
-    first = (j["response_a_id"].to_numpy() == comps["response_1_id"].to_numpy())
-    sign = np.where(first, 1.0, -1.0)
-    s = truth.model_strengths
-    mu = s.reindex(j["model_a"]).to_numpy() - s.reindex(j["model_b"]).to_numpy()
+    _, first, sign, mu = _displayed(data, truth)
     jt = data.judgments_with_text()
     x = np.tanh((jt["response_a"].str.len() - jt["response_b"].str.len()).to_numpy(float) / truth.length_scale)
     ann, ann_labels = pd.factorize(j["annotator_id"])
