@@ -36,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "write": ".io",
     "load_sample": ".io",
     "simulate": ".simulate",
+    # engines: DuckDB (embedded, out of core) and Spark
+    "scan": ".engine",
+    "ScannedData": ".engine",
     "SimulationTruth": ".simulate",
     # text features
     "text_features": ".features",
@@ -71,6 +74,17 @@ _EXPORTS: dict[str, str] = {
     "flag_prompts": ".prompts",
     "plan_annotations": ".planning",
     "AnnotationPlan": ".planning",
+    # monitoring
+    "drift": ".drift",
+    "DriftResult": ".drift",
+    "compare": ".drift",
+    "CompareResult": ".drift",
+    # cleaning
+    "label_issues": ".cleaning",
+    "LabelIssues": ".cleaning",
+    "relabel_queue": ".cleaning",
+    "contamination": ".cleaning",
+    "lint": ".cleaning",
     # training data
     "build_pairs": ".pairs",
     "PairSet": ".pairs",
