@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ._drift import Degrade, Join, Shift
 from ._generate import KINDS, SimulationTruth, simulate
 
-__all__ = ["KINDS", "SimulationTruth", "simulate"]
+__all__ = ["KINDS", "Degrade", "Join", "Shift", "SimulationTruth", "simulate"]

@@ -58,89 +58,13 @@ import pandas as pd
 from .._types import RngLike, as_generator
 from ..errors import SchemaError
 from ..schema import PreferenceData
+from ._cleaning import benchmark_frame, contaminated_count, prompt_texts, rm_scores
+from ._drift import Degrade, Join, Shift, batch_labels, plan_drift
+from ._helpers import _check_args, _check_panel, _distinct_draws, _ids, _take, _texts
 from ._population import JudgmentDesign
 from ._truth import KINDS, SimulationTruth
 
 __all__ = ["KINDS", "SimulationTruth", "simulate"]
-
-_WORDS = np.array(
-    "the a model answer data value result method because which however first second then "
-    "therefore example note step check simple clear small large fast slow good better best "
-    "water light river city table window garden paper music number letter system process".split()
-)
-
-
-def _take(labels: np.ndarray, index: np.ndarray) -> pd.Series:
-    """Return ``labels[index]`` as a pandas string column, gathered in Arrow (no Python objects)."""
-    import pyarrow as pa
-
-    gathered = pa.array(labels, type=pa.string()).take(pa.array(index, type=pa.int64()))
-    return pd.Series(gathered.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get))
-
-
-def _ids(prefix: str, n: int) -> np.ndarray:
-    width = max(len(str(max(n - 1, 0))), 3)
-    return np.char.add(prefix, np.char.zfill(np.arange(n).astype(str), width)).astype(object)
-
-
-def _check_args(n_prompts: int, n_models: int, n_annotators: int, k: int, special: int,
-                comparisons_per_prompt: int, both_orders: float, strengths: Sequence[float] | None) -> None:
-    if n_prompts < 1 or comparisons_per_prompt < 1:
-        raise SchemaError(f"`n_prompts` and `comparisons_per_prompt` must be >= 1; "
-                          f"got {n_prompts}, {comparisons_per_prompt}.")
-    if n_models < 2:
-        raise SchemaError(f"`n_models` must be >= 2 to form comparisons; got {n_models}.")
-    if strengths is not None and len(strengths) != n_models:
-        raise SchemaError(f"`model_strengths` has {len(strengths)} values for {n_models} models; give one per model.")
-    if not 1 <= k <= n_annotators:
-        raise SchemaError(
-            f"`judgments_per_comparison` must be between 1 and `n_annotators` ({n_annotators}); got {k}."
-        )
-    if special > n_annotators:
-        raise SchemaError(
-            f"{special} planted special annotators (spammers, always-a, position- and length-biased) "
-            f"exceed `n_annotators` = {n_annotators}; raise `n_annotators`."
-        )
-    if not 0.0 <= both_orders <= 1.0:
-        raise SchemaError(f"`both_orders` is a share of comparisons in [0, 1]; got {both_orders}.")
-
-
-def _check_panel(annotators: object) -> pd.DataFrame:
-    need = ["kind", "accuracy", "position_bias", "length_slope", "leniency"]
-    if not isinstance(annotators, pd.DataFrame) or any(c not in annotators for c in need) or not len(annotators):
-        got = list(annotators.columns) if isinstance(annotators, pd.DataFrame) else type(annotators).__name__
-        raise SchemaError(f"`annotators` must be a non-empty DataFrame like truth.annotators with columns {need}; "
-                          f"got {got}.")
-    bad = sorted(set(annotators["kind"]) - set(KINDS))
-    if bad:
-        raise SchemaError(f"`annotators['kind']` has unknown kinds {bad}; use {list(KINDS)}.")
-    return annotators
-
-
-def _distinct_draws(rng: np.random.Generator, n_rows: int, k: int, n: int) -> np.ndarray:
-    """Draw ``k`` distinct integers in ``[0, n)`` for each of ``n_rows`` rows."""
-    out = np.empty((n_rows, k), dtype=np.int64)
-    for j in range(k):  # k is small; each pass redraws only the rows that collide
-        col = rng.integers(0, n, n_rows)
-        clash = (out[:, :j] == col[:, None]).any(axis=1)
-        while clash.any():
-            col[clash] = rng.integers(0, n, int(clash.sum()))
-            clash = (out[:, :j] == col[:, None]).any(axis=1)
-        out[:, j] = col
-    return out
-
-
-def _texts(rng: np.random.Generator, lengths: np.ndarray) -> tuple[pd.Series, np.ndarray]:
-    """Return response texts of about ``lengths`` characters (some with markdown) and their true lengths."""
-    corpus = " ".join(rng.choice(_WORDS, 6000))
-    starts = rng.integers(0, len(corpus) - 4000, len(lengths))
-    body_len = np.minimum(lengths, 3999)
-    bodies = np.array([corpus[s:s + n] for s, n in zip(starts.tolist(), body_len.tolist())], dtype=object)
-    header = np.where(rng.random(len(lengths)) < 0.2, "## Answer\n", "")
-    bullets = np.where(rng.random(len(lengths)) < 0.3, "\n- first point\n- second point", "")
-    bold = np.where(rng.random(len(lengths)) < 0.2, "**Note:** ", "")
-    texts = pd.Series(header.astype(object) + bold.astype(object) + bodies + bullets.astype(object), dtype="str")
-    return texts, texts.str.len().to_numpy(dtype=np.int64)
 
 
 def simulate(
@@ -173,6 +97,10 @@ def simulate(
     gold_share: float = 0.0,
     annotators: pd.DataFrame | None = None,
     with_text: bool = True,
+    n_windows: int = 1,
+    drift: Sequence[Degrade | Join | Shift | dict] | None = None,
+    rm_noise: float | None = None,
+    contaminate: int | float | None = None,
     rng: RngLike = 0,
 ) -> tuple[PreferenceData, SimulationTruth]:
     """Simulate preference judgments with planted biases.
@@ -233,6 +161,22 @@ def simulate(
         (the estimand of :attr:`SimulationTruth.fixed_annotators`).
     with_text : bool
         Generate prompt and response texts (lengths are planted either way).
+    n_windows : int
+        With more than one, the comparisons are split into consecutive
+        weekly windows and the judgments (and ratings) get ``timestamp``
+        and ``batch`` columns (see :mod:`prefqa.simulate._drift`).
+    drift : list of Degrade, Join, Shift or dict, optional
+        Changes planted from a window on: degrading annotators, a joining
+        team with a position bias, a global shift (position, length,
+        leniency). Listed in :attr:`SimulationTruth.drift`.
+    rm_noise : float, optional
+        Add reward-model scores ``rm_score_a`` / ``rm_score_b`` (latent
+        quality plus ``N(0, rm_noise^2)``; see
+        :mod:`prefqa.simulate._cleaning`).
+    contaminate : int or float, optional
+        Copy that many prompts (or that share) verbatim or lightly edited
+        into :attr:`SimulationTruth.benchmark`; prompts then get distinct
+        pseudo-word texts. Needs ``with_text``.
     rng : int, Generator or None
         Seed or generator.
 
@@ -261,6 +205,19 @@ def simulate(
     (True, True)
     >>> int(data.judgments["gold"].notna().sum()) == 3 * round(0.2 * data.n_comparisons)
     True
+
+    Drift over four weekly windows: one annotator turns random from window 2
+    and a position-biased team of three joins at window 3.
+
+    >>> from prefqa.simulate import Degrade, Join
+    >>> data, truth = simulate(n_prompts=40, n_annotators=8, n_windows=4, rng=2,
+    ...                        drift=[Degrade(window=2), Join(window=3, n_annotators=3)])
+    >>> sorted(data.judgments["batch"].unique())
+    ['batch-000', 'batch-001', 'batch-002', 'batch-003']
+    >>> truth.drift[["kind", "window", "batch"]].values.tolist()
+    [['degrade', 2, 'batch-002'], ['join', 3, 'batch-003']]
+    >>> len(truth.drift.loc[1, "annotator_ids"]), data.n_annotators
+    (3, 11)
     """
     k = judgments_per_comparison
     panel = _check_panel(annotators) if annotators is not None else None
@@ -277,6 +234,10 @@ def simulate(
             raise SchemaError(f"`{name}` is a standard deviation and must be finite and >= 0; got {value!r}.")
     if not 0.0 <= gold_share <= 1.0:
         raise SchemaError(f"`gold_share` is a share of comparisons in [0, 1]; got {gold_share!r}.")
+    if contaminate is not None and not with_text:
+        raise SchemaError("`contaminate` copies prompt texts into a benchmark, which needs `with_text=True`.")
+    n_copies = contaminated_count(contaminate, n_prompts)
+    plan = plan_drift(n_windows, drift, n_prompts * comparisons_per_prompt)
     seed = rng if isinstance(rng, int) else None
     gen = as_generator(rng)
 
@@ -316,6 +277,23 @@ def simulate(
         ann_pos, ann_len = np.zeros(n_annotators), np.zeros(n_annotators)
         pos_dev = panel["position_bias"].to_numpy(dtype=np.float64)
         slope_dev = panel["length_slope"].to_numpy(dtype=np.float64)
+    n_original = n_annotators
+    first_window, team_pos, team_len = plan.team()
+    if plan.n_new:  # a joining team: appended annotators, drawn as the others are (only when planted)
+        n_new = plan.n_new
+        ann_ids = np.concatenate([ann_ids, _ids("ann-", n_annotators + n_new)[n_annotators:]])
+        kind = np.concatenate([kind, np.where(team_pos != 0, "position", "normal").astype(object)])
+        accuracy = np.concatenate([accuracy, gen.uniform(*accuracy_range, n_new)])
+        ann_pos = np.concatenate([ann_pos, team_pos])
+        ann_len = np.concatenate([ann_len, np.zeros(n_new)])
+        leniency = np.concatenate([leniency, team_len + (gen.normal(0.0, leniency_sd, n_new) if leniency_sd > 0
+                                                         else 0.0)])
+        pos_dev = np.concatenate([pos_dev, gen.normal(0.0, position_sd, n_new) if position_sd > 0 else np.zeros(n_new)])
+        slope_dev = np.concatenate([slope_dev, gen.normal(0.0, length_slope_sd, n_new) if length_slope_sd > 0
+                                    else np.zeros(n_new)])
+        n_annotators += n_new
+    first_window = np.concatenate([np.zeros(n_original, np.int64), first_window])
+    degraded_from = plan.degraded_from(gen, ann_ids, kind)
 
     # comparisons and responses
     n_comp = n_prompts * comparisons_per_prompt
@@ -333,7 +311,8 @@ def simulate(
     comp_ids = _ids("cmp-", n_comp)
 
     # judgments: k distinct annotators per comparison, random display order
-    ann = _distinct_draws(gen, n_comp, k, n_annotators).ravel()
+    comp_window = plan.comparison_windows(n_comp)
+    ann = plan.draw_annotators(gen, comp_window, k, n_original, first_window, _distinct_draws)
     comp = np.repeat(np.arange(n_comp), k)
     swap = gen.random(len(comp)) < 0.5
     if both_orders > 0:
@@ -363,15 +342,20 @@ def simulate(
     ann_len = ann_len + slope_dev
     planted_offset = (length_effect + ann_len[ann] - slope_dev[ann]) * x + position_effect + ann_pos[ann] - pos_dev[ann]
     eta = quality_term + (length_effect + ann_len[ann]) * x + position_effect + ann_pos[ann]
+    j_window = comp_window[comp]
+    if plan.changes:
+        shift_pos, shift_slope, _ = plan.shifts(j_window)
+        planted_offset = planted_offset + shift_pos + shift_slope * x
+        eta = eta + shift_pos + shift_slope * x
     latent = eta + gen.logistic(0.0, 1.0, len(eta))
     choice = np.where(latent > tie_threshold, 0, np.where(latent < -tie_threshold, 1, 2))  # a, b, tie
     strength = np.where(choice == 2, 0.0, np.sign(latent) * (1.0 + (np.abs(latent) > tie_threshold + 1.5)))
     k_ann = kind[ann]
-    spam = k_ann == "spammer"
+    spam = (k_ann == "spammer") | (degraded_from[ann] <= j_window)
     u = gen.random(int(spam.sum()))
     choice[spam] = np.where(u < 0.45, 0, np.where(u < 0.9, 1, 2))
     strength[spam] = np.array([1.0, -1.0, 0.0])[choice[spam]]
-    always = k_ann == "always_a"
+    always = (k_ann == "always_a") & ~spam
     choice[always] = 0
     strength[always] = 1.0
     seconds = np.where(spam, gen.lognormal(np.log(4.0), 0.3, len(eta)), gen.lognormal(np.log(40.0), 0.5, len(eta)))
@@ -414,7 +398,11 @@ def simulate(
         first = ~pd.DataFrame({"c": comp, "a": ann}).duplicated().to_numpy()
         rc, ra = np.repeat(comp[first], 2), np.repeat(ann[first], 2)
         side = np.tile([0, 1], int(first.sum()))
-        raw = 3.0 + q[rc, side] + leniency[ra] + gen.normal(0.0, 0.7, len(rc))
+        quality = q[rc, side]
+        if plan.changes:  # degraded raters ignore quality; shifts add leniency
+            quality = np.where(degraded_from[ra] <= comp_window[rc], 0.0, quality)
+            quality = quality + plan.shifts(comp_window[rc])[2]
+        raw = 3.0 + quality + leniency[ra] + gen.normal(0.0, 0.7, len(rc))
         rating_table = pd.DataFrame({
             "response_id": _take(resp_ids.ravel(), 2 * rc + side),
             "annotator_id": _take(ann_ids, ra),
@@ -422,6 +410,25 @@ def simulate(
             "model": _take(models, pair_models[rc, side]),
             "prompt_id": _take(prompt_ids, comp_prompt[rc]),
         })
+
+    # extras, drawn last so that every output above is unchanged by them
+    if plan.active:
+        judgments["timestamp"] = plan.timestamps(gen, comp_window, comp)
+        judgments["batch"] = _take(batch_labels(plan.n_windows), j_window)
+        if rating_table is not None:  # a rating shares its judgment's time
+            first_row = np.flatnonzero(first)
+            rating_table["timestamp"] = judgments["timestamp"].to_numpy()[np.repeat(first_row, 2)]
+            rating_table["batch"] = _take(batch_labels(plan.n_windows), np.repeat(j_window[first_row], 2))
+    scores = rm_scores(gen, q, rm_noise)
+    if scores is not None:
+        judgments["rm_score_a"] = scores[comp, side_a]
+        judgments["rm_score_b"] = scores[comp, 1 - side_a]
+        if responses is not None:
+            responses["rm_score"] = scores.ravel()
+    benchmark = contamination = None
+    if contaminate is not None:
+        prompts["text"] = prompt_texts(gen, n_prompts)
+        benchmark, contamination = benchmark_frame(gen, prompt_ids, prompts["text"].to_numpy(), n_copies)
 
     data = PreferenceData(
         judgments, responses, prompts, rating_table, order_known=True,
@@ -433,7 +440,8 @@ def simulate(
             {"kind": kind, "accuracy": accuracy, "position_bias": ann_pos, "length_slope": ann_len,
              "leniency": leniency},
             index=pd.Index(ann_ids, name="annotator_id"),
-        ),
+        ).assign(**({"first_window": first_window, "degraded_from": _never_na(degraded_from, plan.n_windows)}
+                    if plan.active else {})),
         prompts=pd.DataFrame({"ambiguous": ambiguous, "domain": domains},
                              index=pd.Index(prompt_ids, name="prompt_id")),
         comparisons=pd.DataFrame({
@@ -443,7 +451,7 @@ def simulate(
             "quality_1": q[:, 0], "quality_2": q[:, 1],
             "length_1": lengths[:, 0], "length_2": lengths[:, 1],
             "effect": comp_effect, "gold": has_gold,
-        }),
+        }).assign(**({"window": comp_window} if plan.active else {})),
         length_effect=float(length_effect),
         position_effect=float(position_effect),
         tie_threshold=float(tie_threshold),
@@ -451,8 +459,12 @@ def simulate(
         seed=seed,
         position_sd=float(position_sd), length_slope_sd=float(length_slope_sd),
         comparison_sd=float(comparison_sd), gold_share=float(gold_share),
+        windows=plan.windows_table(comp_window) if plan.active else None,
+        drift=plan.drift_table(ann_ids, degraded_from, np.arange(n_original, n_annotators)) if plan.active else None,
+        rm_noise=None if rm_noise is None else float(rm_noise),
+        benchmark=benchmark, contamination=contamination,
         _design=JudgmentDesign(
-            kind=np.select([k_ann == "spammer", k_ann == "always_a"], [1, 2], 0),
+            kind=np.select([spam, always], [1, 2], 0),
             ann=ann, model_a=pair_models[comp, side_a], model_b=pair_models[comp, 1 - side_a],
             strength_diff=strengths[pair_models[comp, side_a]] - strengths[pair_models[comp, 1 - side_a]],
             ambiguous=amb, personal=personal_all, x=x, len_a=la, len_b=lb, planted_offset=planted_offset,
@@ -464,3 +476,10 @@ def simulate(
         ),
     )
     return data, truth
+
+
+def _never_na(first: np.ndarray, never: int) -> pd.arrays.IntegerArray:
+    """``first`` as nullable ints, missing where it equals ``never``."""
+    out = pd.array(first, dtype="Int64")
+    out[first >= never] = pd.NA
+    return out

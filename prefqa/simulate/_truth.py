@@ -48,6 +48,24 @@ class SimulationTruth:
         The seed, when one was given.
     position_sd, length_slope_sd, comparison_sd, gold_share : float
         The heterogeneity and gold settings used.
+    windows : DataFrame or None
+        With ``n_windows > 1``: indexed by ``window`` (0-based), ``batch``,
+        ``start``, ``end`` (UTC; ``end`` exclusive) and ``n_comparisons``.
+    drift : DataFrame or None
+        With ``n_windows > 1``: one row per planted change: ``kind``
+        (``degrade``, ``join``, ``shift``), ``window``, ``batch``, ``start``,
+        ``annotator_ids`` (tuple: who degraded or joined), ``position``
+        (team's or shift's position logit), ``length`` (shift of the length
+        slope), ``leniency``.
+    rm_noise : float or None
+        SD of the reward-model score noise, when scores were emitted.
+    benchmark : DataFrame or None
+        With ``contaminate``: the benchmark frame (one string column
+        ``text``) of copied and unrelated prompts.
+    contamination : DataFrame or None
+        With ``contaminate``: ``prompt_id``, ``benchmark_row`` (row of
+        :attr:`benchmark`), ``edit`` (verbatim, case, spacing, punctuation,
+        appended).
 
     Notes
     -----
@@ -55,7 +73,10 @@ class SimulationTruth:
     each annotator's deviation from the global ``position_effect`` and
     ``length_effect`` (planted extra plus random draw);
     ``comparisons["effect"]`` is ``u_c`` and ``comparisons["gold"]`` whether
-    the comparison carries gold labels.
+    the comparison carries gold labels. With ``n_windows > 1``,
+    ``comparisons["window"]`` is each comparison's window and
+    ``annotators`` gains ``first_window`` (when the annotator started) and
+    ``degraded_from`` (first random window, missing when never).
     """
 
     model_strengths: pd.Series
@@ -71,7 +92,34 @@ class SimulationTruth:
     length_slope_sd: float = 0.0
     comparison_sd: float = 0.0
     gold_share: float = 0.0
+    windows: pd.DataFrame | None = None
+    drift: pd.DataFrame | None = None
+    rm_noise: float | None = None
+    benchmark: pd.DataFrame | None = field(default=None, repr=False)
+    contamination: pd.DataFrame | None = None
     _design: JudgmentDesign | None = field(default=None, repr=False)
+
+    @cached_property
+    def better(self) -> pd.Series:
+        """The truly better response of each comparison (higher latent quality), indexed by ``comparison_id``.
+
+        The response id; compare it with a judgment's ``response_a_id`` to
+        get the better displayed side. On ambiguous prompts the votes follow
+        personal sides, but quality still decides what is "better" here.
+        """
+        c = self.comparisons
+        first = (c["quality_1"] >= c["quality_2"]).to_numpy()
+        return pd.Series(np.where(first, c["response_1_id"].to_numpy(dtype=object),
+                                  c["response_2_id"].to_numpy(dtype=object)),
+                         index=pd.Index(c["comparison_id"].to_numpy(dtype=object), name="comparison_id"),
+                         name="better_response_id", dtype="str")
+
+    @property
+    def contaminated_prompts(self) -> pd.Index:
+        """Ids of the prompts copied into :attr:`benchmark` (empty without ``contaminate``)."""
+        if self.contamination is None:
+            return pd.Index([], name="prompt_id", dtype="str")
+        return pd.Index(self.contamination["prompt_id"].to_numpy(dtype=object), name="prompt_id", dtype="str")
 
     @cached_property
     def _population(self) -> tuple[pd.Series, pd.Series]:
