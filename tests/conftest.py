@@ -45,3 +45,54 @@ def hh_path(shared_data: Path) -> Path:
     if not path.exists():
         pytest.skip(f"HH-RLHF harmless-base test not found at {path}")
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Spark: one local[2] session per test session (per xdist worker), created lazily by the first test that asks.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "spark: needs pyspark and a Java runtime; runs on the session-scoped local[2] `spark` fixture"
+    )
+
+
+def _spark_missing() -> str | None:
+    """Return why a local Spark session cannot start here, or None when it can."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'prefqa[spark]')"
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and (Path(java_home) / "bin" / "java").exists()) and shutil.which("java") is None:
+        return "no Java runtime found (install OpenJDK 17 or set JAVA_HOME) for pyspark"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A ``local[2]`` SparkSession shared by the whole test session; skips when pyspark or Java is missing."""
+    reason = _spark_missing()
+    if reason:
+        pytest.skip(reason)
+    from pyspark.sql import SparkSession
+
+    try:
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("prefqa-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.default.parallelism", "2")
+            .config("spark.driver.memory", "1g")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
+    except Exception as exc:  # noqa: BLE001 - a JVM that will not start is a skip, not a failure
+        pytest.skip(f"a local Spark session could not start: {exc}")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
