@@ -37,6 +37,7 @@ __all__ = [
     "normalize_for_match",
     "text_codes",
     "identical_mask",
+    "blank_mask",
     "resolve_tokenizer",
     "truncated_equal",
     "token_lengths",
@@ -96,6 +97,18 @@ def text_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     empty = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr)).to_numpy(zero_copy_only=False)
     codes = pd.factorize(texts)[0].astype(np.int64)
     return np.asarray(codes), np.asarray(empty, dtype=bool)
+
+
+def blank_mask(arr: pa.Array) -> np.ndarray:
+    """``True`` where an Arrow string is empty, whitespace only or missing.
+
+    Examples
+    --------
+    >>> blank_mask(pa.array(["a", " \\n", "", None])).tolist()
+    [False, True, True, True]
+    """
+    return (pc.equal(pc.utf8_length(arr), 0).fill_null(True).to_numpy(zero_copy_only=False)
+            | pc.utf8_is_space(arr).fill_null(True).to_numpy(zero_copy_only=False))
 
 
 def identical_mask(arr: pa.Array, left: np.ndarray, right: np.ndarray, texts: pd.Series) -> np.ndarray:
