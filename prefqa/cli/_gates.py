@@ -33,8 +33,9 @@ reported as a pass or a plain fail).
 Examples
 --------
 >>> gates = parse_gates("alpha<0.67, p_first>55%, alpha_drop>0.1, drift")
->>> [(g.metric, g.kind, g.op, g.threshold) for g in gates]
-[('alpha', 'level', '<', 0.67), ('p_first', 'level', '>', 0.55), ('alpha', 'drop', '>', 0.1), ('drift', 'drift', None, None)]
+>>> [(g.metric, g.kind, g.op, g.threshold) for g in gates]  # doctest: +NORMALIZE_WHITESPACE
+[('alpha', 'level', '<', 0.67), ('p_first', 'level', '>', 0.55), ('alpha', 'drop', '>', 0.1),
+ ('drift', 'drift', None, None)]
 >>> out = evaluate(gates[0], Measure(0.71, 0.64, 0.78))
 >>> out.status, out.reason
 ('pass', 'alpha = 0.71 is not < 0.67')
