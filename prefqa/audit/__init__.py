@@ -21,9 +21,11 @@ from typing import Any
 import pandas as pd
 
 from .._atomic import atomic_path
+from ..engine import ScannedData, is_scanned
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._config import STEP_NAMES, resolve_config
+from ._engine import columns, engine_block, fingerprint, n_models, n_ratings, n_responses
 from ._findings import findings_for
 from ._json import SCHEMA_VERSION, dumps, jsonable, versions
 from ._run import run_steps
@@ -106,9 +108,9 @@ class AuditReport:
 
 
 def _validate_audit(data: Any, config: Any, progress: Any, strict: Any) -> dict[str, Any]:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData (from pq.read or pq.simulate); "
-                          f"got {type(data).__name__}.")
+    if not isinstance(data, PreferenceData) and not is_scanned(data):
+        raise SchemaError(f"`data` must be a PreferenceData (from pq.read or pq.simulate) or a ScannedData "
+                          f"(from pq.scan); got {type(data).__name__}.")
     if config is not None and not isinstance(config, (Mapping, str, os.PathLike)):
         raise SchemaError(f"`config` must be a dict, a TOML file path or None; got {type(config).__name__}.")
     for name, value in (("progress", progress), ("strict", strict)):
@@ -116,14 +118,13 @@ def _validate_audit(data: Any, config: Any, progress: Any, strict: Any) -> dict[
             raise SchemaError(f"`{name}` must be True or False; got {value!r}.")
     cfg = resolve_config(config)
     by = cfg["audit"]["by"]
-    if by is not None and by not in data.judgments.columns:
-        raise SchemaError(f"stratum column `by`={by!r} is not a judgments column; found "
-                          f"{list(map(str, data.judgments.columns))}.")
+    if by is not None and by not in columns(data):
+        raise SchemaError(f"stratum column `by`={by!r} is not a judgments column; found {columns(data)}.")
     return cfg
 
 
 def audit(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     progress: bool = True,
@@ -133,8 +134,13 @@ def audit(
 
     Parameters
     ----------
-    data : PreferenceData
-        From :func:`prefqa.read`, :func:`prefqa.load_sample` or :func:`prefqa.simulate`.
+    data : PreferenceData or ScannedData
+        From :func:`prefqa.read`, :func:`prefqa.load_sample` or :func:`prefqa.simulate`;
+        or from :func:`prefqa.scan` (DuckDB or Spark): every step then runs on
+        the engine through the same public analyses (same numbers), the
+        report's ``input.engine`` says which engine ran with what memory
+        limit and threads, and a step whose analysis does not run on engine
+        data is skipped with that reason.
     config : dict or path, optional
         ``{"read": {...}, "pairs": {...}, "audit": {...}}`` or a TOML file
         with those tables (see ``prefqa.audit._config``). ``[read]`` holds
@@ -251,32 +257,35 @@ def _all_warnings(sections: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _input_block(data: PreferenceData) -> dict[str, Any]:
+def _input_block(data: PreferenceData | ScannedData) -> dict[str, Any]:
     lr = data.load_report
-    n_models = len(data.model_codes()[2]) if data.has_models else 0
-    strata = [str(c) for c in data.judgments.columns if c not in _KNOWN_COLUMNS]
+    strata = [c for c in columns(data) if c not in _KNOWN_COLUMNS]
+    rating_annotators = 0
+    if not is_scanned(data) and data.ratings is not None and "annotator_id" in data.ratings:
+        rating_annotators = int(data.ratings["annotator_id"].dropna().nunique())
     return jsonable({
-        "fingerprint": data.fingerprint(),
-        "source": lr.source if lr is not None else None,
-        "format": lr.format if lr is not None else None,
+        "fingerprint": fingerprint(data),
+        "source": getattr(lr, "source", None),
+        "format": getattr(lr, "format", None),
         "n_judgments": data.n_judgments,
         "n_comparisons": data.n_comparisons,
         "n_annotators": data.n_annotators,
         "n_prompts": data.n_prompts,
-        "n_models": n_models,
-        "n_responses": len(data.responses),
-        "n_ratings": data.n_ratings,
-        "n_rating_annotators": int(data.ratings["annotator_id"].dropna().nunique())
-        if data.ratings is not None and "annotator_id" in data.ratings else 0,
+        "n_models": n_models(data),
+        "n_responses": n_responses(data),
+        "n_ratings": n_ratings(data),
+        "n_rating_annotators": rating_annotators,
         "order_known": data.order_known,
         "has_texts": data.has_texts,
         "strata": strata,
+        "engine": engine_block(data),
     })
 
 
 _KNOWN_COLUMNS = {
     "comparison_id", "annotator_id", "choice", "prompt_id", "response_a_id", "response_b_id",
     "model_a", "model_b", "strength", "seconds", "timestamp",
+    "prompt", "response_a", "response_b",  # texts inline in scanned judgments
 }
 
 

@@ -137,7 +137,8 @@ def render_html(content: dict[str, Any]) -> str:
     facts = [("judgments", inp["n_judgments"]), ("comparisons", inp["n_comparisons"]),
              ("annotators", inp["n_annotators"]), ("prompts", inp["n_prompts"]),
              ("models", inp["n_models"]), ("display order known", inp["order_known"]),
-             ("texts", inp["has_texts"]), ("source", inp["source"]), ("format", inp["format"])]
+             ("texts", inp["has_texts"]), ("source", inp["source"]), ("format", inp["format"]),
+             ("engine", engine_text(inp))]
     if inp.get("n_ratings"):
         facts[2:2] = [("ratings", inp["n_ratings"]), ("rated responses", inp.get("n_responses", 0)),
                       ("raters", inp.get("n_rating_annotators", 0))]
@@ -189,11 +190,23 @@ def _counts_text(inp: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def engine_text(inp: dict[str, Any]) -> str:
+    """``memory``, or ``duckdb (memory limit 4.0 GiB, 2 threads)``: which engine ran the audit."""
+    eng = inp.get("engine") or {"engine": "memory"}
+    if eng.get("engine", "memory") == "memory":
+        return "memory (pq.read)"
+    extra = [f"memory limit {eng['memory_limit']}" if eng.get("memory_limit") else "",
+             f"{eng['threads']} threads" if eng.get("threads") else ""]
+    extra = [x for x in extra if x]
+    return f"{eng['engine']} ({', '.join(extra)})" if extra else str(eng["engine"])
+
+
 def render_text(content: dict[str, Any]) -> str:
     """Return a plain-text summary of the report."""
     inp = content["input"]
     lines = [
         (f"prefqa audit: {_counts_text(inp)} (sha256 {inp['fingerprint'][:12]}), {content['seconds']:.1f} s"),
+        f"engine: {engine_text(inp)}",
         "",
         "Findings:",
     ]

@@ -21,7 +21,9 @@ from typing import Any
 
 from .._progress import Progress
 from ..errors import InsufficientDataError, SchemaError
+from ..engine import is_scanned
 from ..schema import PreferenceData
+from ._engine import columns, max_judgments_per_comparison, n_ratings
 from ._json import jsonable
 
 __all__ = ["Step", "StepOutcome", "needs_reason", "run_steps"]
@@ -56,6 +58,8 @@ _FORMAT_NAMES = {"hh": "HH-RLHF", "trl": "TRL", "openai": "OpenAI", "arena": "ar
 
 
 def _rating_annotators(data: PreferenceData) -> int:
+    if is_scanned(data):
+        return 0
     r = data.ratings
     if r is None or not len(r) or "annotator_id" not in r:
         return 0
@@ -85,10 +89,12 @@ def needs_reason(data: PreferenceData, need: str, config: dict[str, Any]) -> str
     """
     n_pairwise = data.n_judgments
     if need == "pairs" and n_pairwise == 0:
-        if data.n_ratings:
+        if n_ratings(data):
             return "ratings only: no pairwise judgments in this file"
         return "no judgments in this file"
-    if need == "ratings" and not data.n_ratings:
+    if need == "ratings" and not n_ratings(data):
+        if is_scanned(data):
+            return "no ratings: pq.scan reads pairwise judgments (audit ratings in memory with pq.read)"
         return "no ratings (absolute scores) in this file"
     if need == "annotators" and not data.has_annotators and not _rating_annotators(data):
         return _no_annotator_ids(data)
@@ -113,13 +119,12 @@ def needs_reason(data: PreferenceData, need: str, config: dict[str, Any]) -> str
         return "no prompt ids in this file"
     if need == "judges":
         kind_column = dict(config["audit"].get("judge", {})).get("kind_column", "annotator_kind")
-        if "judges" not in config["audit"].get("judge", {}) and kind_column not in data.judgments.columns:
+        if "judges" not in config["audit"].get("judge", {}) and kind_column not in columns(data):
             return (f"no `{kind_column}` column marks LLM judges in this file (read option `annotator_kinds`, "
                     "or [audit.judge] judges = [...])")
     if need == "by" and not config["audit"].get("by"):
         return "no stratum column chosen (use --by COLUMN or [audit] by = ...)"
-    if need == "multi_judged" and data.n_judgments and \
-            int(data.comparisons()["n_judgments"].to_numpy().max(initial=0)) < 2:
+    if need == "multi_judged" and data.n_judgments and max_judgments_per_comparison(data) < 2:
         return "no comparison in this file was judged more than once, so there is nothing to agree on"
     return None
 
@@ -162,15 +167,28 @@ def _run_one(data: PreferenceData, step: Step, config: dict[str, Any], done: dic
         try:
             section, result = step.adapter(data, config, done)
         except (InsufficientDataError, SchemaError) as exc:
-            return StepOutcome(step.name, "skipped", f"{exc}", time.perf_counter() - t0, None, None,
-                               _messages(caught))
+            return StepOutcome(step.name, "skipped", _engine_words(data, exc), time.perf_counter() - t0, None,
+                               None, _messages(caught))
         except Exception as exc:  # one broken step must not kill the report
+            if is_scanned(data) and isinstance(exc, (AttributeError, TypeError, NotImplementedError)):
+                # the analysis does not take engine data yet: a stated skip, never a silent one
+                return StepOutcome(step.name, "skipped", f"not supported on engine data ({data.engine}) yet: "
+                                   f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, None, None,
+                                   _messages(caught))
             if strict:
                 raise
             return StepOutcome(step.name, "failed", f"{type(exc).__name__}: {exc}",
                                time.perf_counter() - t0, None, None, _messages(caught))
     seconds = time.perf_counter() - t0
     return StepOutcome(step.name, "ok", None, seconds, jsonable(section), result, _messages(caught))
+
+
+def _engine_words(data: Any, exc: Exception) -> str:
+    """The library's message; on engine data, a refusal of a ScannedData says that is the reason."""
+    text = f"{exc}"
+    if is_scanned(data) and "ScannedData" in text:
+        return f"not supported on engine data ({data.engine}) yet: {text}"
+    return text
 
 
 def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:

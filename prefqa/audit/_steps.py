@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine import is_scanned
 from ..errors import InsufficientDataError, PrefqaWarning
 from ..schema import PreferenceData
+from ._engine import prompt_texts, response_texts, subsample_prompts
 from ._json import frame_records, jsonable
 from ._run import Step
 
@@ -157,6 +159,9 @@ def _clip(text: Any) -> Any:
 def _load_report(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
     lr = data.load_report
     if lr is None:
+        if is_scanned(data):
+            raise InsufficientDataError("this engine scan carries no load report (pq.scan of a table or frame, "
+                                        "not of files)")
         raise InsufficientDataError("the data was built in memory, not read from a file, so there is no load report")
     rejected = lr.rejected
     reasons = rejected["reason"].value_counts() if len(rejected) else pd.Series(dtype="int64")
@@ -284,44 +289,61 @@ def _icc(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> 
 def prompt_subsample(data: PreferenceData, max_judgments: int, rng: Any) -> np.ndarray | None:
     """Return a judgment mask over whole prompts with at most ``max_judgments`` rows (None: use all).
 
-    Prompts are taken in a random order (seeded by ``rng``) while the running
-    judgment count stays within ``max_judgments``, so every kept prompt keeps all
-    its judgments (and the annotator x prompt crossing stays intact).
+    The prompts are those of :func:`prefqa.audit._engine.subsample_prompts`
+    (a seeded hash of the prompt ids, the same rule in memory and in every
+    engine), so every kept prompt keeps all its judgments and the annotator x
+    prompt crossing stays intact.
     """
-    if max_judgments <= 0 or data.n_judgments <= max_judgments:
+    ids = subsample_prompts(data, max_judgments, rng)
+    if ids is None:
         return None
-    from .._types import as_generator
-
     codes, labels = data.codes("prompt_id")
-    sizes = np.bincount(codes[codes >= 0], minlength=len(labels))
-    order = as_generator(rng).permutation(len(labels))
-    keep_sorted = np.cumsum(sizes[order]) <= max_judgments
-    keep_sorted[0] = True  # at least one prompt, even when it alone is larger
-    chosen = np.zeros(len(labels), dtype=bool)
-    chosen[order[keep_sorted]] = True
+    chosen = np.isin(labels.astype("str").to_numpy(dtype=object), ids)
     return (codes >= 0) & chosen[np.maximum(codes, 0)]
+
+
+def _subsample(data: Any, max_judgments: int, rng: Any) -> tuple[PreferenceData, dict[str, int] | None]:
+    """The data the crossed preference model is fitted on, in memory, and the subsample's counts."""
+    ids = subsample_prompts(data, max_judgments, rng)
+    if not is_scanned(data):
+        if ids is None:
+            return data, None
+        mask = prompt_subsample(data, max_judgments, rng)
+        assert mask is not None  # same rule as ids
+        return data.subset(mask), {"n_judgments": int(mask.sum()), "n_prompts": len(ids)}
+    if ids is None:
+        return data.collect(), None
+    name = data.backend.temp_name("audit_prompts")
+    data.backend.register(name, pd.DataFrame({"prompt_id": pd.Series(ids, dtype="str")}))
+    try:
+        used = data.collect(where=f"prompt_id IN (SELECT prompt_id FROM {name})")
+    finally:
+        data.backend.drop(name)
+    return used, {"n_judgments": used.n_judgments, "n_prompts": len(ids)}
 
 
 def _preference_model(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
     pq = _api()
     a = config["audit"]
-    mask = prompt_subsample(data, int(a["preference_model_max_judgments"]), a["rng"])
-    used = data if mask is None else data.subset(mask)
+    cap = int(a["preference_model_max_judgments"])
+    used, counts = _subsample(data, cap, a["rng"])
     res = pq.fit_preference_model(used, **_opts(config, "preference_model"))
     section = describe(res, max_rows=_max_rows(config))
     section["subsample"] = None
-    if mask is not None:
-        n_prompts = int(np.unique(data.codes("prompt_id")[0][mask]).size)
+    if counts is not None:
+        n_used, n_prompts = counts["n_judgments"], counts["n_prompts"]
         section["subsample"] = {
-            "n_judgments": int(mask.sum()), "n_judgments_total": data.n_judgments,
+            "n_judgments": n_used, "n_judgments_total": data.n_judgments,
             "n_prompts": n_prompts, "n_prompts_total": data.n_prompts,
-            "max_judgments": int(a["preference_model_max_judgments"]), "rng": jsonable(a["rng"]),
+            "max_judgments": cap, "rng": jsonable(a["rng"]),
+            "rule": "whole prompts in the order of md5('<seed>:<prompt_id>') while the judgment count fits",
         }
+        where = " pulled into memory from the engine" if is_scanned(data) else ""
         warnings.warn(
-            f"the crossed preference model was fitted on a random subsample of whole prompts: "
-            f"{int(mask.sum()):,} of {data.n_judgments:,} judgments ({n_prompts:,} of {data.n_prompts:,} "
+            f"the crossed preference model was fitted on a seeded hash subsample of whole prompts{where}: "
+            f"{n_used:,} of {data.n_judgments:,} judgments ({n_prompts:,} of {data.n_prompts:,} "
             f"prompts), because the data has more than [audit] preference_model_max_judgments = "
-            f"{int(a['preference_model_max_judgments']):,} judgments; set it to 0 to fit all.",
+            f"{cap:,} judgments; set it to 0 to fit all.",
             PrefqaWarning, stacklevel=2)
     return section, res
 
@@ -345,9 +367,9 @@ def _prompts(data: PreferenceData, config: dict[str, Any], done: dict[str, Any])
     flag = pick(table, "flagged")
     flagged = table[table[flag].fillna(False).astype(bool)] if flag else table.iloc[:0]
     shown = flagged.head(_max_rows(config)).copy()
-    if len(data.prompts):
-        texts = data.prompts.set_index("prompt_id")["text"]
-        shown["prompt"] = [_clip(t) for t in shown.index.astype(str).map(texts)]
+    texts = prompt_texts(data, shown.index)
+    if len(texts):
+        shown["prompt"] = [_clip(t) for t in texts.to_numpy(dtype=object)]
     section = describe(shown, max_rows=_max_rows(config))
     section["warnings"] = result_warnings(table)
     section["n_prompts"] = len(table)
@@ -386,8 +408,13 @@ def _pairs(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -
     counts = dropped[reason].value_counts() if reason and dropped is not None else pd.Series(dtype="int64")
     section["drop_reasons"] = [{"reason": str(k), "n": int(v)} for k, v in counts.items()]
     if isinstance(pairs, pd.DataFrame) and len(pairs):
-        cols = [c for c in ("comparison_id", "prompt", "chosen", "rejected", "agreement") if c in pairs]
-        ex = pairs[cols].head(int(config["audit"]["max_examples"])).copy()
+        head = pairs.head(int(config["audit"]["max_examples"]))
+        if "chosen" not in pairs and "chosen_id" in pairs:  # engine data: texts stay there; fetch the few shown
+            head = head.assign(chosen=response_texts(data, list(head["chosen_id"])).to_numpy(dtype=object),
+                               rejected=response_texts(data, list(head["rejected_id"])).to_numpy(dtype=object),
+                               prompt=prompt_texts(data, pd.Index(head["prompt_id"])).to_numpy(dtype=object))
+        cols = [c for c in ("comparison_id", "prompt", "chosen", "rejected", "agreement") if c in head]
+        ex = head[cols].copy()
         for c in ("prompt", "chosen", "rejected"):
             if c in ex:
                 ex[c] = [_clip(t) if isinstance(t, str) else _clip(str(t)) for t in ex[c]]
