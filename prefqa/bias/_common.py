@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings as _warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ from scipy.special import expit
 from .._cluster import sandwich
 from .._stats import bh_qvalues, wilson_interval
 from .._types import ConfidenceInterval
+from ..engine import ScannedData
+from ..engine.reductions.bias import JudgmentCodes
 from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
 from ..schema import PreferenceData
 
@@ -37,16 +40,24 @@ __all__ = [
 ]
 
 
-def check_data(data: object, name: str = "data") -> PreferenceData:
-    """Raise SchemaError unless ``data`` is a non-empty PreferenceData."""
-    if not isinstance(data, PreferenceData):
+def check_data(data: Any, name: str = "data") -> Any:
+    """Raise SchemaError unless ``data`` is a non-empty PreferenceData, ScannedData (``pq.scan``)
+    or :class:`~prefqa.engine.reductions.bias.JudgmentCodes`; return it."""
+    if not isinstance(data, PreferenceData | ScannedData | JudgmentCodes):
         raise SchemaError(
-            f"`{name}` must be a PreferenceData; got {type(data).__name__}. "
-            "Load it with pq.read(...) or build it with pq.PreferenceData(judgments, responses)."
+            f"`{name}` must be a PreferenceData or a pq.scan(...) result; got {type(data).__name__}. "
+            "Load it with pq.read(...) or pq.scan(...), or build it with pq.PreferenceData(judgments, responses)."
         )
     if data.n_judgments == 0:
         raise InsufficientDataError("`data` holds no judgments; there is nothing to analyse.")
     return data
+
+
+def has_prompt_ids(data: Any) -> bool:
+    """``True`` when the judgments (PreferenceData or JudgmentCodes) have a ``prompt_id`` column."""
+    if isinstance(data, JudgmentCodes):
+        return data.has_prompt_ids
+    return "prompt_id" in data.judgments
 
 
 def check_confidence_level(confidence_level: float) -> float:
@@ -87,11 +98,11 @@ CLUSTER_OPTIONS: tuple[str, ...] = (
 MIN_ANNOTATOR_CLUSTERS = 10
 
 
-def cluster_codes(data: PreferenceData) -> tuple[np.ndarray, str]:
+def cluster_codes(data: PreferenceData | JudgmentCodes) -> tuple[np.ndarray, str]:
     """Integer cluster codes of the non-annotator dimension: prompts when they group
     comparisons (comparisons nest in prompts), else comparisons."""
     comp = data.codes("comparison_id")[0]
-    if "prompt_id" in data.judgments and data.n_prompts > 0:
+    if has_prompt_ids(data) and data.n_prompts > 0:
         codes = data.codes("prompt_id")[0].copy()
         missing = codes < 0
         if len(np.unique(comp[~missing])) > len(np.unique(codes[~missing])):
@@ -101,7 +112,7 @@ def cluster_codes(data: PreferenceData) -> tuple[np.ndarray, str]:
     return comp, "comparison"
 
 
-def _annotator_codes(data: PreferenceData) -> np.ndarray:
+def _annotator_codes(data: PreferenceData | JudgmentCodes) -> np.ndarray:
     """Annotator codes with each judgment lacking an id in a cluster of its own."""
     ann = data.codes("annotator_id")[0].copy()
     missing = ann < 0
@@ -128,7 +139,7 @@ class ClusterPlan:
         return text + ("; non-PSD two-way covariance eigenvalue-clipped" if clipped else "")
 
 
-def cluster_plan(data: PreferenceData, cluster: str, use: np.ndarray | None = None) -> ClusterPlan:
+def cluster_plan(data: PreferenceData | JudgmentCodes, cluster: str, use: np.ndarray | None = None) -> ClusterPlan:
     """Resolve ``cluster=`` for the judgments in ``use``.
 
     ``'auto'``: two-way annotator x prompt when prompts group several
@@ -150,7 +161,7 @@ def cluster_plan(data: PreferenceData, cluster: str, use: np.ndarray | None = No
         return ClusterPlan("comparison", (data.codes("comparison_id")[0],), ())
     if cluster == "prompt":
         if second_name != "prompt":
-            second = data.codes("prompt_id")[0] if "prompt_id" in data.judgments else second
+            second = data.codes("prompt_id")[0] if has_prompt_ids(data) else second
         return ClusterPlan("prompt", (second,), ())
     ann_raw = data.codes("annotator_id")[0]
     sel = ann_raw if use is None else ann_raw[use]
@@ -176,7 +187,7 @@ def cluster_plan(data: PreferenceData, cluster: str, use: np.ndarray | None = No
         return ClusterPlan("annotator", (ann,), note)
     if cluster == "annotator+comparison":
         return ClusterPlan("annotator+comparison", (ann, data.codes("comparison_id")[0]), note)
-    prompt = data.codes("prompt_id")[0] if "prompt_id" in data.judgments else second
+    prompt = data.codes("prompt_id")[0] if has_prompt_ids(data) else second
     return ClusterPlan("annotator+prompt", (ann, np.where(prompt >= 0, prompt, prompt.max() + 1 + second)), note)
 
 
@@ -239,7 +250,7 @@ def rate_inference(y: np.ndarray, plan: ClusterPlan, use: np.ndarray, confidence
 MAX_MODEL_COLUMNS = 60
 
 
-def model_difference_matrix(data: PreferenceData) -> tuple[np.ndarray | None, pd.Index]:
+def model_difference_matrix(data: PreferenceData | JudgmentCodes) -> tuple[np.ndarray | None, pd.Index]:
     """Columns ``+1`` for the model shown as a, ``-1`` for b, the first model dropped.
 
     Returns ``(None, empty index)`` when the data names no models or more
@@ -372,7 +383,7 @@ class LogisticDesign:
         return fit_logistic(self.y, self.X, rows)
 
 
-def logistic_design(data: PreferenceData, choice: np.ndarray, columns: list[np.ndarray], use: np.ndarray,
+def logistic_design(data: PreferenceData | JudgmentCodes, choice: np.ndarray, columns: list[np.ndarray], use: np.ndarray,
                     *, controls: list[str], control_models: bool, cluster: str = "auto") -> LogisticDesign:
     """Design of the bias GLMs: ``columns`` plus model differences, on the judgments in ``use``.
 

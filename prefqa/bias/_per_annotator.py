@@ -61,6 +61,8 @@ from scipy.special import expit, logit
 
 from .._stats import bh_qvalues, wilson_interval
 from ..annotators._stats import outlier_test
+from ..engine import ScannedData
+from ..engine.reductions.bias import JudgmentCodes, judgment_codes
 from ..errors import ConvergenceWarning
 from ..schema import PreferenceData
 from ._common import (
@@ -68,8 +70,13 @@ from ._common import (
     check_confidence_level,
     check_data,
     check_fdr,
+    has_prompt_ids,
     model_difference_matrix,
 )
+from ._lengths import judgment_covariates
+
+#: What the per-annotator functions accept: in-memory data, scanned data, or their codes.
+AnyData = PreferenceData | ScannedData | JudgmentCodes
 
 __all__ = [
     "LENGTH_COLUMNS",
@@ -95,10 +102,11 @@ POSITION_COLUMNS = [
 LENGTH_COLUMNS = ["n_length", "length_slope", "length_slope_se", "p_length", "q_length", "flagged_length"]
 
 
-def within_annotator_clusters(data: PreferenceData) -> np.ndarray:
+def within_annotator_clusters(data: AnyData) -> np.ndarray:
     """Cluster codes for within-annotator SEs: prompts when they group comparisons, else comparisons."""
+    data = judgment_codes(data)
     comp = data.codes("comparison_id")[0]
-    if "prompt_id" in data.judgments and data.n_prompts > 0:
+    if has_prompt_ids(data) and data.n_prompts > 0:
         prompt = data.codes("prompt_id")[0]
         ok = prompt >= 0
         if ok.any() and len(np.unique(comp[ok])) > len(np.unique(prompt[ok])):
@@ -115,10 +123,11 @@ def _group_index(ann: np.ndarray, clus: np.ndarray) -> tuple[np.ndarray, np.ndar
     return g, (uniq // (int(clus.max()) + 1)).astype(np.int64)
 
 
-def both_orders(data: PreferenceData) -> dict[str, np.ndarray]:
+def both_orders(data: AnyData) -> dict[str, np.ndarray]:
     """Per annotator: (annotator, comparison) groups seen in both orders, inconsistent ones,
     those that chose the first-shown response every time (``n_first``) and the second-shown
     every time (``n_second``)."""
+    data = judgment_codes(data)
     ann, labels = data.codes("annotator_id")
     m = len(labels)
     keys = ("n_both", "n_inconsistent", "n_first", "n_second")
@@ -147,7 +156,7 @@ def both_orders(data: PreferenceData) -> dict[str, np.ndarray]:
     return {k: np.bincount(group_ann, weights=v, minlength=m).astype(np.int64) for k, v in flags.items()}
 
 
-def pooled_model_offset(data: PreferenceData, extra: np.ndarray | None = None) -> np.ndarray:
+def pooled_model_offset(data: AnyData, extra: np.ndarray | None = None) -> np.ndarray:
     """Pooled model-strength difference ``s[model_a] - s[model_b]`` per judgment.
 
     From the pooled logistic fit ``logit P(a) = position [+ slope * extra] +
@@ -156,10 +165,10 @@ def pooled_model_offset(data: PreferenceData, extra: np.ndarray | None = None) -
     fit is not identified. The per-annotator position test uses it as its
     offset (``extra=None``), the length test with ``extra`` the length covariate.
     """
-    return _pooled_fit(data, extra)[0]
+    return _pooled_fit(judgment_codes(data), extra)[0]
 
 
-def _pooled_fit(data: PreferenceData, extra: np.ndarray | None) -> tuple[np.ndarray, bool]:
+def _pooled_fit(data: JudgmentCodes, extra: np.ndarray | None) -> tuple[np.ndarray, bool]:
     """:func:`pooled_model_offset` and whether position is separable from the models.
 
     Position is not separable when the constant lies in the span of the model
@@ -240,14 +249,16 @@ def _group_logistic_offset(group: np.ndarray, x: np.ndarray, y: np.ndarray, off:
 
 
 def annotator_position_tests(
-    data: PreferenceData, *, confidence_level: float = 0.95, fdr: float = 0.05
+    data: AnyData, *, confidence_level: float = 0.95, fdr: float = 0.05
 ) -> pd.DataFrame:
     """Per-annotator position and self-consistency tests (see the module notes for both nulls).
 
     Parameters
     ----------
-    data : PreferenceData
-        Judgments with a known display order and annotator ids.
+    data : PreferenceData or ScannedData
+        Judgments with a known display order and annotator ids. Scanned data
+        is reduced to its integer codes (:func:`prefqa.engine.reductions.bias.judgment_codes`,
+        numeric columns pulled in scan order); the estimator is the same.
     confidence_level : float
         For ``p_a_ci_low`` / ``p_a_ci_high``.
     fdr : float
@@ -270,6 +281,7 @@ def annotator_position_tests(
     check_data(data)
     check_confidence_level(confidence_level)
     check_fdr(fdr)
+    data = judgment_codes(data)
     ann, labels = data.codes("annotator_id")
     m = len(labels)
     index = pd.Index(labels.to_numpy(), name="annotator_id")
@@ -354,7 +366,7 @@ def annotator_position_tests(
 
 
 def annotator_length_tests(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     confidence_level: float = 0.95,
     fdr: float = 0.05,
@@ -366,8 +378,10 @@ def annotator_length_tests(
 
     Parameters
     ----------
-    data : PreferenceData
-        Judgments with response texts and annotator ids.
+    data : PreferenceData or ScannedData
+        Judgments with response texts (or precomputed response lengths) and
+        annotator ids. Scanned data: integer codes and the length covariate
+        are pulled as numeric arrays in scan order; the estimator is the same.
     confidence_level : float
         Accepted for a uniform signature (the frame holds SEs, not intervals).
     fdr : float
@@ -392,20 +406,20 @@ def annotator_length_tests(
     True
     """
     from ..errors import SchemaError
-    from ..features import judgment_features
 
     check_data(data)
     check_confidence_level(confidence_level)
     check_fdr(fdr)
     if not isinstance(min_judgments, (int, np.integer)) or min_judgments < 3:
         raise SchemaError(f"`min_judgments` must be an integer >= 3; got {min_judgments!r}.")
+    source, data = data, judgment_codes(data)
     ann, labels = data.codes("annotator_id")
     m = len(labels)
     index = pd.Index(labels.to_numpy(), name="annotator_id")
     if m == 0 or not data.has_texts:
         return pd.DataFrame({c: pd.Series(dtype=bool if c.startswith("flagged") else float) for c in LENGTH_COLUMNS},
                             index=index)
-    x_all = judgment_features(data, ["length"], unit=unit, tokenizer=tokenizer)["length"].to_numpy()  # type: ignore[arg-type]
+    x_all = judgment_covariates(source, ["length"], unit=unit, tokenizer=tokenizer)["length"]
     choice = data.choice_codes()
     use = (choice < 2) & (ann >= 0) & np.isfinite(x_all)
     a, x, y = ann[use], x_all[use], (choice[use] == 0).astype(np.float64)

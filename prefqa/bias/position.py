@@ -51,6 +51,8 @@ import pandas as pd
 from scipy.special import expit
 
 from .._types import ConfidenceInterval
+from ..engine import ScannedData
+from ..engine.reductions.bias import JudgmentCodes, judgment_codes
 from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from ._common import (
@@ -210,7 +212,7 @@ class PositionBiasResult:
         return "\n".join(lines)
 
 
-def _validate(data: Any, confidence_level: float, fdr: float) -> PreferenceData:
+def _validate(data: Any, confidence_level: float, fdr: float) -> Any:
     check_data(data)
     check_confidence_level(confidence_level)
     check_fdr(fdr)
@@ -223,7 +225,7 @@ def _validate(data: Any, confidence_level: float, fdr: float) -> PreferenceData:
     return data
 
 
-def side_balance(data: PreferenceData) -> tuple[pd.DataFrame, bool]:
+def side_balance(data: PreferenceData | ScannedData | JudgmentCodes) -> tuple[pd.DataFrame, bool]:
     """Per unordered model pair, the share of judgments showing each model first; and the
     ``side_confounded`` rule of the module notes.
 
@@ -239,6 +241,7 @@ def side_balance(data: PreferenceData) -> tuple[pd.DataFrame, bool]:
     columns = {"model_1": pd.Series(dtype=object), "model_2": pd.Series(dtype=object),
                "n": pd.Series(dtype=np.int64), "n_model_1_first": pd.Series(dtype=np.int64),
                "share_model_1_first": pd.Series(dtype=float), "one_sided": pd.Series(dtype=bool)}
+    data = judgment_codes(data)
     if not data.has_models:
         return pd.DataFrame(columns), False
     ca, cb, labels = data.model_codes()
@@ -260,7 +263,7 @@ def side_balance(data: PreferenceData) -> tuple[pd.DataFrame, bool]:
 
 
 def position_bias(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     confidence_level: float = 0.95,
     fdr: float = 0.05,
@@ -271,8 +274,12 @@ def position_bias(
 
     Parameters
     ----------
-    data : PreferenceData
-        Judgments with a known display order.
+    data : PreferenceData or ScannedData
+        Judgments with a known display order. Scanned data (``pq.scan``) is
+        reduced to its integer codes in the engine
+        (:func:`prefqa.engine.reductions.bias.judgment_codes`: numeric code
+        columns pulled in scan order, about 50 bytes per judgment, no
+        strings); every estimate equals the in-memory one.
     confidence_level : float
         For every interval.
     fdr : float
@@ -312,6 +319,7 @@ def position_bias(
     'annotator+prompt'
     """
     _validate(data, confidence_level, fdr)
+    data = judgment_codes(data)
     skipped: list[str] = []
     choice = data.choice_codes()
     decided = choice < 2
