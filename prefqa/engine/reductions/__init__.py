@@ -12,4 +12,5 @@ Family modules:
   leave-one-out annotator agreement, intra-rater repeats, consensus votes).
 * :mod:`.pairs_bt` -- model-pair win/tie counts and per-cluster sums for
   Bradley-Terry.
+* :mod:`.bias` -- per-judgment integer codes and engine-joined response features (bias, annotators, prompts, Simpson).
 """
