@@ -40,7 +40,9 @@ __all__ = [
     "FEATURE_NAMES",
     "UNITS",
     "judgment_features",
+    "PRECOMPUTED_COLUMNS",
     "length_scale",
+    "response_feature_table",
     "response_features",
     "text_features",
 ]
@@ -65,6 +67,16 @@ DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bI must (?:decline|refuse)\b",
 )
 _REFUSAL_WINDOW = 300
+
+#: Precomputed per-response columns a ``responses`` table may carry instead of (or beside) its
+#: texts, and the :func:`text_features` column each one fills. Present columns win over values
+#: computed from the texts; ``n_tokens`` gives ``length`` when ``unit='tokens'`` (no tokenizer needed).
+PRECOMPUTED_COLUMNS: dict[str, str] = {
+    "n_chars": "chars", "n_words": "words", "n_tokens": "length", "headers": "headers",
+    "list_items": "list_items", "bold": "bold", "code_blocks": "code_blocks", "refusal": "refusal",
+}
+FEATURE_COLUMNS: tuple[str, ...] = ("length", "chars", "words", "headers", "list_items", "bold", "code_blocks",
+                                    "refusal")
 
 _CODE_BLOCK = r"(?s)```.*?(?:```|$)"
 _HEADER = r"(?m)^[ \t]{0,3}#{1,6}[ \t]+\S"
@@ -375,3 +387,190 @@ def judgment_features(
             a, b = side(_COUNT_COLUMNS[name])
             out[name] = (a - b) / (a + b + 1.0)
     return pd.DataFrame(out, index=data.judgments.index)
+
+
+# ---------------------------------------------------------------- one entry point for both data kinds
+def _precomputed(columns: Iterable[str]) -> dict[str, str]:
+    cols = set(columns)
+    return {src: dst for src, dst in PRECOMPUTED_COLUMNS.items() if src in cols}
+
+
+def _apply_precomputed(out: pd.DataFrame | None, given: pd.DataFrame, pre: dict[str, str], unit: str,
+                       n: int) -> pd.DataFrame:
+    """Fill :data:`FEATURE_COLUMNS` from computed features ``out`` (or nothing) and precomputed ``given``."""
+    cols: dict[str, Any] = {}
+    for name in FEATURE_COLUMNS[1:]:
+        src = next((s for s, d in pre.items() if d == name), None)
+        if src is not None:
+            values = given[src]
+            if name == "refusal":
+                cols[name] = values.astype("boolean") if values.isna().any() else values.astype(bool)
+            else:
+                num = pd.to_numeric(values, errors="coerce")
+                cols[name] = num.to_numpy(dtype=np.float64) if num.isna().any() else num.to_numpy(dtype=np.int64)
+        elif out is not None:
+            cols[name] = out[name].to_numpy()
+        else:
+            cols[name] = np.full(n, np.nan) if name != "refusal" else pd.array([pd.NA] * n, dtype="boolean")
+    if unit == "tokens" and "n_tokens" in pre:
+        length = pd.to_numeric(given["n_tokens"], errors="coerce").to_numpy(dtype=np.float64)
+    elif unit == "tokens" and out is not None:
+        length = out["length"].to_numpy(dtype=np.float64)
+    elif unit == "tokens":
+        length = np.full(n, np.nan)
+    else:
+        length = np.asarray(cols["words" if unit == "words" else "chars"], dtype=np.float64)
+    return pd.DataFrame({"length": length, **cols})
+
+
+def response_feature_table(
+    data: Any,
+    *,
+    unit: Unit = "chars",
+    tokenizer: Callable[[str], Any] | None = None,
+    batch_size: int = 1 << 15,
+) -> pd.DataFrame | str:
+    """Per-response features for in-memory or scanned data: THE source of lengths and style counts.
+
+    The length and style analyses call this once and hand the result to
+    their reduction (:mod:`prefqa.engine.reductions`), which joins it on
+    ``response_id``. Precomputed columns of the responses table
+    (:data:`PRECOMPUTED_COLUMNS`: ``n_chars``, ``n_words``, ``n_tokens``,
+    ``headers``, ``list_items``, ``bold``, ``code_blocks``, ``refusal``) win
+    over values computed from the texts, so data whose texts are stored
+    elsewhere still has lengths; a feature with neither a text nor a column
+    is missing (NaN / NULL).
+
+    Parameters
+    ----------
+    data : PreferenceData or ScannedData
+        Judgments with a responses table (texts and/or precomputed columns).
+    unit : {'chars', 'words', 'tokens'}
+        What ``length`` counts. ``'tokens'`` uses a precomputed ``n_tokens``
+        column, else ``tokenizer``.
+    tokenizer : callable, optional
+        As in :func:`text_features` (called once per response text).
+    batch_size : int
+        Responses per Arrow batch streamed from the engine (scanned data only).
+
+    Returns
+    -------
+    DataFrame or str
+        For a ``PreferenceData``: a DataFrame indexed by ``response_id`` with
+        the :func:`text_features` columns (``length, chars, words, headers,
+        list_items, bold, code_blocks, refusal``), equal to
+        :func:`response_features` when nothing is precomputed. For a
+        ``ScannedData``: the name of an engine table with ``response_id`` and
+        those columns (``length`` DOUBLE, counts BIGINT, ``refusal``
+        BOOLEAN; NULL where unknown), one row per response; join it in SQL
+        (``JOIN <name> fa ON fa.response_id = {j}.response_a_id``). Texts
+        are streamed in batches of ``batch_size`` and features computed with
+        :func:`text_features` (so the values are exactly the in-memory ones);
+        only the numeric table is written back. Cached per unit on ``data``
+        (not with a ``tokenizer``).
+
+    Raises
+    ------
+    SchemaError
+        No responses table, neither texts nor precomputed columns, or
+        ``unit='tokens'`` with neither ``n_tokens`` nor a tokenizer.
+
+    Examples
+    --------
+    >>> import prefqa as pq
+    >>> j = pd.DataFrame({"comparison_id": ["c"], "annotator_id": ["x"], "choice": ["a"],
+    ...                   "response_a_id": ["r1"], "response_b_id": ["r2"]})
+    >>> r = pd.DataFrame({"response_id": ["r1", "r2"], "prompt_id": ["p", "p"],
+    ...                   "text": ["short", "a **longer** reply"]})
+    >>> data = PreferenceData(j, r)
+    >>> response_feature_table(data)[["chars", "bold"]].values.tolist()
+    [[5, 0], [18, 1]]
+    >>> s = pq.scan(data)
+    >>> s.frame(f"SELECT response_id, chars, bold FROM {response_feature_table(s)} ORDER BY 1").values.tolist()
+    [['r1', 5, 0], ['r2', 18, 1]]
+    """
+    from .engine import ScannedData
+
+    if isinstance(data, ScannedData):
+        return _scanned_feature_table(data, unit=unit, tokenizer=tokenizer, batch_size=batch_size)
+    if not isinstance(data, PreferenceData):
+        raise SchemaError(f"`data` must be a PreferenceData or ScannedData; got {type(data).__name__}.")
+    pre = _precomputed(data.responses.columns)
+    if not pre:
+        return response_features(data, unit=unit, tokenizer=tokenizer)
+    if unit not in UNITS:
+        raise SchemaError(f"`unit` must be one of {UNITS}; got {unit!r}.")
+    needs_text = unit == "tokens" and "n_tokens" not in pre
+    needs_text |= any(name not in pre.values() for name in FEATURE_COLUMNS[1:])
+    if unit == "tokens" and "n_tokens" not in pre and tokenizer is None:
+        _validate_unit(unit, tokenizer)
+    key = f"features:pre:{unit}"
+    if tokenizer is None and key in data._cache:
+        return data._cache[key]
+    out = None
+    if needs_text and data.has_texts:
+        out = text_features(data.responses["text"], unit=unit if unit != "tokens" or tokenizer else "chars",
+                            tokenizer=tokenizer)
+    table = _apply_precomputed(out, data.responses, pre, unit, len(data.responses))
+    table.index = pd.Index(data.responses["response_id"].to_numpy(), name="response_id")
+    if tokenizer is None:
+        data._cache[key] = table
+    return table
+
+
+def _scanned_feature_table(data: Any, *, unit: str, tokenizer: Callable[[str], Any] | None,
+                           batch_size: int) -> str:
+    if unit not in UNITS:
+        raise SchemaError(f"`unit` must be one of {UNITS}; got {unit!r}.")
+    if data.responses_table is None:
+        raise SchemaError(
+            "these scanned judgments have no responses table: pass responses='responses.parquet' to pq.scan "
+            "(with `text` or precomputed columns such as n_chars), or scan judgments with inline response texts."
+        )
+    key = f"features:{unit}"
+    if tokenizer is None and key in data._cache:
+        return data._cache[key]
+    rcols = data.backend.columns(data.responses_table)
+    pre = _precomputed(rcols)
+    has_text = "text" in rcols
+    if not has_text and not pre:
+        raise SchemaError(
+            f"the responses table has neither `text` nor precomputed feature columns; found {rcols}. Add "
+            f"texts or any of {list(PRECOMPUTED_COLUMNS)}."
+        )
+    if unit == "tokens" and "n_tokens" not in pre and (tokenizer is None or not has_text):
+        raise SchemaError("`unit='tokens'` needs a precomputed `n_tokens` column in the responses, or texts "
+                          "and a `tokenizer`.")
+    needs_text = has_text and (any(name not in pre.values() for name in FEATURE_COLUMNS[1:])
+                               or (unit == "tokens" and "n_tokens" not in pre))
+    name = data.backend.temp_name("features")
+    schema = pa.schema([("response_id", pa.string()), ("length", pa.float64())]
+                       + [(c, pa.int64()) for c in FEATURE_COLUMNS[1:-1]] + [("refusal", pa.bool_())])
+    if not needs_text:  # everything precomputed: one SQL statement, no Python over rows
+        inv = {dst: src for src, dst in pre.items()}
+
+        def col(feature: str, kind: str) -> str:
+            return f"CAST({inv[feature]} AS {kind})" if feature in inv else f"CAST(NULL AS {kind})"
+
+        length = col("length" if unit == "tokens" else ("words" if unit == "words" else "chars"), "DOUBLE")
+        sel = ", ".join(["CAST(response_id AS VARCHAR) AS response_id", f"{length} AS length"]
+                        + [f"{col(c, 'BIGINT')} AS {c}" for c in FEATURE_COLUMNS[1:-1]]
+                        + [f"{col('refusal', 'BOOLEAN')} AS refusal"])
+        data.backend.materialize(name, data._format(f"SELECT {sel} FROM {{r}}"))
+    else:
+        keep = ["response_id", "text", *pre]
+        query = data._format("SELECT " + ", ".join(f'"{c}"' for c in keep) + " FROM {r}")
+
+        def compute(batch: pa.RecordBatch) -> pa.Table:
+            frame = pa.Table.from_batches([batch]).to_pandas()
+            texts = frame["text"].astype("str").fillna("")
+            feats = text_features(texts, unit=unit if unit != "tokens" or tokenizer else "chars", tokenizer=tokenizer)
+            out = _apply_precomputed(feats, frame, pre, unit, len(frame))
+            out.insert(0, "response_id", frame["response_id"].astype("str").to_numpy())
+            return pa.table([pa.array(out[f.name].to_numpy() if f.name != "refusal" else out[f.name].array,
+                                      type=f.type, from_pandas=True) for f in schema], schema=schema)
+
+        data.backend.map_batches(name, query, compute, schema, batch_size)
+    if tokenizer is None:
+        data._cache[key] = name
+    return name

@@ -55,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "spark: needs pyspark and a Java runtime; runs on the session-scoped local[2] `spark` fixture"
     )
+    # pyspark warns that it is not yet tested with pandas 3 (prefqa uses Spark SQL and Arrow, not pyspark.pandas)
+    config.addinivalue_line("filterwarnings", "ignore:PySpark does not yet fully support pandas:FutureWarning")
 
 
 def _spark_missing() -> str | None:
@@ -76,8 +78,12 @@ def spark():
     reason = _spark_missing()
     if reason:
         pytest.skip(reason)
-    from pyspark.sql import SparkSession
+    import warnings
 
+    with warnings.catch_warnings():  # pyspark warns that it is not yet tested with pandas 3; prefqa uses Spark SQL
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql import SparkSession
+        from pyspark.testing import utils  # noqa: F401  (the import that warns)
     try:
         session = (
             SparkSession.builder.master("local[2]")

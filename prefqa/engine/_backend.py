@@ -10,7 +10,8 @@ come back as Arrow tables (small reductions) or as a stream of record batches
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -77,6 +78,20 @@ class Backend:
         """Forget ``name`` (no error when it does not exist)."""
         raise NotImplementedError
 
+    def map_batches(self, name: str, query: str, func: Callable[[pa.RecordBatch], pa.Table], schema: pa.Schema,
+                    batch_size: int = 1 << 15) -> None:
+        """Store ``func`` applied to each Arrow batch of ``query``'s result as table ``name``.
+
+        DuckDB streams the batches through this process (one batch in memory
+        at a time); Spark runs ``func`` on its executors (``mapInArrow``), so
+        nothing passes through the driver.
+        """
+        self.store(name, (func(b) for b in self.batches(query, batch_size)), schema)
+
+    def store(self, name: str, tables: Iterable[pa.Table], schema: pa.Schema) -> None:  # pragma: no cover
+        """Store Arrow tables produced one batch at a time (from Python) as one engine table ``name``."""
+        raise NotImplementedError
+
     def columns(self, name: str) -> list[str]:
         """Return the column names of a table or view."""
         return list(self.sql(f"SELECT * FROM {name} LIMIT 0").schema.names)
@@ -136,6 +151,21 @@ class DuckDBBackend(Backend):
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:
         self.con.register(name, table)
 
+    def store(self, name: str, tables: Iterable[pa.Table], schema: pa.Schema) -> None:
+        # the producer may be streaming from this same connection (which allows one open result), so
+        # the batches go to a temporary Parquet file, one row group each, and DuckDB reads it once
+        import tempfile
+
+        import pyarrow.parquet as papq
+
+        with tempfile.TemporaryDirectory(prefix="prefqa-") as tmp:
+            path = os.path.join(tmp, "part.parquet")
+            with papq.ParquetWriter(path, schema) as writer:
+                writer.write_table(schema.empty_table())
+                for table in tables:
+                    writer.write_table(table)
+            self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_parquet('{path}')").fetchall()
+
     def drop(self, name: str) -> None:
         for kind in ("TABLE", "VIEW"):
             try:
@@ -187,6 +217,18 @@ class SparkBackend(Backend):
         if rows:
             yield pa.RecordBatch.from_pylist(rows)
 
+    def map_batches(self, name: str, query: str, func: Callable[[pa.RecordBatch], pa.Table], schema: pa.Schema,
+                    batch_size: int = 1 << 15) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                yield from func(batch).to_batches()
+
+        self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(batch_size)))
+        df = self._df(query).mapInArrow(run, from_arrow_schema(schema)).cache()
+        df.createOrReplaceTempView(name)
+
     def materialize(self, name: str, query: str) -> None:
         df = self._df(query).cache()
         df.createOrReplaceTempView(name)
@@ -195,6 +237,13 @@ class SparkBackend(Backend):
         if isinstance(table, pd.DataFrame):
             table = pa.Table.from_pandas(table, preserve_index=False)
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
+
+    def store(self, name: str, tables: Iterable[pa.Table], schema: pa.Schema) -> None:
+        # Spark has no cheap append from the driver: the (numeric, small) batches are joined once
+        parts = list(tables)
+        table = pa.concat_tables(parts) if parts else schema.empty_table()
+        df = self.spark.createDataFrame(table).cache()
+        df.createOrReplaceTempView(name)
 
     def drop(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
