@@ -408,6 +408,10 @@ def build_pairs(
     >>> ps.dropped[["comparison_id", "reason_code"]].values.tolist()
     [['c2', 'no_majority']]
     """
+    from ..engine import _pairs as _engine_pairs  # pq.scan data: decide on text keys, texts stay in the engine
+    if _engine_pairs.is_scanned(data):
+        kw = {k: v for k, v in locals().items() if k not in ("data", "_engine_pairs")}
+        return _engine_pairs.linked(build_pairs(_engine_pairs.keyed(data, kw), **kw), data)
     guards = (guards,) if isinstance(guards, str) else tuple(guards)
     _validate(data, label, min_agreement, min_judgments, ties, policy, margin, flagged, guards,
               near_identical_threshold, near_duplicate_threshold, max_tokens, tokenizer,
