@@ -16,11 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
-from ._counts import count_matrix, metric_matrix, patterns
+from ._counts import count_matrix, metric_matrix
 from ._family import family, weight_matrix
 from .alpha import alpha_from_coincidences
 
-__all__ = ["block", "pattern_coincidences"]
+__all__ = ["block", "block_table", "canonical_patterns", "marginals_from_table", "pattern_coincidences"]
 
 _MAX_CELLS = 20_000_000  # B x P x V^2 doubles per chunk of resamples
 
@@ -57,8 +57,26 @@ def _weighted_jackknife(alphas: np.ndarray, weights: np.ndarray) -> float:
     return (n - 1.0) / n * float((weights[ok] * (alphas[ok] - mean) ** 2).sum())
 
 
-def _two_way_jackknife_var(unit: np.ndarray, value: np.ndarray, rater: np.ndarray, all_patterns: np.ndarray,
-                           unit_pattern: np.ndarray, n_cat: int, total: np.ndarray,
+def canonical_patterns(pats: np.ndarray) -> np.ndarray:
+    """Return the order that sorts distinct count patterns as :func:`~._counts.patterns` does.
+
+    One integer key ``sum_c n_c * top**c`` (``top`` = largest count + 1) when
+    it fits in 62 bits, else lexicographic order of the count vectors; both
+    the in-memory and the engine reductions go through this, so the
+    bootstrap sees the patterns in one order.
+    """
+    if not len(pats):
+        return np.zeros(0, dtype=np.int64)
+    v = pats.shape[1]
+    top = int(pats.max()) + 1
+    if v * np.log2(max(top, 2)) < 62:
+        key = (pats.astype(np.int64) * np.asarray(top, dtype=np.int64) ** np.arange(v, dtype=np.int64)).sum(axis=1)
+        return np.argsort(key, kind="stable")
+    return np.lexsort(pats.T[::-1])
+
+
+def _two_way_jackknife_var(pats: np.ndarray, mult: np.ndarray, row_pat: np.ndarray, rater: np.ndarray,
+                           value: np.ndarray, count: np.ndarray, n_cat: int, total: np.ndarray,
                            alpha_of: Callable[[np.ndarray], np.ndarray], perm: np.ndarray | None) -> float:
     """Two-way (units x raters) jackknife variance of alpha, exact and vectorized.
 
@@ -70,7 +88,7 @@ def _two_way_jackknife_var(unit: np.ndarray, value: np.ndarray, rater: np.ndarra
     of a unit changes its coincidences by the difference of its pattern's
     contribution with and without that value, which depends only on the
     (pattern, value) pair, so the change is computed once per distinct pair
-    and summed per rater with ``np.bincount``.
+    and summed per rater from the (rater, pattern, value, count) table.
     """
     codes, inv = np.unique(rater, return_inverse=True)
     n_r = len(codes)
@@ -84,21 +102,18 @@ def _two_way_jackknife_var(unit: np.ndarray, value: np.ndarray, rater: np.ndarra
         return (d3 + d3[:, perm][:, :, perm]).reshape(len(d), -1)
 
     # units: leaving a unit out removes its pattern's whole contribution
-    used_units, unit_rows = np.unique(unit, return_counts=True)
-    pats_of_units, n_units_per_pat = np.unique(unit_pattern[used_units], return_counts=True)
-    v_units = _weighted_jackknife(
-        alpha_of(total[None, :] - sym(pattern_coincidences(all_patterns[pats_of_units].astype(float)))),
-        n_units_per_pat.astype(float))
+    v_units = _weighted_jackknife(alpha_of(total[None, :] - sym(pattern_coincidences(pats))), mult.astype(float))
     # judgments and raters: the change of one value, per distinct (pattern, value) pair
-    key = unit_pattern[unit] * n_cat + value
-    pairs, row_pair, pair_rows = np.unique(key, return_inverse=True, return_counts=True)
-    full = all_patterns[pairs // n_cat].astype(float)
+    pairs, row_pair = np.unique(row_pat * n_cat + value, return_inverse=True)
+    row_pair = row_pair.ravel()
+    pair_rows = np.bincount(row_pair, weights=count, minlength=len(pairs))
+    full = pats[pairs // n_cat].astype(float)
     reduced = full.copy()
     reduced[np.arange(len(pairs)), pairs % n_cat] -= 1.0
     delta = sym(pattern_coincidences(full) - pattern_coincidences(reduced))  # (distinct pairs, V*V)
-    v_judgments = _weighted_jackknife(alpha_of(total[None, :] - delta), pair_rows.astype(float))
-    per_rater = np.column_stack([np.bincount(inv, weights=delta[row_pair, c], minlength=n_r)
-                                 for c in range(delta.shape[1])])  # loop over the V*V cells, not rows
+    v_judgments = _weighted_jackknife(alpha_of(total[None, :] - delta), pair_rows)
+    by_rater = sp.csr_matrix((count.astype(float), (inv.ravel(), row_pair)), shape=(n_r, len(pairs)))
+    per_rater = np.asarray(by_rater @ delta)
     v_raters = _weighted_jackknife(alpha_of(total[None, :] - per_rater), np.ones(n_r))
     if not np.isfinite(v_units + v_raters + v_judgments):
         return np.nan
@@ -110,6 +125,30 @@ def block(
     value: np.ndarray,
     n_cat: int,
     *,
+    rater: np.ndarray | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Return one row per coefficient for integer-coded (unit, value) ratings, one per unit and rater.
+
+    Builds the (rater, pattern, value, count) table and calls
+    :func:`block_table` (see there for the options).
+    """
+    from ..engine.reductions.votes import table_from_arrays
+
+    r = np.zeros(len(unit), dtype=np.int64) if rater is None else rater
+    t = table_from_arrays(unit, r, value, n_cat=n_cat)
+    cols = [f"n{c}" for c in range(n_cat)]
+    return block_table(t[cols].to_numpy(), t["rater"].to_numpy(), t["value"].to_numpy(), t["count"].to_numpy(),
+                       n_cat, use_rater=rater is not None, **options)
+
+
+def block_table(
+    row_patterns: np.ndarray,
+    rater: np.ndarray,
+    value: np.ndarray,
+    count: np.ndarray,
+    n_cat: int,
+    *,
     level: str | Callable[..., Any],
     numeric: np.ndarray | None,
     family_kinds: tuple[str, ...],
@@ -118,9 +157,15 @@ def block(
     rng: np.random.Generator,
     pooled_marginals: np.ndarray | None = None,
     perm: np.ndarray | None = None,
-    rater: np.ndarray | None = None,
+    use_rater: bool = True,
 ) -> list[dict[str, Any]]:
-    """Return one row per coefficient for integer-coded (unit, value) ratings.
+    """Return one row per coefficient from a (pattern, rater, value, count) table.
+
+    Each row says: ``count`` judgments by ``rater`` with value ``value`` sit
+    in units whose value counts are ``row_patterns`` (one row of length
+    ``n_cat``). Units per pattern are the pattern's total count divided by
+    its size. :func:`prefqa.engine.reductions.votes.first_votes` gives this
+    table for choices, in memory or from an engine.
 
     ``pooled_marginals`` (coincidence marginals of the whole data) makes alpha
     use the pooled expected disagreement, as ``by=`` strata do.
@@ -132,19 +177,32 @@ def block(
     patterns (and so the bootstrap over units) are those of the data as given,
     and ``pooled_marginals`` must then be symmetrised too.
 
-    ``rater`` (integer rater codes of the same rows, one value per unit and
-    rater) adds the raters as a second source of sampling variance: with at
-    least :data:`MIN_JACKKNIFE_RATERS` raters, alpha's SE is the two-way
-    (units x raters) jackknife of :func:`_two_way_jackknife_var` and its
-    interval is normal on that SE (``se_method`` ``'two_way_jackknife'``).
-    With fewer raters (or without ``rater``) the unit bootstrap treats the
-    raters as fixed, and the caller says so.
+    ``use_rater`` adds the raters as a second source of sampling variance:
+    with at least :data:`MIN_JACKKNIFE_RATERS` raters, alpha's SE is the
+    two-way (units x raters) jackknife of :func:`_two_way_jackknife_var` and
+    its interval is normal on that SE (``se_method`` ``'two_way_jackknife'``).
+    With fewer raters (or without them) the unit bootstrap treats the raters
+    as fixed, and the caller says so.
     """
-    n_slots = int(unit.max()) + 1 if len(unit) else 0  # unit codes need not be dense
-    counts = count_matrix(unit, value, n_slots, n_cat)
-    all_patterns, all_mult, unit_pattern = patterns(counts)
-    rated = all_patterns.sum(axis=1) > 0          # drop the all-zero pattern of unused unit codes
-    pats, mult = all_patterns[rated].astype(float), all_mult[rated]
+    row_patterns = np.asarray(row_patterns, dtype=np.int64).reshape(-1, n_cat)
+    count = np.asarray(count, dtype=np.int64)
+    keep = row_patterns.sum(axis=1) > 0
+    row_patterns, rater, value, count = row_patterns[keep], np.asarray(rater)[keep], np.asarray(value)[keep], \
+        count[keep]
+    if len(row_patterns):
+        uniq, row_pat = np.unique(row_patterns, axis=0, return_inverse=True)
+        order = canonical_patterns(uniq)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        pats_int = uniq[order]
+        row_pat = rank[row_pat.ravel()]
+        size = pats_int.sum(axis=1)
+        mult = np.bincount(row_pat, weights=count, minlength=len(pats_int)) // size
+        mult = np.rint(mult).astype(np.int64)
+    else:
+        pats_int, row_pat, mult = np.zeros((0, n_cat), dtype=np.int64), np.zeros(0, dtype=np.int64), \
+            np.zeros(0, dtype=np.int64)
+    pats = pats_int.astype(float)
     n_units = int(mult.sum())
     m = pats.sum(axis=1)
     n_pairable = int(mult[m >= 2].sum())
@@ -153,7 +211,7 @@ def block(
         q3 = q.reshape(len(pats), n_cat, n_cat)
         q = (q3 + q3[:, perm][:, :, perm]).reshape(len(pats), -1)
     rows: list[dict[str, Any]] = []
-    base = {"n": n_pairable, "n_units": n_units, "n_ratings": len(unit)}
+    base = {"n": n_pairable, "n_units": n_units, "n_ratings": int(count.sum())}
 
     def alpha_of(o_flat: np.ndarray) -> np.ndarray:
         o = o_flat.reshape(o_flat.shape[:-1] + (n_cat, n_cat))
@@ -188,9 +246,9 @@ def block(
     lo, hi = _percentile_ci(draws_alpha, confidence_level)
     boot_se = float(np.nanstd(draws_alpha, ddof=1)) if np.isfinite(draws_alpha).sum() > 1 else np.nan
     se_method = "bootstrap"
-    if rater is not None and n_pairable and np.isfinite(boot_se):
-        jack = _two_way_jackknife_var(unit, value, rater, all_patterns, unit_pattern, n_cat, mult @ q, alpha_of,
-                                      perm)
+    if use_rater and n_pairable and np.isfinite(boot_se):
+        jack = _two_way_jackknife_var(pats_int, mult, row_pat, rater, value, count.astype(float), n_cat,
+                                      mult @ q, alpha_of, perm)
         if np.isfinite(jack):
             boot_se = float(np.sqrt(jack))
             z = stats.norm.ppf(0.5 + confidence_level / 2.0)
@@ -205,6 +263,15 @@ def block(
                      "std_error": float(res["std_error"]), "se_method": "gwet_linearised",
                      "ci_low": lo, "ci_high": hi, **base})
     return rows
+
+
+def marginals_from_table(row_patterns: np.ndarray, value: np.ndarray, count: np.ndarray, n_cat: int,
+                         perm: np.ndarray | None = None) -> np.ndarray:
+    """Coincidence marginals ``n_c`` (pairable values per category) from a (pattern, value, count) table."""
+    pairable = np.asarray(row_patterns).reshape(-1, n_cat).sum(axis=1) >= 2
+    nc = np.bincount(np.asarray(value)[pairable], weights=np.asarray(count, dtype=float)[pairable],
+                     minlength=n_cat)
+    return nc + nc[perm] if perm is not None else nc
 
 
 def coincidence_marginals(unit: np.ndarray, value: np.ndarray, n_cat: int,

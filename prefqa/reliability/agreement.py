@@ -11,13 +11,13 @@ import pandas as pd
 
 from .._types import RngLike, as_generator
 from ..errors import InsufficientDataError, SchemaError
+from ..engine import ScannedData
 from ..schema import PreferenceData
-from ._boot import MIN_JACKKNIFE_RATERS, block, coincidence_marginals
-from .intra import intra_rater
+from ._boot import block
+from ._choice import pair_rows, reason
 
 __all__ = ["AgreementResult", "agreement"]
 
-_FAMILY = ("fleiss_kappa", "gwet_ac", "brennan_prediger", "percent_agreement")
 _COLUMNS = ["stratum", "target", "coefficient", "level", "estimate", "std_error", "se_method",
             "ci_low", "ci_high", "n", "n_units", "n_ratings", "reason"]
 
@@ -115,13 +115,13 @@ class AgreementResult:
 
 _ORIENTATIONS = ("symmetric", "as_stored")
 _EXPECTED = ("pooled", "within")
-_CHOICE_LABELS = ("a", "b", "tie")
 
 
 def _validate(data: Any, level: Any, n_resamples: Any, confidence_level: Any, by: Any, orientation: Any,
               expected: Any) -> tuple[str, ...] | None:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData (see prefqa.read); got {type(data).__name__}.")
+    if not isinstance(data, PreferenceData | ScannedData):
+        raise SchemaError("`data` must be a PreferenceData (see prefqa.read) or a ScannedData (pq.scan); got "
+                          f"{type(data).__name__}.")
     if level is not None and level not in ("ordinal", "interval"):
         raise SchemaError(
             f"`level` sets how ratings are read and must be 'ordinal', 'interval' or None; got {level!r}. "
@@ -138,13 +138,16 @@ def _validate(data: Any, level: Any, n_resamples: Any, confidence_level: Any, by
     if by is None:
         return None
     cols = (by,) if isinstance(by, str) else tuple(by)
-    missing = [c for c in cols if c not in data.judgments.columns]
+    have = list(data.columns) if isinstance(data, ScannedData) else list(data.judgments.columns)
+    missing = [c for c in cols if c not in have]
     if missing:
-        raise SchemaError(f"`by` names column(s) {missing} not in the judgments; found {list(data.judgments.columns)}.")
+        raise SchemaError(f"`by` names column(s) {missing} not in the judgments; found {have}.")
     return cols
 
 
-def _has_rating_pairs(data: PreferenceData) -> bool:
+def _has_rating_pairs(data: PreferenceData | ScannedData) -> bool:
+    if isinstance(data, ScannedData):
+        return False
     r = data.ratings
     if r is None or not len(r):
         return False
@@ -152,71 +155,8 @@ def _has_rating_pairs(data: PreferenceData) -> bool:
     return bool(ok.any()) and bool(r.loc[ok, "response_id"].duplicated().any())
 
 
-def _reason(row: dict[str, Any], n_used_cats: int) -> str:
-    if np.isfinite(row["estimate"]):
-        return ""
-    if row["n"] == 0:
-        return "no unit with 2 or more judgments"
-    if n_used_cats <= 1:
-        return "a single category in use: chance agreement is total (prevalence); see gwet_ac1 and percent_agreement"
-    return "undefined"
-
-
-def _choice_categories(choice: np.ndarray, orientation: str,
-                       categories: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None]:
-    """Map oriented choice codes (0 first won, 1 second won, 2 tie) onto the category set in use.
-
-    Returns the re-coded values, the category labels and the mirror
-    permutation (swap of 'a' and 'b') for ``orientation="symmetric"``.
-    """
-    present = np.bincount(choice, minlength=3)[:3] > 0
-    if categories is not None:
-        cats = [categories] if isinstance(categories, str) else list(categories)
-        bad = [c for c in cats if c not in _CHOICE_LABELS]
-        if bad or len(set(cats)) != len(cats) or not cats:
-            raise SchemaError(
-                f"`categories` lists choice categories, a subset of {list(_CHOICE_LABELS)} without repeats "
-                f"('a' = the comparison's first response won); got {categories!r}."
-            )
-        idx = sorted(_CHOICE_LABELS.index(c) for c in cats)
-        unused = [(_CHOICE_LABELS[i], int((choice == i).sum())) for i in range(3) if present[i] and i not in idx]
-        if unused:
-            raise SchemaError(
-                f"`categories`={cats!r} leaves out choices that occur: "
-                + ", ".join(f"{n} x {lab!r}" for lab, n in unused) + ". Add them, or pass categories=None "
-                "to take the categories from the data."
-            )
-        if orientation == "symmetric" and (0 in idx) != (1 in idx):
-            raise SchemaError(
-                "orientation='symmetric' counts every comparison in both orientations, so `categories` must "
-                f"hold both 'a' and 'b' or neither; got {cats!r}. Use orientation='as_stored' otherwise."
-            )
-    else:
-        if orientation == "symmetric" and (present[0] or present[1]):
-            present[:2] = True
-        idx = [int(i) for i in np.flatnonzero(present)]
-    remap = np.full(3, -1, dtype=np.int64)
-    remap[idx] = np.arange(len(idx))
-    perm = None
-    if orientation == "symmetric":
-        perm = np.arange(len(idx))
-        if 0 in idx and 1 in idx:
-            perm[[remap[0], remap[1]]] = perm[[remap[1], remap[0]]]
-    return remap[choice], tuple(_CHOICE_LABELS[i] for i in idx), perm
-
-
-def _strength_target(strength: np.ndarray, orientation: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    ok = np.isfinite(strength)
-    vals = strength[ok]
-    cats = np.unique(np.r_[vals, -vals]) if orientation == "symmetric" else np.unique(vals)
-    out = np.full(len(strength), -1, dtype=np.int64)
-    out[ok] = np.searchsorted(cats, vals)
-    perm = np.searchsorted(cats, -cats) if orientation == "symmetric" else None
-    return out, cats.astype(float), perm
-
-
 def agreement(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     level: str | None = None,
     n_resamples: int = 1000,
@@ -231,8 +171,10 @@ def agreement(
 
     Parameters
     ----------
-    data : PreferenceData
-        Judgments with annotator ids, and/or ratings (``data.ratings``) with
+    data : PreferenceData or ScannedData
+        Judgments with annotator ids (in memory, or kept in an engine by
+        :func:`prefqa.scan`: the same numbers, from vote-pattern reductions
+        computed in SQL), and/or ratings (``data.ratings``) with
         annotator ids: ratings-only data (no pairs) gets the reliability of
         the scores.
     level : {'ordinal', 'interval'}, optional
@@ -311,10 +253,11 @@ def agreement(
     rows: list[dict[str, Any]] = []
     warns: list[str] = []
     ratings_ok = _has_rating_pairs(data)
-    pairs = _pair_rows(data, by_cols, expected, orientation, categories, int(n_resamples), float(confidence_level),
+    pairs = pair_rows(data, by_cols, expected, orientation, categories, int(n_resamples), float(confidence_level),
                        gen, ratings_ok, warns)
     rows.extend(pairs["rows"])
-    rows.extend(_rating_rows(data, level, int(n_resamples), float(confidence_level), gen))
+    if isinstance(data, PreferenceData):
+        rows.extend(_rating_rows(data, level, int(n_resamples), float(confidence_level), gen))
     table = pd.DataFrame(rows).reindex(columns=_COLUMNS)
     for r in table.itertuples():
         if r.reason and r.stratum == "all" and r.coefficient == "krippendorff_alpha":
@@ -327,95 +270,6 @@ def agreement(
         n_repeats=pairs["n_repeats"], n_without_annotator=pairs["n_without"], warnings=tuple(warns),
         orientation=orientation, expected=expected, categories=pairs["categories"],
     )
-
-
-def _no_pairs(data: PreferenceData, ratings_ok: bool, message: str, warns: list[str]) -> dict[str, Any]:
-    if not ratings_ok:
-        if data.n_ratings:
-            message += (" The ratings table has no response rated by 2 or more annotators either, so no "
-                        "reliability can be computed; collect overlapping ratings.")
-        raise InsufficientDataError(message)
-    if data.n_judgments:
-        warns.append(message.split(". ")[0] + ": only the ratings' reliability is reported.")
-    has_ann = data.codes("annotator_id")[0] >= 0 if data.n_judgments else np.zeros(0, dtype=bool)
-    intra = pd.DataFrame({"coefficient": ["krippendorff_alpha", "percent_agreement"],
-                          "level": ["nominal", "nominal"], "estimate": [np.nan, np.nan], "n": [0, 0]})
-    return {"rows": [], "intra": intra, "n_used": 0, "n_used_judgments": 0, "n_repeats": 0,
-            "n_without": int((~has_ann).sum()), "categories": ()}
-
-
-def _pair_rows(data: PreferenceData, by_cols: tuple[str, ...] | None, expected: str, orientation: str,
-               categories: Sequence[str] | None, n_resamples: int, confidence_level: float,
-               gen: np.random.Generator, ratings_ok: bool, warns: list[str]) -> dict[str, Any]:
-    """Coefficients of the choices (and strength), overall and per stratum."""
-    if not data.n_judgments or not data.has_annotators:
-        return _no_pairs(data, ratings_ok, (
-            f"reliability needs annotator ids, but all {data.n_judgments:,} judgments have a "
-            "missing `annotator_id` (typical of TRL/HH/OpenAI rows). Load data that names its annotators, "
-            "or ratings with annotator ids (pq.icc for their intraclass correlations)."), warns)
-    j = data.judgments
-    comp, _ = data.codes("comparison_id")
-    ann, _ = data.codes("annotator_id")
-    raw_choice = data.oriented_choice().astype(np.int64)
-    has_ann = ann >= 0
-    key = np.where(has_ann, comp * (int(ann.max()) + 1) + ann, -1 - np.arange(len(comp)))
-    _, first, group = np.unique(key, return_index=True, return_inverse=True)  # one sort, reused below
-    keep = np.zeros(len(j), dtype=bool)
-    keep[first] = True
-    keep &= has_ann
-    n_repeats = int(has_ann.sum() - keep.sum())
-    n_per = np.bincount(comp[keep], minlength=int(comp.max()) + 1)
-    n_used = int((n_per >= 2).sum())
-    if n_used == 0:
-        return _no_pairs(data, ratings_ok, (
-            f"agreement needs at least one comparison judged by 2 or more annotators; got 0 of "
-            f"{data.n_comparisons:,} comparisons ({int(keep.sum()):,} judgments with annotator ids). "
-            "Collect overlapping judgments."), warns)
-    choice, cats, perm = _choice_categories(raw_choice[keep], orientation, categories)
-    n_raters = int(np.unique(ann[keep]).size)
-    if n_raters < MIN_JACKKNIFE_RATERS:
-        warns.append(f"only {n_raters} annotators: alpha's interval resamples comparisons and treats these "
-                     f"annotators as fixed (annotator sampling variance needs about {MIN_JACKKNIFE_RATERS}).")
-    choice_all = np.full(len(j), -1, dtype=np.int64)
-    choice_all[keep] = choice
-    rows: list[dict[str, Any]] = []
-    strata: list[tuple[str, np.ndarray]] = [("all", keep)]
-    if by_cols:
-        # one label per stratum, built from group codes (no per-row string joins)
-        frame = j[list(by_cols)].astype("string").fillna("<NA>")
-        code, keys = pd.MultiIndex.from_frame(frame).factorize(sort=True)
-        for g, key in enumerate(keys):
-            mask = keep & (code == g)
-            if mask.any():
-                strata.append((" | ".join(map(str, key)), mask))
-    targets: list[tuple[str, np.ndarray, Any, Any, tuple[str, ...], Any, int]] = [
-        ("choice", choice_all, "nominal", None, _FAMILY, perm, len(cats))]
-    strength = data.oriented_strength()
-    if strength is not None and np.isfinite(strength[keep]).any():
-        s_val, s_cats, s_perm = _strength_target(np.where(keep, strength, np.nan), orientation)
-        targets.append(("strength", s_val, "ordinal", s_cats, (), s_perm, len(s_cats)))
-    for name, val, lv, numeric, kinds, tperm, n_cat in targets:
-        pooled = None
-        if expected == "pooled" and by_cols:
-            ok = keep & (val >= 0)
-            pooled = coincidence_marginals(comp[ok], val[ok], n_cat, tperm)
-        for stratum, mask in strata:
-            m = mask & (val >= 0)
-            if not m.any():
-                continue
-            used = np.bincount(val[m], minlength=n_cat) > 0
-            if tperm is not None:
-                used |= used[tperm]
-            for row in block(comp[m], val[m], n_cat, level=lv, numeric=numeric, family_kinds=kinds,
-                             n_resamples=n_resamples, confidence_level=confidence_level, rng=gen,
-                             pooled_marginals=None if stratum == "all" else pooled, perm=tperm,
-                             rater=ann[m]):
-                row.update(stratum=stratum, target=name, reason=_reason(row, int(used.sum())))
-                rows.append(row)
-    intra, _ = intra_rater(comp[has_ann], ann[has_ann], raw_choice[has_ann], n_cat=3, groups=group[has_ann],
-                           perm=np.array([1, 0, 2]) if orientation == "symmetric" else None)
-    return {"rows": rows, "intra": intra, "n_used": n_used, "n_used_judgments": int(keep.sum()),
-            "n_repeats": n_repeats, "n_without": int((~has_ann).sum()), "categories": cats}
 
 
 def _rating_rows(data: PreferenceData, level: str, n_resamples: int, confidence_level: float,
@@ -441,6 +295,6 @@ def _rating_rows(data: PreferenceData, level: str, n_resamples: int, confidence_
                          numeric=np.asarray(cats, dtype=float), family_kinds=(), n_resamples=n_resamples,
                          confidence_level=confidence_level, rng=gen):
             row.update(stratum="all", target=f"rating:{asp}",
-                       reason=_reason(row, len(cats)))
+                       reason=reason(row, len(cats)))
             rows.append(row)
     return rows
