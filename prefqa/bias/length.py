@@ -27,8 +27,9 @@ import pandas as pd
 from scipy import stats
 
 from .._types import ConfidenceInterval
+from ..engine import ScannedData
+from ..engine.reductions.bias import coded_preference_data, judgment_codes
 from ..errors import InsufficientDataError, PrefqaWarning, SchemaError
-from ..features import judgment_features
 from ..schema import PreferenceData
 from ._common import (
     MAX_MODEL_COLUMNS,
@@ -46,6 +47,7 @@ from ._common import (
 from ._lengths import (
     clear_difference,
     comparison_majority,
+    judgment_covariates,
     judgment_lengths,
     validate_length_options,
 )
@@ -185,23 +187,24 @@ class LengthBiasResult:
 
 
 def _validate(data: Any, unit: str, min_difference: float, per: str, confidence_level: float,
-              fdr: float, divergence_threshold: float) -> PreferenceData:
+              fdr: float, divergence_threshold: float) -> Any:
     check_data(data)
     validate_length_options(unit, min_difference, per)
     check_confidence_level(confidence_level)
     check_fdr(fdr)
     if not isinstance(divergence_threshold, (int, float)) or not 0 < divergence_threshold < 1:
         raise SchemaError(f"`divergence_threshold` must be in (0, 1); got {divergence_threshold!r}.")
-    if not data.has_texts:
+    if not judgment_codes(data).has_texts:
         raise SchemaError(
             "length bias needs response texts (`response_a_id`, `response_b_id` and a `responses` "
-            "table); these judgments have none. Read the data with its response columns."
+            "table, or precomputed response lengths); these judgments have none. Read the data with its "
+            "response columns."
         )
     return data
 
 
 def length_bias(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     unit: Literal["chars", "words", "tokens"] = "chars",
     tokenizer: Callable[[str], Any] | None = None,
@@ -219,8 +222,16 @@ def length_bias(
 
     Parameters
     ----------
-    data : PreferenceData
-        Judgments with response texts.
+    data : PreferenceData or ScannedData
+        Judgments with response texts. Scanned data (``pq.scan``): the
+        per-response lengths come from ``prefqa.features.response_feature_table``
+        (precomputed columns win over texts), the integer codes and the two
+        displayed lengths per judgment are pulled as numeric arrays in scan
+        order (about 70 bytes per judgment), and every estimate equals the
+        in-memory one. The joint length-controlled BT fit runs on a
+        ``PreferenceData`` rebuilt from those codes
+        (:func:`prefqa.engine.reductions.bias.coded_preference_data`).
+        ``use_mixed_model`` needs in-memory data (or a fitted ``model``).
     unit : {'chars', 'words', 'tokens'}
         Length unit (``'tokens'`` needs ``tokenizer``).
     tokenizer : callable, optional
@@ -307,9 +318,13 @@ def length_bias(
     (True, True)
     """
     _validate(data, unit, min_difference, per, confidence_level, fdr, divergence_threshold)
+    if isinstance(data, ScannedData) and use_mixed_model and model is None:
+        raise SchemaError("`use_mixed_model=True` fits the crossed model in memory; pass a fitted model "
+                          "(model=pq.fit_preference_model(subsample)) or collect the data (data.collect()).")
+    given, data = data, judgment_codes(data)
     warn: list[str] = []
     skipped: list[str] = []
-    lengths = judgment_lengths(data, unit, tokenizer)
+    lengths = judgment_lengths(given, unit, tokenizer)
     choice = data.choice_codes()
     n_ties = int((choice == 2).sum())
 
@@ -351,7 +366,7 @@ def length_bias(
     buckets = _buckets(la, lb, longer_won, unequal, confidence_level)
 
     # ---- slope: prompt-clustered logistic GLM on non-tie judgments
-    x = judgment_features(data, ["length"], unit=unit, tokenizer=tokenizer)["length"].to_numpy()
+    x = judgment_covariates(given, ["length"], unit=unit, tokenizer=tokenizer)["length"]
     constant = "position" if data.order_known else "intercept"
     design = logistic_design(data, choice, [np.ones(data.n_judgments), x], (choice < 2) & np.isfinite(x),
                              controls=[constant], control_models=control_models, cluster=cluster)
@@ -363,7 +378,7 @@ def length_bias(
     slope, slope_se, source = glm_slope, glm_se, "glm"
     slope_ci = ConfidenceInterval(float(glm_slope - z * glm_se), float(glm_slope + z * glm_se))
     if model is not None or use_mixed_model:
-        mixed, note = mixed_length_slope(data, model, use_mixed_model, confidence_level)
+        mixed, note = mixed_length_slope(given, model, use_mixed_model, confidence_level)
         if mixed is None:
             skipped.append(note)
         else:
@@ -381,7 +396,8 @@ def length_bias(
     if design.model_labels is not None:
         ca, cb, _ = data.model_codes()
         try:
-            bt = fit_joint_bt(data, x, use, constant, confidence_level, cluster)
+            bt_data = given if isinstance(given, PreferenceData) else coded_preference_data(data)
+            bt = fit_joint_bt(bt_data, x, use, constant, confidence_level, cluster)
         except InsufficientDataError as exc:
             skipped.append(f"length-controlled win rates: {exc}")
         else:
@@ -404,7 +420,7 @@ def length_bias(
     else:
         skipped.append("length-controlled win rates: the judgments name no models (`model_a`, `model_b`)")
 
-    annotators = _annotator_table(data, unit, tokenizer, confidence_level, fdr, skipped, glm_slope)
+    annotators = _annotator_table(given, unit, tokenizer, confidence_level, fdr, skipped, glm_slope)
     warn.extend(w for w in annotators.attrs.get("warnings", ()) if w not in warn)
     return LengthBiasResult(
         unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
@@ -441,7 +457,7 @@ def _buckets(la: np.ndarray, lb: np.ndarray, longer_won: np.ndarray, unequal: np
     )
 
 
-def _annotator_table(data: PreferenceData, unit: str, tokenizer: Any, confidence_level: float, fdr: float,
+def _annotator_table(data: PreferenceData | ScannedData, unit: str, tokenizer: Any, confidence_level: float, fdr: float,
                      skipped: list[str], pooled_slope: float) -> pd.DataFrame:
     """:func:`prefqa.bias._per_annotator.annotator_length_tests` plus ``flagged`` and ``reason``."""
     table = annotator_length_tests(data, confidence_level=confidence_level, fdr=fdr, unit=unit, tokenizer=tokenizer)

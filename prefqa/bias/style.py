@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine import ScannedData
+from ..engine.reductions.bias import judgment_codes
 from ..errors import ConvergenceWarning, InsufficientDataError, SchemaError
-from ..features import FEATURE_NAMES, judgment_features
+from ..features import FEATURE_NAMES
 from ..schema import PreferenceData
 from ._common import (
     bh_qvalues,
@@ -40,6 +42,7 @@ from ._common import (
     logistic_design,
     wilson_interval,
 )
+from ._lengths import judgment_covariates
 
 __all__ = ["STYLE_FEATURES", "StyleBiasResult", "style_bias"]
 
@@ -116,14 +119,14 @@ def _validate(data: Any, features: Sequence[str], confidence_level: float, fdr: 
     if bad or not feats:
         allowed = tuple(f for f in FEATURE_NAMES if f != "length_diff")
         raise SchemaError(f"`features` must be a non-empty subset of {allowed}; got {feats!r}.")
-    if not data.has_texts:
+    if not judgment_codes(data).has_texts:
         raise SchemaError("style bias needs response texts (`response_a_id`, `response_b_id` and a "
                           "`responses` table); these judgments have none.")
     return feats
 
 
 def style_bias(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     features: Sequence[str] = STYLE_FEATURES,
     unit: str = "chars",
@@ -138,8 +141,12 @@ def style_bias(
 
     Parameters
     ----------
-    data : PreferenceData
-        Judgments with response texts.
+    data : PreferenceData or ScannedData
+        Judgments with response texts. Scanned data (``pq.scan``): the
+        per-response features come from ``prefqa.features.response_feature_table``
+        (precomputed columns win over texts), the integer codes and the two
+        displayed values per feature are pulled as numeric arrays in scan
+        order; every estimate equals the in-memory one.
     features : sequence of str
         From ``'length'``, ``'headers'``, ``'lists'``, ``'bold'``,
         ``'code_blocks'``, ``'refusal'``.
@@ -184,8 +191,8 @@ def style_bias(
     feats = _validate(data, features, confidence_level, fdr)
     if not isinstance(min_n_differ, (int, np.integer)) or min_n_differ < 1:
         raise SchemaError(f"`min_n_differ` must be a positive integer; got {min_n_differ!r}.")
-    # `unit` is a str here; judgment_features checks it against features.Unit and names the choices
-    frame = judgment_features(data, feats, unit=unit, tokenizer=tokenizer)  # type: ignore[arg-type]
+    frame = pd.DataFrame(judgment_covariates(data, feats, unit=unit, tokenizer=tokenizer))
+    data = judgment_codes(data)
     choice = data.choice_codes()
     use = (choice < 2) & np.isfinite(frame.to_numpy()).all(axis=1)
     fitted = [f for f in feats if np.nanstd(frame[f].to_numpy()[use]) > 0]

@@ -36,7 +36,7 @@ from ...errors import InsufficientDataError, SchemaError
 from ...schema import PreferenceData
 from .._scan import ScannedData
 
-__all__ = ["JudgmentCodes", "judgment_codes", "judgment_values", "labels_of", "side_values"]
+__all__ = ["JudgmentCodes", "coded_preference_data", "judgment_codes", "judgment_values", "labels_of", "side_values"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,3 +273,31 @@ def side_values(data: ScannedData, table: str, columns: Sequence[str]) -> dict[s
                    f"LEFT JOIN {table} fb ON fb.response_id = j.response_b_id ORDER BY j._row")
     return {c: (got.column(f"a_{c}").to_numpy(zero_copy_only=False).astype(np.float64),
                 got.column(f"b_{c}").to_numpy(zero_copy_only=False).astype(np.float64)) for c in columns}
+
+
+def coded_preference_data(codes: JudgmentCodes) -> PreferenceData:
+    """An in-memory ``PreferenceData`` rebuilt from integer codes, for estimators that need one.
+
+    Comparison ids become zero-padded code numbers (so their sorted order,
+    hence every code, is the engine's); annotator and model ids are the real
+    labels; choices are ``'a'``/``'b'``/``'tie'``. No response, prompt or text
+    column: use it for fits on codes and per-judgment covariates only (the
+    joint length-controlled Bradley-Terry fit of ``length_bias``). It holds
+    a few strings per judgment built in Python memory from the codes (about
+    150 bytes per judgment), never pulled from the engine.
+    """
+    width = len(str(max(codes.n_comparisons - 1, 0)))
+    comp = pd.Series(codes.comp).astype("str").str.zfill(width)
+    ann_labels = codes.annotator_labels.to_numpy(dtype=object)
+
+    def label(values: np.ndarray, labels: np.ndarray) -> pd.Series:
+        out = pd.Series(labels[np.where(values >= 0, values, 0)] if len(labels) else np.full(len(values), None),
+                        dtype="str")
+        return out.where(values >= 0)
+
+    frame = {"comparison_id": comp, "annotator_id": label(codes.ann, ann_labels),
+             "choice": pd.Series(np.array(["a", "b", "tie"], dtype=object)[codes.choice], dtype="str")}
+    if codes.ma is not None and codes.mb is not None and codes.model_labels is not None:
+        names = codes.model_labels.to_numpy(dtype=object)
+        frame["model_a"], frame["model_b"] = label(codes.ma, names), label(codes.mb, names)
+    return PreferenceData(pd.DataFrame(frame), order_known=codes.order_known)
