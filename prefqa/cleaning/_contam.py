@@ -212,7 +212,9 @@ def _word_hashes(norm: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     ids = enc.indices.to_numpy()
     owner = np.repeat(np.arange(len(norm)), np.diff(offsets))
     keep = (vocab != "")[ids] if len(ids) else np.zeros(0, dtype=bool)
-    wh = pd.util.hash_array(vocab, categorize=False).astype(np.uint64)[ids[keep]] if len(ids) else np.zeros(0, np.uint64)
+    if not len(ids):
+        return np.zeros(0, np.uint64), np.zeros(len(norm), dtype=np.int64)
+    wh = pd.util.hash_array(vocab, categorize=False).astype(np.uint64)[ids[keep]]
     return wh, np.bincount(owner[keep], minlength=len(norm))
 
 

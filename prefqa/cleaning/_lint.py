@@ -41,7 +41,8 @@ LINT_REASONS: dict[str, str] = {
     "identical": "the two responses are identical after whitespace normalisation",
     "truncation_identical": "the two responses become identical after truncation to `max_tokens` (as TRL truncates)",
     "prompt_too_long": "the prompt alone has more than `max_prompt_tokens` tokens (the trainer keeps only its end)",
-    "contradictory_duplicate": "the same prompt and the same two responses are labelled both ways in different comparisons",
+    "contradictory_duplicate": ("the same prompt and the same two responses are labelled both ways in different "
+                                "comparisons"),
     "response_repeats_prompt": "a response repeats the whole prompt verbatim",
     "control_characters": "a text holds control characters (other than tab and newline)",
     "mojibake": "a text looks mis-decoded (UTF-8 read as cp1252 / Latin-1, or U+FFFD)",
@@ -277,8 +278,8 @@ def lint(
             has_p = np.flatnonzero(pp >= 0)
             lens = token_lengths(encode, ptext, pp[has_p])
             long = lens > int(max_prompt_tokens)
-            add(has_p[long], "prompt", "prompt_too_long", None,
-                (" (" + pd.Series(lens[long]).astype("str") + f" tokens > {int(max_prompt_tokens)})").to_numpy(dtype=object))
+            note = " (" + pd.Series(lens[long]).astype("str") + f" tokens > {int(max_prompt_tokens)})"
+            add(has_p[long], "prompt", "prompt_too_long", None, note.to_numpy(dtype=object))
     _contradictions(data, c, texts, ptext, pp, p1, p2, ~missing, add)
     _repeats(ptext, pp, texts, p1, p2, alive, add)
     for fld, tab, pos_arr in (("prompt", ptext, [pp]), ("response", texts, [p1, p2])):
@@ -314,8 +315,9 @@ def _contradictions(data, c, texts, ptext, pp, p1, p2, usable, add) -> None:
     # name the first comparison labelled the other way
     g = ["p", "k1", "k2"]
     big = np.iinfo(np.int64).max
-    first_1 = bad.assign(r=np.where(bad["w"] == bad["k1"], bad["row"], big)).groupby(g, sort=False)["r"].transform("min")
-    first_2 = bad.assign(r=np.where(bad["w"] == bad["k2"], bad["row"], big)).groupby(g, sort=False)["r"].transform("min")
+    first_1 = bad.assign(r=np.where(bad["w"] == bad["k1"], bad["row"], big)).groupby(g, sort=False)["r"]
+    first_2 = bad.assign(r=np.where(bad["w"] == bad["k2"], bad["row"], big)).groupby(g, sort=False)["r"]
+    first_1, first_2 = first_1.transform("min"), first_2.transform("min")
     mate = np.where(bad["w"].to_numpy() == bad["k1"].to_numpy(), first_2.to_numpy(), first_1.to_numpy())
     cid = c["comparison_id"].astype("str").to_numpy(dtype=object)
     detail = (" (labelled the other way in " + pd.Series(cid[mate], dtype="str") + ")").to_numpy(dtype=object)

@@ -51,7 +51,8 @@ _CHUNK = 200_000
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 # UTF-8 read as cp1252 / latin-1: a lead byte (U+00C2-U+00DF, or U+00E2 followed by the euro sign)
 # shown as a Latin-1 letter, then a continuation byte shown as a cp1252 symbol; or U+FFFD.
-_CONT = "\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
+_CONT = ("\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+         "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122")
 _MOJIBAKE = f"[\u00c2-\u00df][{_CONT}]|\u00e2\u20ac[{_CONT}]|\ufffd"
 
 
@@ -243,8 +244,9 @@ def truncated_equal(
         same = [r_toks[a][:b] == r_toks[c][:b] if b > 0 else True
                 for a, c, b in zip(li.tolist(), ri.tolist(), room)]
     else:  # keep_end: the last max_tokens ids of prompt + completion
-        same = [((p_cut[p] if h else []) + r_toks[a])[-max_tokens:] == ((p_cut[p] if h else []) + r_toks[c])[-max_tokens:]
-                for p, h, a, c in zip(pc_ids, hp, li.tolist(), ri.tolist())]
+        heads = [p_cut[p] if h else [] for p, h in zip(pc_ids, hp)]
+        same = [(q + r_toks[a])[-max_tokens:] == (q + r_toks[c])[-max_tokens:]
+                for q, a, c in zip(heads, li.tolist(), ri.tolist())]
     return np.asarray(same, dtype=bool), p_len
 
 

@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._guards import (
-    duplicate_mask, identical_mask, jaccard_word_bigrams, near_duplicate_mask, text_codes, truncation_mask,
+    blank_mask, duplicate_mask, identical_mask, jaccard_word_bigrams, near_duplicate_mask, text_codes,
+    truncation_mask,
 )
 from ._result import PAIR_COLUMNS, REASONS
 
@@ -80,8 +81,7 @@ def apply_guards(u: dict, reason: np.ndarray, detail: np.ndarray, guards: tuple[
 
     arr = text_array(texts)
     if "empty" in guards:
-        blank = (pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
-                 | pc.utf8_is_space(arr).fill_null(True).to_numpy(zero_copy_only=False))
+        blank = blank_mask(arr)
         idx = np.flatnonzero(alive())
         reason[idx[blank[cpos[idx]] | blank[rpos[idx]]]] = "empty"
     if "identical" in guards:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
 from ._assemble import apply_guards, frames, positions, take
 from ._balance import balance_lengths, cap_per_prompt
+from ._cleaning import apply_cleaning, cleaning_inputs
 from ._guards import DEFAULT_GUARDS, OPTIONAL_GUARDS, text_codes
 from ._policies import POLICIES, check_rated_prompts, rated_candidates
 from ._result import PairSet, check_accounting
@@ -80,8 +82,10 @@ def _validate(data: Any, label: str, min_agreement: float, min_judgments: int, t
                 "the 'truncation' guard needs both `tokenizer` (a callable text -> token ids, or an "
                 f"object with .encode) and `max_tokens`; got tokenizer={tokenizer!r}, max_tokens={max_tokens!r}."
             )
-        if not callable(tokenizer) and not callable(getattr(tokenizer, "encode", None)):
-            raise SchemaError(f"`tokenizer` must be callable or have .encode; got {type(tokenizer).__name__}.")
+        if (not callable(tokenizer) and not callable(getattr(tokenizer, "encode", None))
+                and not isinstance(tokenizer, (str, os.PathLike))):
+            raise SchemaError(f"`tokenizer` must be callable, have .encode, or be a path to a local tokenizer.json; "
+                              f"got {type(tokenizer).__name__}.")
         if int(max_tokens) != max_tokens or max_tokens < 1:
             raise SchemaError(f"`max_tokens` must be a positive integer; got {max_tokens!r}.")
     elif tokenizer is not None or max_tokens is not None:
@@ -297,6 +301,9 @@ def build_pairs(
     flagged: Literal["keep", "drop", "downweight"] = "keep",
     annotator_flags: pd.DataFrame | Sequence[str] | None = None,
     prompt_flags: pd.DataFrame | Sequence[str] | None = None,
+    suspect_labels: Any = None,
+    suspect_action: Literal["drop", "flip", "downweight", "keep"] = "drop",
+    contamination: Any = None,
     guards: Sequence[str] = DEFAULT_GUARDS,
     near_identical_threshold: float = 0.9,
     near_duplicate_threshold: float = 0.9,
@@ -358,6 +365,20 @@ def build_pairs(
         ``pq.annotator_table`` / ``pq.flag_prompts`` (rows with ``flagged``
         true, indexed by id) or the flagged ids themselves (``()`` for none).
         Default: computed here when ``flagged`` is not ``'keep'``.
+    suspect_labels : LabelIssues, DataFrame or sequence of str, optional
+        Precomputed ``pq.label_issues(data, ...)`` (or its ``.to_frame()``,
+        or the flagged comparison ids): the comparisons whose label is
+        probably wrong.
+    suspect_action : {'drop', 'flip', 'downweight', 'keep'}
+        What to do with them (``prefqa.pairs._cleaning``): drop them
+        (``suspect_label``); swap chosen and rejected (``flipped`` column,
+        counted as ``flipped_suspect_label`` in the manifest, ``p_chosen``
+        becomes ``p_label_wrong``); keep them at ``weight`` 0.5 with
+        ``p_chosen`` shrunk halfway to 0.5; or keep them and only count them.
+    contamination : ContaminationResult, DataFrame or sequence of str, optional
+        Precomputed ``pq.contamination(data, benchmarks)`` (or a table with
+        ``prompt_id``, or the prompt ids): their comparisons are dropped
+        (``contaminated``, naming the benchmark row).
     guards : sequence of str
         Default ``('empty', 'identical', 'duplicate')``; add
         ``'near_identical'``, ``'near_duplicate'``, ``'truncation'`` (see
@@ -366,8 +387,12 @@ def build_pairs(
         Word-bigram Jaccard similarity at or above which a pair is dropped.
     max_tokens : int, optional
         Token budget of prompt + response for the ``'truncation'`` guard.
-    tokenizer : callable or object with ``.encode``, optional
-        Maps a text to a sequence of token ids (for ``'truncation'``).
+    tokenizer : callable, object with ``.encode``, or path, optional
+        Maps a text to a sequence of token ids (for ``'truncation'``); a
+        path is a local ``tokenizer.json`` (the ``tokenizers`` package).
+        The guard keeps the first ``max_tokens`` tokens of prompt + response
+        (TRL's ``truncation_mode='keep_start'``); ``pq.lint`` reports the same
+        pairs and also models ``keep_end`` and ``max_prompt_tokens``.
     length_balance : bool or {'subsample', 'reweight'}
         Balance P(chosen is longer) to 0.5 +/- ``length_tolerance`` within
         ``n_length_buckets`` buckets of length (``True`` = subsample);
@@ -413,6 +438,7 @@ def build_pairs(
         kw = {k: v for k, v in locals().items() if k not in ("data", "_engine_pairs")}
         return _engine_pairs.linked(build_pairs(_engine_pairs.keyed(data, kw), **kw), data)
     guards = (guards,) if isinstance(guards, str) else tuple(guards)
+    suspects, contaminated = cleaning_inputs(suspect_labels, suspect_action, contamination, policy)
     _validate(data, label, min_agreement, min_judgments, ties, policy, margin, flagged, guards,
               near_identical_threshold, near_duplicate_threshold, max_tokens, tokenizer,
               length_balance, length_tolerance, n_length_buckets, max_pairs_per_prompt,
@@ -428,10 +454,14 @@ def build_pairs(
         u, reason = _rated_units(data, policy, margin, excl_a | (flag_a if flagged == "drop" else set()),
                                        excl_p | (flag_p if flagged == "drop" else set()), gen)
         n_input, unit = len(reason), "candidate"
+    n_u = len(reason)
+    u["flipped"] = np.zeros(n_u, dtype=bool)
+    detail = np.full(n_u, "", dtype=object)
+    cleaning = apply_cleaning(u, reason, detail, suspects, suspect_action, contaminated,
+                              data.comparisons()["comparison_id"])
     texts = data.responses["text"]
     ptab = data.prompts
     pos = positions(pd.concat([u["id_1"], u["id_2"]], ignore_index=True), data.responses["response_id"])
-    n_u = len(reason)
     pos_1, pos_2 = pos[:n_u], pos[n_u:]
     cpos, rpos = np.where(u["swap"], pos_2, pos_1), np.where(u["swap"], pos_1, pos_2)
     reason[(reason == None) & ((cpos < 0) | (rpos < 0))] = "missing_text"  # noqa: E711
@@ -442,7 +472,6 @@ def build_pairs(
         pkey = np.where(ppos >= 0, p_code[np.maximum(ppos, 0)], -1 - pid_code)
     else:
         pkey = -1 - pid_code
-    detail = np.full(n_u, "", dtype=object)
     apply_guards(u, reason, detail, guards, texts, cpos, rpos, ptab, ppos, pkey,
                  near_identical_threshold, near_duplicate_threshold, tokenizer, max_tokens)
     alive_pair = (reason == None) & ~u["is_tie"]  # noqa: E711
@@ -465,6 +494,10 @@ def build_pairs(
     warnings = []
     if not len(pairs):
         warnings.append("no pairs were kept; see `dropped` for the reasons.")
+    unknown = cleaning.get("suspect_labels", {}).get("n_unknown_ids", 0)
+    if unknown:
+        warnings.append(f"{unknown:,} comparison ids in `suspect_labels` are not in the data (computed on other "
+                        "data?); they were ignored.")
     settings = {
         "label": label if policy is None else "score", "min_agreement": float(min_agreement),
         "min_judgments": int(min_judgments), "ties": ties, "policy": policy, "margin": float(margin),
@@ -477,6 +510,9 @@ def build_pairs(
         "length_balance": length_balance, "length_tolerance": float(length_tolerance),
         "n_length_buckets": int(n_length_buckets),
         "max_pairs_per_prompt": None if max_pairs_per_prompt is None else int(max_pairs_per_prompt),
+        "suspect_action": suspect_action if suspects is not None else None,
+        "n_suspect_labels": None if suspects is None else len(suspects),
+        "n_contaminated_prompts": None if contaminated is None else len(contaminated),
         "rng": rng if isinstance(rng, int) else None,
     }
     return PairSet(
@@ -484,7 +520,7 @@ def build_pairs(
         n_judgments=data.n_judgments, n_annotators=data.n_annotators,
         n_prompts=int(pid_uniques.notna().sum()), settings=settings,
         flip_rate=flip, length_balance=balance_report, conversational=data.conversational,
-        source_fingerprint=data.fingerprint(), warnings=tuple(warnings),
+        source_fingerprint=data.fingerprint(), warnings=tuple(warnings), cleaning=cleaning,
     )
 
 

@@ -28,24 +28,27 @@ Opt-in guards
     the two kept completions are equal token for token (OpenRLHF PR #1313).
 
 Exact texts are compared through Arrow dictionary codes, so the checks are exact.
+The text checks that ``pq.lint`` also reports (``empty``, ``identical``,
+``truncation_identical``) live in ``prefqa.cleaning._text``: one
+implementation, called from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
+
+from ..cleaning._text import blank_mask, identical_mask, normalize_ws, resolve_tokenizer, text_codes, truncated_equal
 
 __all__ = [
     "DEFAULT_GUARDS",
     "OPTIONAL_GUARDS",
     "text_codes",
     "identical_mask",
+    "blank_mask",
     "normalize_ws",
     "jaccard_word_bigrams",
     "duplicate_mask",
@@ -55,71 +58,6 @@ __all__ = [
 
 DEFAULT_GUARDS: tuple[str, ...] = ("empty", "identical", "duplicate")
 OPTIONAL_GUARDS: tuple[str, ...] = ("near_identical", "near_duplicate", "truncation")
-_CHUNK = 200_000
-
-
-def normalize_ws(texts: pd.Series) -> pd.Series:
-    """Collapse runs of whitespace to one space and strip the ends.
-
-    Examples
-    --------
-    >>> normalize_ws(pd.Series(["  a \\n\\t b ", ""])).tolist()
-    ['a b', '']
-    """
-    return texts.astype("str").str.replace(r"\s+", " ", regex=True).str.strip()
-
-
-def _hash(texts: pd.Series) -> np.ndarray:
-    return pd.util.hash_array(texts.to_numpy(dtype=object, na_value=""), categorize=False)
-
-
-def text_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Return (exact-text code, is_empty-after-trimming) per text; equal codes mean equal texts.
-
-    Examples
-    --------
-    >>> codes, empty = text_codes(pd.Series(["a b", "a b", " "]))
-    >>> codes.tolist(), empty.tolist()
-    ([0, 0, 1], [False, False, True])
-    """
-    texts = texts.astype("str").fillna("")
-    arr = pa.array(texts, type=pa.large_string())
-    empty = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr)).to_numpy(zero_copy_only=False)
-    codes = pd.factorize(texts)[0].astype(np.int64)
-    return np.asarray(codes), np.asarray(empty, dtype=bool)
-
-
-def identical_mask(arr: pa.Array, left: np.ndarray, right: np.ndarray, texts: pd.Series) -> np.ndarray:
-    """``normalize_ws(texts[left]) == normalize_ws(texts[right])``, computed without normalising every text.
-
-    ``arr`` holds ``texts`` as one Arrow array (missing as ``""``).
-    Works in chunks of pairs (memory stays bounded): the two texts are
-    trimmed with Arrow; equal trimmed texts are identical. Otherwise equal
-    normalised texts must share their first and last non-space character,
-    so only pairs passing that cheap test are normalised and compared.
-
-    Examples
-    --------
-    >>> t = pd.Series(["a  b ", "a b", "a c"])
-    >>> identical_mask(pa.array(t), np.array([0, 0]), np.array([1, 2]), t).tolist()
-    [True, False]
-    """
-    out = np.zeros(len(left), dtype=bool)
-    if not len(left):
-        return out
-    for start in range(0, len(left), _CHUNK):
-        li, ri = pa.array(left[start:start + _CHUNK]), pa.array(right[start:start + _CHUNK])
-        a, b = pc.utf8_trim_whitespace(arr.take(li)), pc.utf8_trim_whitespace(arr.take(ri))
-        same = pc.equal(a, b).to_numpy(zero_copy_only=False)
-        maybe = pc.and_(pc.equal(pc.utf8_slice_codeunits(a, 0, 1), pc.utf8_slice_codeunits(b, 0, 1)),
-                        pc.equal(pc.utf8_slice_codeunits(a, -1), pc.utf8_slice_codeunits(b, -1)))
-        rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False) & ~same)
-        if len(rows):
-            na = normalize_ws(texts.iloc[left[start + rows]]).to_numpy(dtype=object)
-            nb = normalize_ws(texts.iloc[right[start + rows]]).to_numpy(dtype=object)
-            same[rows[na == nb]] = True
-        out[start:start + len(same)] = same
-    return out
 
 
 def _shingles(texts: pd.Series) -> sp.csr_matrix:
@@ -229,32 +167,23 @@ def near_duplicate_mask(
     return mask, first
 
 
-def _encoder(tokenizer: Any) -> Callable[[str], Any]:
-    if hasattr(tokenizer, "encode") and callable(tokenizer.encode):
-        return tokenizer.encode
-    return tokenizer
-
-
 def truncation_mask(
     prompts: pd.Series, prompt_pos: np.ndarray, texts: pd.Series, chosen: np.ndarray,
     rejected: np.ndarray, alive: np.ndarray, tokenizer: Any, max_tokens: int,
 ) -> np.ndarray:
     """Mark alive rows whose completions are equal after cutting prompt + response to ``max_tokens``.
 
-    The tokenizer runs once per distinct text (a Python call each: it is the
-    user's function). ``prompt_pos`` is -1 for a missing prompt (no tokens).
+    ``prefqa.cleaning._text.truncated_equal`` with TRL's ``keep_start``
+    (the first ``max_tokens`` tokens are kept; TRL >= 1.0's default) and no
+    separate prompt cut: the check ``pq.lint(..., truncation_mode='keep_start')``
+    reports as ``truncation_identical``. The tokenizer runs once per distinct
+    text. ``prompt_pos`` is -1 for a missing prompt (no tokens).
     """
-    encode = _encoder(tokenizer)
-    idx = np.flatnonzero(alive)
     mask = np.zeros(len(alive), dtype=bool)
+    idx = np.flatnonzero(alive)
     if not len(idx):
         return mask
-    used_p = np.unique(prompt_pos[idx][prompt_pos[idx] >= 0])
-    p_len = np.zeros(len(prompts) + 1, dtype=np.int64)
-    p_len[used_p] = [len(encode(t)) for t in prompts.iloc[used_p].astype("str").tolist()]
-    budget = np.maximum(max_tokens - p_len[prompt_pos[idx]], 0)
-    used_r = np.unique(np.concatenate([chosen[idx], rejected[idx]]))
-    tok = dict(zip(used_r.tolist(), (list(encode(t)) for t in texts.iloc[used_r].astype("str").tolist())))
-    same = [tok[c][:b] == tok[r][:b] for c, r, b in zip(chosen[idx].tolist(), rejected[idx].tolist(), budget.tolist())]
-    mask[idx[np.asarray(same, dtype=bool)]] = True
+    same, _ = truncated_equal(resolve_tokenizer(tokenizer), prompts, prompt_pos[idx], texts, chosen[idx],
+                              rejected[idx], max_tokens=int(max_tokens), truncation_mode="keep_start")
+    mask[idx[same]] = True
     return mask

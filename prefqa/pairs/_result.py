@@ -19,6 +19,8 @@ REASONS: dict[str, str] = {
     "tie": "the label is a tie (ties='drop')",
     "no_majority": "the vote is split: no single response has the most votes",
     "low_agreement": "agreement with the label is below `min_agreement`",
+    "contaminated": "its prompt overlaps a benchmark prompt (pq.contamination)",
+    "suspect_label": "its label is suspect (pq.label_issues flagged it; suspect_action='drop')",
     "missing_text": "a response text is missing",
     "single_response": "the prompt has fewer than two rated responses",
     "equal_scores": "every rated response of the prompt has the same score",
@@ -36,7 +38,7 @@ REASONS: dict[str, str] = {
 PAIR_COLUMNS: tuple[str, ...] = (
     "prompt_id", "prompt", "chosen", "rejected", "chosen_id", "rejected_id",
     "chosen_model", "rejected_model", "n_judgments", "agreement", "p_chosen", "margin",
-    "weight", "comparison_ids",
+    "weight", "flipped", "comparison_ids",
 )
 DROPPED_COLUMNS: tuple[str, ...] = (
     "comparison_id", "prompt_id", "chosen_id", "rejected_id", "reason_code", "reason",
@@ -57,7 +59,9 @@ class PairSet:
         probability that ``chosen`` is the better response), ``margin``
         (vote margin in (0, 1] for judged pairs, score difference for rated
         pairs), ``weight`` (1 unless downweighted or length-reweighted),
-        ``comparison_ids`` (the source comparison; empty for rated pairs).
+        ``flipped`` (chosen and rejected were swapped because the label was
+        suspect, ``suspect_action='flip'``), ``comparison_ids`` (the source
+        comparison; empty for rated pairs).
         Conversational data adds ``prompt_messages`` (a JSON list of
         ``{role, content}``).
     ties : DataFrame
@@ -86,6 +90,11 @@ class PairSet:
         balancing (empty unless ``length_balance`` was set).
     source_fingerprint : str
         ``PreferenceData.fingerprint()`` of the input (in the manifest).
+    cleaning : dict
+        What ``suspect_labels`` and ``contamination`` did: ``suspect_labels``
+        (action and counts: flagged, dropped, flipped, downweighted, kept as
+        is, ...) and ``contamination`` (flagged prompts, dropped
+        comparisons); empty when neither was given.
     warnings : tuple of str
         Plain-language remarks.
     """
@@ -104,6 +113,7 @@ class PairSet:
     conversational: bool = False
     source_fingerprint: str = ""
     warnings: tuple[str, ...] = ()
+    cleaning: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_accounting(self.n_input, len(self.pairs) + len(self.ties), len(self.dropped))
@@ -117,6 +127,11 @@ class PairSet:
     def n_kept(self) -> int:
         """Kept units: pairs plus ties kept for KTO."""
         return len(self.pairs) + len(self.ties)
+
+    @property
+    def n_flipped(self) -> int:
+        """Kept pairs whose chosen and rejected were swapped (``suspect_action='flip'``)."""
+        return int(self.pairs["flipped"].sum()) if "flipped" in self.pairs else 0
 
     @property
     def n_dropped(self) -> int:
@@ -149,7 +164,8 @@ class PairSet:
                 "n_prompts": self.n_prompts,
                 "fingerprint": self.source_fingerprint or None,
             },
-            "kept": {"n_pairs": self.n_pairs, "n_ties_for_kto": len(self.ties), "total": self.n_kept},
+            "kept": {"n_pairs": self.n_pairs, "n_ties_for_kto": len(self.ties), "total": self.n_kept,
+                     "flipped_suspect_label": self.n_flipped},
             "dropped": {
                 "total": self.n_dropped,
                 "by_reason": self.dropped_counts(),
@@ -161,6 +177,7 @@ class PairSet:
                 None if not np.isfinite(self.flip_rate) else self.suggested_label_smoothing
             ),
             "length_balance": self.length_balance.to_dict(orient="records"),
+            **({"cleaning": self.cleaning} if self.cleaning else {}),
             "warnings": list(self.warnings),
         }
 
@@ -184,6 +201,8 @@ class PairSet:
             + (f" (+{len(self.ties):,} ties kept for KTO)" if len(self.ties) else "")
             + f", {self.n_dropped:,} dropped.",
         ]
+        if self.n_flipped:
+            lines.append(f"  {self.n_flipped:>8,}  kept pairs flipped: their label was suspect (suspect_action='flip')")
         for code, n in self.dropped_counts().items():
             lines.append(f"  {n:>8,}  {code}: {REASONS[code]}")
         if np.isfinite(self.flip_rate):

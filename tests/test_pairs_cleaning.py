@@ -1,0 +1,199 @@
+"""build_pairs with suspect labels (drop / flip / downweight / keep) and contaminated prompts; exports still load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import prefqa as pq
+from prefqa.cleaning._contam import contamination
+from prefqa.cleaning._lint import lint
+from prefqa.errors import SchemaError
+from prefqa.pairs import REASONS
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return pq.load_sample()
+
+
+@pytest.fixture(scope="module")
+def base(sample):
+    return pq.build_pairs(sample)
+
+
+def _suspects(sample, base, k=40, seed=0):
+    """A label_issues-like table: k kept pairs flagged, with p_label_wrong and the consensus side."""
+    rng = np.random.default_rng(seed)
+    kept = base.pairs["comparison_ids"].to_numpy(dtype=object)
+    flagged = rng.choice(kept, size=k, replace=False)
+    labels = pq.consensus(sample).labels
+    t = pd.DataFrame({"consensus": labels["label"].astype("str"),
+                      "p_label_wrong": rng.uniform(0.0, 0.4, len(labels)),
+                      "model_prefers": "", "flagged": False, "reason": ""}, index=labels.index)
+    t.loc[flagged, "flagged"] = True
+    t.loc[flagged, "p_label_wrong"] = rng.uniform(0.6, 0.95, k)
+    t.index.name = "comparison_id"
+    return t, set(flagged)
+
+
+def test_drop_counts_every_flagged_comparison(sample, base):
+    t, flagged = _suspects(sample, base)
+    ps = pq.build_pairs(sample, suspect_labels=t)
+    assert ps.n_input == ps.n_pairs + len(ps.ties) + ps.n_dropped == sample.n_comparisons
+    sus = ps.dropped.loc[ps.dropped["reason_code"] == "suspect_label"]
+    assert set(sus["comparison_id"]) == flagged
+    assert sus["reason"].str.contains(r"p_label_wrong=0\.\d{3}").all()
+    assert ps.n_pairs == base.n_pairs - len(flagged)
+    m = ps.manifest()
+    assert m["dropped"]["by_reason"]["suspect_label"] == len(flagged)
+    assert m["cleaning"]["suspect_labels"]["dropped"] == len(flagged)
+    assert m["cleaning"]["suspect_labels"]["n_flagged"] == len(flagged)
+    assert m["policy"]["suspect_action"] == "drop" and m["kept"]["flipped_suspect_label"] == 0
+    # the frame with comparison_id as a column and the plain id list do the same
+    same = pq.build_pairs(sample, suspect_labels=t.reset_index())
+    assert same.dropped.equals(ps.dropped)
+    ids = pq.build_pairs(sample, suspect_labels=sorted(flagged))
+    assert set(ids.dropped.loc[ids.dropped["reason_code"] == "suspect_label", "comparison_id"]) == flagged
+
+
+def test_flip_swaps_sides_and_is_counted(sample, base):
+    t, flagged = _suspects(sample, base)
+    ps = pq.build_pairs(sample, suspect_labels=t, suspect_action="flip")
+    assert ps.n_pairs == base.n_pairs and ps.n_dropped == base.n_dropped
+    b = base.pairs.set_index("comparison_ids")
+    f = ps.pairs.set_index("comparison_ids")
+    assert set(f.index[f["flipped"]]) == flagged and not b["flipped"].any()
+    fl = sorted(flagged)
+    assert (f.loc[fl, "chosen"].to_numpy() == b.loc[fl, "rejected"].to_numpy()).all()
+    assert (f.loc[fl, "rejected_id"].to_numpy() == b.loc[fl, "chosen_id"].to_numpy()).all()
+    np.testing.assert_allclose(f.loc[fl, "p_chosen"], t.loc[fl, "p_label_wrong"])
+    np.testing.assert_allclose(f.loc[fl, "margin"], 2 * t.loc[fl, "p_label_wrong"] - 1)
+    rest = f.index[~f["flipped"]]
+    assert f.loc[rest, ["chosen", "rejected", "p_chosen"]].equals(b.loc[rest, ["chosen", "rejected", "p_chosen"]])
+    m = ps.manifest()
+    assert m["kept"]["flipped_suspect_label"] == len(flagged) == ps.n_flipped
+    assert m["cleaning"]["suspect_labels"]["flipped"] == len(flagged)
+    assert "flipped" in ps.summary()
+    # label_issues doubted the other side for one of them: our label already agrees with the correction
+    t2 = t.copy()
+    one = fl[0]
+    t2.loc[one, "consensus"] = "2" if t2.loc[one, "consensus"] == "1" else "1"
+    ps2 = pq.build_pairs(sample, suspect_labels=t2, suspect_action="flip")
+    assert not ps2.pairs.set_index("comparison_ids").loc[one, "flipped"]
+    assert ps2.cleaning["suspect_labels"]["label_already_changed"] == 1
+    assert ps2.n_flipped == len(flagged) - 1
+
+
+def test_downweight_and_keep(sample, base):
+    t, flagged = _suspects(sample, base)
+    fl = sorted(flagged)
+    b = base.pairs.set_index("comparison_ids")
+    dw = pq.build_pairs(sample, suspect_labels=t, suspect_action="downweight").pairs.set_index("comparison_ids")
+    np.testing.assert_allclose(dw.loc[fl, "weight"], 0.5)
+    np.testing.assert_allclose(dw.loc[fl, "p_chosen"], 0.5 + 0.5 * (b.loc[fl, "p_chosen"] - 0.5))
+    assert (dw.drop(index=fl)["weight"] == 1).all()
+    keep = pq.build_pairs(sample, suspect_labels=t, suspect_action="keep")
+    assert keep.pairs.equals(base.pairs) and keep.dropped.equals(base.dropped)
+    assert keep.manifest()["cleaning"]["suspect_labels"]["kept_as_is"] == len(flagged)
+
+
+def test_unknown_ids_and_non_pairs_are_reported(sample, base):
+    t, flagged = _suspects(sample, base)
+    extra = pd.DataFrame({"flagged": [True]}, index=pd.Index(["not-a-comparison"], name="comparison_id"))
+    dropped_one = base.dropped["comparison_id"].iloc[0]
+    extra2 = pd.DataFrame({"flagged": [True]}, index=pd.Index([dropped_one], name="comparison_id"))
+    ps = pq.build_pairs(sample, suspect_labels=pd.concat([t[["flagged"]], extra, extra2]))
+    c = ps.cleaning["suspect_labels"]
+    assert c["n_unknown_ids"] == 1 and c["not_a_pair"] == 1 and c["dropped"] == len(flagged)
+    assert any("not in the data" in w for w in ps.warnings)
+    assert ps.dropped.set_index("comparison_id").loc[dropped_one, "reason_code"] != "suspect_label"
+
+
+def test_contamination_drops_prompts_and_names_the_benchmark(sample, base, tmp_path):
+    texts = sample.prompts.set_index("prompt_id")["text"]
+    # the sample's prompts are one 7-word template ("Question N: please explain the topic clearly."), so
+    # every pair of them shares 5-word runs: only exact copies (after normalisation) may be flagged
+    bench = pd.DataFrame({"question": [texts["prompt-0003"].upper(), texts["prompt-0010"].replace(":", " --"),
+                                       "A completely unrelated benchmark question about the weather today."]})
+    bench.to_json(tmp_path / "bench.jsonl", orient="records", lines=True)
+    res = contamination(sample, tmp_path / "bench.jsonl")
+    assert set(res.prompt_ids) == {"prompt-0003", "prompt-0010"}
+    ps = pq.build_pairs(sample, contamination=res, exclude_prompts=["prompt-0010"])
+    d = ps.dropped.set_index("comparison_id")
+    n3 = int((sample.comparisons()["prompt_id"] == "prompt-0003").sum())
+    assert ps.dropped_counts()["contaminated"] == n3
+    assert d.loc[d["reason_code"] == "contaminated", "prompt_id"].eq("prompt-0003").all()
+    assert d.loc[d["reason_code"] == "contaminated", "reason"].str.endswith(
+        f"(exact match with {tmp_path / 'bench.jsonl'} row 0)").all()
+    # exclude_prompts wins over contaminated (its reason comes first)
+    assert d.loc[d["prompt_id"] == "prompt-0010", "reason_code"].eq("excluded_prompt").all()
+    m = ps.manifest()
+    assert m["cleaning"]["contamination"] == {"n_flagged_prompts": 2, "dropped": n3}
+    assert list(REASONS).index("contaminated") < list(REASONS).index("suspect_label")
+    # a frame or plain ids work the same
+    same = pq.build_pairs(sample, contamination=["prompt-0003"])
+    assert same.dropped_counts()["contaminated"] == n3
+
+
+def test_exports_with_cleaning_load_in_datasets(sample, base, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    t, flagged = _suspects(sample, base, k=25)
+    ps = pq.build_pairs(sample, suspect_labels=t, suspect_action="flip", contamination=["prompt-0003"])
+    for fmt in ("dpo", "reward", "kto"):
+        out = pq.export(ps, tmp_path / f"{fmt}.jsonl", format=fmt)
+        ds = datasets.load_dataset("json", data_files=str(out), split="train")
+        assert len(ds) == (2 * ps.n_pairs if fmt == "kto" else ps.n_pairs)
+        man = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+        assert man["kept"]["flipped_suspect_label"] == len(flagged)
+        assert man["dropped"]["by_reason"]["contaminated"] == ps.dropped_counts()["contaminated"]
+        assert man["input"]["n_units"] == man["kept"]["total"] + man["dropped"]["total"]
+    ds = datasets.load_dataset("json", data_files=str(tmp_path / "dpo.jsonl"), split="train")
+    flipped = ps.pairs.loc[ps.pairs["flipped"]].index[0]
+    assert ds[int(flipped)]["chosen"] == ps.pairs.loc[flipped, "chosen"]
+    pq_out = pq.export(ps, tmp_path / "dpo.parquet")
+    assert len(datasets.load_dataset("parquet", data_files=str(pq_out), split="train")) == ps.n_pairs
+
+
+def test_guards_and_lint_are_one_implementation(tmp_path):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    rng = np.random.default_rng(1)
+    words = "a b c d e".split()
+    n = 200
+    rows = pd.DataFrame({
+        "prompt": [" ".join(rng.choice(words, rng.integers(0, 4))) for _ in range(n)],
+        "chosen": [" ".join(rng.choice(words[:2], rng.integers(1, 5))) for _ in range(n)],
+        "rejected": [" ".join(rng.choice(words[:2], rng.integers(1, 5))) for _ in range(n)],
+    })
+    tok = Tokenizer(WordLevel({w: i for i, w in enumerate(["[UNK]", *words])}, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(tmp_path / "tokenizer.json"))
+    data = pq.read(rows, format="trl")
+    ps = pq.build_pairs(data, guards=("empty", "identical", "truncation"), tokenizer=tmp_path / "tokenizer.json",
+                        max_tokens=3)
+    got = ps.dropped.groupby("reason_code")["comparison_id"].agg(set).to_dict()
+    res = lint(data, tokenizer=tmp_path / "tokenizer.json", max_tokens=3, truncation_mode="keep_start")
+    want = res.problems.groupby("reason_code")["comparison_id"].agg(set).to_dict()
+    assert got.get("identical", set()) == want.get("identical", set())
+    assert got.get("truncation_identical", set()) == want.get("truncation_identical", set())
+    assert len(got.get("truncation_identical", ())) > 10 and len(got.get("identical", ())) > 10
+
+
+def test_errors():
+    data = pq.load_sample()
+    with pytest.raises(SchemaError, match="`suspect_action` must be one of"):
+        pq.build_pairs(data, suspect_labels=["x"], suspect_action="relabel")
+    with pytest.raises(SchemaError, match="acts on `suspect_labels`, which is None"):
+        pq.build_pairs(data, suspect_action="flip")
+    with pytest.raises(SchemaError, match="applies to judged comparisons"):
+        pq.build_pairs(data, suspect_labels=["x"], policy="best_vs_worst")
+    with pytest.raises(SchemaError, match=r"boolean `flagged` column\); got columns \['p_label_wrong'\]"):
+        pq.build_pairs(data, suspect_labels=pd.DataFrame({"p_label_wrong": [0.9]}))
+    with pytest.raises(SchemaError, match="must be a pq.contamination result"):
+        pq.build_pairs(data, contamination=3)
