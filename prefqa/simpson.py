@@ -44,6 +44,8 @@ from .bias._common import (
     fmt_p,
 )
 from .bias._lengths import judgment_lengths
+from .engine import ScannedData
+from .engine.reductions.bias import JudgmentCodes, judgment_codes, stratum_codes
 from .errors import InsufficientDataError, SchemaError
 from .schema import JUDGMENT_OPTIONAL, JUDGMENT_REQUIRED, PreferenceData
 
@@ -113,12 +115,12 @@ def _validate(data: Any, by: str | Sequence[str], confidence_level: float, fdr: 
     check_confidence_level(confidence_level)
     check_fdr(fdr)
     cols = [by] if isinstance(by, str) else list(by)
-    j = data.judgments
+    have = list(data.columns) if isinstance(data, ScannedData) else list(data.judgments.columns)
     if not cols:
         raise SchemaError("`by` must name at least one judgment column, for example by='domain'.")
-    missing = [c for c in cols if c not in j.columns]
+    missing = [c for c in cols if c not in have]
     if missing:
-        extra = [c for c in j.columns if c not in JUDGMENT_REQUIRED + JUDGMENT_OPTIONAL]
+        extra = [c for c in have if c not in JUDGMENT_REQUIRED + JUDGMENT_OPTIONAL]
         raise SchemaError(f"`by` names column(s) {missing} not in the judgments; stratum columns found: {extra}.")
     if not isinstance(min_n, (int, np.integer)) or min_n < 1:
         raise SchemaError(f"`min_n` must be a positive integer; got {min_n!r}.")
@@ -126,7 +128,7 @@ def _validate(data: Any, by: str | Sequence[str], confidence_level: float, fdr: 
 
 
 def simpson_check(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     by: str | Sequence[str],
     confidence_level: float = 0.95,
@@ -137,8 +139,12 @@ def simpson_check(
 
     Parameters
     ----------
-    data : PreferenceData
+    data : PreferenceData or ScannedData
         Judgments; models are needed for win rates and texts for length.
+        Scanned data (``pq.scan``): the stratum labels are computed in the
+        engine and only integer codes (and the two displayed lengths) are
+        pulled per judgment (:mod:`prefqa.engine.reductions.bias`); the
+        result equals the in-memory one.
     by : str or sequence of str
         Judgment column(s) defining the strata; missing values form no stratum.
     confidence_level : float
@@ -170,13 +176,8 @@ def simpson_check(
     (0, True)
     """
     cols = _validate(data, by, confidence_level, fdr, min_n)
-    j = data.judgments
-    key = j[cols].astype("str")
-    stratum_label = key.iloc[:, 0]
-    if len(cols) > 1:  # vectorized concatenation, never a row-wise apply
-        stratum_label = stratum_label.str.cat([key[c] for c in cols[1:]], sep=" | ")
-    stratum_label = stratum_label.where(j[cols].notna().all(axis=1))
-    s_code, s_labels = pd.factorize(stratum_label, sort=True, use_na_sentinel=True)
+    s_code, s_labels = stratum_codes(data, cols)
+    given, data = data, judgment_codes(data)
     choice = data.choice_codes()
     parts: list[tuple[pd.DataFrame, Any]] = []
     skipped: list[str] = []
@@ -185,7 +186,7 @@ def simpson_check(
     else:
         skipped.append("win rates: the judgments name no models")
     if data.has_texts:
-        lengths = judgment_lengths(data, "chars", None)
+        lengths = judgment_lengths(given, "chars", None)
         la, lb = lengths.a, lengths.b
         ok = (choice < 2) & lengths.known & (la != lb)
         won = ((choice == 0) & (la > lb)) | ((choice == 1) & (lb > la))
@@ -272,7 +273,7 @@ def _rate_part(kind: str, subject: str, ok: np.ndarray, won: np.ndarray, s_code:
                    binom_two_sided(pooled_k, pooled_n), est, n, binom_two_sided(k, n), 0.5, min_n, describe)
 
 
-def _model_parts(data: PreferenceData, choice: np.ndarray, s_code: np.ndarray, s_labels: pd.Index,
+def _model_parts(data: JudgmentCodes, choice: np.ndarray, s_code: np.ndarray, s_labels: pd.Index,
                  min_n: int) -> list[tuple[pd.DataFrame, Any]]:
     ca, cb, labels = data.model_codes()
     km, ns = len(labels), len(s_labels)

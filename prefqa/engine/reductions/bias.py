@@ -36,7 +36,8 @@ from ...errors import InsufficientDataError, SchemaError
 from ...schema import PreferenceData
 from .._scan import ScannedData
 
-__all__ = ["JudgmentCodes", "coded_preference_data", "judgment_codes", "judgment_values", "labels_of", "side_values"]
+__all__ = ["JudgmentCodes", "coded_preference_data", "judgment_codes", "judgment_values", "labels_of", "side_values",
+           "stratum_codes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,3 +302,46 @@ def coded_preference_data(codes: JudgmentCodes) -> PreferenceData:
         names = codes.model_labels.to_numpy(dtype=object)
         frame["model_a"], frame["model_b"] = label(codes.ma, names), label(codes.mb, names)
     return PreferenceData(pd.DataFrame(frame), order_known=codes.order_known)
+
+
+def stratum_codes(data: PreferenceData | ScannedData, columns: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
+    """Per-judgment codes of the strata of ``columns`` (values as text joined by ``' | '``; ``-1`` where any
+    is missing) and the sorted stratum labels.
+
+    In memory: ``pandas.factorize(sort=True)`` of the joined labels. In an
+    engine: the distinct labels (one row per stratum) are pulled, sorted in
+    Python the same way, registered back as a small code table and joined,
+    and only the integer code per judgment comes back (in scan order).
+    Values are cast to text by the engine (``CAST(x AS VARCHAR)``), which
+    equals pandas' ``astype(str)`` for text, integer and float columns.
+    """
+    cols = list(columns)
+    if isinstance(data, PreferenceData):
+        j = data.judgments
+        key = j[cols].astype("str")
+        label = key.iloc[:, 0]
+        if len(cols) > 1:  # vectorized concatenation, never a row-wise apply
+            label = label.str.cat([key[c] for c in cols[1:]], sep=" | ")
+        label = label.where(j[cols].notna().all(axis=1))
+        codes, labels = pd.factorize(label, sort=True, use_na_sentinel=True)
+        return codes.astype(np.int64), pd.Index(labels, dtype="str")
+    expr = " || ' | ' || ".join(f'CAST("{c}" AS VARCHAR)' for c in cols)
+    known = " AND ".join(f'"{c}" IS NOT NULL' for c in cols)
+    got = data.frame(f"SELECT DISTINCT {expr} AS label FROM {{j}} WHERE {known}")
+    labels = pd.Index(sorted(got["label"].astype(str).tolist()), dtype="str")
+    import pyarrow as pa
+
+    name = data.backend.temp_name("strata")
+    data.backend.register(name, pa.table({"label": pa.array(labels.to_numpy(dtype=object), pa.string()),
+                                          "code": pa.array(np.arange(len(labels), dtype=np.int64))}))
+    try:
+        out = data.sql(f"SELECT coalesce(s.code, -1) AS code FROM {{j}} j LEFT JOIN {name} s "
+                       f"ON s.label = ({_prefixed(cols)}) "
+                       f"ORDER BY j._row")
+    finally:
+        data.backend.drop(name)
+    return out.column("code").to_numpy().astype(np.int64), labels
+
+
+def _prefixed(cols: Sequence[str]) -> str:
+    return " || ' | ' || ".join(f'CAST(j."{c}" AS VARCHAR)' for c in cols)
