@@ -8,16 +8,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InsufficientDataError, SchemaError
+from ..engine import ScannedData
+from ..engine.reductions.votes import first_votes, repeat_votes
 from ..schema import PreferenceData
 from .cohen import kappa_from_tables
-from .intra import intra_rater
+from .intra import intra_from_table
 
 __all__ = ["annotator_agreement"]
 
 
 def _validate(data: Any) -> None:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData (see prefqa.read); got {type(data).__name__}.")
+    if not isinstance(data, PreferenceData | ScannedData):
+        raise SchemaError("`data` must be a PreferenceData (see prefqa.read) or a ScannedData (pq.scan); got "
+                          f"{type(data).__name__}.")
     if not data.has_annotators:
         raise InsufficientDataError(
             f"per-annotator reliability needs annotator ids, but all {data.n_judgments:,} judgments "
@@ -25,7 +28,14 @@ def _validate(data: Any) -> None:
         )
 
 
-def annotator_agreement(data: PreferenceData, *, orientation: str = "symmetric") -> pd.DataFrame:
+def _annotator_labels(data: PreferenceData | ScannedData) -> pd.Index:
+    if isinstance(data, PreferenceData):
+        return pd.Index(data.codes("annotator_id")[1])
+    t = data.frame("SELECT DISTINCT _ann, annotator_id FROM {j} WHERE _ann >= 0 ORDER BY _ann")
+    return pd.Index(t["annotator_id"].astype(str).to_numpy(), dtype="str")
+
+
+def annotator_agreement(data: PreferenceData | ScannedData, *, orientation: str = "symmetric") -> pd.DataFrame:
     """Return one row per annotator: agreement with the consensus of the other annotators.
 
     For each judgment (the first per annotator and comparison), the
@@ -34,9 +44,14 @@ def annotator_agreement(data: PreferenceData, *, orientation: str = "symmetric")
     Judgments whose others are absent or split evenly have no consensus and
     are not scored.
 
+    Everything comes from the vote reductions of
+    :mod:`prefqa.engine.reductions.votes` (each annotator's vote against
+    its comparison's vote pattern; repeated units), so a ScannedData gives
+    the in-memory table, computed in SQL.
+
     Parameters
     ----------
-    data : PreferenceData
+    data : PreferenceData or ScannedData
     orientation : {'symmetric', 'as_stored'}, default 'symmetric'
         As in :func:`prefqa.agreement`: with ``'symmetric'`` each annotator's
         annotator-by-consensus table is counted half as stored and half with
@@ -70,37 +85,27 @@ def annotator_agreement(data: PreferenceData, *, orientation: str = "symmetric")
     _validate(data)
     if orientation not in ("symmetric", "as_stored"):
         raise SchemaError(f"`orientation` must be 'symmetric' or 'as_stored'; got {orientation!r}.")
-    comp, _ = data.codes("comparison_id")
-    ann, labels = data.codes("annotator_id")
-    choice = data.oriented_choice().astype(np.int64)
-    has = ann >= 0
+    labels = _annotator_labels(data)
     n_ann = len(labels)
-    key = comp * n_ann + ann
-    _, first = np.unique(np.where(has, key, -1 - np.arange(len(key))), return_index=True)
-    keep = np.zeros(len(comp), dtype=bool)
-    keep[first] = True
-    keep &= has
-    c, a, v = comp[keep], ann[keep], choice[keep]
-    n_comp = int(comp.max()) + 1
-    counts = np.zeros((n_comp, 3))
-    np.add.at(counts, (c, v), 1.0)
-    others = counts[c].copy()
+    t = first_votes(data).table
+    pats = t[["n0", "n1", "n2"]].to_numpy(dtype=float)
+    a, v, w = t["rater"].to_numpy(), t["value"].to_numpy(), t["count"].to_numpy(dtype=float)
+    others = pats.copy()
     others[np.arange(len(v)), v] -= 1.0
-    top = others.max(axis=1)
+    top = others.max(axis=1) if len(v) else np.zeros(0)
     n_top = (others == top[:, None]).sum(axis=1)
     scored = (others.sum(axis=1) > 0) & (n_top == 1)
-    cons = others.argmax(axis=1)
-    n = np.bincount(a, minlength=n_ann)
-    n_scored = np.bincount(a[scored], minlength=n_ann)
-    hits = np.bincount(a[scored], weights=(v[scored] == cons[scored]).astype(float), minlength=n_ann)
-    tables: np.ndarray = np.bincount(a[scored] * 9 + v[scored] * 3 + cons[scored],
+    cons = others.argmax(axis=1) if len(v) else np.zeros(0, dtype=np.int64)
+    n = np.rint(np.bincount(a, weights=w, minlength=n_ann)).astype(np.int64)
+    n_scored = np.rint(np.bincount(a[scored], weights=w[scored], minlength=n_ann)).astype(np.int64)
+    hits = np.bincount(a[scored], weights=w[scored] * (v[scored] == cons[scored]), minlength=n_ann)
+    tables: np.ndarray = np.bincount(a[scored] * 9 + v[scored] * 3 + cons[scored], weights=w[scored],
                                      minlength=n_ann * 9).reshape(n_ann, 3, 3)
     if orientation == "symmetric":  # labels 0/1 (first/second response) swap, tie stays: (T + P T P') / 2
         swap = [1, 0, 2]
         tables = (tables + tables[:, swap][:, :, swap]) / 2.0
     kap = kappa_from_tables(tables, "unweighted", observed_levels=False)
-    _, per = intra_rater(comp[has], ann[has], choice[has], n_cat=3)
-    per = per.reindex(range(n_ann))
+    _, per = intra_from_table(repeat_votes(data), n_ann)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = pd.DataFrame({
             "n": n, "n_scored": n_scored, "loo_agreement": hits / n_scored,
