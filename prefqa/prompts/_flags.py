@@ -9,6 +9,9 @@ import pandas as pd
 
 from .._stats import bh_qvalues
 from .._types import RngLike, as_generator
+from ..engine import ScannedData
+from ..engine.reductions.bias import judgment_codes
+from ..engine.reductions.prompts import prompt_texts
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._minhash import duplicate_groups
@@ -19,12 +22,14 @@ __all__ = ["flag_prompts"]
 
 
 def _validate(data: Any, min_judgments: int, fdr: float, n_resamples: int, duplicate_threshold: float) -> None:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
-    if "prompt_id" not in data.judgments:
+    if not isinstance(data, PreferenceData | ScannedData):
+        raise SchemaError(f"`data` must be a PreferenceData or a pq.scan(...) result; got {type(data).__name__}. "
+                          "Load it with pq.read(...) or pq.scan(...).")
+    columns = list(data.columns) if isinstance(data, ScannedData) else list(data.judgments.columns)
+    if "prompt_id" not in columns:
         raise SchemaError(
             "flag_prompts needs a `prompt_id` column in the judgments; found "
-            f"{list(data.judgments.columns)}. Map your prompt column with mapping={{'<your column>': 'prompt_id'}}."
+            f"{columns}. Map your prompt column with mapping={{'<your column>': 'prompt_id'}}."
         )
     if isinstance(min_judgments, bool) or not isinstance(min_judgments, (int, np.integer)) or min_judgments < 2:
         raise SchemaError(f"`min_judgments` must be an integer >= 2; got {min_judgments!r}.")
@@ -44,9 +49,11 @@ def _entropy_bits(counts: np.ndarray) -> np.ndarray:
     return ent
 
 
-def _score_variance(data: PreferenceData, prompt_labels: pd.Index) -> np.ndarray:
+def _score_variance(data: PreferenceData | ScannedData, prompt_labels: pd.Index) -> np.ndarray:
     """Mean over a prompt's responses of the across-rater score variance (ddof 1), from ``ratings``."""
     out = np.full(len(prompt_labels), np.nan)
+    if isinstance(data, ScannedData):  # scanned data carry no ratings table
+        return out
     r = data.ratings
     if r is None or not len(r):
         return out
@@ -71,7 +78,7 @@ def _score_variance(data: PreferenceData, prompt_labels: pd.Index) -> np.ndarray
 
 
 def flag_prompts(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     min_judgments: int = 6,
     fdr: float = 0.05,
@@ -83,10 +90,16 @@ def flag_prompts(
 
     Parameters
     ----------
-    data : PreferenceData
+    data : PreferenceData or ScannedData
         Judgments with ``prompt_id``; model ids (for the model-aware null),
         response texts (length habits), prompt texts (duplicate groups) and
-        ratings (``score_variance``) are used when present.
+        ratings (``score_variance``) are used when present. Scanned data
+        (``pq.scan``): the vote model is fitted on integer codes and the
+        length covariate pulled per judgment as numeric arrays
+        (:mod:`prefqa.engine.reductions.bias`), the prompt texts one per
+        prompt (:mod:`prefqa.engine.reductions.prompts`); the table equals
+        the in-memory one. Scanned data has no ratings, so
+        ``score_variance`` is NaN.
     min_judgments : int
         A prompt is tested when it has at least this many judgments on
         comparisons judged at least twice, spread over at least two such
@@ -189,9 +202,10 @@ def flag_prompts(
     estimated reliability and the models compared predict 16% (20 judgments on 4 comparisons), q = 0.003
     """
     _validate(data, min_judgments, fdr, n_resamples, duplicate_threshold)
-    v = _Votes(data)
+    codes = judgment_codes(data)
+    v = _Votes(codes)
     n_comp = v.n_comp
-    prompt_codes, prompt_labels = data.codes("prompt_id")
+    prompt_codes, prompt_labels = codes.codes("prompt_id")
     prompt = np.full(n_comp, -1, dtype=np.int64)
     prompt[v.comp] = prompt_codes
     n_prompts = len(prompt_labels)
@@ -274,12 +288,12 @@ def _reasons(out: pd.DataFrame, min_judgments: int, null: str) -> np.ndarray:
                     np.where(out["tested"].to_numpy(), "", untested)))
 
 
-def _duplicates(data: PreferenceData, index: pd.Index, threshold: float) -> pd.Series:
+def _duplicates(data: PreferenceData | ScannedData, index: pd.Index, threshold: float) -> pd.Series:
     empty = pd.Series(pd.NA, index=index, dtype="str")
-    p = data.prompts
-    if p is None or not len(p):
+    texts = prompt_texts(data)
+    if not len(texts):
         return empty
-    texts = p.set_index("prompt_id")["text"].reindex(index)
+    texts = texts.reindex(index)
     known = texts.notna().to_numpy()
     if known.sum() < 2:
         return empty

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..engine import ScannedData
+from ..engine.reductions.bias import JudgmentCodes, judgment_codes
 from ..schema import PreferenceData
 from ._null import disagreement_moments, simulate_disagreement
 from ._onecoin import N_LABELS, ds_posterior, fit_one_coin
@@ -115,7 +117,7 @@ def _p_boot(sims: np.ndarray, stat: np.ndarray) -> np.ndarray:
 class _Votes:
     """Per-vote codes shared by both nulls."""
 
-    def __init__(self, data: PreferenceData) -> None:
+    def __init__(self, data: PreferenceData | JudgmentCodes) -> None:
         self.comp, labels = data.codes("comparison_id")
         self.n_comp = len(labels)
         self.label = data.oriented_choice().astype(np.int64)
@@ -128,11 +130,12 @@ class _Votes:
         self.disagree = votes * (votes - 1) / 2 - (counts * (counts - 1) / 2).sum(axis=1)
 
 
-def run_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.ndarray,
+def run_null(data: PreferenceData | ScannedData, v: _Votes, prompt: np.ndarray, n_prompts: int, tested: np.ndarray,
              n_resamples: int, rng: np.random.Generator) -> PromptNull:
     """Dispatch to the vote-model null (models known) or the competence null."""
-    if data.has_models:
-        ma, mb, mlabels = data.model_codes()
+    codes = judgment_codes(data)
+    if codes.has_models:
+        ma, mb, mlabels = codes.model_codes()
         if len(mlabels) >= 2:
             return _vote_null(data, v, prompt, n_prompts, ma, mb, len(mlabels), n_resamples, rng)
     return _competence_null(v, prompt, n_prompts, tested, n_resamples, rng)
@@ -148,15 +151,15 @@ def _group(prompt: np.ndarray, n_prompts: int) -> np.ndarray:
     return np.where(prompt >= 0, prompt, n_prompts)
 
 
-def _vote_null(data: PreferenceData, v: _Votes, prompt: np.ndarray, n_prompts: int, ma: np.ndarray,
+def _vote_null(data: PreferenceData | ScannedData, v: _Votes, prompt: np.ndarray, n_prompts: int, ma: np.ndarray,
                mb: np.ndarray, n_models: int, n_resamples: int, rng: np.random.Generator) -> PromptNull:
-    flipped = data.flipped()
+    flipped = judgment_codes(data).flipped()
     sign = np.where(flipped, -1.0, 1.0)
     x = np.zeros(len(sign))
-    if data.has_texts:
-        from ..features import judgment_features
+    if judgment_codes(data).has_texts:
+        from ..bias._lengths import judgment_covariates
 
-        x = np.nan_to_num(judgment_features(data, ["length"])["length"].to_numpy(dtype=np.float64)) * sign
+        x = np.nan_to_num(judgment_covariates(data, ["length"])["length"]) * sign
     m1, m2 = np.where(flipped, mb, ma), np.where(flipped, ma, mb)
     fit = fit_vote_model(v.ann, v.comp, v.label, sign, x, m1, m2, v.n_ann, n_models, _group(prompt, n_prompts),
                          n_prompts + 1)
