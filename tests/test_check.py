@@ -33,6 +33,9 @@ def test_the_metric_names_are_the_issue_names() -> None:
     # issue 14, item 1: the metric names of drift / compare; item 3: flagged_annotators, flagged_prompts
     assert list(METRICS) == ["alpha", "ac1", "p_first", "p_longer", "tie_rate", "flagged_share", "score_mean", "icc"]
     assert list(COUNTS) == ["flagged_annotators", "flagged_prompts"]
+    from prefqa.drift import METRICS as LIBRARY_METRICS
+
+    assert tuple(METRICS) == tuple(LIBRARY_METRICS)  # the gates name exactly what pq.drift / pq.compare compute
     assert "alpha_drop" in known_gate_names() and "icc_rise" in known_gate_names()
 
 
@@ -166,3 +169,195 @@ def test_report_shape_and_table() -> None:
     assert table[0].split()[:4] == ["gate", "value", "CI", "result"]
     assert "FAIL" in table[1] and "ERROR" in table[2] and "PASS" in table[3]
     assert "[0.45, 0.55]" in table[3]
+
+
+# ------------------------------------------------------------------ the command
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+import prefqa as pq  # noqa: E402
+from prefqa.simulate import Shift  # noqa: E402
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """``prefqa.cli.main`` with ``check`` and ``drift`` registered (a no-op once build_parser wires them)."""
+    import prefqa.cli as cli_module
+    from prefqa.cli._monitor import register
+
+    original = cli_module.build_parser
+
+    def build():
+        parser = original()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "check" not in sub.choices:
+            register(sub)
+        return parser
+
+    monkeypatch.setattr(cli_module, "build_parser", build)
+    return cli_module.main
+
+
+def _split(data: pq.PreferenceData, tmp_path, name: str) -> tuple[str, str]:
+    """Write window 0 (the baseline) and window 1 (the new delivery) of a two-window simulation."""
+    batch = data.judgments["batch"].astype(str).to_numpy()
+    base, new = tmp_path / f"{name}-base.csv", tmp_path / f"{name}-new.csv"
+    pq.write(data.subset(batch == "batch-000"), base)
+    pq.write(data.subset(batch == "batch-001"), new)
+    return str(base), str(new)
+
+
+SIM = {"n_prompts": 150, "n_annotators": 12, "n_windows": 2}
+
+
+@pytest.fixture(scope="module")
+def null_files(tmp_path_factory):
+    data, _ = pq.simulate(**SIM, rng=21)  # the same annotators in both windows, nothing planted
+    return _split(data, tmp_path_factory.mktemp("null"), "null")
+
+
+@pytest.fixture(scope="module")
+def shifted_files(tmp_path_factory):
+    # every annotator leans toward the first-shown response from window 1: +1.5 logits (P(first) ~0.5 -> ~0.8)
+    data, truth = pq.simulate(**SIM, drift=[Shift(window=1, position=1.5)], rng=22)
+    assert list(truth.drift["window"]) == [1]
+    return _split(data, tmp_path_factory.mktemp("shift"), "shift")
+
+
+def _json(path) -> dict:
+    return json.loads(open(path, encoding="utf-8").read())
+
+
+def test_planted_position_shift_fails_and_the_null_batch_passes(cli, null_files, shifted_files, tmp_path,
+                                                               capsys) -> None:
+    gates = "p_first_rise>0.1, drift"
+    base, new = shifted_files
+    out = tmp_path / "shift.json"
+    assert cli(["check", new, "--baseline", base, "--fail-on", gates, "--json", str(out), "--no-progress"]) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL" in printed and "p_first_rise>0.1" in printed
+    r = _json(out)
+    assert r["status"] == "fail" and r["exit_code"] == 1
+    rise = r["gates"][0]
+    assert rise["status"] == "fail" and rise["value"] > 0.1 and rise["ci_low"] <= rise["value"] <= rise["ci_high"]
+    assert r["gates"][1]["status"] == "fail" and "p_first" in r["gates"][1]["reason"]
+    assert any(m["metric"] == "p_first" and m["verdict"] == "worse" for m in r["compare"])
+
+    base, new = null_files
+    out = tmp_path / "null.json"
+    assert cli(["check", new, "--baseline", base, "--fail-on", gates, "--json", str(out), "--no-progress"]) == 0
+    r = _json(out)
+    assert r["status"] == "pass" and [g["status"] for g in r["gates"]] == ["pass", "pass"]
+    assert abs(r["gates"][0]["value"]) < 0.1
+
+
+def test_json_shape(cli, null_files, tmp_path) -> None:
+    base, new = null_files
+    out = tmp_path / "c.json"
+    code = cli(["check", new, "--baseline", base, "--fail-on", "alpha<0.2, alpha_drop>0.3, flagged_annotators>50%",
+                "--json", str(out), "--no-progress"])
+    r = _json(out)
+    assert code == r["exit_code"] == 0
+    assert {"status", "exit_code", "n_gates", "n_passed", "n_failed", "n_errors", "prefqa", "data", "baseline",
+            "strict", "settings", "n_judgments", "baseline_n_judgments", "compare", "gates"} <= set(r)
+    assert (r["data"], r["baseline"], r["strict"], r["n_gates"], r["n_passed"]) == (new, base, False, 3, 3)
+    assert r["n_judgments"] == pq.read(new).n_judgments
+    kinds = [(g["metric"], g["kind"]) for g in r["gates"]]
+    assert kinds == [("alpha", "level"), ("alpha", "drop"), ("flagged_annotators", "share")]
+    level, drop = r["gates"][0], r["gates"][1]
+    row = next(m for m in r["compare"] if m["metric"] == "alpha")
+    # the level gate reads the batch's estimate, the drop gate minus compare's difference (interval flipped)
+    assert (level["value"], level["ci_low"], level["ci_high"]) == (row["estimate"], row["ci_low"], row["ci_high"])
+    assert drop["value"] == pytest.approx(-row["difference"])
+    assert (drop["ci_low"], drop["ci_high"]) == pytest.approx((-row["diff_ci_high"], -row["diff_ci_low"]))
+
+
+def test_strict_fails_a_gate_whose_interval_reaches_the_threshold(cli, shifted_files, tmp_path) -> None:
+    base, new = shifted_files
+    out = tmp_path / "probe.json"
+    cli(["check", new, "--baseline", base, "--fail-on", "p_first_rise>0.9", "--json", str(out), "--no-progress"])
+    g = _json(out)["gates"][0]
+    assert g["ci_low"] < g["value"] < g["ci_high"]
+    threshold = (g["value"] + g["ci_high"]) / 2  # above the estimate, inside the interval
+    gate = f"p_first_rise>{threshold!r}"
+    assert cli(["check", new, "--baseline", base, "--fail-on", gate, "--no-progress"]) == 0
+    assert cli(["check", new, "--baseline", base, "--fail-on", gate, "--strict", "--no-progress"]) == 1
+    below = (g["value"] + g["ci_low"]) / 2  # the estimate fails; strict fails too
+    assert cli(["check", new, "--baseline", base, "--fail-on", f"p_first_rise>{below!r}", "--strict",
+                "--no-progress"]) == 1
+    above = g["ci_high"] + 0.01  # the whole interval passes: strict passes
+    assert cli(["check", new, "--baseline", base, "--fail-on", f"p_first_rise>{above!r}", "--strict",
+                "--no-progress"]) == 0
+
+
+def test_gates_from_the_toml_config(cli, shifted_files, tmp_path, capsys) -> None:
+    base, new = shifted_files
+    out = tmp_path / "from-toml.json"
+    cfg = tmp_path / "prefqa.toml"
+    cfg.write_text(f'[check]\nfail_on = ["p_first_rise>10%", "alpha<0.0"]\nbaseline = "{base}"\njson = "{out}"\n'
+                   "strict = true\n\n[drift]\nfdr = 0.1\n")
+    assert cli(["check", new, "--config", str(cfg), "--no-progress"]) == 1
+    r = _json(out)
+    assert [g["gate"] for g in r["gates"]] == ["p_first_rise>10%", "alpha<0.0"]
+    assert r["strict"] is True and r["baseline"] == base and r["settings"]["fdr"] == 0.1
+    assert [g["status"] for g in r["gates"]] == ["fail", "pass"]
+    # flags win over the file
+    assert cli(["check", new, "--config", str(cfg), "--fail-on", "alpha<0.0", "--no-strict", "--no-progress"]) == 0
+    capsys.readouterr()
+    cfg.write_text('[check]\nfail_on = ["alpha<0.5"]\nthreshold = 3\n')
+    assert cli(["check", new, "--config", str(cfg), "--no-progress"]) == 2
+    assert "`[check]` has unknown key(s) ['threshold']; allowed keys are" in capsys.readouterr().err
+
+
+def test_bad_gates_exit_2_with_one_line_naming_the_value_and_the_fix(cli, null_files, capsys) -> None:
+    base, new = null_files
+    for gates, text in [("alpah<0.6", "unknown metric 'alpah'. Did you mean 'alpha'?"),
+                        ("alpha=0.6", "operator '=' is not supported; use one of ['<=', '>=', '<', '>']"),
+                        ("alpha<x", "the value 'x' is not a number")]:
+        assert cli(["check", new, "--baseline", base, "--fail-on", gates, "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("prefqa: error: gate ") and text in err[0], err
+    assert cli(["check", new, "--no-progress"]) == 2
+    assert "no gate given; pass --fail-on GATES" in capsys.readouterr().err
+    assert cli(["check", new, "--baseline", "missing.csv", "--fail-on", "drift", "--no-progress"]) == 2
+    assert "--baseline file 'missing.csv' does not exist" in capsys.readouterr().err
+
+
+def test_gates_that_cannot_be_computed_exit_2_with_the_reason(cli, null_files, tmp_path, capsys) -> None:
+    base, new = null_files
+    out = tmp_path / "err.json"
+    # no --baseline for a relative gate; no ratings for icc: the others are still evaluated and reported
+    assert cli(["check", new, "--fail-on", "alpha_drop>0.1, flagged_annotators>50%", "--json", str(out),
+                "--no-progress"]) == 2
+    r = _json(out)
+    assert [g["status"] for g in r["gates"]] == ["error", "pass"]
+    assert "pass --baseline FILE" in r["gates"][0]["reason"]
+    assert cli(["check", new, "--baseline", base, "--fail-on", "icc<0.5", "--no-progress"]) == 2
+    printed = capsys.readouterr().out
+    assert "ERROR" in printed and "icc cannot be computed" in printed
+
+
+def test_flagged_annotator_gates(cli, tmp_path) -> None:
+    data, truth = pq.simulate(n_prompts=150, n_annotators=12, n_spammers=2, rng=5)
+    path = tmp_path / "spam.csv"
+    pq.write(data, path)
+    out = tmp_path / "spam.json"
+    code = cli(["check", str(path), "--fail-on", "flagged_annotators>=1, flagged_annotators>50%", "--json", str(out),
+                "--no-progress"])
+    r = _json(out)
+    table = pq.annotator_table(pq.read(path))
+    n = int(table["flagged"].sum())
+    assert n >= 2  # the two planted spammers (truth: kind == "spammer")
+    assert r["gates"][0]["value"] == n and r["gates"][1]["value"] == pytest.approx(n / len(table))
+    assert code == 1 and [g["status"] for g in r["gates"]] == ["fail", "pass"]
+
+
+def test_level_gates_read_the_same_estimate_with_or_without_a_baseline(cli, null_files, tmp_path) -> None:
+    base, new = null_files
+    with_base, alone = tmp_path / "with.json", tmp_path / "alone.json"
+    gates = "alpha<0.1, p_first>60%, tie_rate>0.5"
+    assert cli(["check", new, "--baseline", base, "--fail-on", gates, "--json", str(with_base), "--no-progress"]) == 0
+    assert cli(["check", new, "--fail-on", gates, "--json", str(alone), "--no-progress"]) == 0
+    a, b = _json(with_base)["gates"], _json(alone)["gates"]
+    assert [(g["value"], g["ci_low"], g["ci_high"]) for g in a] == [(g["value"], g["ci_low"], g["ci_high"]) for g in b]
+    assert all(g["ci_low"] < g["value"] < g["ci_high"] for g in a)

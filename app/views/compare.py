@@ -92,11 +92,12 @@ ann = getattr(res, "annotators", None)
 if ann is None or not len(ann):
     st.info("No annotator table: one of the batches has no annotator ids.")
 else:
-    status = next((col for col in ("status", "change", "kind") if col in ann), None)
-    if status:
-        cols = st.columns(3)
-        for col, name in zip(cols, ("new", "gone", "changed")):
-            col.metric(name.capitalize(), f"{int((ann[status].astype(str) == name).sum()):,}")
+    cols = st.columns(3)
+    for col, (name, ids) in zip(cols, (("New", res.new_annotators), ("Gone", res.gone_annotators),
+                                       ("Changed", res.changed_annotators))):
+        col.metric(name, f"{len(ids):,}")
+        if ids:
+            col.caption(", ".join(map(str, ids[:12])) + (" ..." if len(ids) > 12 else ""))
     flagged = ann[ann["flagged"].fillna(False).astype(bool).to_numpy()] if "flagged" in ann else ann.iloc[:0]
     if len(flagged):
         st.markdown("**Flagged annotators**")

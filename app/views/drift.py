@@ -83,7 +83,7 @@ flag_w = w[w["flagged"].fillna(False).astype(bool).to_numpy()] if "flagged" in w
 a = res.annotators
 flag_a = a[a["flagged"].fillna(False).astype(bool).to_numpy()] if len(a) and "flagged" in a else a.iloc[:0]
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Windows", f"{w['window'].nunique():,}")
+m1.metric("Windows", f"{res.n_windows:,}")
 m2.metric("Metrics", f"{w['metric'].nunique():,}")
 m3.metric("Flagged window x metric", f"{len(flag_w):,}")
 m4.metric("Annotators flagged", f"{flag_a['annotator_id'].nunique() if len(flag_a) else 0:,}")
@@ -92,18 +92,17 @@ state.notes(res)
 
 # ------------------------------------------------------------------ control charts
 st.subheader("Control charts")
-st.caption("Each metric by window with its confidence interval; dashed: the baseline value; grey band: the "
-           "baseline plus or minus the half-width of the window's difference interval (before the BH "
-           "adjustment); red: windows flagged after BH; dotted rule: the first CUSUM alarm.")
-order = list(dict.fromkeys(w["window"].astype(str)))
-chart = w.assign(window=w["window"].astype(str)).copy()
-chart["band_low"] = chart["estimate"] - chart["diff_ci_high"]
-chart["band_high"] = chart["estimate"] - chart["diff_ci_low"]
-chart["status"] = np.where(chart["flagged"].fillna(False).astype(bool), "flagged", "not flagged")
-chart["metric_name"] = chart["metric"].map(lambda m: METRIC_WORDS.get(str(m), str(m)))
-alarm_col = next((col for col in ("cusum_alarm", "alarm") if col in chart), None)
+st.caption("Each metric by window with its confidence interval; dashed: the baseline estimate; grey band: its "
+           "confidence interval; red: windows flagged after the BH adjustment; dotted rule: the first CUSUM alarm "
+           "(`DriftResult.tidy()` and `change_points`).")
+tidy = res.tidy()
+tidy = tidy.assign(window=tidy["window"].astype(str),
+                   status=np.where(tidy["flagged"].fillna(False).astype(bool), "flagged", "not flagged"))
+info = w.assign(window=w["window"].astype(str))[["window", "metric", "n_judgments", "difference", "q_value", "reason"]]
+tidy = tidy.merge(info, on=["window", "metric"], how="left")
+order = [str(x) for x in res.labels]
 x = alt.X("window:N", sort=order, title=None)
-for metric, rows in chart.groupby("metric", sort=False, observed=True):
+for metric, rows in tidy.groupby("metric", sort=False, observed=True):
     rows = rows.dropna(subset=["estimate"])
     if not len(rows):
         continue
@@ -120,11 +119,12 @@ for metric, rows in chart.groupby("metric", sort=False, observed=True):
             tooltip=["window", "n_judgments", "estimate", "ci_low", "ci_high", "baseline", "difference",
                      "q_value", "reason"]),
     ]
-    if alarm_col:
-        first = rows[rows[alarm_col].fillna(False).astype(bool).to_numpy()].head(1)
-        if len(first):
-            layers.append(alt.Chart(first).mark_rule(color="#d62728", strokeDash=[1, 2]).encode(x=x))
-    st.markdown(f"**{METRIC_WORDS.get(str(metric), str(metric))}**")
+    alarm = res.change_points.get(metric)
+    if alarm is not None:
+        rule = pd.DataFrame({"window": [str(alarm)]})
+        layers.append(alt.Chart(rule).mark_rule(color="#d62728", strokeDash=[1, 2]).encode(x=x))
+    st.markdown(f"**{METRIC_WORDS.get(str(metric), str(metric))}**"
+                + (f" · first CUSUM alarm: {alarm}" if alarm is not None else ""))
     st.altair_chart(alt.layer(*layers).properties(height=180), width="stretch")
 
 st.subheader("Flagged windows")

@@ -10,14 +10,12 @@ column it raises :class:`~prefqa.errors.InsufficientDataError`, which the runner
 a skip with that reason.
 
 :func:`plot_drift` draws, from that dict only, (1) the control charts: each metric by
-window with its confidence interval, the baseline value and a band of baseline +/- the
-half-width of the window's difference interval (a window outside it differs from the
-baseline before the BH adjustment; flagged windows, after BH, are red), with the first
-CUSUM alarm of each metric marked; (2) the heatmap of each annotator's agreement by
-window, flagged annotator-windows marked with a cross. :func:`drift_findings` turns the
-flags into report findings. No statistic is computed here: every number is a column of
-``DriftResult``; the band is the library's interval moved onto the baseline, and the
-heatmap is the annotators table pivoted.
+window with its confidence interval, the baseline estimate (dashed) and its confidence
+interval as a band, the baseline windows shaded, flagged windows (after BH) in red, and the
+metric's first CUSUM alarm as a dotted rule; (2) the heatmap of each annotator's agreement
+by window, flagged annotator-windows crossed. :func:`drift_findings` turns the flags into
+report findings. No statistic is computed here: every number is a column of
+``DriftResult`` (``tidy()`` for the charts, ``annotators`` pivoted for the heatmap).
 
 Examples
 --------
@@ -47,7 +45,6 @@ __all__ = ["MAX_HEATMAP_ANNOTATORS", "drift_findings", "drift_step", "plot_drift
 
 #: Annotators shown in the heatmap: the flagged first, then those with the most judgments.
 MAX_HEATMAP_ANNOTATORS = 40
-_ALARM_COLUMNS = ("cusum_alarm", "alarm", "cusum_flagged")
 
 
 def _window_column(data: PreferenceData, opts: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def drift_step(data: PreferenceData, config: dict[str, Any], done: dict[str, Any
     res = drift(data, **opts)
     max_rows = int(config["audit"].get("max_table_rows", 200))
     section = describe(res, max_rows=max_rows)
-    section["control"] = control_series(res.windows)
+    section["control"] = control_series(res)
     section["heatmap"] = heatmap(res.annotators)
     section["flagged_windows"] = frame_records(_flagged(res.windows)[
         [c for c in ("window", "metric", "estimate", "baseline", "difference", "q_value", "reason")
@@ -91,40 +88,30 @@ def _flagged(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _windows_in_order(frame: pd.DataFrame) -> list[Any]:
-    return list(dict.fromkeys(frame["window"].tolist())) if "window" in frame else []
+    return list(dict.fromkeys(frame["window"].astype(str).tolist())) if "window" in frame else []
 
 
-def control_series(windows: pd.DataFrame) -> list[dict[str, Any]]:
-    """One entry per metric: the windows in order with estimate, CI, baseline band, flag and CUSUM alarm.
+def control_series(res: Any) -> list[dict[str, Any]]:
+    """One entry per metric from ``DriftResult.tidy()``: windows in order with estimate, CI, baseline band, flags.
 
-    The band of a window is ``estimate - diff_ci_high`` to ``estimate - diff_ci_low``: the
-    library's interval of the difference moved onto the baseline (baseline +/- its half-widths).
+    The band is the baseline's confidence interval (``band_low``, ``band_high`` of ``tidy()``);
+    ``first_alarm`` is the metric's first CUSUM alarm (``DriftResult.change_points``).
     """
-    if not len(windows) or "metric" not in windows:
+    t = res.tidy()
+    if not len(t):
         return []
-    order = {w: i for i, w in enumerate(_windows_in_order(windows))}
-    alarm = next((c for c in _ALARM_COLUMNS if c in windows), None)
+    t = t.sort_values(["position"], kind="stable")
+    points = getattr(res, "change_points", {}) or {}
     out = []
-    for metric, rows in windows.groupby("metric", sort=False, observed=True):
-        rows = rows.iloc[np.argsort([order[w] for w in rows["window"]], kind="stable")]
-        est = rows["estimate"].to_numpy(dtype=float, na_value=np.nan)
-        band_low = est - rows["diff_ci_high"].to_numpy(dtype=float, na_value=np.nan) if "diff_ci_high" in rows \
-            else np.full(len(rows), np.nan)
-        band_high = est - rows["diff_ci_low"].to_numpy(dtype=float, na_value=np.nan) if "diff_ci_low" in rows \
-            else np.full(len(rows), np.nan)
+    for metric, rows in t.groupby("metric", sort=False, observed=True):
         frame = pd.DataFrame({
-            "window": rows["window"].astype(str).to_numpy(), "estimate": est,
-            "ci_low": rows["ci_low"].to_numpy(dtype=float, na_value=np.nan),
-            "ci_high": rows["ci_high"].to_numpy(dtype=float, na_value=np.nan),
-            "baseline": rows["baseline"].to_numpy(dtype=float, na_value=np.nan),
-            "band_low": band_low, "band_high": band_high,
-            "flagged": rows["flagged"].fillna(False).to_numpy(dtype=bool) if "flagged" in rows else False,
-            "alarm": rows[alarm].fillna(False).to_numpy(dtype=bool) if alarm else False,
-            "is_baseline": rows["is_baseline"].fillna(False).to_numpy(dtype=bool) if "is_baseline" in rows
-            else False,
+            "window": rows["window"].astype(str).to_numpy(),
+            **{c: rows[c].to_numpy(dtype=float, na_value=np.nan)
+               for c in ("estimate", "ci_low", "ci_high", "baseline", "band_low", "band_high")},
+            **{c: rows[c].fillna(False).to_numpy(dtype=bool) for c in ("flagged", "alarm", "in_baseline")},
         })
-        first_alarm = frame.loc[frame["alarm"], "window"]
-        out.append({"metric": str(metric), "first_alarm": first_alarm.iloc[0] if len(first_alarm) else None,
+        alarm = points.get(metric)
+        out.append({"metric": str(metric), "first_alarm": None if alarm is None else str(alarm),
                     "rows": frame_records(frame)})
     return out
 
@@ -190,8 +177,12 @@ def plot_control(series: Sequence[dict[str, Any]]) -> str | None:
             blo = np.array([_num(r.get("band_low")) for r in rows])
             bhi = np.array([_num(r.get("band_high")) for r in rows])
             flagged = np.array([bool(r.get("flagged")) for r in rows])
+            base_w = np.flatnonzero([bool(r.get("in_baseline")) for r in rows])
+            if len(base_w):
+                a.axvspan(base_w.min() - 0.5, base_w.max() + 0.5, color=_BASE, alpha=0.07, lw=0,
+                          label="baseline windows")
             if np.isfinite(blo).any():
-                a.fill_between(x, blo, bhi, color="grey", alpha=0.18, lw=0, step="mid", label="baseline band")
+                a.fill_between(x, blo, bhi, color="grey", alpha=0.18, lw=0, step="mid", label="baseline CI")
             if np.isfinite(base).any():
                 a.plot(x, base, color="grey", lw=1, ls="--", label="baseline")
             err = np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])

@@ -332,19 +332,23 @@ def _settings_of(res: Any) -> dict[str, Any]:
 
 
 def _print_flags(res: Any) -> None:
+    """After the summary: per metric, when it changed (first flagged window, first CUSUM alarm); who changed."""
     w = res.windows
-    flagged = w[w["flagged"].fillna(False).astype(bool)] if "flagged" in w else w.iloc[:0]
-    print(f"\nFlagged windows: {len(flagged)} of {len(w)} window x metric rows")
-    for _, r in flagged.iterrows():
-        print(f"  {r['window']}  {r['metric']}: {r['reason']}")
+    rows = [("metric", "flagged windows", "first flagged", "first CUSUM alarm")]
+    alarms = getattr(res, "change_points", {}) or {}
+    for metric, g in w.groupby("metric", sort=False, observed=True):
+        hit = g[g["flagged"].fillna(False).astype(bool).to_numpy()]
+        rows.append((str(metric), str(len(hit)), str(hit["window"].iloc[0]) if len(hit) else "-",
+                     str(alarms.get(metric) or "-")))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print("\nWhat changed and when:")
+    print("\n".join("  " + "  ".join(c.ljust(n) for c, n in zip(r, widths)).rstrip() for r in rows))
     a = res.annotators
     if len(a) and "flagged" in a:
-        fa = a[a["flagged"].fillna(False).astype(bool)]
-        print(f"Flagged annotators: {fa['annotator_id'].nunique() if len(fa) else 0} "
-              f"({len(fa)} annotator x window rows)")
-        for _, r in fa.iterrows():
-            print(f"  {r['annotator_id']}  {r['window']}: {r['reason']}")
-
+        fa = a[a["flagged"].fillna(False).astype(bool).to_numpy()]
+        first = fa.drop_duplicates("annotator_id")
+        who = ", ".join(f"{r.annotator_id} from {r.window}" for r in first.itertuples())
+        print(f"Who changed: {len(first)} annotator(s)" + (f": {who}" if who else ""))
 
 def _atomic_text(path: Path, text: str) -> None:
     from .._atomic import atomic_path
@@ -441,13 +445,18 @@ class _Values:
         return _records(res.to_frame())
 
     def batch(self) -> Any:
-        """The batch's own metric table: pq.compare's when there is a baseline, else pq.drift's whole batch."""
+        """The batch's own metric table (``estimate, ci_low, ci_high`` per metric).
+
+        With a baseline: ``pq.compare(DATA, BASELINE)``. Without one: ``pq.compare(DATA, DATA)``, whose
+        new-batch estimates and intervals do not depend on the baseline side (the differences are
+        ignored), so a level gate reads the same numbers with or without ``--baseline``.
+        """
         if self.baseline is not None:
             return self.compare().to_frame()
-        from .. import drift
+        from .. import compare
 
-        raise InsufficientDataError("level gates without --baseline need the whole batch's estimates; "
-                                    f"this prefqa's pq.drift ({drift.__module__}) does not provide them yet")
+        res = self._once("self", lambda: _library(lambda: compare(self.data, self.data, **self.settings)))
+        return res.to_frame()
 
     def measure(self, gate: Gate) -> Measure:
         if gate.needs_baseline and self.baseline is None:
@@ -489,6 +498,7 @@ class _Values:
         return Measure(n / len(table), exact=True, detail=f"{n} of {len(table)} flagged")
 
     def _drift(self) -> Measure:
+        """``pq.compare``'s own decision (:attr:`CompareResult.worse`), with the metrics and annotators behind it."""
         res = self.compare()
         frame = res.to_frame()
         worse = [str(m) for m, v in zip(frame["metric"], frame["verdict"]) if str(v) == "worse"]
@@ -498,18 +508,24 @@ class _Values:
             parts.append("worse than the baseline: " + ", ".join(worse))
         if changed:
             parts.append("annotators flagged: " + "; ".join(changed[:10]) + (" ..." if len(changed) > 10 else ""))
-        detail = "; ".join(parts) if parts else "no metric worse and no annotator flagged against the baseline"
-        return Measure(float(len(worse) + len(changed)), exact=True, detail=detail)
+        detail = "; ".join(parts) if parts else "no metric worse and no new or changed annotator flagged"
+        n = float(len(worse) + len(changed))
+        return Measure(max(n, 1.0) if bool(res.worse) else 0.0, exact=True, detail=detail)
 
 
 def _changed_annotators(res: Any) -> list[str]:
-    table = getattr(res, "annotators", None)
-    if table is None or not len(table) or "flagged" not in table:
+    """New or changed annotators that ``pq.compare`` flags, with its reasons."""
+    a = getattr(res, "annotators", None)
+    if a is None or not len(a) or "flagged" not in a:
         return []
-    rows = table[table["flagged"].fillna(False).astype(bool)]
-    ids = rows["annotator_id"].astype(str) if "annotator_id" in rows else rows.index.astype(str)
+    mask = a["flagged"].fillna(False).astype(bool)
+    if "status" in a:
+        mask &= a["status"].astype(str).isin(["new", "changed"])
+    rows = a[mask.to_numpy()]
     reasons = rows["reason"].astype(str) if "reason" in rows else [""] * len(rows)
-    return [f"{i} ({r})" if r else i for i, r in zip(ids, reasons)]
+    status = rows["status"].astype(str) if "status" in rows else [""] * len(rows)
+    return [f"{i} ({s}: {r})" if r else f"{i} ({s})" for i, s, r in zip(rows["annotator_id"].astype(str), status,
+                                                                        reasons)]
 
 
 def _reason_if_missing(row: Any, column: str) -> str | None:

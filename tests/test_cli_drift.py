@@ -1,0 +1,161 @@
+"""``prefqa drift``: the command passes its windowing and baseline options to ``pq.drift`` and prints its flags.
+
+The statistics are tested in tests/test_drift*.py; here the command must give the numbers of the library
+call with the same options (``--window``, ``--time/--freq``, ``--baseline K|LABELS|FILE``, ``--metrics``,
+``--fdr``, the ``[drift]`` table), find a planted change from the planted window on (and not before), write
+its tables, and turn bad options into one ``prefqa: error:`` line that names the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+import pytest
+
+import prefqa as pq
+from prefqa.simulate import Shift
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """``prefqa.cli.main`` with ``drift`` and ``check`` registered (a no-op once build_parser wires them)."""
+    import prefqa.cli as cli_module
+    from prefqa.cli._monitor import register
+
+    original = cli_module.build_parser
+
+    def build():
+        parser = original()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "drift" not in sub.choices:
+            register(sub)
+        return parser
+
+    monkeypatch.setattr(cli_module, "build_parser", build)
+    return cli_module.main
+
+
+PLANTED_WINDOW = 5
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """8 weekly windows; from window 5 every annotator leans +1.5 logits toward the first-shown response."""
+    data, truth = pq.simulate(n_prompts=160, n_annotators=12, n_windows=8, rng=3,
+                              drift=[Shift(window=PLANTED_WINDOW, position=1.5)])
+    path = tmp_path_factory.mktemp("planted") / "weeks.csv"
+    pq.write(data, path)
+    return str(path), truth
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("prefqa: error: "), err
+    return err[0]
+
+
+def _windows(path) -> pd.DataFrame:
+    return pd.DataFrame(json.loads(open(path, encoding="utf-8").read())["windows"])
+
+
+def test_drift_finds_the_planted_shift_from_its_window_and_writes_the_tables(cli, planted, tmp_path, capsys):
+    path, truth = planted
+    out, folder = tmp_path / "drift.json", tmp_path / "tables"
+    assert cli(["drift", path, "--window", "batch", "--baseline", "3", "--json", str(out), "--out", str(folder),
+                "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "Flagged windows:" in printed and "p_first" in printed
+    w = _windows(out)
+    labels = list(truth.windows["batch"])
+    flagged = w[(w["metric"] == "p_first") & w["flagged"].astype(bool)]["window"].tolist()
+    assert flagged and set(flagged) <= set(labels[PLANTED_WINDOW:]), flagged  # never before the planted window
+    assert labels[PLANTED_WINDOW] in flagged  # the jump is large: found at once
+    # the same numbers as the library call with the same options
+    lib = pq.drift(pq.read(path), window="batch", baseline=3).windows
+    assert len(lib) == len(w)
+    pd.testing.assert_series_equal(w["estimate"].astype(float), lib["estimate"].astype(float).reset_index(drop=True),
+                                   check_names=False)
+    csv = pd.read_csv(folder / "drift_windows.csv")
+    assert len(csv) == len(lib) and list(csv.columns) == list(lib.columns)
+    assert (folder / "drift_annotators.csv").exists()
+
+
+def test_time_and_freq_options(cli, planted, tmp_path):
+    path, truth = planted
+    out = tmp_path / "weeks.json"
+    assert cli(["drift", path, "--time", "timestamp", "--freq", "W", "--metrics", "p_first,tie_rate",
+                "--json", str(out), "--no-progress"]) == 0
+    w = _windows(out)
+    assert set(w["metric"]) == {"p_first", "tie_rate"}
+    assert w["window"].nunique() == len(truth.windows) == 8  # the simulator's windows are pandas "W" weeks
+
+
+def test_baseline_as_labels_and_as_a_file(cli, planted, tmp_path):
+    path, truth = planted
+    labels = list(truth.windows["batch"])
+    out = tmp_path / "labels.json"
+    assert cli(["drift", path, "--window", "batch", "--baseline", f"{labels[0]},{labels[1]}", "--metrics",
+                "p_first", "--json", str(out), "--no-progress"]) == 0
+    lib = pq.drift(pq.read(path), window="batch", baseline=labels[:2], metrics=["p_first"]).windows
+    assert _windows(out)["difference"].astype(float).tolist() == pytest.approx(
+        lib["difference"].astype(float).tolist(), nan_ok=True)
+    data = pq.read(path)
+    first = data.subset((data.judgments["batch"].astype(str) == labels[0]).to_numpy())
+    base = tmp_path / "base.csv"
+    pq.write(first, base)
+    out = tmp_path / "file.json"
+    assert cli(["drift", path, "--window", "batch", "--baseline", str(base), "--metrics", "p_first",
+                "--json", str(out), "--no-progress"]) == 0
+    lib = pq.drift(data, window="batch", baseline=pq.read(base), metrics=["p_first"]).windows
+    assert _windows(out)["estimate"].astype(float).tolist() == pytest.approx(
+        lib["estimate"].astype(float).tolist(), nan_ok=True)
+
+
+def test_drift_table_of_the_config(cli, planted, tmp_path):
+    path, _ = planted
+    cfg = tmp_path / "prefqa.toml"
+    out = tmp_path / "cfg.json"
+    cfg.write_text('[drift]\nwindow = "batch"\nbaseline = 2\nmetrics = ["tie_rate"]\nfdr = 0.1\n')
+    assert cli(["drift", path, "--config", str(cfg), "--json", str(out), "--no-progress"]) == 0
+    w = _windows(out)
+    assert set(w["metric"]) == {"tie_rate"}
+    lib = pq.drift(pq.read(path), window="batch", baseline=2, metrics=["tie_rate"], fdr=0.1).windows
+    assert w["q_value"].astype(float).tolist() == pytest.approx(lib["q_value"].astype(float).tolist(), nan_ok=True)
+    # a flag wins over the file
+    assert cli(["drift", path, "--config", str(cfg), "--metrics", "p_first", "--json", str(out),
+                "--no-progress"]) == 0
+    assert set(_windows(out)["metric"]) == {"p_first"}
+
+
+def test_bad_options_name_the_flag(cli, planted, capsys):
+    path, _ = planted
+    assert cli(["drift", path, "--time", "created_at", "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "'created_at'" in line and "--window batch" in line and "window=" not in line
+    assert cli(["drift", path, "--window", "batch", "--baseline", "99", "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--baseline 99" in line and "`baseline`" not in line
+    assert cli(["drift", path, "--window", "batch", "--baseline", "nope-1,nope-2", "--no-progress"]) == 2
+    assert "['nope-1', 'nope-2'] not found" in _error_line(capsys)
+    assert cli(["drift", path, "--metrics", "alpah", "--no-progress"]) == 2
+    assert "unknown metric(s) ['alpah'] in --metrics" in _error_line(capsys)
+    assert cli(["drift", path, "--fdr", "2", "--no-progress"]) == 2
+    assert "--fdr" in _error_line(capsys)
+
+
+def test_leniency_drift_on_a_ratings_file(cli, tmp_path):
+    # from window 3 every rater scores 1 point higher: score_mean must move there and not before
+    data, truth = pq.simulate(n_prompts=80, n_annotators=8, n_windows=6, ratings=True, rng=4,
+                              drift=[Shift(window=3, leniency=1.0)])
+    path = tmp_path / "rated.csv"
+    pq.write(data, path)
+    out = tmp_path / "rated.json"
+    assert cli(["drift", str(path), "--window", "batch", "--baseline", "2", "--metrics", "score_mean",
+                "--json", str(out), "--no-progress"]) == 0
+    w = _windows(out)
+    labels = list(truth.windows["batch"])
+    flagged = w[w["flagged"].astype(bool)]["window"].tolist()
+    assert set(flagged) == set(labels[3:]), w[["window", "difference", "q_value"]]
+    assert (w.set_index("window").loc[labels[3:], "difference"].astype(float) > 0.5).all()
