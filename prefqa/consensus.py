@@ -33,14 +33,20 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .engine import ScannedData
+from .engine.reductions import votes as red
 from .errors import ConvergenceWarning, InsufficientDataError, SchemaError
 from .schema import PreferenceData
 
-__all__ = ["ConsensusResult", "consensus", "LABELS"]
+__all__ = ["ConsensusResult", "consensus", "LABELS", "DS_FIT_MAX_COMPARISONS", "DS_SEED"]
 
 LABELS: tuple[str, ...] = ("1", "2", "tie")
 METHODS = ("majority", "dawid_skene")
 _UNKNOWN = "<unknown>"
+#: Dawid-Skene fits its parameters on a seeded hash subsample of about this many comparisons above it
+DS_FIT_MAX_COMPARISONS = 200_000
+#: seed of that subsample (:func:`prefqa.engine.reductions.votes.hash_sample`)
+DS_SEED = "prefqa-dawid-skene"
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,10 +122,14 @@ class ConsensusResult:
         return "\n".join(lines)
 
 
-def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoothing: float,
-              weights: object) -> np.ndarray | None:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData (see pq.read); got {type(data).__name__}.")
+def _validate(data: PreferenceData | ScannedData, method: str, max_iter: int, tol: float, smoothing: float,
+              weights: object, max_fit: object) -> np.ndarray | None:
+    if not isinstance(data, PreferenceData | ScannedData):
+        raise SchemaError("`data` must be a PreferenceData (see pq.read) or a ScannedData (pq.scan); got "
+                          f"{type(data).__name__}.")
+    if max_fit is not None and (isinstance(max_fit, bool) or not isinstance(max_fit, (int, np.integer))
+                                or max_fit < 1):
+        raise SchemaError(f"`max_fit_comparisons` must be a positive integer or None; got {max_fit!r}.")
     if method not in METHODS:
         raise SchemaError(f"`method` must be one of {METHODS}; got {method!r}.")
     if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
@@ -136,6 +146,9 @@ def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoo
             "`annotator_id` is missing. Use method='majority' (each judgment is one vote).")
     if weights is None:
         return None
+    if isinstance(data, ScannedData):
+        raise SchemaError("per-judgment `weights` need the judgments in memory; for a ScannedData pass "
+                          "weights=None, or consensus(scanned.collect(texts=False), weights=...).")
     try:
         w = np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError):
@@ -150,13 +163,18 @@ def _validate(data: PreferenceData, method: str, max_iter: int, tol: float, smoo
     return w
 
 
-def _annotator_codes(data: PreferenceData) -> tuple[np.ndarray, pd.Index, int]:
-    codes, labels = data.codes("annotator_id")
-    missing = codes < 0
-    if missing.any():
-        codes = np.where(missing, len(labels), codes)
+def _annotator_labels(data: PreferenceData | ScannedData) -> tuple[pd.Index, int]:
+    """Annotator labels in code order, plus ``'<unknown>'`` last when some judgments have none; and that count."""
+    if isinstance(data, PreferenceData):
+        codes, labels = data.codes("annotator_id")
+        missing = int((codes < 0).sum())
+    else:
+        t = data.frame("SELECT DISTINCT _ann, annotator_id FROM {j} WHERE _ann >= 0 ORDER BY _ann")
+        labels = pd.Index(t["annotator_id"].astype(str).to_numpy(), name="annotator_id")
+        missing = int(data.scalar("SELECT count(*) FROM {j} WHERE _ann < 0") or 0)
+    if missing:
         labels = pd.Index([*labels, _UNKNOWN], name="annotator_id")
-    return codes, labels, int(missing.sum())
+    return labels, missing
 
 
 def _pick(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -206,19 +224,25 @@ def _dawid_skene(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, n_comp: int, 
 
 
 def consensus(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     method: Literal["majority", "dawid_skene"] = "majority",
     weights: np.ndarray | None = None,
     max_iter: int = 500,
     tol: float = 1e-6,
     smoothing: float = 0.01,
+    max_fit_comparisons: int | None = DS_FIT_MAX_COMPARISONS,
 ) -> ConsensusResult:
     """Return one consensus label per comparison, with per-annotator confusion.
 
     Parameters
     ----------
-    data : PreferenceData
+    data : PreferenceData or ScannedData
+        In memory, or kept in an engine (:func:`prefqa.scan`): the same
+        labels and numbers, from the vote reductions of
+        :mod:`prefqa.engine.reductions.votes` (module notes there say what
+        is pulled: one row of votes and ids per comparison for ``labels``;
+        Dawid-Skene's EM pulls the integer codes of the judgments it fits on).
     method : {'majority', 'dawid_skene'}
         ``'majority'``: every judgment is one vote (repeats included; data
         without annotator ids works). When the top vote count is shared (a
@@ -242,6 +266,16 @@ def consensus(
     smoothing : float
         Pseudo-count added to every confusion cell and class count in the
         M-step (keeps logs finite for annotators with few judgments).
+    max_fit_comparisons : int or None, default 200,000
+        Dawid-Skene only: with more comparisons than this, the EM fits the
+        class prior and confusion matrices on a seeded hash subsample of
+        about this many comparisons (an id is kept when the md5 of
+        ``"prefqa-dawid-skene:" + comparison_id`` falls below the share;
+        :func:`prefqa.engine.reductions.votes.hash_sample`, identical in
+        memory and in SQL), then labels every comparison with them in one
+        E-step pass (``warnings`` says so). Below it, or with None, EM runs
+        on all comparisons. ``log_likelihood`` is always the marginal
+        log-likelihood of all judgments at the fitted parameters.
 
     Returns
     -------
@@ -266,57 +300,102 @@ def consensus(
     >>> res.labels["agreement"].round(3).tolist(), res.labels["tied_vote"].tolist()
     ([0.667, 0.5], [False, True])
     """
-    w = _validate(data, method, max_iter, tol, smoothing, weights)
+    w = _validate(data, method, max_iter, tol, smoothing, weights, max_fit_comparisons)
     notes: list[str] = []
-    comp, comp_labels = data.codes("comparison_id")
-    n_comp = len(comp_labels)
-    y = data.oriented_choice().astype(np.int64)
-    ann, ann_labels, n_missing = _annotator_codes(data)
+    ann_labels, n_missing = _annotator_labels(data)
     n_ann = len(ann_labels)
-    votes = np.bincount(comp * 3 + y, w, minlength=n_comp * 3).reshape(n_comp, 3).astype(np.float64)
-    n_j = votes.sum(axis=1) if w is None else np.bincount(comp, minlength=n_comp).astype(np.float64)
+    if w is None:
+        votes = red.comparison_votes(data)[["n0", "n1", "n2"]].to_numpy(dtype=np.float64)
+        n_j = votes.sum(axis=1)
+    else:  # weights are in memory only (validated)
+        comp = data.codes("comparison_id")[0]
+        y = data.oriented_choice().astype(np.int64)
+        n_comp = data.n_comparisons
+        votes = np.bincount(comp * 3 + y, w, minlength=n_comp * 3).reshape(n_comp, 3).astype(np.float64)
+        n_j = np.bincount(comp, minlength=n_comp).astype(np.float64)
+    n_comp = len(votes)
     shares = votes / votes.sum(axis=1)[:, None]
     if method == "majority":
         probs = shares
         label, shared = _pick(probs)
-        hard = np.zeros((n_comp, 3))
-        hard[np.arange(n_comp), label] = 1.0
-        counts = _confusion_counts(hard, comp, ann, y, n_ann, w)
-        prior = hard.mean(axis=0)
+        if w is None:
+            counts = _majority_counts(red.all_votes(data), n_ann)
+        else:
+            hard = np.zeros((n_comp, 3))
+            hard[np.arange(n_comp), label] = 1.0
+            counts = red.soft_confusion(data, hard, n_ann, weights=w)
+        prior = np.bincount(label, minlength=3) / n_comp
         converged, n_iter, ll = True, 0, float("nan")
     else:
         if n_missing:
             notes.append(f"{n_missing} judgment(s) have no annotator id; they share one pooled "
                          f"confusion matrix labelled {_UNKNOWN!r}.")
-        probs, conf, prior, converged, n_iter, ll = _dawid_skene(
-            comp, ann, y, n_comp, n_ann, shares, max_iter, tol, smoothing, w)
+        fit_codes = None
+        if max_fit_comparisons is not None and n_comp > max_fit_comparisons:
+            fit_codes = red.hash_sample(data, "comparison_id", max_fit_comparisons / n_comp, seed=DS_SEED)
+            notes.append(f"Dawid-Skene parameters (class prior, confusion matrices) were fitted on a seeded "
+                         f"hash subsample of {len(fit_codes):,} of {n_comp:,} comparisons (md5 of "
+                         f"'{DS_SEED}:' + comparison_id, max_fit_comparisons={max_fit_comparisons:,}); every "
+                         "comparison was then labelled with them in one pass.")
+        codes = red.judgment_codes(data, ("_cmp", "_ann", "_och"), comparisons=fit_codes)
+        comp_f, y_f = codes["_cmp"], codes["_och"]
+        ann_f = np.where(codes["_ann"] < 0, n_ann - 1, codes["_ann"])
+        w_f = w
+        if fit_codes is None:
+            init = shares
+        else:
+            if w is not None:
+                w_f = w[np.isin(data.codes("comparison_id")[0], fit_codes)]
+            comp_f = np.searchsorted(fit_codes, comp_f)
+            init = shares[fit_codes]
+        post, conf, prior, converged, n_iter, ll = _dawid_skene(
+            comp_f, ann_f, y_f, len(init), n_ann, init, max_iter, tol, smoothing, w_f)
+        if fit_codes is None:
+            probs = post
+            counts = _confusion_counts(probs, comp_f, ann_f, y_f, n_ann, w)
+        else:  # label every comparison with the fitted parameters: one E-step over all judgments
+            logp = np.log(prior)[None, :] + red.log_vote_sums(data, np.log(conf), weights=w)
+            norm = np.logaddexp.reduce(logp, axis=1)
+            probs = np.exp(logp - norm[:, None])
+            ll = float(norm.sum())
+            counts = red.soft_confusion(data, probs, n_ann, weights=w)
         label, shared = _pick(probs)
-        counts = _confusion_counts(probs, comp, ann, y, n_ann, w)
         if not converged:
             msg = (f"Dawid-Skene EM did not converge in {max_iter} iterations (tol={tol:g}); raise "
                    "`max_iter` or check for annotators with very few judgments.")
             notes.append(msg)
             _warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-    return _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y,
-                   comp, converged, n_iter, ll, notes, w)
+    return _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels,
+                   converged, n_iter, ll, notes)
 
 
-def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels, y, comp,
-            converged, n_iter, ll, notes, w=None) -> ConsensusResult:
+def _majority_counts(table: pd.DataFrame, n_ann: int) -> np.ndarray:
+    """(annotator, majority label, vote) counts from the (annotator, pattern, vote) table."""
+    pats = table[["n0", "n1", "n2"]].to_numpy(dtype=np.float64)
+    lab, _ = _pick(pats / pats.sum(axis=1)[:, None]) if len(pats) else (np.zeros(0, dtype=np.int64), None)
+    ann = table["rater"].to_numpy()
+    ann = np.where(ann < 0, n_ann - 1, ann)
+    key = (ann * 3 + lab) * 3 + table["value"].to_numpy()
+    return np.bincount(key, table["count"].to_numpy(dtype=np.float64), n_ann * 9).reshape(n_ann, 3, 3)
+
+
+def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels,
+            converged, n_iter, ll, notes) -> ConsensusResult:
     n_comp = len(n_j)
     agree = votes[np.arange(n_comp), label] / votes.sum(axis=1)
+    ctab = red.comparison_table(data)
     labels = pd.DataFrame({
         "label": np.asarray(LABELS, dtype=object)[label],
         "p_1": probs[:, 0], "p_2": probs[:, 1], "p_tie": probs[:, 2],
         "n_judgments": n_j.astype(np.int64), "agreement": agree, "tied_vote": shared,
-    }, index=pd.Index(data.codes("comparison_id")[1], name="comparison_id"))
-    extra = data.comparisons().drop(columns=["comparison_id", "n_judgments"])
+    }, index=pd.Index(ctab["comparison_id"].to_numpy(), name="comparison_id"))
+    extra = ctab.drop(columns=["comparison_id", "n_judgments"])
     for col in extra.columns:
         labels[col] = extra[col].to_numpy()
     sided = label < 2
     other = np.where(label == 0, probs[:, 1], probs[:, 0])
     flip = float(np.mean((other + 0.5 * probs[:, 2])[sided])) if sided.any() else float("nan")
-    err = float(np.average(1.0 - probs[comp, y], weights=w))
+    err = float((votes * (1.0 - probs)).sum() / votes.sum())
     totals = counts.sum(axis=2, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         cond = np.where(totals > 0, counts / totals, np.nan)
@@ -331,7 +410,7 @@ def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_l
     return ConsensusResult(
         labels=labels, confusion=confusion,
         class_prior=pd.Series(prior, index=pd.Index(LABELS, name="label"), name="share"),
-        method=method, flip_rate=flip, judgment_error_rate=err, n_judgments=int(len(y)),
+        method=method, flip_rate=flip, judgment_error_rate=err, n_judgments=int(data.n_judgments),
         n_comparisons=n_comp, n_annotators=data.n_annotators, converged=bool(converged),
         n_iter=int(n_iter), log_likelihood=ll, warnings=tuple(notes),
     )
