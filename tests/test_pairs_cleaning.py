@@ -40,6 +40,15 @@ def _suspects(sample, base, k=40, seed=0):
     return t, set(flagged)
 
 
+def _n_contaminable(sample, base, prompt_id):
+    """Comparisons of the prompt not already dropped by a check that runs before `contaminated`."""
+    order = list(REASONS)
+    early = base.dropped.loc[base.dropped["reason_code"].map(order.index) < order.index("contaminated")]
+    comps = sample.comparisons()
+    ids = set(comps.loc[comps["prompt_id"] == prompt_id, "comparison_id"])
+    return len(ids - set(early["comparison_id"]))
+
+
 def test_drop_counts_every_flagged_comparison(sample, base):
     t, flagged = _suspects(sample, base)
     ps = pq.build_pairs(sample, suspect_labels=t)
@@ -124,7 +133,7 @@ def test_contamination_drops_prompts_and_names_the_benchmark(sample, base, tmp_p
     assert set(res.prompt_ids) == {"prompt-0003", "prompt-0010"}
     ps = pq.build_pairs(sample, contamination=res, exclude_prompts=["prompt-0010"])
     d = ps.dropped.set_index("comparison_id")
-    n3 = int((sample.comparisons()["prompt_id"] == "prompt-0003").sum())
+    n3 = _n_contaminable(sample, base, "prompt-0003")
     assert ps.dropped_counts()["contaminated"] == n3
     assert d.loc[d["reason_code"] == "contaminated", "prompt_id"].eq("prompt-0003").all()
     assert d.loc[d["reason_code"] == "contaminated", "reason"].str.endswith(
@@ -197,3 +206,55 @@ def test_errors():
         pq.build_pairs(data, suspect_labels=pd.DataFrame({"p_label_wrong": [0.9]}))
     with pytest.raises(SchemaError, match="must be a pq.contamination result"):
         pq.build_pairs(data, contamination=3)
+
+
+def test_cli_cleaning_options(sample, base, tmp_path):
+    import argparse
+
+    from prefqa.cli._export_opts import add_cleaning_options, cleaning_kwargs
+
+    parser = argparse.ArgumentParser()
+    add_cleaning_options(parser)
+    t, flagged = _suspects(sample, base)
+    t.reset_index().to_csv(tmp_path / "issues.csv", index=False)
+    t.reset_index().to_json(tmp_path / "issues.jsonl", orient="records", lines=True)
+    texts = sample.prompts.set_index("prompt_id")["text"]
+    pd.DataFrame({"q": [texts["prompt-0007"]], "a": ["x"]}).to_csv(tmp_path / "bench.csv", index=False)
+    for f in ("issues.csv", "issues.jsonl"):
+        args = parser.parse_args(["--suspect-labels", str(tmp_path / f), "--benchmarks", str(tmp_path / "bench.csv"),
+                                  "--benchmark-column", "q"])
+        kw = cleaning_kwargs(args, sample)
+        ps = pq.build_pairs(sample, suspect_action="flip", **kw)
+        assert ps.n_flipped == len(flagged - set(ps.dropped["comparison_id"]))
+        assert ps.dropped_counts()["contaminated"] == _n_contaminable(sample, base, "prompt-0007")
+    with pytest.raises(SchemaError, match="2 string columns"):
+        cleaning_kwargs(parser.parse_args(["--benchmarks", str(tmp_path / "bench.csv")]), sample)
+    with pytest.raises(SchemaError, match="not both"):
+        cleaning_kwargs(parser.parse_args(["--suspect-labels", "x.csv", "--scores", "a,b"]), sample)
+    with pytest.raises(SchemaError, match="does not exist"):
+        cleaning_kwargs(parser.parse_args(["--suspect-labels", str(tmp_path / "nope.csv")]), sample)
+    with pytest.raises(SchemaError, match=r"--scores: the judgments have no column \['rm_a', 'rm_b'\]"):
+        cleaning_kwargs(parser.parse_args(["--scores", "rm_a,rm_b"]), sample)
+    assert cleaning_kwargs(parser.parse_args(["--tokenizer", "tok.json"]), sample) == {"tokenizer": "tok.json"}
+
+
+def test_cli_scores_compute_label_issues(sample):
+    import argparse
+
+    from prefqa.cli._export_opts import _scores, add_cleaning_options, cleaning_kwargs
+
+    cleaning = pytest.importorskip("prefqa.cleaning")
+    if not hasattr(cleaning, "label_issues"):
+        pytest.skip("pq.label_issues not available yet")
+    rng = np.random.default_rng(0)
+    j = sample.judgments.iloc[:3000].copy()  # a slice keeps the label model fit short
+    j["rm_a"] = rng.normal(size=len(j))
+    j["rm_b"] = rng.normal(size=len(j))
+    data = pq.PreferenceData(j, sample.responses, sample.prompts)
+    s = _scores(data, "rm_a,rm_b")
+    assert s.index.is_unique and len(s) == sample.responses["response_id"].isin(s.index).sum()
+    parser = argparse.ArgumentParser()
+    add_cleaning_options(parser)
+    kw = cleaning_kwargs(parser.parse_args(["--scores", "rm_a,rm_b"]), data)
+    ps = pq.build_pairs(data, **kw)
+    assert ps.n_input == ps.n_pairs + ps.n_dropped and "suspect_labels" in ps.cleaning
