@@ -179,7 +179,9 @@ def linked(pairs: Any, data: ScannedData) -> Any:
         frame = getattr(pairs, name)
         prompt = frame["prompt"] if "prompt" in frame else pd.Series([""] * len(frame), dtype="str")
         info[f"{name}_blank"] = prompt.astype("str").fillna("").str.strip().eq("").to_numpy(dtype=bool)
-        frame.drop(columns=[c for c in ("prompt", "chosen", "rejected") if c in frame], inplace=True)
+        for c in ("prompt", "chosen", "rejected"):
+            if c in frame:
+                del frame[c]
     _SOURCES[pairs] = info
     return pairs
 

@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq_parquet
 
 from .._atomic import atomic_path
+from ..engine._export import COLUMNS, decisions, stream_export
+from ..engine._pairs import engine_source
 from ..errors import PrefqaWarning, SchemaError
 from ..pairs import PairSet
 from ._formats import FORMATS, build_table
@@ -90,7 +92,8 @@ def empty_prompts(frame: pd.DataFrame) -> np.ndarray:
     return empty
 
 
-def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool) -> tuple[int, int, list[str]]:
+def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool,
+                   source: dict[str, Any] | None = None) -> tuple[int, int, list[str]]:
     """Count the rows to export whose prompt is empty; refuse when all are, unless allowed.
 
     dpo, kto, prompts and openai carry the prompt explicitly, so a file whose prompts are all
@@ -99,9 +102,13 @@ def _check_prompts(pairs: PairSet, fmt: str, allow_empty_prompts: bool) -> tuple
     holding the responses alone are legitimate (data read from such a file has empty
     prompts), so it only warns.
     """
-    rows = pd.concat([pairs.pairs, pairs.ties], ignore_index=True) if fmt in ("kto", "prompts") else pairs.pairs
-    empty = empty_prompts(rows)
-    n, k = len(rows), int(empty.sum())
+    both = fmt in ("kto", "prompts")
+    if source is not None:  # engine data: blank flags kept by build_pairs (prefqa.engine._pairs.linked)
+        empty = np.concatenate([source["pairs_blank"], source["ties_blank"]]) if both else source["pairs_blank"]
+    else:
+        rows = pd.concat([pairs.pairs, pairs.ties], ignore_index=True) if both else pairs.pairs
+        empty = empty_prompts(rows)
+    n, k = len(empty), int(empty.sum())
     warns: list[str] = []
     if n and k == n and not allow_empty_prompts and fmt != "reward":
         raise SchemaError(
@@ -196,7 +203,10 @@ def export(
     Returns
     -------
     Path
-        The data file. The manifest is at :func:`manifest_path` of it: input
+        The data file (for a ``PairSet`` built on ``pq.scan`` data the
+        engine joins the texts and writes the file: DuckDB's ``COPY``, or
+        Spark's result streamed in batches; see :mod:`prefqa.engine._export`).
+        The manifest is at :func:`manifest_path` of it: input
         counts, kept and dropped counts by reason, the policy, the prefqa
         version, the output's sha256 and the suggested TRL
         ``label_smoothing``.
@@ -225,21 +235,30 @@ def export(
     1
     """
     p, kind = _validate(pairs, path, format, margin, tie_label)
-    _, n_empty, empty_warnings = _check_prompts(pairs, format, bool(allow_empty_prompts))
+    source = engine_source(pairs)
+    _, n_empty, empty_warnings = _check_prompts(pairs, format, bool(allow_empty_prompts), source)
     for w in empty_warnings:
         warnings.warn(w, PrefqaWarning, stacklevel=2)
-    table = build_table(pairs.pairs, pairs.ties, format, conversational=pairs.conversational,
-                        margin=margin, tie_label=tie_label)
-    if kind == ".parquet":
-        sha = _atomic(p, lambda tmp: pq_parquet.write_table(table, tmp))
+    if source is not None:  # built on engine data: texts joined and written by the engine
+        n_out: list[int] = []
+        decided = decisions(pairs.pairs, pairs.ties)
+        sha = _atomic(p, lambda tmp: n_out.append(stream_export(
+            source["data"], decided, format, tmp, kind.lstrip("."), margin=margin, tie_label=tie_label)))
+        n_rows, columns = n_out[0], [*COLUMNS[format], *(["margin"] if margin else [])]
     else:
-        sha = _atomic(p, lambda tmp: _write_jsonl(table, tmp, kind == ".jsonl.gz"))
+        table = build_table(pairs.pairs, pairs.ties, format, conversational=pairs.conversational,
+                            margin=margin, tie_label=tie_label)
+        if kind == ".parquet":
+            sha = _atomic(p, lambda tmp: pq_parquet.write_table(table, tmp))
+        else:
+            sha = _atomic(p, lambda tmp: _write_jsonl(table, tmp, kind == ".jsonl.gz"))
+        n_rows, columns = table.num_rows, table.column_names
     manifest = {
         "prefqa_version": _version(),
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "format": format,
         "output": {"file": p.name, "file_type": kind.lstrip("."), "sha256": sha,
-                   "n_rows": table.num_rows, "columns": table.column_names,
+                   "n_rows": n_rows, "columns": columns,
                    "n_empty_prompts": n_empty, "allow_empty_prompts": bool(allow_empty_prompts)},
         **pairs.manifest(),
         "trl": {
