@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 from ._contam import ContaminationResult, contamination
+from ._labels import LabelIssues, label_issues
 from ._lint import LintResult, lint
+from ._relabel import QUEUE_COLUMNS, relabel_queue, write_queue
 
-__all__ = ["ContaminationResult", "LintResult", "contamination", "lint"]
+__all__ = ["QUEUE_COLUMNS", "ContaminationResult", "LabelIssues", "LintResult", "contamination", "label_issues",
+           "lint", "relabel_queue", "write_queue"]

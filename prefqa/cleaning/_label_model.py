@@ -51,9 +51,9 @@ Examples
 >>> comp = np.repeat(np.arange(4), 2); ann = np.tile([0, 1], 4)
 >>> y = np.array([0, 0, 1, 1, 0, 1, 0, 0]); d = np.array([1.0, -1.0, 0.5, 2.0])
 >>> fit = fit_joint(comp, ann, y, d, n_comp=4, n_ann=2)
->>> p1 = p_first_better(fit, comp, ann, y, d, 4)
->>> bool(p1[0] > 0.5 > p1[1]), bool(p1[3] > p1[2])
-(True, True)
+>>> p = p_better(fit, comp, ann, y, d, 4)
+>>> bool(p[0, 0] > 0.5 > p[1, 0]), bool(p[3, 0] > p[2, 0]), bool(np.allclose(p.sum(axis=1), 1))
+(True, True, True)
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ import numpy as np
 from scipy import sparse
 from scipy.special import expit, log_expit
 
-__all__ = ["JointFit", "cross_fit", "fit_joint", "folds_of", "p_first_better", "vote_probabilities"]
+__all__ = ["JointFit", "cross_fit", "fit_joint", "folds_of", "grid_posterior", "p_better", "share_above_zero",
+           "vote_probabilities"]
 
-_GRID = np.linspace(-5.0, 5.0, 41)                     # e nodes (step 0.25)
+_GRID = np.linspace(-4.0, 4.0, 33)                     # e nodes (step 0.25)
 _LOG_W = -0.5 * _GRID**2 - np.logaddexp.reduce(-0.5 * _GRID**2)
 _STEP = float(_GRID[1] - _GRID[0])
 _T_MIN = 1e-4
@@ -194,19 +195,34 @@ def fit_joint(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, *
                     n_iter=it, log_likelihood=ll)
 
 
-def p_first_better(fit: JointFit, comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray,
-                   n_comp: int) -> np.ndarray:
-    """Return ``P(D_c > 0 | d_c, votes_c)`` under a fit; unseen annotators get the pool's ``(a, t)``.
+def grid_posterior(fit: JointFit, comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray,
+                   n_comp: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (n_comp, m) posterior weights over the grid and the gap ``D`` at each node.
 
-    Each grid node stands for a cell of width ``step``: a cell that straddles
-    ``D = 0`` counts for the share of it above 0.
+    Unseen annotators get the pool's ``(a, t)``.
     """
     known = (ann < len(fit.seen)) & fit.seen[np.minimum(ann, len(fit.seen) - 1)]
     ann_a = np.where(known, fit.a[np.minimum(ann, len(fit.a) - 1)], fit.pool_a)
     ann_t = np.where(known, fit.t[np.minimum(ann, len(fit.t) - 1)], fit.pool_t)
     q, _, gap = _posterior_grid(_Votes(comp, ann, y, n_comp), ann_a, ann_t, d, fit.beta)
-    above = np.clip(gap / _STEP + 0.5, 0.0, 1.0)
-    return (q * above).sum(axis=1)
+    return q, gap
+
+
+def share_above_zero(gap: np.ndarray) -> np.ndarray:
+    """Share of each grid cell (width ``step`` around its node) where ``D > 0``."""
+    return np.clip(gap / _STEP + 0.5, 0.0, 1.0)
+
+
+def p_better(fit: JointFit, comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray,
+             n_comp: int) -> np.ndarray:
+    """Return ``P(D_c > 0)`` and ``P(D_c < 0)`` given ``d_c`` and the votes, as (n_comp, 2).
+
+    Each grid node stands for a cell of width ``step``: a cell that straddles
+    ``D = 0`` counts for the share of it above 0.
+    """
+    q, gap = grid_posterior(fit, comp, ann, y, d, n_comp)
+    above = share_above_zero(gap)
+    return np.column_stack([(q * above).sum(axis=1), (q * (1.0 - above)).sum(axis=1)])
 
 
 def folds_of(groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -219,9 +235,9 @@ def folds_of(groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 def cross_fit(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, fold: np.ndarray, k: int, *,
               n_ann: int, **options: float) -> tuple[np.ndarray, list[JointFit]]:
-    """Return out-of-fold ``P(response 1 truly better)`` per comparison and the ``k`` fits."""
+    """Return out-of-fold ``P(response 1 / 2 truly better)`` (n_comp, 2) and the ``k`` fits."""
     n_comp = len(d)
-    p1 = np.empty(n_comp)
+    p1 = np.empty((n_comp, 2))
     fits: list[JointFit] = []
     jfold = fold[comp]
     for f in range(k):
@@ -233,7 +249,7 @@ def cross_fit(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, f
                         **options)  # type: ignore[arg-type]
         local[test_c] = np.arange(len(test_c))
         te = ~tr
-        p1[test_c] = p_first_better(fit, local[comp[te]], ann[te], y[te], d[test_c], len(test_c))
+        p1[test_c] = p_better(fit, local[comp[te]], ann[te], y[te], d[test_c], len(test_c))
         fits.append(fit)
     return p1, fits
 
@@ -267,8 +283,7 @@ def fit_flip(d: np.ndarray, first: np.ndarray) -> tuple[float, float, bool]:
 
 
 def flip_posterior(g: float, e: float, d: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Return ``P(response 1 truly better | d, vote)`` under the flip model."""
-    like1 = np.where(first, 1.0 - e, e)               # P(vote | response 1 better)
-    like2 = np.where(first, e, 1.0 - e)
-    num = like1 * expit(g * d)
-    return num / (num + like2 * expit(-g * d))
+    """Return ``P(response 1 / 2 truly better | d, vote)`` (n, 2) under the flip model."""
+    one = np.where(first, 1.0 - e, e) * expit(g * d)    # P(vote, response 1 better)
+    two = np.where(first, e, 1.0 - e) * expit(-g * d)
+    return np.column_stack([one, two]) / (one + two)[:, None]

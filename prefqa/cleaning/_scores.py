@@ -115,7 +115,8 @@ def comparison_scores(data: PreferenceData, scores: object) -> ComparisonScores:
     j = data.judgments
     if isinstance(scores, pd.Series):
         s1, s2 = _from_response_ids(data, scores, "`scores` (a Series indexed by response id)")
-        return ComparisonScores(s1, s2, f"Series {scores.name!r} by response id")
+        name = "a Series" if scores.name is None else f"Series {scores.name!r}"
+        return ComparisonScores(s1, s2, f"{name} by response id")
     if isinstance(scores, str):
         if scores == "score":
             raise SchemaError("`scores='score'` names the ratings' `score` column, which holds annotators' "
