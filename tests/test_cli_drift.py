@@ -159,3 +159,80 @@ def test_leniency_drift_on_a_ratings_file(cli, tmp_path):
     flagged = w[w["flagged"].astype(bool)]["window"].tolist()
     assert set(flagged) == set(labels[3:]), w[["window", "difference", "q_value"]]
     assert (w.set_index("window").loc[labels[3:], "difference"].astype(float) > 0.5).all()
+
+
+# ------------------------------------------------------------------ the audit's Drift section
+AUDIT_CONFIG = {"audit": {"confidence_level": 0.95, "max_table_rows": 200}}
+
+
+def test_audit_section_holds_the_library_numbers_and_draws_both_figures(planted):
+    from prefqa.audit._drift import drift_findings, drift_step, plot_drift
+    from prefqa.audit._json import jsonable
+
+    path, truth = planted
+    data = pq.read(path)
+    section, res = drift_step(data, AUDIT_CONFIG, {})
+    section = jsonable(section)
+    json.dumps(section, allow_nan=False)  # valid JSON for any consumer
+    # windows from the batch column's time order (the file has a timestamp): the default is the time column
+    assert res.window_source.startswith("timestamp")
+    series = {s["metric"]: s for s in section["control"]}
+    assert set(series) == set(res.windows["metric"])
+    p_first = series["p_first"]
+    labels = [r["window"] for r in p_first["rows"]]
+    assert labels == [str(x) for x in res.labels]
+    flagged = [r["window"] for r in p_first["rows"] if r["flagged"]]
+    assert flagged and set(flagged) <= set(labels[PLANTED_WINDOW:])  # the planted shift, never before
+    assert p_first["first_alarm"] == res.change_points["p_first"]
+    tidy = res.tidy()
+    row = tidy[(tidy["metric"] == "p_first")].iloc[PLANTED_WINDOW]
+    assert p_first["rows"][PLANTED_WINDOW]["band_low"] == pytest.approx(row["band_low"])
+    hm = section["heatmap"]
+    assert len(hm["agreement"]) == len(hm["annotators"]) and len(hm["agreement"][0]) == len(res.labels)
+    a = res.annotators
+    for i, ann in enumerate(hm["annotators"]):
+        for k, win in enumerate(hm["windows"]):
+            rows = a[(a["annotator_id"].astype(str) == ann) & (a["window"].astype(str) == win)]
+            value = hm["agreement"][i][k]
+            assert (value is None) == (rows.empty or pd.isna(rows["agreement"].iloc[0]))
+            if value is not None:
+                assert value == pytest.approx(float(rows["agreement"].iloc[0]))
+            assert hm["flagged"][i][k] == bool(len(rows) and rows["flagged"].iloc[0])
+    figures = plot_drift({"result": section})
+    assert figures.count("<svg") == 2 and "<script" not in figures
+    codes = [f["code"] for f in drift_findings({"sections": {"drift": {"status": "ok", "result": section}}}, {})]
+    assert "drift_window" in codes
+
+
+def test_audit_section_is_skipped_without_a_time_or_batch_column():
+    from prefqa.audit._config import resolve_config
+    from prefqa.audit._drift import drift_step
+    from prefqa.audit._run import Step, run_steps
+
+    data, _ = pq.simulate(n_prompts=40, n_annotators=6, rng=2)  # one window: no timestamp, no batch
+    (outcome,) = run_steps(data, [Step("drift", "Drift", drift_step)], resolve_config(None), progress=False)
+    assert outcome.status == "skipped"
+    assert outcome.reason.startswith("no time or batch column in this file")
+
+
+def test_the_audit_with_the_drift_step_wired_in(planted, monkeypatch, tmp_path):
+    """The 3 lines the audit needs (STEPS, STEP_NAMES, PLOTS), applied here until the audit's owner adds them."""
+    import importlib
+
+    from prefqa.audit import _config, _plots
+    from prefqa.audit._drift import drift_step, plot_drift
+    from prefqa.audit._run import Step
+
+    audit_module = importlib.import_module("prefqa.audit")  # the package (pq.audit is the function)
+    monkeypatch.setattr(audit_module, "STEPS", (*audit_module.STEPS, Step("drift", "Drift", drift_step)))
+    monkeypatch.setattr(_config, "STEP_NAMES", (*_config.STEP_NAMES, "drift"))
+    monkeypatch.setitem(_plots.PLOTS, "drift", lambda s: plot_drift(s["drift"]))
+    path, _ = planted
+    heavy = ["preference_model", "bradley_terry_style", "style_bias", "consensus", "judge", "simpson", "pairs"]
+    report = pq.audit(pq.read(path), progress=False, strict=True,
+                      config={"audit": {"n_resamples": 20, "skip": heavy, "drift": {"window": "batch"}}})
+    s = report.sections["drift"]
+    assert s["status"] == "ok", s["reason"]
+    assert s["result"]["values"]["window_source"].startswith("batch")
+    html = report.to_html()
+    assert "id='drift'" in html and html.count("<svg") >= 2

@@ -48,16 +48,22 @@ MAX_HEATMAP_ANNOTATORS = 40
 
 
 def _window_column(data: PreferenceData, opts: dict[str, Any]) -> dict[str, Any]:
-    j = data.judgments
+    """``{}`` (the time column, pq.drift's default), ``{"window": "batch"}``, or a skip when neither exists."""
     if opts.get("time") is not None or opts.get("window") is not None:
         return {}
-    if "timestamp" in j and j["timestamp"].notna().any():
+    tables = [t for t in (data.judgments, data.ratings) if t is not None and len(t)]
+
+    def present(column: str) -> bool:
+        return any(column in t and t[column].notna().any() for t in tables)
+
+    if present("timestamp"):
         return {}
-    if "batch" in j and j["batch"].notna().any():
+    if present("batch"):
         return {"window": "batch"}
     raise InsufficientDataError(
-        "no time or batch column in this file (no `timestamp` and no `batch` column among the judgments), so "
-        "there are no windows to compare; name one with [audit.drift] time = \"COLUMN\" or window = \"COLUMN\"")
+        "no time or batch column in this file (no `timestamp` and no `batch` column among the judgments or "
+        "ratings), so there are no windows to compare; name one with [audit.drift] time = \"COLUMN\" or "
+        "window = \"COLUMN\"")
 
 
 def drift_step(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], Any]:

@@ -83,7 +83,7 @@ def drift_terms(message: str) -> str:
     Examples
     --------
     >>> drift_terms("no column `time`='ts' in the judgments; pass window='batch' or time='created'.")
-    "no column --time ts in the judgments; pass --window batch or --time created."
+    'no column --time ts in the judgments; pass --window batch or --time created.'
     """
     def flag(m: re.Match[str]) -> str:
         value = (m.group(2) or "").strip("'\"")
