@@ -181,3 +181,14 @@ def test_options_and_errors(tokenizer_json):
     with pytest.raises(SchemaError, match="must be a PreferenceData or a DataFrame"):
         lint([1, 2])
     assert lint(rows).n_problems == 0 and set(LINT_REASONS) >= {"identical", "truncation_identical"}
+
+
+def test_no_mojibake_or_control_flags_on_clean_multilingual_text():
+    clean = ["Ça va? Élève, Ñandú, Über, São Paulo, naïve façade, ÀÁÂÃÄÅ æøå.",
+             "«Bonjour» — dit-il… 50 °C, 3 × 4 ≥ 10, ¿Qué? ¡Sí!", "Straße, Größe, 東京, Москва, ελληνικά, עברית",
+             "tabs\tand\nnewlines\r\n are fine", "emoji 😀 and ™ © ® £ € ¥"]
+    rows = pd.DataFrame({"prompt": ["q"] * len(clean), "chosen": clean, "rejected": ["other"] * len(clean)})
+    assert lint(rows).n_problems == 0
+    broken = [t.encode("utf-8").decode("cp1252", errors="replace") for t in clean[:3]]
+    rows = pd.DataFrame({"prompt": ["q"] * 3, "chosen": broken, "rejected": ["other"] * 3})
+    assert lint(rows).counts() == {"mojibake": 3}

@@ -95,6 +95,14 @@ def test_flip_swaps_sides_and_is_counted(sample, base):
     assert not ps2.pairs.set_index("comparison_ids").loc[one, "flipped"]
     assert ps2.cleaning["suspect_labels"]["label_already_changed"] == 1
     assert ps2.n_flipped == len(flagged) - 1
+    # a table in the other orientation (response ids swapped, side codes swapped) flips the same pairs
+    comps = sample.comparisons().set_index("comparison_id")
+    t3 = t.copy()
+    t3["response_1_id"] = comps.loc[t3.index, "response_2_id"].to_numpy()
+    t3["response_2_id"] = comps.loc[t3.index, "response_1_id"].to_numpy()
+    t3["consensus"] = t3["consensus"].map({"1": "2", "2": "1"}).fillna(t3["consensus"])
+    ps3 = pq.build_pairs(sample, suspect_labels=t3, suspect_action="flip")
+    assert ps3.pairs.equals(ps.pairs)
 
 
 def test_downweight_and_keep(sample, base):
@@ -258,3 +266,10 @@ def test_cli_scores_compute_label_issues(sample):
     kw = cleaning_kwargs(parser.parse_args(["--scores", "rm_a,rm_b"]), data)
     ps = pq.build_pairs(data, **kw)
     assert ps.n_input == ps.n_pairs + ps.n_dropped and "suspect_labels" in ps.cleaning
+
+
+def test_contamination_with_a_rating_policy(sample):
+    base = pq.build_pairs(sample, policy="best_vs_worst")
+    ps = pq.build_pairs(sample, policy="best_vs_worst", contamination=["prompt-0003"])
+    assert ps.dropped_counts()["contaminated"] == int((base.pairs["prompt_id"] == "prompt-0003").sum()) == 1
+    assert ps.n_input == base.n_input and ps.n_pairs == base.n_pairs - 1

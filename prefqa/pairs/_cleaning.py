@@ -12,9 +12,11 @@ themselves). For each flagged comparison that is still a pair:
     ``p_chosen`` becomes ``p_label_wrong`` when given (the posterior that the
     new chosen response is the better one), else ``1 - p_chosen``, and
     ``margin`` becomes ``2 * p_chosen - 1``. When ``consensus`` names the
-    side (``'1'`` / ``'2'``, ``pq.consensus``' codes) and ``build_pairs``'
-    own label already picked the other response, nothing is swapped: the
-    label already agrees with the correction;
+    side (``'1'`` / ``'2'``, ``pq.consensus``' codes, matched by
+    ``response_1_id`` / ``response_2_id`` when the table has them) and
+    ``build_pairs``' own label already picked the other response, nothing is
+    swapped: the label already agrees with the correction (counted as
+    ``label_already_changed``);
 ``downweight``
     ``weight`` times 0.5 and ``p_chosen`` shrunk halfway to 0.5 (as
     ``flagged='downweight'`` treats flagged prompts): the pair stays but
@@ -64,7 +66,8 @@ def suspect_table(suspect_labels: Any) -> pd.DataFrame:
         flagged = table["flagged"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         out = table.loc[flagged]
         out.index = out.index.astype("str")
-        return out[[c for c in ("p_label_wrong", "consensus") if c in out.columns]]
+        keep = ("p_label_wrong", "consensus", "response_1_id", "response_2_id")
+        return out[[c for c in keep if c in out.columns]]
     if isinstance(table, str):
         table = [table]
     try:
@@ -142,11 +145,9 @@ def apply_suspects(u: dict, reason: np.ndarray, detail: np.ndarray, table: pd.Da
         detail[rows] = note.to_numpy(dtype=object)
         counts["dropped"] = len(rows)
     elif action == "flip":
-        if "consensus" in look:  # flip only where our label is the side label_issues doubts
-            side = np.where(u["swap"][rows], "2", "1")
-            cons = look["consensus"].astype("str").to_numpy(dtype=object)
-            named = np.isin(cons, ["1", "2"])
-            already = named & (cons != side)
+        doubted = _doubted_side(u, rows, look)
+        if doubted is not None:  # flip only where our label is the response label_issues doubts
+            already = ~doubted
             counts["label_already_changed"] = int(already.sum())
             rows, p_wrong = rows[~already], p_wrong[~already]
         u["swap"][rows] = ~u["swap"][rows]
@@ -162,6 +163,28 @@ def apply_suspects(u: dict, reason: np.ndarray, detail: np.ndarray, table: pd.Da
     else:
         counts["kept_as_is"] = len(rows)
     return counts
+
+
+def _doubted_side(u: dict, rows: np.ndarray, look: pd.DataFrame) -> np.ndarray | None:
+    """``True`` where ``build_pairs``' chosen response is the one ``label_issues``' consensus picked.
+
+    By response id when the table has ``response_1_id`` / ``response_2_id``,
+    else by ``pq.consensus``' side codes; ``None`` without a ``consensus``
+    column (then every flagged pair is flipped). Rows whose consensus names no
+    side count as doubted.
+    """
+    if "consensus" not in look:
+        return None
+    cons = look["consensus"].astype("str").to_numpy(dtype=object)
+    named = np.isin(cons, ["1", "2"])
+    if {"response_1_id", "response_2_id"} <= set(look.columns):
+        picked = np.where(cons == "1", look["response_1_id"].astype("str").to_numpy(dtype=object),
+                          look["response_2_id"].astype("str").to_numpy(dtype=object))
+        chosen = np.where(u["swap"][rows], take(u["id_2"], rows).astype("str").to_numpy(dtype=object),
+                          take(u["id_1"], rows).astype("str").to_numpy(dtype=object))
+        return ~named | (picked == chosen)
+    side = np.where(u["swap"][rows], "2", "1")
+    return ~named | (cons == side)
 
 
 def cleaning_inputs(suspect_labels: Any, suspect_action: str, contamination: Any,
