@@ -245,8 +245,8 @@ def _ngram_matches(p_norm: pd.Series, b_norm: pd.Series, n: int) -> tuple[pd.Dat
     """Best benchmark row per prompt by shared ``n``-grams: frame (prompt, bench, shared), n-grams per prompt."""
     p_own, p_h, p_words = ngram_hashes(p_norm, n)
     b_own, b_h, _ = ngram_hashes(b_norm, n)
-    per_prompt = np.bincount(np.unique(np.c_[p_own, p_h.view(np.int64)], axis=0)[:, 0], minlength=len(p_norm)) \
-        if len(p_h) else np.zeros(len(p_norm), dtype=np.int64)
+    pt = pd.DataFrame({"h": p_h.view(np.int64), "prompt": p_own}).drop_duplicates()
+    per_prompt = np.bincount(pt["prompt"].to_numpy(dtype=np.int64), minlength=len(p_norm))  # distinct n-grams
     empty = pd.DataFrame({"prompt": np.zeros(0, np.int64), "bench": np.zeros(0, np.int64),
                           "shared": np.zeros(0, np.int64)})
     if not len(p_h) or not len(b_h):
@@ -255,7 +255,6 @@ def _ngram_matches(p_norm: pd.Series, b_norm: pd.Series, n: int) -> tuple[pd.Dat
     rows_per_h = bt.groupby("h", sort=False)["bench"].transform("size").to_numpy()
     n_template = int(bt.loc[rows_per_h > _TEMPLATE_ROWS, "h"].nunique())
     bt = bt.loc[rows_per_h <= _TEMPLATE_ROWS]
-    pt = pd.DataFrame({"h": p_h.view(np.int64), "prompt": p_own}).drop_duplicates()
     pt = pt.loc[pt["h"].isin(bt["h"])]
     if not len(pt):
         return empty, per_prompt, n_template
