@@ -1,5 +1,12 @@
 """The ``prefqa`` command line: ``audit``, ``export``, ``sample`` and ``--version``.
 
+``audit`` and ``export`` run in memory (``pq.read``) or on an engine
+(``pq.scan``): ``--engine duckdb --memory-limit 4GB`` (out of core),
+``--engine spark --spark-master local[2]`` (a session prefqa builds), or the
+default ``--engine auto`` (memory when the data fits comfortably). The
+subcommands of other modules (``drift``, ``check``, ``relabel``) and the
+export's cleaning flags are added when their modules exist.
+
 Bad input (a :class:`~prefqa.errors.PrefqaError` or an unreadable file)
 exits with status 2 and exactly one line, ``prefqa: error: <message>``, on
 stderr; ``--debug`` prints the traceback too and makes the audit re-raise
@@ -132,6 +139,27 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
 
 
+ENGINES = ("auto", "memory", "duckdb", "spark")
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine (pq.read in memory, or pq.scan on DuckDB / Spark)")
+    g.add_argument("--engine", default="auto", choices=ENGINES,
+                   help="where the analyses run: memory (pq.read), duckdb (out of core, spills under "
+                        "--memory-limit), spark (a session on --spark-master), or auto (default: memory when "
+                        "the data fits comfortably, duckdb otherwise); DATA may then be a glob such as "
+                        "'data/*.parquet' (quote it)")
+    g.add_argument("--memory-limit", default=None, metavar="SIZE",
+                   help="DuckDB's memory limit, for example 4GB (--engine duckdb or auto)")
+    g.add_argument("--threads", type=int, default=None, metavar="N", help="DuckDB's thread count")
+    g.add_argument("--spark-master", default=None, metavar="URL",
+                   help="--engine spark: the master of the session prefqa builds (default local[2]); a "
+                        "cluster URL such as spark://host:7077, or run under spark-submit")
+    g.add_argument("--responses", default=None, metavar="PARQUET",
+                   help="engines: the responses table (response_id, text or precomputed features)")
+    g.add_argument("--prompts", default=None, metavar="PARQUET", help="engines: the prompts table (prompt_id, text)")
+
+
 def _add_policy_options(p: argparse.ArgumentParser) -> None:
     from ..pairs import build_pairs
 
@@ -196,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder, created if missing (default: prefqa-report)")
     a.add_argument("--by", default=None, metavar="COLUMN",
                    help="stratum column for per-stratum reliability and the Simpson check")
+    _add_engine_options(a)
     a.set_defaults(func=_cmd_audit)
 
     from ..pairs import REASONS
@@ -217,13 +246,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "probably not read)")
     e.add_argument("--margin-column", action="store_true", help="--to reward: add the margin column")
     _add_policy_options(x)
+    _add_engine_options(x)
+    cleaning = _optional("_export_opts")
+    if cleaning is not None:
+        cleaning.add_cleaning_options(x)
     x.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("sample", help="write the bundled sample dataset")
     s.add_argument("--out", required=True, metavar="FILE",
                    help="output file (.jsonl, .jsonl.gz, .csv, .parquet); missing folders are created")
     s.set_defaults(func=_cmd_sample)
+    for name in ("_monitor", "_clean"):  # drift / check, relabel (their own modules)
+        module = _optional(name)
+        if module is not None:
+            module.register(sub)
     return parser
+
+
+def _optional(name: str) -> Any:
+    """``prefqa.cli.<name>`` when it exists (subcommands and flags other modules add), else ``None``."""
+    import importlib
+
+    try:
+        return importlib.import_module(f".{name}", __package__)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{name}":
+            raise
+        return None
 
 
 # ---------------------------------------------------------------- commands
@@ -270,13 +319,82 @@ def _read(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
     return data
 
 
+def _glob_or_paths(text: str) -> list[str]:
+    import glob
+
+    return sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+
+
+def _engine(args: argparse.Namespace) -> tuple[str, str]:
+    """The engine to run on and why (``--engine auto`` asks :func:`prefqa.engine._auto.choose_engine`)."""
+    if args.engine != "auto":
+        return args.engine, "chosen with --engine"
+    paths = _glob_or_paths(args.data)
+    if not paths:
+        raise SchemaError(f"no file matches {args.data!r}; check the path or the glob.")
+    try:
+        from ..engine._auto import choose_engine
+    except ImportError:  # the rule's module is not there: pq.read for one file, DuckDB for several
+        if len(paths) == 1 and args.responses is None and args.prompts is None:
+            return "memory", "one file (no engine rule available)"
+        return "duckdb", "several files (no engine rule available)"
+    kind, why = choose_engine(paths)
+    return ("memory" if kind == "memory" else "duckdb"), why
+
+
+_READ_ONLY_FLAGS = (("format", "--format"), ("on_error", "--on-error"), ("duplicates", "--duplicates"))
+
+
+def _load(args: argparse.Namespace, cfg: dict[str, Any]) -> tuple[Any, Any]:
+    """``(data, session)``: ``pq.read`` for the memory engine, ``pq.scan`` otherwise (and the Spark session built)."""
+    engine, why = _engine(args)
+    if engine == "memory":
+        if args.responses is not None or args.prompts is not None:
+            raise SchemaError("--responses / --prompts name engine tables; add --engine duckdb (or spark), or "
+                              "read one canonical file in memory without them.")
+        return _read(args, cfg), None
+    used = [flag for attr, flag in _READ_ONLY_FLAGS if getattr(args, attr) is not None]
+    if args.mapping or args.map_values:
+        used.append("--map / --map-value")
+    if used:
+        verb = "is an option" if len(used) == 1 else "are options"
+        raise SchemaError(f"{', '.join(used)} {verb} of pq.read (--engine memory); --engine {engine} scans "
+                          "canonical Parquet as written by pq.write. Drop them, or add --engine memory.")
+    from ..engine import scan
+
+    session = None
+    with Progress(1, label=f"prefqa scan ({engine})", enabled=args.progress) as bar, stage("read"):
+        bar.start(args.data)
+        if engine == "spark":
+            session = _spark_session(args.spark_master)
+            data = scan(_glob_or_paths(args.data), engine="spark", connection=session,
+                        responses=args.responses, prompts=args.prompts)
+        else:
+            data = scan(_glob_or_paths(args.data), engine="duckdb", memory_limit=args.memory_limit,
+                        threads=args.threads, responses=args.responses, prompts=args.prompts)
+        data.meta["engine_choice"] = why
+        bar.advance()
+    return data, session
+
+
+def _spark_session(master: str | None) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise SchemaError("--engine spark needs pyspark and a Java runtime: pip install 'prefqa[spark]'.") from exc
+    builder = SparkSession.builder.appName("prefqa").config("spark.ui.enabled", "false")
+    if master is not None or SparkSession.getActiveSession() is None:
+        builder = builder.master(master or "local[2]")
+    return builder.getOrCreate()
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from ..audit import audit
 
     cfg = _config(args)
     if args.by is not None:
         cfg["audit"]["by"] = args.by
-    data = _read(args, cfg)
+    data, _session = _load(args, cfg)
     with stage("pairs"):
         report = audit(data, config=cfg, progress=args.progress, strict=args.debug)
     out = Path(args.out)
@@ -294,7 +412,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     cfg = _config(args)
     policy = dict(cfg["pairs"])
     policy.update({k.removeprefix("policy__"): v for k, v in vars(args).items() if k.startswith("policy__")})
-    data = _read(args, cfg)
+    data, _session = _load(args, cfg)
+    cleaning = _optional("_export_opts")
+    if cleaning is not None:
+        policy.update(cleaning.cleaning_kwargs(args, data))
     out = Path(args.out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PrefqaWarning)
