@@ -175,11 +175,24 @@ def labels_of(data: ScannedData, code: str, column: str) -> pd.Index:
     return pd.Index(frame["label"].astype(str).to_numpy(dtype=object), name=column, dtype="str")
 
 
-def _model_labels(data: ScannedData) -> pd.Index:
-    frame = data.frame(
-        "SELECT DISTINCT code, label FROM (SELECT _ma AS code, model_a AS label FROM {j} WHERE _ma >= 0 "
-        "UNION ALL SELECT _mb AS code, model_b AS label FROM {j} WHERE _mb >= 0) t ORDER BY code")
-    return pd.Index(frame["label"].astype(str).to_numpy(dtype=object), name="model", dtype="str")
+def _engine_labels(data: ScannedData, has_prm: bool, has_m: bool) -> dict[str, pd.Index]:
+    """Annotator, prompt and model labels in code order, in one query (``{j}`` is scanned once per part)."""
+    parts = ["SELECT 'a' AS kind, _ann AS code, CAST(annotator_id AS VARCHAR) AS label FROM {j} WHERE _ann >= 0 "
+             "GROUP BY _ann, annotator_id"]
+    if has_prm:
+        parts.append("SELECT 'p' AS kind, _prm AS code, CAST(prompt_id AS VARCHAR) AS label FROM {j} WHERE _prm >= 0 "
+                     "GROUP BY _prm, prompt_id")
+    if has_m:
+        parts.append("SELECT 'm' AS kind, _ma AS code, CAST(model_a AS VARCHAR) AS label FROM {j} WHERE _ma >= 0 "
+                     "GROUP BY _ma, model_a")
+        parts.append("SELECT 'm' AS kind, _mb AS code, CAST(model_b AS VARCHAR) AS label FROM {j} WHERE _mb >= 0 "
+                     "GROUP BY _mb, model_b")
+    frame = data.frame(" UNION ALL ".join(parts))
+    out = {}
+    for kind, name in (("a", "annotator_id"), ("p", "prompt_id"), ("m", "model")):  # three label kinds
+        part = frame[frame["kind"] == kind].drop_duplicates("code").sort_values("code")
+        out[kind] = pd.Index(part["label"].astype(str).to_numpy(dtype=object), name=name, dtype="str")
+    return out
 
 
 def _from_engine(data: ScannedData) -> JudgmentCodes:
@@ -196,19 +209,18 @@ def _from_engine(data: ScannedData) -> JudgmentCodes:
     def col(name: str, dtype: Any) -> np.ndarray:
         return table.column(name).to_numpy().astype(dtype, copy=False)
 
-    ann_labels = labels_of(data, "_ann", "annotator_id")
-    prm_labels = labels_of(data, "_prm", "prompt_id") if has_prm else None
-    model_present = has_m and bool(data.scalar("SELECT count(model_a) FROM {j}"))
-    mlabels = _model_labels(data) if has_m else None
+    labels = _engine_labels(data, has_prm, has_m)
+    comp = col("_cmp", np.int64)
+    ma = col("_ma", np.int64) if has_m else None
     has_texts = bool("response_a_id" in cols and data.responses_table is not None
                      and data.scalar("SELECT count(*) FROM {r}"))
     return JudgmentCodes(
-        comp=col("_cmp", np.int64), n_comparisons=data.n_comparisons, ann=col("_ann", np.int64),
-        annotator_labels=ann_labels, prm=col("_prm", np.int64) if has_prm else None, prompt_labels=prm_labels,
-        choice=col("_ch", np.int8), flip=col("_flip", bool), oriented=col("_och", np.int8),
-        ma=col("_ma", np.int64) if has_m else None, mb=col("_mb", np.int64) if has_m else None,
-        model_labels=mlabels, order_known=data.order_known, has_models=model_present, has_texts=has_texts,
-        columns=tuple(data.columns))
+        comp=comp, n_comparisons=int(comp.max()) + 1 if len(comp) else 0, ann=col("_ann", np.int64),
+        annotator_labels=labels["a"], prm=col("_prm", np.int64) if has_prm else None,
+        prompt_labels=labels["p"] if has_prm else None, choice=col("_ch", np.int8), flip=col("_flip", bool),
+        oriented=col("_och", np.int8), ma=ma, mb=col("_mb", np.int64) if has_m else None,
+        model_labels=labels["m"] if has_m else None, order_known=data.order_known,
+        has_models=bool(ma is not None and (ma >= 0).any()), has_texts=has_texts, columns=tuple(data.columns))
 
 
 def judgment_codes(data: PreferenceData | ScannedData | JudgmentCodes) -> JudgmentCodes:
