@@ -29,6 +29,8 @@ PAGES = [
     st.Page(APP_DIR / "views" / "bias.py", title="Bias", icon=":material/balance:"),
     st.Page(APP_DIR / "views" / "models.py", title="Models", icon=":material/leaderboard:"),
     st.Page(APP_DIR / "views" / "prompts.py", title="Prompts", icon=":material/chat:"),
+    st.Page(APP_DIR / "views" / "drift.py", title="Drift", icon=":material/timeline:"),
+    st.Page(APP_DIR / "views" / "compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page(APP_DIR / "views" / "export.py", title="Export", icon=":material/download:"),
 ]
 

@@ -85,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "relabel_queue": ".cleaning",
     "contamination": ".cleaning",
     "lint": ".cleaning",
+    "ContaminationResult": ".cleaning",
+    "LintResult": ".cleaning",
     # training data
     "build_pairs": ".pairs",
     "PairSet": ".pairs",
@@ -136,7 +138,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .bias import (
         LengthBiasResult, PositionBiasResult, StyleBiasResult, length_bias, position_bias, style_bias,
     )
+    from .cleaning import ContaminationResult, LabelIssues, LintResult, contamination, label_issues, lint, relabel_queue
     from .consensus import ConsensusResult, consensus
+    from .drift import CompareResult, DriftResult, compare, drift
+    from .engine import ScannedData, scan
     from .errors import (
         ConvergenceWarning, InsufficientDataError, PrefqaError, PrefqaWarning, SchemaError,
     )
