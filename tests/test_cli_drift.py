@@ -113,6 +113,23 @@ def test_baseline_as_labels_and_as_a_file(cli, planted, tmp_path):
         lib["estimate"].astype(float).tolist(), nan_ok=True)
 
 
+def test_cusum_settings(cli, planted, tmp_path, capsys):
+    path, _ = planted
+    out = tmp_path / "cusum.json"
+    assert cli(["drift", path, "--window", "batch", "--baseline", "3", "--metrics", "p_first", "--json", str(out),
+                "--no-progress"]) == 0
+    assert _windows(out)["alarm"].astype(bool).any()  # the planted shift alarms at the default h = 4
+    assert cli(["drift", path, "--window", "batch", "--baseline", "3", "--metrics", "p_first", "--cusum-h", "1000",
+                "--json", str(out), "--no-progress"]) == 0
+    assert not _windows(out)["alarm"].astype(bool).any()
+    settings = json.loads(out.read_text())["settings"]
+    assert (settings["cusum_h"], settings["cusum_k"]) == (1000.0, 0.5)
+    capsys.readouterr()
+    assert cli(["drift", path, "--window", "batch", "--cusum-k", "-1", "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--cusum-k" in line and "cusum_k" not in line, line
+
+
 def test_drift_table_of_the_config(cli, planted, tmp_path):
     path, _ = planted
     cfg = tmp_path / "prefqa.toml"

@@ -68,7 +68,7 @@ def _window_column(data: PreferenceData, opts: dict[str, Any]) -> dict[str, Any]
 
 def drift_step(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """Run ``pq.drift`` on the audited data and describe it for the report (an audit adapter)."""
-    from .. import drift
+    from ..drift import drift
 
     opts = dict(config["audit"].get("drift", {}))
     opts = {**_window_column(data, opts), **opts}

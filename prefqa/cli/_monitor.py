@@ -59,12 +59,14 @@ __all__ = ["CHECK_KEYS", "DRIFT_FLAGS", "DRIFT_KEYS", "drift_terms", "register"]
 
 #: ``pq.drift`` / ``pq.compare`` options -> flags (errors raised under the CLI name the flags).
 DRIFT_FLAGS: dict[str, str] = {"time": "--time", "freq": "--freq", "window": "--window", "baseline": "--baseline",
-                               "metrics": "--metrics", "fdr": "--fdr", "confidence_level": "--confidence-level"}
+                               "metrics": "--metrics", "fdr": "--fdr", "confidence_level": "--confidence-level",
+                               "cusum_k": "--cusum-k", "cusum_h": "--cusum-h", "min_judgments": "--min-judgments"}
 #: ``[check]`` keys and what each accepts.
 CHECK_KEYS: dict[str, str] = {
     "fail_on": "a list of gates (or one comma-separated string), for example [\"alpha<0.67\", \"drift\"]",
     "strict": "true or false", "baseline": "a file path", "json": "a file path",
     "confidence_level": "a number between 0 and 1", "fdr": "a number between 0 and 1",
+    "min_judgments": "an integer >= 2", "metrics": f"a list of metric names from {list(METRICS)}",
 }
 #: ``[drift]`` keys handled here; any other keyword option of ``pq.drift`` is accepted too.
 DRIFT_KEYS: dict[str, str] = {
@@ -113,6 +115,8 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help="confidence level of every interval (default 0.95)")
     p.add_argument("--fdr", type=_fraction, default=None, metavar="Q",
                    help="Benjamini-Hochberg false discovery rate of the flags (default 0.05)")
+    p.add_argument("--min-judgments", type=int, default=None, metavar="N",
+                   help="fewest judgments on each side for an annotator test (default 10)")
     p.add_argument("--metrics", type=_csv, default=None, metavar="M,M,...",
                    help=f"metrics to compute, comma-separated, from: {', '.join(METRICS)} (default: all the data "
                         "supports)")
@@ -136,6 +140,11 @@ def register(sub: Any) -> None:
     g.add_argument("--baseline", default=None, metavar="K|LABELS|FILE",
                    help="baseline: the first K windows, comma-separated window labels, or a data file "
                         "(default: the first quarter of the windows, at least one)")
+    g.add_argument("--cusum-k", type=float, default=None, metavar="K",
+                   help="CUSUM reference value in standard errors (default 0.5)")
+    g.add_argument("--cusum-h", type=float, default=None, metavar="H",
+                   help="CUSUM decision limit in standard errors (default 4: in-control average run length "
+                        "about 168 windows)")
     _add_settings(d)
     o = d.add_argument_group("output")
     o.add_argument("--json", default=None, metavar="FILE", help="write the windows and annotators tables as JSON")
@@ -188,7 +197,7 @@ def _check_table(table: Any, name: str, keys: dict[str, str], *, extra: Sequence
 
 def _drift_extra() -> list[str]:
     """Keyword options of ``pq.drift`` beyond :data:`DRIFT_KEYS` (CUSUM settings and the like)."""
-    from .. import drift
+    from ..drift import drift
 
     params = inspect.signature(drift).parameters.values()
     return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in DRIFT_KEYS]
@@ -215,7 +224,7 @@ def _configs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], 
 
 def _settings(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("confidence_level", "fdr", "metrics"):
+    for key in ("confidence_level", "fdr", "metrics", "min_judgments"):
         value = getattr(args, key, None)
         value = table.get(key) if value is None else value
         if value is not None:
@@ -266,8 +275,8 @@ def _baseline_value(text: Any, args: argparse.Namespace, cfg: dict[str, Any]) ->
 
 
 def _drift_options(args: argparse.Namespace, table: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
-    opts = {k: v for k, v in table.items() if k not in ("confidence_level", "fdr", "metrics")}
-    for key in ("time", "freq", "window"):
+    opts = {k: v for k, v in table.items() if k not in ("confidence_level", "fdr", "metrics", "min_judgments")}
+    for key in ("time", "freq", "window", "cusum_k", "cusum_h"):
         if getattr(args, key, None) is not None:
             opts[key] = getattr(args, key)
     if args.window is not None and args.time is None:
@@ -289,7 +298,7 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
-    from .. import drift
+    from ..drift import drift
 
     cfg, _, table = _configs(args)
     data = _read_file(args, cfg, args.data, "input")
@@ -434,7 +443,7 @@ class _Values:
         return value
 
     def compare(self) -> Any:
-        from .. import compare
+        from ..drift import compare
 
         return self._once("compare", lambda: _library(lambda: compare(self.data, self.baseline, **self.settings)))
 
@@ -453,7 +462,7 @@ class _Values:
         """
         if self.baseline is not None:
             return self.compare().to_frame()
-        from .. import compare
+        from ..drift import compare
 
         res = self._once("self", lambda: _library(lambda: compare(self.data, self.data, **self.settings)))
         return res.to_frame()
@@ -482,7 +491,8 @@ class _Values:
                        reason=reason)
 
     def _flagged(self, gate: Gate) -> Measure:
-        from .. import annotator_table, flag_prompts
+        from ..annotators import annotator_table
+        from ..prompts import flag_prompts
 
         if gate.metric == "flagged_annotators":
             table = self._once("annotators", lambda: annotator_table(self.data))
