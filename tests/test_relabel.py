@@ -182,3 +182,43 @@ def test_bad_inputs() -> None:
     one = pq.PreferenceData(pd.DataFrame({"comparison_id": ["c1", "c2"], "annotator_id": None, "choice": ["a", "b"]}))
     with pytest.raises(InsufficientDataError, match="cannot be estimated"):
         pq.relabel_queue(one, budget=1)
+
+
+# ------------------------------------------------------------------ prefqa relabel
+def test_cli_writes_the_queue_and_the_label_issues(tmp_path, capsys) -> None:
+    from prefqa.cli import main
+
+    data, _, _, scores = _world(5, n_prompts=40)
+    j = data.judgments.assign(rm_a=scores.reindex(data.judgments["response_a_id"]).to_numpy(),
+                              rm_b=scores.reindex(data.judgments["response_b_id"]).to_numpy())
+    src = tmp_path / "data.csv"
+    pq.write(pq.PreferenceData(j, data.responses, data.prompts), src)
+    out, issues = tmp_path / "out" / "queue.jsonl", tmp_path / "issues.csv"
+    code = main(["relabel", str(src), "--budget", "7", "--out", str(out), "--scores", "rm_a,rm_b",
+                 "--label-issues", str(issues), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "Relabel queue: 7 comparisons" in printed and "latent_gap" in printed
+    queue = pd.read_json(out, lines=True)
+    assert len(queue) == 7 and list(queue.columns) == list(QUEUE_COLUMNS)
+    table = pd.read_csv(issues)
+    assert {"comparison_id", "p_label_wrong", "flagged"} <= set(table.columns)
+    assert len(table) == data.n_comparisons
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--cross-fit", "1"], "--cross-fit"),
+    (["--budget", "0"], "--budget"),
+    (["--scores", "nope"], "found neither"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, match) -> None:
+    from prefqa.cli import main
+
+    data, _, _, _ = _world(6, n_prompts=20)
+    src = tmp_path / "data.csv"
+    pq.write(data, src)
+    args = ["relabel", str(src), "--budget", "5", "--out", str(tmp_path / "q.csv"), "--no-progress"]
+    code = main(args + extra)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("prefqa: error:") and err.count("\n") == 1 and match in err, err
+    assert not (tmp_path / "q.csv").exists()

@@ -190,7 +190,7 @@ def _with_scores(data: PreferenceData, sc: ComparisonScores, votes: np.ndarray, 
     n_groups = int(groups.max()) + 1
     if n_groups < k:
         raise InsufficientDataError(f"cross-fitting over prompts needs at least `cross_fit` = {k} prompts; the "
-                                    f"data has {n_groups}. Lower cross_fit (>= 2).")
+                                    f"data has {n_groups}. Lower `cross_fit` (>= 2).")
     fold = folds_of(groups, k, as_generator(rng))
     comp, _ = data.codes("comparison_id")
     y = data.oriented_choice().astype(np.int64)
