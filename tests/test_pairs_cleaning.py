@@ -273,3 +273,27 @@ def test_contamination_with_a_rating_policy(sample):
     ps = pq.build_pairs(sample, policy="best_vs_worst", contamination=["prompt-0003"])
     assert ps.dropped_counts()["contaminated"] == int((base.pairs["prompt_id"] == "prompt-0003").sum()) == 1
     assert ps.n_input == base.n_input and ps.n_pairs == base.n_pairs - 1
+
+
+def test_prefqa_export_with_cleaning_flags(sample, base, tmp_path, capsys):
+    from prefqa.cli import main
+
+    src = tmp_path / "s.jsonl"
+    assert main(["sample", "--out", str(src)]) == 0
+    t, flagged = _suspects(sample, base, k=30)
+    t.reset_index().to_csv(tmp_path / "issues.csv", index=False)
+    texts = sample.prompts.set_index("prompt_id")["text"]
+    pd.DataFrame({"question": [texts["prompt-0003"]], "answer": ["x"]}).to_json(
+        tmp_path / "bench.jsonl", orient="records", lines=True)
+    out = tmp_path / "out" / "train.jsonl"
+    rc = main(["export", str(src), "--to", "dpo", "--out", str(out), "--suspect-labels", str(tmp_path / "issues.csv"),
+               "--suspect-action", "flip", "--benchmarks", str(tmp_path / "bench.jsonl"), "--benchmark-column",
+               "question", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    man = json.loads(out.with_name("train.jsonl.manifest.json").read_text())
+    assert man["cleaning"]["suspect_labels"]["flipped"] + man["cleaning"]["suspect_labels"]["not_a_pair"] == 30
+    assert man["dropped"]["by_reason"]["contaminated"] == _n_contaminable(sample, base, "prompt-0003")
+    assert man["input"]["n_units"] == man["kept"]["total"] + man["dropped"]["total"]
+    rc = main(["export", str(src), "--to", "dpo", "--out", str(out), "--benchmarks", str(tmp_path / "bench.jsonl"),
+               "--no-progress"])
+    assert rc == 2 and "--benchmark-column" in capsys.readouterr().err

@@ -193,7 +193,7 @@ def read_benchmarks(benchmarks: Any, text_column: str | None = None) -> tuple[pd
             if len(cols) != 1:
                 what = "no string column" if not cols else f"{len(cols)} string columns {cols}"
                 raise SchemaError(f"benchmark {label!r} has {what} (columns found: {found}); name the prompt "
-                                  "column with text_column=... (--text-column on the command line).")
+                                  "column with text_column=... (on the command line: --benchmark-column).")
             col = cols[0]
         text = frame[col].astype("str").fillna("").reset_index(drop=True)
         parts.append(pd.DataFrame({"benchmark": label, "benchmark_row": np.arange(len(frame), dtype=np.int64),
