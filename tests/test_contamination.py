@@ -125,3 +125,16 @@ def test_ngram_hashes_match_a_direct_count():
     assert h[1] == h[2] and len(set(h.tolist())) == 3  # "b c d" shared, the rest distinct
     texts_b, info = read_benchmarks([pd.DataFrame({"t": ["x"]})])
     assert info == [("benchmarks[0]", 1, "t")] and texts_b["benchmark_row"].tolist() == [0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_recovers_the_simulators_planted_copies(seed):
+    import prefqa as pq
+
+    data, truth = pq.simulate(n_prompts=400, contaminate=30, rng=seed)
+    res = contamination(data, truth.benchmark)
+    m = res.matches.merge(truth.contamination, on="prompt_id", how="outer", suffixes=("", "_true"), indicator=True)
+    assert (m["_merge"] == "both").all(), m.loc[m["_merge"] != "both"]  # every copy, nothing else
+    assert (m["benchmark_row"] == m["benchmark_row_true"]).all()
+    kinds = m.groupby("edit")["kind"].agg(set).to_dict()
+    assert kinds["appended"] == {"ngram"} and all(kinds[e] == {"exact"} for e in kinds if e != "appended")
