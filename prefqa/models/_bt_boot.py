@@ -20,15 +20,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, sparse, special
 
+from ..engine.reductions.pairs_bt import cell_patterns as _patterns
 from . import _bt_fit as core
 from ._bt_sample import MultinomialSampler
 
-__all__ = ["CHORD_MAX_STEPS", "NEWTON_MAX_PARAMS", "chord_refits", "cluster_bootstrap"]
+__all__ = ["CHORD_MAX_STEPS", "NEWTON_MAX_PARAMS", "chord_refits", "cluster_bootstrap", "pattern_bootstrap"]
 
 CHORD_MAX_STEPS = 60
 NEWTON_MAX_PARAMS = 1000      # single refits use Newton up to this size, L-BFGS beyond
 _BLOCK_CELLS = 2_000_000      # resamples x rows per block (about 16 MB per float array)
-_PATTERN_MAX_WIDTH = 32       # clusters with more distinct cells are not compressed into patterns
 _SAMPLER_MAX_PATTERNS = 200_000  # the table sampler's memory grows with the patterns
 
 
@@ -159,45 +159,6 @@ def chord_refits(design: core.Design, theta0: np.ndarray, counts: np.ndarray, *,
     return theta, failed
 
 
-def _patterns(cells: np.ndarray, cluster: np.ndarray, n_clusters: int, n_cells: int
-              ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
-    """Compress clusters into distinct vote patterns (vectorized).
-
-    ``cells[r]`` is the (design row, outcome) cell of judgment ``r``. Two
-    clusters with the same multiset of cells are interchangeable in a
-    resample. Returns the (n_patterns, n_cells) count matrix ``P``, the
-    number of clusters with each pattern, and the pattern of each cluster.
-    """
-    if len(cells) == n_clusters and (np.bincount(cluster, minlength=n_clusters) == 1).all():
-        # one judgment per cluster: the pattern is its cell (no sparse matrix over the judgments)
-        present = np.bincount(cells, minlength=n_cells)
-        uniq = np.flatnonzero(present)
-        remap = np.cumsum(present > 0) - 1
-        p = sparse.csr_matrix((np.ones(len(uniq)), uniq, np.arange(len(uniq) + 1)), shape=(len(uniq), n_cells))
-        inverse = np.empty(n_clusters, dtype=np.int64)
-        inverse[cluster] = remap[cells]
-        return p, present[uniq].astype(np.int64), inverse
-    q = sparse.coo_matrix((np.ones(len(cells)), (cluster, cells)), shape=(n_clusters, n_cells)).tocsr()
-    q.sum_duplicates()
-    q.sort_indices()
-    deg = np.diff(q.indptr)
-    width = int(deg.max()) if n_clusters else 0
-    if width == 1 and (q.data == 1).all():        # one judgment per cluster: the pattern is its cell
-        present = np.bincount(q.indices, minlength=n_cells)
-        uniq = np.flatnonzero(present)
-        remap = np.cumsum(present > 0) - 1
-        p = sparse.csr_matrix((np.ones(len(uniq)), (np.arange(len(uniq)), uniq)), shape=(len(uniq), n_cells))
-        return p, present[uniq].astype(np.int64), remap[q.indices]
-    if width > _PATTERN_MAX_WIDTH:                # large clusters (annotators): no compression
-        return q, np.ones(n_clusters, dtype=np.int64), np.arange(n_clusters)
-    top = int(q.data.max()) + 1
-    keys = np.full((n_clusters, width), -1, dtype=np.int64)
-    slot = np.arange(len(q.indices)) - np.repeat(q.indptr[:-1], deg)
-    keys[np.repeat(np.arange(n_clusters), deg), slot] = q.indices.astype(np.int64) * top + q.data.astype(np.int64)
-    _, first, inverse, mult = np.unique(keys, axis=0, return_index=True, return_inverse=True, return_counts=True)
-    return q[first], mult.astype(np.int64), inverse.ravel()
-
-
 def cluster_bootstrap(design: core.Design, theta0: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
                       cluster: np.ndarray, n_clusters: int, n_resamples: int, rng: np.random.Generator, *,
                       regularization: float, covariate_regularization: float, max_iter: int, tol: float
@@ -214,9 +175,23 @@ def cluster_bootstrap(design: core.Design, theta0: np.ndarray, row: np.ndarray |
     not converge and the number of patterns.
     """
     nrow = len(design.i)
-    n_cells = nrow * 3
     rows = np.arange(len(outcome)) if row is None else row
-    pat, mult, _ = _patterns(rows * 3 + outcome, cluster, n_clusters, n_cells)
+    pat, mult, _ = _patterns(rows * 3 + outcome, cluster, n_clusters, nrow * 3)
+    return pattern_bootstrap(design, theta0, pat, mult, n_clusters, n_resamples, rng, regularization=regularization,
+                             covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol)
+
+
+def pattern_bootstrap(design: core.Design, theta0: np.ndarray, pat: sparse.csr_matrix, mult: np.ndarray,
+                      n_clusters: int, n_resamples: int, rng: np.random.Generator, *, regularization: float,
+                      covariate_regularization: float, max_iter: int, tol: float) -> tuple[np.ndarray, int, int]:
+    """Cluster bootstrap from cluster patterns: ``pat`` (patterns x design cells) and ``mult`` clusters each.
+
+    The patterns come from :func:`prefqa.engine.reductions.pairs_bt.cell_patterns`
+    (or the engine's equal reduction), in their canonical order; see
+    :func:`cluster_bootstrap`.
+    """
+    nrow = len(design.i)
+    n_cells = nrow * 3
     n_pat = len(mult)
     # the table sampler pays off when clusters share few patterns; else n_clusters indices per resample
     use_sampler = n_pat <= _SAMPLER_MAX_PATTERNS and n_pat * 4 <= n_clusters

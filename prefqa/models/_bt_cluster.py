@@ -46,9 +46,13 @@ __all__ = [
     "CLUSTERS",
     "MIN_ANNOTATOR_CLUSTERS",
     "ClusterCodes",
+    "cell_scores",
     "choose_bootstrap",
+    "choose_bootstrap_cells",
     "cluster_codes",
     "meat",
+    "meat_from_cells",
+    "pattern_meat",
     "resolve",
     "se_method",
 ]
@@ -194,16 +198,7 @@ def meat(design: core.Design, theta: np.ndarray, row: np.ndarray | None, outcome
     n_cells = int(cell.max()) + 1 if n else 0
     m_cell = _one_way(design, theta, row, outcome, cell, n_cells, comp_nest)
     m = m_ann + m_comp - m_cell
-    m = 0.5 * (m + m.T)
-    vals, vecs = np.linalg.eigh(m)
-    top = max(float(vals.max()), 0.0)
-    neg = vals < -1e-12 * max(top, 1e-300)
-    if neg.any():
-        notes.append(f"the two-way meat had {int(neg.sum())} negative eigenvalue(s) (the most negative "
-                     f"{float(vals.min()) / max(top, 1e-300):.2g} of the largest); they were set to 0 "
-                     "(Cameron, Gelbach and Miller 2011).")
-        m = (vecs * np.clip(vals, 0.0, None)) @ vecs.T
-    return m, notes
+    return _clip_two_way(m, notes), notes
 
 
 def choose_bootstrap(design: core.Design, theta: np.ndarray, row: np.ndarray | None, outcome: np.ndarray,
@@ -216,15 +211,7 @@ def choose_bootstrap(design: core.Design, theta: np.ndarray, row: np.ndarray | N
         m, _ = meat(design, theta, row, outcome, codes, name, ia, ib)
         cov, _ = core.covariance(h, k, identified, m)
         traces[name] = float(np.nansum(np.diag(cov)[:k]))
-    pick = "annotator" if traces["annotator"] > traces["comparison"] else "comparison"
-    notes: list[str] = []
-    ratio = np.sqrt(traces["two-way"] / traces[pick]) if traces[pick] > 0 else 1.0
-    if ratio > TWO_WAY_WIDER:
-        notes.append(f"the bootstrap resamples {pick}s, the dimension with more variance; the two-way "
-                     f"sandwich (annotator x comparison) gives strength SEs about {ratio:.2f} times as "
-                     "wide, because both correlations matter here: prefer ci='sandwich' "
-                     "(cluster='two-way').")
-    return pick, notes
+    return _pick_dimension(traces)
 
 
 def se_method(ci: str | None, cluster: str | None) -> str:
@@ -242,3 +229,96 @@ def se_method(ci: str | None, cluster: str | None) -> str:
     if cluster == "none":
         return "bootstrap over judgments (SD of refits; percentile intervals)"
     return f"cluster bootstrap over {cluster}s (SD of refits; percentile intervals)"
+
+
+# ------------------------------------------------------------ from cluster patterns
+def cell_scores(design: core.Design, theta: np.ndarray) -> sparse.csr_matrix:
+    """Return the (n_rows * 3, n_params) score vector of one judgment in each design cell (row, outcome)."""
+    k, p = design.n_items, design.n_cov
+    n_rows = len(design.i)
+    row = np.repeat(np.arange(n_rows), 3)
+    outcome = np.tile(np.arange(3), n_rows)
+    u_d, u_l = core.judgment_scores(design, theta, row, outcome)
+    cell = np.arange(n_rows * 3)
+    rows = [cell, cell]
+    cols = [design.i[row], design.j[row]]
+    vals = [u_d, -u_d]
+    for c in range(p):
+        rows.append(cell)
+        cols.append(np.full(len(cell), k + c))
+        vals.append(u_d * design.z[row, c])
+    if u_l is not None:
+        rows.append(cell)
+        cols.append(np.full(len(cell), design.n_params - 1))
+        vals.append(u_l)
+    return sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n_rows * 3, design.n_params)).tocsr()
+
+
+def pattern_meat(scores: sparse.csr_matrix, pat: sparse.csr_matrix, mult: np.ndarray) -> np.ndarray:
+    """Meat of one clustering from its patterns: ``sum_p mult_p s_p s_p'`` times ``G / (G - 1)``.
+
+    ``s_p = pat_p @ scores`` is the score sum of a cluster with pattern
+    ``p``; ``G = sum(mult)`` clusters.
+    """
+    s = pat @ scores
+    g = float(np.sum(mult))
+    m = np.asarray((s.T @ sparse.diags(np.asarray(mult, dtype=np.float64)) @ s).todense())
+    return m * (g / max(g - 1.0, 1.0))
+
+
+def meat_from_cells(design: core.Design, theta: np.ndarray, cells: object, cluster: str
+                    ) -> tuple[np.ndarray, list[str]]:
+    """:func:`meat` from the design cells and cluster patterns of
+    :func:`prefqa.engine.reductions.pairs_bt.bt_cells` (same rules, same notes)."""
+    notes: list[str] = []
+    scores = cell_scores(design, theta)
+
+    def one(name: str) -> np.ndarray:
+        pat, mult = cells.patterns(name)  # type: ignore[attr-defined]
+        return pattern_meat(scores, pat, mult)
+
+    if cluster in ("comparison", "two-way") and not cells.comp_nest:  # type: ignore[attr-defined]
+        notes.append("some comparisons name different item pairs across their judgments; their "
+                     "clusters are still summed over all their judgments.")
+    if cluster in ("none", "comparison", "annotator"):
+        return one(cluster), notes
+    m = one("annotator") + one("comparison") - one("cell")
+    return _clip_two_way(m, notes), notes
+
+
+def _clip_two_way(m: np.ndarray, notes: list[str]) -> np.ndarray:
+    m = 0.5 * (m + m.T)
+    vals, vecs = np.linalg.eigh(m)
+    top = max(float(vals.max()), 0.0)
+    neg = vals < -1e-12 * max(top, 1e-300)
+    if neg.any():
+        notes.append(f"the two-way meat had {int(neg.sum())} negative eigenvalue(s) (the most negative "
+                     f"{float(vals.min()) / max(top, 1e-300):.2g} of the largest); they were set to 0 "
+                     "(Cameron, Gelbach and Miller 2011).")
+        m = (vecs * np.clip(vals, 0.0, None)) @ vecs.T
+    return m
+
+
+def choose_bootstrap_cells(design: core.Design, theta: np.ndarray, cells: object, h: np.ndarray,
+                           identified: bool) -> tuple[str, list[str]]:
+    """:func:`choose_bootstrap` from cluster patterns."""
+    k = design.n_items
+    traces = {}
+    for name in ("comparison", "annotator", "two-way"):
+        m, _ = meat_from_cells(design, theta, cells, name)
+        cov, _ = core.covariance(h, k, identified, m)
+        traces[name] = float(np.nansum(np.diag(cov)[:k]))
+    return _pick_dimension(traces)
+
+
+def _pick_dimension(traces: dict[str, float]) -> tuple[str, list[str]]:
+    pick = "annotator" if traces["annotator"] > traces["comparison"] else "comparison"
+    notes: list[str] = []
+    ratio = np.sqrt(traces["two-way"] / traces[pick]) if traces[pick] > 0 else 1.0
+    if ratio > TWO_WAY_WIDER:
+        notes.append(f"the bootstrap resamples {pick}s, the dimension with more variance; the two-way "
+                     f"sandwich (annotator x comparison) gives strength SEs about {ratio:.2f} times as "
+                     "wide, because both correlations matter here: prefer ci='sandwich' "
+                     "(cluster='two-way').")
+    return pick, notes

@@ -91,31 +91,36 @@ def covariate_matrix(data: PreferenceData, covariates: Sequence[str] | pd.DataFr
     return z, names
 
 
-def _project_out_strengths(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def _project_out_strengths(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int,
+                           weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (``Z'Z - C' L^+ C``, ``diag(Z'Z)``) with ``L = D'D`` and ``C = D'Z``.
 
     The first is the Gram matrix of Z's residuals after the strength differences.
+    ``weights`` repeats rows (design rows standing for that many judgments).
     """
     p = z.shape[1]
-    gram = np.array([[core.vdot(z[:, a], z[:, b]) for b in range(p)] for a in range(p)])
-    ones = np.ones(len(ia))
+    ones = np.ones(len(ia)) if weights is None else np.asarray(weights, dtype=np.float64)
+    wz = z if weights is None else z * ones[:, None]
+    gram = np.array([[core.vdot(wz[:, a], z[:, b]) for b in range(p)] for a in range(p)])
     lap = sparse.coo_matrix((ones, (ia, ib)), shape=(k, k)).tocsr()
     lap = -(lap + lap.T)
-    degree = np.bincount(ia, minlength=k) + np.bincount(ib, minlength=k)
+    degree = np.bincount(ia, ones, minlength=k) + np.bincount(ib, ones, minlength=k)
     # C is orthogonal to every component's indicator, the Laplacian's null space, so a tiny
     # ridge gives L^+ C up to a relative error of ridge / (smallest non-zero eigenvalue)
     ridge = 1e-10 * max(float(degree.max()), 1.0)
     lap = (lap + sparse.diags(degree + ridge)).tocsc()
-    cross = np.column_stack([np.bincount(ia, z[:, c], k) - np.bincount(ib, z[:, c], k)
+    cross = np.column_stack([np.bincount(ia, wz[:, c], k) - np.bincount(ib, wz[:, c], k)
                              for c in range(p)])
     sol = splinalg.splu(lap).solve(cross) if k > 1 else np.zeros_like(cross)
     return gram - cross.T @ sol, np.diag(gram).copy()
 
 
-def screen_covariates(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int, names: list[str]
-                      ) -> dict[str, str]:
-    """Return ``{name: reason}`` for the covariate columns that cannot be estimated (module notes)."""
+def screen_covariates(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int, names: list[str],
+                      weights: np.ndarray | None = None) -> dict[str, str]:
+    """Return ``{name: reason}`` for the covariate columns that cannot be estimated (module notes).
+
+    ``weights`` (optional) repeats rows: compressed design rows standing for that many judgments.
+    """
     p = z.shape[1]
     if p == 0:
         return {}
@@ -127,7 +132,7 @@ def screen_covariates(ia: np.ndarray, ib: np.ndarray, z: np.ndarray, k: int, nam
     live = np.flatnonzero(~zero)
     if not len(live):
         return reasons
-    resid, sumsq = _project_out_strengths(ia, ib, z[:, live], k)
+    resid, sumsq = _project_out_strengths(ia, ib, z[:, live], k, weights)
     kept: list[int] = []
     for pos, c in enumerate(live):
         rest = resid[pos, pos]

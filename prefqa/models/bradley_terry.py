@@ -94,28 +94,32 @@ from ..errors import (
     PrefqaWarning,
     SchemaError,
 )
+from ..engine import ScannedData
 from ..schema import PreferenceData
 from . import _bt_boot as boot
 from . import _bt_cluster as clus
 from . import _bt_design as build
 from . import _bt_fit as core
-from ._bt_result import BradleyTerryResult, rank_table
+from ._bt_cells import compressible, fit_cells
+from . import _bt_ci as ci_mod
+from ._bt_result import BradleyTerryResult
 
 __all__ = ["BradleyTerryResult", "fit_bradley_terry"]
 
 OVERS = ("model", "response")
 TIES = ("davidson", "half", "drop")
 CIS = ("sandwich", "fisher", "bootstrap", None)
-MAX_DENSE_PARAMS = 3000  # dense covariance beyond this is too slow/large; CIs are skipped
+MAX_DENSE_PARAMS = ci_mod.MAX_DENSE_PARAMS  # dense covariance beyond this is too slow/large; CIs are skipped
 
 Covariates: TypeAlias = Sequence[str] | pd.DataFrame | np.ndarray
 
 
-def _validate(data: PreferenceData, over: str, ties: str, covariates: object, regularization: float,
+def _validate(data: PreferenceData | ScannedData, over: str, ties: str, covariates: object, regularization: float,
               covariate_regularization: float, ci: str | None, cluster: str, n_resamples: int,
               confidence_level: float, max_iter: int, tol: float) -> None:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData (see pq.read); got {type(data).__name__}.")
+    if not isinstance(data, PreferenceData | ScannedData):
+        raise SchemaError("`data` must be a PreferenceData (see pq.read) or a ScannedData (pq.scan); got "
+                          f"{type(data).__name__}.")
     if over not in OVERS:
         raise SchemaError(f"`over` must be one of {OVERS}; got {over!r}.")
     if ties not in TIES:
@@ -142,39 +146,16 @@ def _validate(data: PreferenceData, over: str, ties: str, covariates: object, re
     if over == "model" and not data.has_models:
         raise SchemaError("over='model' needs `model_a` and `model_b` in the judgments; none are named. "
                           "Map your model columns with pq.read(..., mapping=...) or use over='response'.")
-    if over == "response" and not {"response_a_id", "response_b_id"} <= set(data.judgments.columns):
+    have = list(data.columns) if isinstance(data, ScannedData) else list(data.judgments.columns)
+    if over == "response" and not {"response_a_id", "response_b_id"} <= set(have):
         raise SchemaError("over='response' needs `response_a_id` and `response_b_id` in the judgments; "
-                          f"found {list(data.judgments.columns)}.")
+                          f"found {have}.")
     if data.n_judgments == 0:
         raise InsufficientDataError("`data` has no judgments; Bradley-Terry needs at least one.")
 
 
-def _graph_check(design: core.Design, labels: pd.Index, regularization: float) -> list[str]:
-    weak, strong = core.components(design.i, design.j, design.n_items, design.counts, design.ties)
-    if regularization > 0:
-        return []
-    if weak.max() > 0:
-        sizes = np.bincount(weak)
-        order = np.argsort(-sizes)[:5]
-        parts = "; ".join(
-            f"component {n + 1} ({sizes[c]} items): {list(labels[weak == c][:5])}"
-            + (" ..." if sizes[c] > 5 else "") for n, c in enumerate(order))
-        raise InsufficientDataError(
-            f"the comparison graph is disconnected into {len(sizes)} components, so their scores are "
-            f"not comparable: {parts}. Fix: add comparisons that link the components, fit each "
-            "component separately with data.subset(...), or pass `regularization` > 0 (e.g. 0.01).")
-    if strong.max() > 0:
-        sizes = np.bincount(strong)
-        small = np.argsort(sizes)[:3]
-        examples = "; ".join(str(list(labels[strong == c][:5])) for c in small)
-        return [f"the maximum-likelihood estimate does not exist: the items split into {len(sizes)} "
-                f"groups where one group never lost to another (for example {examples}); their scores "
-                "drift to +/- infinity. Pass `regularization` > 0 (e.g. 0.01) or collect more comparisons."]
-    return []
-
-
 def fit_bradley_terry(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     over: Literal["model", "response"] = "model",
     ties: Literal["davidson", "half", "drop"] = "davidson",
@@ -273,9 +254,14 @@ def fit_bradley_terry(
                     ci, cluster, n_resamples, confidence_level, rng, max_iter, tol)
 
 
-def _fit(data: PreferenceData, over: str, ties: str, covariates: Covariates, regularization: float,
+def _fit(data: PreferenceData | ScannedData, over: str, ties: str, covariates: Covariates, regularization: float,
          covariate_regularization: float, ci: str | None, cluster: str, n_resamples: int,
          confidence_level: float, rng: RngLike, max_iter: int, tol: float) -> BradleyTerryResult:
+    if compressible(covariates):
+        return fit_cells(data, over, ties, covariates, regularization, covariate_regularization, ci, cluster,
+                         n_resamples, confidence_level, rng, max_iter, tol)
+    if isinstance(data, ScannedData):
+        data = _pull_for_covariates(data)
     notes: list[str] = []
     ia_all, ib_all, labels = build.items(data, over)
     k = len(labels)
@@ -311,131 +297,17 @@ def _fit(data: PreferenceData, over: str, ties: str, covariates: Covariates, reg
                      "Bradley-Terry.")
     design, row, outcome, compress = build.build_design(ia, ib, y, z, k, fit_ties)
     plain = design if compress else build.build_design(ia, ib, y, z[:, :0], k, fit_ties)[0]
-    mle_warning = _graph_check(plain, labels, regularization)
-    x0 = None
-    if not compress and not mle_warning:
-        # warm start: strengths (and tie parameter) from the compressed fit without covariates
-        pre = core.fit_design(plain, regularization=regularization, covariate_regularization=0.0,
-                              max_iter=max_iter, tol=tol)
-        x0 = np.concatenate([pre.theta[:k], np.zeros(design.n_cov), pre.theta[k:]])
-    fit = core.fit_design(design, regularization=regularization,
-                          covariate_regularization=covariate_regularization, max_iter=max_iter, tol=tol,
-                          x0=x0)
-    converged = fit.converged and not mle_warning
-    if mle_warning:
-        notes.extend(mle_warning)
-    if not fit.converged:
-        notes.append(f"L-BFGS stopped after {fit.n_iter} iterations with largest gradient "
-                     f"{fit.max_gradient:.2e} > tol={tol:g} ({fit.message}); raise `max_iter` or add "
-                     "`regularization`.")
-    if not converged:
-        _warnings.warn(" ".join(notes[-1:]), ConvergenceWarning, stacklevel=3)
-    identified = regularization > 0
-    cov = draws = None
-    used_cluster: str | None = None
-    if ci is not None and design.n_params > MAX_DENSE_PARAMS:
-        notes.append(f"confidence intervals skipped: {design.n_params} parameters exceed the dense "
-                     f"limit of {MAX_DENSE_PARAMS}; use over='model' or ci=None.")
-        ci = None
-    elif ci == "fisher":
-        used_cluster = "none"
-        h = core.information(design, fit.theta, regularization=regularization,
-                             covariate_regularization=covariate_regularization)
-        cov, extra = core.covariance(h, k, identified)
-        notes.extend(extra)
-    elif ci in ("sandwich", "bootstrap"):
-        codes = clus.cluster_codes(data, idx)
-        used_cluster, extra = clus.resolve(cluster, ci, codes)
-        notes.extend(extra)
-        rows = row if compress else None
-        if ci == "sandwich" or used_cluster == "auto":
-            h = core.information(design, fit.theta, regularization=regularization,
-                                 covariate_regularization=covariate_regularization)
-        if ci == "sandwich":
-            meat, extra = clus.meat(design, fit.theta, rows, outcome, codes, used_cluster, ia, ib)
-            notes.extend(extra)
-            cov, extra = core.covariance(h, k, identified, meat)
-            notes.extend(extra)
-        else:
-            if used_cluster == "auto":
-                used_cluster, extra = clus.choose_bootstrap(design, fit.theta, rows, outcome, codes, ia, ib,
-                                                            h, identified)
-                notes.extend(extra)
-            groups, n_groups = {"comparison": (codes.comparison, codes.n_comparisons),
-                                "annotator": (codes.annotator, codes.n_annotator_clusters),
-                                "none": (np.arange(len(idx)), len(idx))}[used_cluster]
-            draws, failed, _ = boot.cluster_bootstrap(
-                design, fit.theta, rows, outcome, groups, n_groups, n_resamples, as_generator(rng),
-                regularization=regularization, covariate_regularization=covariate_regularization,
-                max_iter=max_iter, tol=tol)
-            if not identified:
-                draws[:, :k] -= draws[:, :k].mean(axis=1, keepdims=True)
-            if failed:
-                notes.append(f"{failed} of {n_resamples} bootstrap refits did not converge.")
-            finite = np.isfinite(draws).all(axis=1)
-            if not finite.all():
-                notes.append(f"{int((~finite).sum())} of {n_resamples} bootstrap refits gave non-finite "
-                             "estimates (a resample in which an item never lost or never won) and were "
-                             "left out of the intervals.")
-                draws = draws[finite]
-            if len(draws) >= 2:
-                cov = np.cov(draws, rowvar=False).reshape(design.n_params, design.n_params)
-            else:
-                notes.append("too few usable bootstrap refits for intervals.")
-                draws = None
-    return _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci,
-                   regularization, covariate_regularization, confidence_level,
-                   n_resamples if ci == "bootstrap" else 0, converged, notes, len(idx), dropped,
-                   all_names, used_cluster)
+    clusters = ci_mod.JudgmentClusters(clus.cluster_codes(data, idx), row if compress else None, outcome, ia, ib) \
+        if ci in ("sandwich", "bootstrap") else None
+    return ci_mod.finish(data.n_judgments, len(idx), design, plain, compress, labels, names, all_names, dropped, notes,
+                         clusters, over=over, ties=ties, ci=ci, cluster=cluster, regularization=regularization,
+                         covariate_regularization=covariate_regularization, n_resamples=n_resamples,
+                         confidence_level=confidence_level, rng=rng, max_iter=max_iter, tol=tol)
 
 
-def _result(data, design, fit, labels, names, cov, draws, ia, ib, y, over, ties, ci, reg, cov_reg,
-            level, n_resamples, converged, notes, n_used, dropped,
-            all_names, cluster) -> BradleyTerryResult:
-    k, p = design.n_items, design.n_cov
-    theta = fit.theta
-    zq = stats.norm.ppf(0.5 + level / 2.0)
-    n_par = design.n_params
-    if cov is not None:
-        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        if draws is not None:
-            tail = (1.0 - level) / 2.0
-            low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
-        else:
-            low, high = theta - zq * se, theta + zq * se
-    else:
-        se = low = high = np.full(n_par, np.nan)
-    est = theta[:k]
-    rank, rank_low, rank_high = rank_table(est, low[:k], high[:k])
-    won = np.where(y == 0, ia, np.where(y == 1, ib, -1))
-    lost = np.where(y == 0, ib, np.where(y == 1, ia, -1))
-    tied = y == 2
-    scores = pd.DataFrame({
-        "estimate": est, "std_error": se[:k], "ci_low": low[:k], "ci_high": high[:k],
-        "rank": rank, "rank_low": rank_low, "rank_high": rank_high,
-        "n": np.bincount(ia, minlength=k) + np.bincount(ib, minlength=k),
-        "wins": np.bincount(won[won >= 0], minlength=k),
-        "losses": np.bincount(lost[lost >= 0], minlength=k),
-        "ties": np.bincount(ia[tied], minlength=k) + np.bincount(ib[tied], minlength=k),
-    }, index=labels).sort_values(["rank", "estimate"], kind="stable")
-    b = slice(k, k + p)
-    zval = theta[b] / se[b]
-    coefficients = pd.DataFrame({
-        "estimate": theta[b], "std_error": se[b], "ci_low": low[b], "ci_high": high[b],
-        "p_value": 2.0 * stats.norm.sf(np.abs(zval)), "reason": "",
-    }, index=pd.Index(names, name="term")).reindex(pd.Index(all_names, name="term"))
-    coefficients["reason"] = [dropped.get(name, "") for name in all_names]
-    davidson = design.davidson
-    tie_parameter = float(np.exp(theta[-1])) if davidson else (0.0 if ties == "davidson" else np.nan)
-    cov_frame = None
-    if cov is not None:
-        idx = list(labels) + names + (["log_tie_parameter"] if davidson else [])
-        cov_frame = pd.DataFrame(cov, index=idx, columns=idx)
-    return BradleyTerryResult(
-        scores=scores, coefficients=coefficients, tie_parameter=tie_parameter, covariance=cov_frame,
-        over=over, ties=ties, ci=ci, cluster=cluster, se_method=clus.se_method(ci, cluster),
-        regularization=reg, covariate_regularization=cov_reg,
-        confidence_level=level, n_resamples=n_resamples, n_judgments=int(n_used), n_items=k,
-        n_dropped=int(data.n_judgments - n_used), log_likelihood=fit.log_likelihood,
-        converged=bool(converged), n_iter=fit.n_iter, warnings=tuple(notes),
-    )
+def _pull_for_covariates(data: ScannedData) -> PreferenceData:
+    """Per-judgment covariates on engine data: the judgments (ids, no texts) and response features in memory."""
+    raise SchemaError(
+        "fit_bradley_terry on a ScannedData supports covariates=() or ['position'] (fitted from item-pair "
+        "counts and cluster patterns computed in the engine); text-feature or tabular covariates need the "
+        "judgments in memory: pq.fit_bradley_terry(scanned.collect(), covariates=...).")

@@ -35,7 +35,7 @@ def _labels(s: Any, over: str) -> pd.Index:
     t = s.frame(f"SELECT m FROM (SELECT {a} AS m FROM {{j}} WHERE {a} IS NOT NULL UNION "
                 f"SELECT {b} AS m FROM {{j}} WHERE {b} IS NOT NULL) d ORDER BY m")
     labels = t["m"].astype(str).to_numpy()
-    return pd.Index(labels, name=None if over == "model" else "response_id")
+    return pd.Index(labels, name="model" if over == "model" else "response_id")
 
 
 def bt_cells_sql(s: Any, *, over: str, ties: str, position: bool) -> BTCells:
