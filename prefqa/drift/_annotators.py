@@ -16,7 +16,8 @@ accuracy against those references::
 over its decisive judgments ``i`` and the decisive votes of the known
 annotators ``h != g`` on the same comparison (``s_ih = +1`` when they chose
 the same response, else ``-1``): the least-squares (inverse-variance
-weighted) combination of the per-reference estimates. Why this way:
+weighted) combination of the per-reference estimates; unbiased, so it can
+exceed 1 by chance on few judgments. Why this way:
 
 * annotators first seen after the baseline are never references, so a new
   team, however biased, cannot pull the others' agreement down;
@@ -39,9 +40,11 @@ comparisons on both sides. An annotator first seen after the baseline is
 compared with the baseline pool: the known annotators' baseline values
 give a mean and a between-annotator variance ``tau^2`` (moment estimate),
 and ``z = (r_w - mean) / sqrt(tau^2 + V_w + var(mean))`` with t on
-``G - 1`` degrees of freedom, so an ordinary newcomer is not flagged for
-being one of many. Two-sided; BH within each metric over the monitored
-annotator-windows. ``flagged`` when a metric's q-value is below ``fdr``
+Welch-Satterthwaite degrees of freedom (``G - 1`` for the pool part, ``n - 1``
+for the window), so an ordinary newcomer is not flagged for being one of
+many. One-sided (a fall) for ``agreement`` and ``gold_accuracy``, whose
+rise is no problem; two-sided for ``p_a`` and ``score_mean``. BH within
+each metric over the monitored annotator-windows. ``flagged`` when a metric's q-value is below ``fdr``
 divided by the number of metrics tested (Bonferroni over the metric
 families, so that the table as a whole keeps the false-flag rate near
 ``fdr`` on data without change); ``p_value`` / ``q_value`` are the smallest
@@ -116,21 +119,22 @@ def one_coin(unit: np.ndarray, ann: np.ndarray, side: np.ndarray, n_ann: int) ->
 
 
 def _agreement_parts(unit: np.ndarray, g: np.ndarray, w: np.ndarray, side: np.ndarray, dec: np.ndarray,
-                     known: np.ndarray, base: np.ndarray, n_ann: int, n_win: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per judgment: ``sum_h s_ih c_h`` and ``sum_h c_h^2`` over the known references on its comparison."""
-    group = np.where(np.isin(w, base), -1, w)  # the baseline windows share one fit
+                     known: np.ndarray, base: np.ndarray, n_ann: int, n_win: int,
+                     dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per judgment: ``sum_h s_ih c_h`` and ``sum_h c_h^2`` over the reference votes on its comparison.
+
+    ``c_h`` from the baseline windows; ``dropped`` (per annotator x window cell) removes references.
+    """
     first = ~pd.DataFrame({"u": unit, "g": g}).duplicated().to_numpy()
-    c_ref = np.zeros(len(unit))
-    for grp in np.unique(group):  # one rank-one fit per window
-        rows = (group == grp) & dec & first & known[g]
-        c = one_coin(unit[rows], g[rows], side[rows], n_ann)
-        sel = (group == grp) & dec & first & known[g]
-        c_ref[sel] = np.nan_to_num(c[g[sel]])
+    in_base = np.isin(w, base)
+    fit = in_base & dec & first & known[g]
+    c = one_coin(unit[fit], g[fit], side[fit], n_ann)
+    ref = dec & first & known[g] & np.isfinite(c[g]) & ~dropped[g * n_win + w]
+    c_ref = np.where(ref, np.nan_to_num(c[g]), 0.0)
     n_u = int(unit.max()) + 1 if len(unit) else 0
-    ref = dec & first & known[g]
     sgn = np.where(side == 0, 1.0, -1.0)
-    cs = np.where(ref, c_ref * sgn, 0.0)   # +c for "first", -c for "second"
-    c2 = np.where(ref, c_ref * c_ref, 0.0)
+    cs = c_ref * sgn  # +c for "first", -c for "second"
+    c2 = c_ref * c_ref
     s_u, q_u = np.bincount(unit, weights=cs, minlength=n_u), np.bincount(unit, weights=c2, minlength=n_u)
     _, ug = np.unique(unit * n_ann + g, return_inverse=True)
     s_g, q_g = np.bincount(ug, weights=cs), np.bincount(ug, weights=c2)
@@ -160,7 +164,12 @@ def _ratio(cell: np.ndarray, nu: np.ndarray, du: np.ndarray, n: int) -> tuple[np
     return r, var, cnt
 
 
-def _tests(g, w, u, num, den, n_ann, n_win, base, new, min_n):
+def _sf(z: np.ndarray, df: np.ndarray, lower: bool) -> np.ndarray:
+    """Two-sided p-value, or the one-sided one for a fall (``lower``)."""
+    return stats.t.cdf(z, df) if lower else 2.0 * stats.t.sf(np.abs(z), df)
+
+
+def _tests(g, w, u, num, den, n_ann, n_win, base, new, min_n, lower=False):
     """Value, baseline value and p-value per (annotator, window) cell ``g * n_win + w`` (module notes)."""
     gg, ww, nu, du = _ratio_cells(g, w, u, num, den, n_win)
     cells = n_ann * n_win
@@ -171,7 +180,7 @@ def _tests(g, w, u, num, den, n_ann, n_win, base, new, min_n):
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(var + vb[cg])
         z = (r - rb[cg]) / se
-        p_own = np.where(se > 0, 2.0 * stats.t.sf(np.abs(z), np.maximum(np.minimum(n, nb[cg]) - 1.0, 1.0)),
+        p_own = np.where(se > 0, _sf(z, np.maximum(np.minimum(n, nb[cg]) - 1.0, 1.0), lower),
                          np.where(r == rb[cg], 1.0, np.nan))
     own_ok = (n >= min_n) & (nb[cg] >= min_n)
     pool = (nb >= min_n) & ~new & np.isfinite(rb) & np.isfinite(vb)
@@ -181,9 +190,12 @@ def _tests(g, w, u, num, den, n_ann, n_win, base, new, min_n):
         pool_mean = float(rb[pool].mean())
         spread = float(rb[pool].var(ddof=1))
         tau2 = max(spread - float(vb[pool].mean()), 0.0)
+        pool_var = tau2 + spread / g_pool
         with np.errstate(invalid="ignore", divide="ignore"):
-            zz = (r - pool_mean) / np.sqrt(tau2 + var + spread / g_pool)
-        p_new = 2.0 * stats.t.sf(np.abs(zz), g_pool - 1)
+            zz = (r - pool_mean) / np.sqrt(pool_var + var)
+            # Welch-Satterthwaite: the pool part is estimated from G annotators, the window part from n units
+            df = (pool_var + var) ** 2 / (pool_var**2 / (g_pool - 1.0) + var**2 / np.maximum(n - 1.0, 1.0))
+        p_new = _sf(zz, np.where(np.isfinite(df), df, g_pool - 1.0), lower)
     is_new = new[cg]
     monitored = ~np.isin(np.tile(np.arange(n_win), n_ann), base)
     p = np.where(is_new, np.where(n >= min_n, p_new, np.nan), np.where(own_ok, p_own, np.nan))
@@ -214,15 +226,23 @@ def annotator_windows(x: JudgmentInputs, labels: tuple[str, ...], base: np.ndarr
     new = ~seen_base
     results = {}
     dec = oriented < 2
-    num, den = _agreement_parts(unit, g, w, np.where(dec, oriented, 0), dec, ~new, base, n_ann, n_win)
-    results["agreement"] = _tests(g, w, unit, num, den, n_ann, n_win, base, new, min_judgments)
+    dropped = np.zeros(n_ann * n_win, dtype=bool)
+    n_tests = 1 + int(x.order_known) + int(np.isfinite(gold).any()) + int(rg is not None)
+    for _ in range(3):  # later passes drop the references whose own agreement fell in that window
+        num, den = _agreement_parts(unit, g, w, np.where(dec, oriented, 0), dec, ~new, base, n_ann, n_win, dropped)
+        res = _tests(g, w, unit, num, den, n_ann, n_win, base, new, min_judgments, lower=True)
+        fell = (np.nan_to_num(bh_qvalues(res["p"]), nan=1.0) < fdr / n_tests) & (res["value"] < res["baseline"])
+        if not (fell & ~dropped).any():
+            break
+        dropped |= fell
+    results["agreement"] = res
     if x.order_known:
         y = np.where(displayed < 2, (displayed == 0).astype(float), np.nan)
         results["position"] = _tests(g, w, unit, y, np.where(np.isfinite(y), 1.0, np.nan), n_ann, n_win, base,
                                      new, min_judgments)
     if np.isfinite(gold).any():
         results["gold"] = _tests(g, w, unit, gold, np.where(np.isfinite(gold), 1.0, np.nan), n_ann, n_win, base,
-                                 new, min_judgments)
+                                 new, min_judgments, lower=True)
     if rg is not None:
         results["score"] = _tests(rg, r_win, r_unit, r_score, np.where(np.isfinite(r_score), 1.0, np.nan), n_ann,
                                   n_win, base, new, min_judgments)

@@ -88,6 +88,16 @@ def compare(
     res = analyse(data, jw, rw, ("new",), None, baseline, metrics_t, confidence_level=confidence_level, fdr=fdr,
                   min_judgments=min_n, rng=rng)
     w = res.windows
+    done = set(w["metric"]) if len(w) else set()
+    missing = [m for m in metrics_t if m not in done]
+    if missing:  # requested but not computable: one row each, 'not estimable' with the reason
+        why = {n.split(":", 1)[0]: n.split(":", 1)[1].strip() for n in res.warnings if ": not computed" in n}
+        extra = pd.DataFrame({"window": "new", "metric": missing, "n_judgments": 0, "p_value": np.nan,
+                              "estimate": np.nan, "baseline": np.nan, "difference": np.nan,
+                              "reason": [why.get(m, "not computed").removeprefix("not computed (").rstrip(").")
+                                         for m in missing]})
+        w = pd.concat([w, extra], ignore_index=True) if len(w) else extra
+        w = w.set_index("metric").reindex(list(metrics_t)).reset_index()
     if len(w):
         w = w.copy()
         w["q_value"] = _bh(w["p_value"].to_numpy(dtype=float))

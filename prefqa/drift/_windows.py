@@ -47,11 +47,16 @@ def _times(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _periods(ts: pd.Series, freq: str) -> pd.Series:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "dropping timezone": periods are taken in UTC
-            return ts.dt.tz_convert(None).dt.to_period(freq)
-    except (ValueError, TypeError, AttributeError) as exc:
+    naive = ts.dt.tz_convert(None)  # periods are taken in UTC
+    tries = [freq] + ([freq[:-1]] if isinstance(freq, str) and freq.endswith("S") and len(freq) > 1 else [])
+    for f in tries:  # start-anchored aliases ("MS", "QS", "YS") name the same periods as "M", "Q", "Y"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return naive.dt.to_period(f)
+        except (ValueError, TypeError, AttributeError) as err:
+            exc = err
+    if True:
         raise SchemaError(f"`freq`={freq!r} is not a pandas offset alias usable for periods ({exc}); "
                           "use for example 'D', 'W', 'MS' or 'QS'.") from None
 
