@@ -172,7 +172,6 @@ def test_report_shape_and_table() -> None:
 
 
 # ------------------------------------------------------------------ the command
-import argparse  # noqa: E402
 import json  # noqa: E402
 
 import prefqa as pq  # noqa: E402
@@ -180,22 +179,11 @@ from prefqa.simulate import Shift  # noqa: E402
 
 
 @pytest.fixture
-def cli(monkeypatch):
-    """``prefqa.cli.main`` with ``check`` and ``drift`` registered (a no-op once build_parser wires them)."""
-    import prefqa.cli as cli_module
-    from prefqa.cli._monitor import register
+def cli():
+    """The ``prefqa`` command line, in-process (``check`` and ``drift`` come from prefqa.cli._monitor)."""
+    from prefqa.cli import main
 
-    original = cli_module.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "check" not in sub.choices:
-            register(sub)
-        return parser
-
-    monkeypatch.setattr(cli_module, "build_parser", build)
-    return cli_module.main
+    return main
 
 
 def _split(data: pq.PreferenceData, tmp_path, name: str) -> tuple[str, str]:
@@ -242,6 +230,7 @@ def test_planted_position_shift_fails_and_the_null_batch_passes(cli, null_files,
     assert rise["status"] == "fail" and rise["value"] > 0.1 and rise["ci_low"] <= rise["value"] <= rise["ci_high"]
     assert r["gates"][1]["status"] == "fail" and "p_first" in r["gates"][1]["reason"]
     assert any(m["metric"] == "p_first" and m["verdict"] == "worse" for m in r["compare"])
+    assert all(a["status"] in ("new", "gone", "changed") for a in r["annotators"])
 
     base, new = null_files
     out = tmp_path / "null.json"
@@ -259,7 +248,7 @@ def test_json_shape(cli, null_files, tmp_path) -> None:
     r = _json(out)
     assert code == r["exit_code"] == 0
     assert {"status", "exit_code", "n_gates", "n_passed", "n_failed", "n_errors", "prefqa", "data", "baseline",
-            "strict", "settings", "n_judgments", "baseline_n_judgments", "compare", "gates"} <= set(r)
+            "strict", "settings", "n_judgments", "baseline_n_judgments", "compare", "annotators", "gates"} <= set(r)
     assert (r["data"], r["baseline"], r["strict"], r["n_gates"], r["n_passed"]) == (new, base, False, 3, 3)
     assert r["n_judgments"] == pq.read(new).n_judgments
     kinds = [(g["metric"], g["kind"]) for g in r["gates"]]
@@ -361,3 +350,22 @@ def test_level_gates_read_the_same_estimate_with_or_without_a_baseline(cli, null
     a, b = _json(with_base)["gates"], _json(alone)["gates"]
     assert [(g["value"], g["ci_low"], g["ci_high"]) for g in a] == [(g["value"], g["ci_low"], g["ci_high"]) for g in b]
     assert all(g["ci_low"] < g["value"] < g["ci_high"] for g in a)
+
+
+def test_leniency_drift_between_two_rating_files(cli, tmp_path) -> None:
+    # the same 8 raters score the new batch 1 point more leniently (before rounding and clipping to 1..5)
+    old, truth = pq.simulate(n_prompts=80, n_annotators=8, ratings=True, rng=1)
+    panel = truth.annotators.assign(leniency=truth.annotators["leniency"] + 1.0)
+    new, _ = pq.simulate(n_prompts=80, ratings=True, annotators=panel, rng=2)
+    base_path, new_path, out = tmp_path / "old.csv", tmp_path / "new.csv", tmp_path / "r.json"
+    pq.write(old, base_path)
+    pq.write(new, new_path)
+    assert cli(["check", str(new_path), "--baseline", str(base_path), "--fail-on", "score_mean_rise>0.5, drift",
+                "--json", str(out), "--no-progress"]) == 1
+    r = _json(out)
+    rise, drift = r["gates"]
+    assert rise["status"] == "fail" and 0.5 < rise["value"] <= 1.0 and rise["ci_low"] > 0.5
+    assert drift["status"] == "fail" and "score_mean" in drift["reason"]
+    assert {a["annotator_id"] for a in r["annotators"] if a["status"] == "changed"} <= set(truth.annotators.index)
+    assert cli(["check", str(base_path), "--baseline", str(base_path), "--fail-on", "score_mean_rise>0.1, icc<0.2",
+                "--no-progress"]) == 0  # a batch against itself: no rise; the ICC of simulated raters is high

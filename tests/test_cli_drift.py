@@ -8,7 +8,6 @@ its tables, and turn bad options into one ``prefqa: error:`` line that names the
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pandas as pd
@@ -19,22 +18,11 @@ from prefqa.simulate import Shift
 
 
 @pytest.fixture
-def cli(monkeypatch):
-    """``prefqa.cli.main`` with ``drift`` and ``check`` registered (a no-op once build_parser wires them)."""
-    import prefqa.cli as cli_module
-    from prefqa.cli._monitor import register
+def cli():
+    """The ``prefqa`` command line, in-process (``check`` and ``drift`` come from prefqa.cli._monitor)."""
+    from prefqa.cli import main
 
-    original = cli_module.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "drift" not in sub.choices:
-            register(sub)
-        return parser
-
-    monkeypatch.setattr(cli_module, "build_parser", build)
-    return cli_module.main
+    return main
 
 
 PLANTED_WINDOW = 5

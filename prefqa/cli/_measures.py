@@ -107,11 +107,19 @@ class Values:
 
         return self._once("compare", lambda: library(lambda: compare(self.data, self.baseline, **self.settings)))
 
-    def comparerecords(self) -> list[dict[str, Any]] | None:
+    def compare_records(self) -> list[dict[str, Any]] | None:
         res = self._cache.get("compare")
         if res is None or isinstance(res, Exception):
             return None
         return records(res.to_frame())
+
+    def compare_annotators(self) -> list[dict[str, Any]] | None:
+        """``pq.compare``'s annotators that are new, gone or changed (None when no comparison ran)."""
+        res = self._cache.get("compare")
+        if res is None or isinstance(res, Exception):
+            return None
+        a = res.annotators
+        return records(a[a["status"].astype(str).isin(["new", "gone", "changed"]).to_numpy()])
 
     def batch(self) -> Any:
         """The batch's own metric table (``estimate, ci_low, ci_high`` per metric).
@@ -177,7 +185,8 @@ class Values:
         if worse:
             parts.append("worse than the baseline: " + ", ".join(worse))
         if changed:
-            parts.append("annotators flagged: " + "; ".join(changed[:10]) + (" ..." if len(changed) > 10 else ""))
+            more = f"; and {len(changed) - 3} more (see annotators in --json)" if len(changed) > 3 else ""
+            parts.append(f"{len(changed)} new or changed annotator(s) flagged: " + "; ".join(changed[:3]) + more)
         detail = "; ".join(parts) if parts else "no metric worse and no new or changed annotator flagged"
         n = float(len(worse) + len(changed))
         return Measure(max(n, 1.0) if bool(res.worse) else 0.0, exact=True, detail=detail)

@@ -356,7 +356,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             outcomes, prefqa=__version__, data=str(args.data), baseline=base_path, strict=strict,
             settings=jsonable(settings), n_judgments=data.n_judgments,
             baseline_n_judgments=None if baseline is None else baseline.n_judgments,
-            compare=values.comparerecords())
+            compare=values.compare_records(), annotators=values.compare_annotators())
         _atomic_text(Path(json_path), dumps(content))
         print(f"\nwrote {json_path}")
     return exit_code(outcomes)
