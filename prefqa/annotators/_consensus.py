@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine import ScannedData
+from ..engine.reductions.bias import JudgmentCodes, judgment_codes, labels_of
 from ..errors import ConvergenceWarning, SchemaError
 from ..schema import PreferenceData
 
@@ -28,8 +30,9 @@ def check_consensus(consensus: Any) -> pd.DataFrame:
     return labels
 
 
-def _e_step(result: Any, data: PreferenceData) -> np.ndarray:
+def _e_step(result: Any, data: PreferenceData | ScannedData | JudgmentCodes) -> np.ndarray:
     """Posterior of every comparison's true label from a fit's confusion matrices and class prior."""
+    data = judgment_codes(data)
     comp, comp_labels = data.codes("comparison_id")
     ann, ann_labels = data.codes("annotator_id")
     y = data.oriented_choice().astype(np.int64)
@@ -52,11 +55,42 @@ def _e_step(result: Any, data: PreferenceData) -> np.ndarray:
     return post / post.sum(axis=1, keepdims=True)
 
 
-def consensus_posterior(consensus: Any, data: PreferenceData) -> tuple[np.ndarray, bool, str]:
+def _subsample(data: PreferenceData | ScannedData, k: int) -> PreferenceData:
+    """The judgments of every k-th comparison (``comparison code % k == 0``), in memory.
+
+    Scanned data: the engine filters on its comparison codes (equal to the
+    in-memory ones) and only those judgments are collected (about
+    :data:`MAX_DS_JUDGMENTS` rows, without texts), in scan order, so the fit
+    is the in-memory one.
+    """
+    if isinstance(data, ScannedData):
+        return _collect_votes(data, f"_cmp % {int(k)} = 0")
+    comp, _ = data.codes("comparison_id")
+    return data.subset(comp % k == 0)
+
+
+def _collect_votes(data: ScannedData, where: str | None = None) -> PreferenceData:
+    """The id and choice columns Dawid-Skene reads (no texts, no response table), in scan order."""
+    cols = [c for c in ("comparison_id", "annotator_id", "choice", "response_a_id", "response_b_id")
+            if c in data.columns]
+    cond = f"WHERE {where}" if where else ""
+    frame = data.frame(f"SELECT {', '.join(cols)} FROM {{j}} {cond} ORDER BY _row").reset_index(drop=True)
+    return PreferenceData(frame, order_known=data.order_known)
+
+
+def _comparison_labels(data: PreferenceData | ScannedData) -> pd.Index:
+    if isinstance(data, ScannedData):
+        return labels_of(data, "_cmp", "comparison_id")
+    return data.codes("comparison_id")[1]
+
+
+def consensus_posterior(consensus: Any, data: PreferenceData | ScannedData) -> tuple[np.ndarray, bool, str]:
     """The Dawid-Skene posterior (first, second, tie) per comparison code, whether it converged, and a note.
 
     ``consensus`` given: its ``p_1, p_2, p_tie`` aligned to ``data``. Not
-    given: ``pq.consensus(data, method="dawid_skene")``; above
+    given: ``pq.consensus(data, method="dawid_skene")`` (scanned data of at
+    most :data:`MAX_DS_JUDGMENTS` judgments are collected into memory without
+    texts for it); above
     :data:`MAX_DS_JUDGMENTS` judgments it is fitted on every k-th comparison
     (all of their judgments, deterministic), which leaves every annotator
     thousands of judgments at the 1M scale, and the posterior of every
@@ -70,16 +104,17 @@ def consensus_posterior(consensus: Any, data: PreferenceData) -> tuple[np.ndarra
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported as attrs['ds_converged']
             if data.n_judgments > MAX_DS_JUDGMENTS:
-                comp, _ = data.codes("comparison_id")
                 k = int(np.ceil(data.n_judgments / MAX_DS_JUDGMENTS))
-                fit = run_consensus(data.subset(comp % k == 0), method="dawid_skene")
+                fit = run_consensus(_subsample(data, k), method="dawid_skene")
                 note = (f"Dawid-Skene was fitted on one comparison in {k} ({data.n_judgments:,} judgments > "
                         f"{MAX_DS_JUDGMENTS:,}); pass consensus=pq.consensus(data, method='dawid_skene') to use "
                         "a full fit.")
                 return _e_step(fit, data), bool(fit.converged), note
-            consensus = run_consensus(data, method="dawid_skene")
+            # at most MAX_DS_JUDGMENTS judgments: scanned data are collected (no texts) for the same fit
+            small = _collect_votes(data) if isinstance(data, ScannedData) else data
+            consensus = run_consensus(small, method="dawid_skene")
     labels = check_consensus(consensus)
-    ids = data.codes("comparison_id")[1]
+    ids = _comparison_labels(data)
     post = labels[["p_1", "p_2", "p_tie"]].reindex(ids)
     if post.isna().any().any():
         raise SchemaError(

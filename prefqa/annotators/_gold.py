@@ -24,6 +24,9 @@ import pandas as pd
 from scipy import stats
 
 from .._stats import bh_qvalues, wilson_interval
+from ..engine import ScannedData
+from ..engine.reductions.annotators import gold_codes, gold_problems
+from ..engine.reductions.bias import judgment_codes
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._metrics import Codes, ratio
@@ -44,21 +47,18 @@ def check_min_gold_accuracy(min_gold_accuracy: float) -> float:
     return float(min_gold_accuracy)
 
 
-def check_gold_column(data: PreferenceData) -> None:
+def check_gold_column(data: PreferenceData | ScannedData) -> None:
     """Raise SchemaError when a ``gold`` column holds something other than 'a', 'b', 'tie' or missing."""
-    if "gold" not in data.judgments:
-        return
-    g = data.judgments["gold"].dropna().astype(str)
-    bad = ~g.isin(["a", "b", "tie"])
-    if bad.any():
+    values, n_bad = gold_problems(data)
+    if n_bad:
         raise SchemaError(
             f"`gold` must hold the correct displayed choice ('a', 'b', 'tie') or be missing; "
-            f"found {g[bad].unique()[:3].tolist()} in {int(bad.sum())} row(s)."
+            f"found {values} in {n_bad} row(s)."
         )
 
 
 def gold_accuracy_test(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     c: Codes,
     *,
     min_gold_accuracy: float = 0.6,
@@ -94,15 +94,16 @@ def gold_accuracy_test(
     out.insert(1, "n_gold_items", np.nan)
     out["gold_se_method"] = ""
     out["flagged_gold"] = False
-    if "gold" not in data.judgments:
+    codes = gold_codes(data)
+    if codes is None:
         return out
     check_gold_column(data)
-    g = data.judgments["gold"].to_numpy(dtype=object)[c.mask]
-    has = pd.notna(g)
+    g = codes[c.mask]
+    has = g >= 0
     if not has.any():
         return out
-    choice = data.judgments["choice"].astype(str).to_numpy(dtype=object)[c.mask]
-    y = (choice[has] == g[has].astype(str)).astype(np.float64)
+    choice = judgment_codes(data).choice_codes()[c.mask]
+    y = (choice[has] == g[has]).astype(np.float64)
     ann = c.ann[has]
     n = np.bincount(ann, minlength=m).astype(np.float64)
     k = np.bincount(ann, weights=y, minlength=m)

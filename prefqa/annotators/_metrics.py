@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engine import ScannedData
+from ..engine.reductions.bias import JudgmentCodes, judgment_codes
 from ..schema import PreferenceData
 from ._stats import N_LABELS, longest_runs
 
@@ -17,7 +19,8 @@ __all__ = [
 class Codes:
     """Judgments with a known annotator, as integer arrays over one annotator index."""
 
-    def __init__(self, data: PreferenceData, index: pd.Index) -> None:
+    def __init__(self, data: PreferenceData | ScannedData | JudgmentCodes, index: pd.Index) -> None:
+        data = judgment_codes(data)
         a_codes, a_labels = data.codes("annotator_id")
         remap = index.get_indexer(a_labels) if len(a_labels) else np.zeros(0, dtype=np.int64)
         keep = a_codes >= 0
@@ -38,11 +41,12 @@ class Codes:
         return np.bincount(a, weights=w, minlength=self.n_ann).astype(np.float64)
 
 
-def codes_for(data: PreferenceData) -> tuple[pd.Index, Codes]:
+def codes_for(data: PreferenceData | ScannedData) -> tuple[pd.Index, Codes]:
     """The annotator index (judgment and rating annotators, sorted) and the judgment codes."""
-    labels = list(data.codes("annotator_id")[1])
-    if data.ratings is not None and "annotator_id" in data.ratings:
-        labels += data.ratings["annotator_id"].dropna().unique().tolist()
+    labels = list(judgment_codes(data).codes("annotator_id")[1])
+    ratings = getattr(data, "ratings", None)  # scanned data carry no ratings
+    if ratings is not None and "annotator_id" in ratings:
+        labels += ratings["annotator_id"].dropna().unique().tolist()
     index = pd.Index(sorted({str(x) for x in labels}), name="annotator_id", dtype="str")
     return index, Codes(data, index)
 
@@ -52,7 +56,7 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
-def agreement_metrics(data: PreferenceData, c: Codes, posterior: np.ndarray) -> dict[str, np.ndarray]:
+def agreement_metrics(data: PreferenceData | ScannedData, c: Codes, posterior: np.ndarray) -> dict[str, np.ndarray]:
     """Leave-one-out agreement, kappa and intra-rater columns, and Dawid-Skene accuracy, per annotator.
 
     ``loo_agreement``, ``loo_kappa`` (with ``loo_kappa_se``), ``n_scored``
@@ -92,7 +96,8 @@ def position_metrics(c: Codes, order_key: np.ndarray) -> dict[str, np.ndarray]:
             "choice_shares": shares}
 
 
-def rating_loo(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def rating_loo(data: PreferenceData | ScannedData,
+               index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The ratings of responses rated at least twice, beside the mean of the *other* ratings of the same response.
 
     Returns ``(a, score, loo_mean, n_all)``: the annotator's position in
@@ -101,7 +106,7 @@ def rating_loo(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.nd
     only the rating itself is left out), and each annotator's count of all
     its ratings. None when there are no ratings.
     """
-    r = data.ratings
+    r = getattr(data, "ratings", None)
     if r is None or not len(r):
         return None
     ok = (r["annotator_id"].notna() & r["score"].notna()).to_numpy()
@@ -115,7 +120,7 @@ def rating_loo(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.nd
     return a[use], s[use], (tot[resp[use]] - s[use]) / (cnt[resp[use]] - 1), n_all
 
 
-def score_agreement(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+def score_agreement(data: PreferenceData | ScannedData, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     """Per annotator: Pearson correlation of its scores with the other raters' mean score of the same response.
 
     Only responses rated by at least two annotators enter (``n`` counts the

@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 
 from .._stats import bh_qvalues
+from ..engine import ScannedData
+from ..engine.reductions.annotators import annotation_order
+from ..engine.reductions.bias import judgment_codes, judgment_values
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._consensus import check_consensus, consensus_posterior
@@ -47,8 +50,9 @@ _COLUMNS = (
 
 def _validate(data: Any, confidence_level: float, min_judgments: int, fast_seconds: float | None,
               max_run: int | None, fdr: float, consensus: Any, min_gold_accuracy: float) -> None:
-    if not isinstance(data, PreferenceData):
-        raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. Load it with pq.read(...).")
+    if not isinstance(data, PreferenceData | ScannedData):
+        raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. "
+                          "Load it with pq.read(...), or open it out of core with pq.scan(...).")
     if isinstance(confidence_level, bool) or not isinstance(confidence_level, (int, float)) \
             or not 0 < confidence_level < 1:
         raise SchemaError(f"`confidence_level` must be between 0 and 1 (exclusive); got {confidence_level!r}.")
@@ -68,17 +72,15 @@ def _validate(data: Any, confidence_level: float, min_judgments: int, fast_secon
     check_gold_column(data)
 
 
-def _order_key(data: PreferenceData, mask: np.ndarray) -> tuple[np.ndarray, bool]:
+def _order_key(data: PreferenceData | ScannedData, mask: np.ndarray) -> tuple[np.ndarray, bool]:
     """Sort key of the judgments and whether it is the annotation (timestamp) order."""
-    j = data.judgments
-    if "timestamp" in j and j["timestamp"].notna().any():
-        ts = pd.to_datetime(j["timestamp"], errors="coerce", utc=True)
-        if ts.notna().all():
-            return ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)[mask], True
-    return np.arange(len(j))[mask], False
+    ts = annotation_order(data)
+    if ts is not None:
+        return ts[mask], True
+    return np.arange(len(mask))[mask], False
 
 
-def _leniency(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _leniency(data: PreferenceData | ScannedData, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean score minus the leave-one-out mean of the same response, per annotator, with its SE."""
     n_ann = len(index)
     loo = rating_loo(data, index)
@@ -94,7 +96,7 @@ def _leniency(data: PreferenceData, index: pd.Index) -> tuple[np.ndarray, np.nda
 
 
 def annotator_table(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     *,
     confidence_level: float = 0.95,
     min_judgments: int = 20,
@@ -109,10 +111,16 @@ def annotator_table(
 
     Parameters
     ----------
-    data : PreferenceData
+    data : PreferenceData or ScannedData
         Judgments with ``annotator_id`` and/or ``ratings``. Uses
         ``seconds``, ``timestamp``, a ``gold`` column (the correct displayed
-        choice) and ``ratings`` when present.
+        choice) and ``ratings`` when present. Scanned data (``pq.scan``):
+        integer codes, ``seconds``, the ``timestamp`` key and gold codes are
+        pulled per judgment as numeric arrays (:mod:`prefqa.engine.reductions`),
+        agreement comes from the vote reductions, and Dawid-Skene is fitted
+        on the same comparisons as in memory (collected without texts, at
+        most about 100,000 judgments); the table equals the in-memory one.
+        Scanned data has no ratings.
     confidence_level : float
         Level of the intervals on ``p_a`` and ``gold_accuracy``.
     min_judgments : int
@@ -265,7 +273,8 @@ def annotator_table(
                      "each annotator's conditional mode (shown beside the tests, which do not use them).")
 
     # ratings: leniency and agreement on scores
-    if data.ratings is not None and len(data.ratings):
+    ratings = getattr(data, "ratings", None)  # scanned data carry no ratings
+    if ratings is not None and len(ratings):
         len_mean, len_se, n_r = _leniency(data, index)
         out["leniency"], out["n_ratings"] = len_mean, n_r
         ps["leniency"], _, pool["leniency"] = outlier_test(len_mean, len_se, n_r >= min_judgments)
@@ -288,8 +297,9 @@ def annotator_table(
     return out
 
 
-def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.ndarray], pool: dict[str, float],
-              notes: list[str], warns: list[str], row_notes: np.ndarray, valid: np.ndarray, n: np.ndarray,
+def _pairwise(data: PreferenceData | ScannedData, c: Any, out: pd.DataFrame, ps: dict[str, np.ndarray],
+              pool: dict[str, float], notes: list[str], warns: list[str], row_notes: np.ndarray,
+              valid: np.ndarray, n: np.ndarray,
               confidence_level: float, fdr: float, min_judgments: int, fast_seconds: float | None,
               consensus: Any, min_gold_accuracy: float) -> tuple[bool, dict[str, np.ndarray]]:
     """Fill the columns computed from pairwise judgments.
@@ -297,7 +307,7 @@ def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.
     Returns whether Dawid-Skene converged and the q-values of the shared
     tests, as their one implementation computed them.
     """
-    j = data.judgments
+    codes = judgment_codes(data)
     index = out.index
     # agreement with the other annotators, Dawid-Skene
     posterior, ds_converged, ds_note = consensus_posterior(consensus, data)
@@ -330,7 +340,7 @@ def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.
     # position, self-consistency and length: their one implementation
     shared, shared_warn = shared_tests(data, index, confidence_level=confidence_level, fdr=fdr,
                                        min_judgments=min_judgments, position=data.order_known,
-                                       length=data.has_texts)
+                                       length=codes.has_texts)
     warns.extend(shared_warn)
     tested = {f"{k}_{t}" for k in ("p", "q") for t in ("position", "consistency", "length")}
     for col, values in shared.items():
@@ -343,7 +353,7 @@ def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.
         pool["p_a"] = float(np.nanmedian(out["p_a"]))
     if np.isfinite(out["length_slope"]).any():
         pool["length_slope"] = float(np.nanmedian(out["length_slope"]))
-    if not data.has_texts:
+    if not codes.has_texts:
         notes.append("no response texts: `length_slope` and the length test are empty.")
         row_notes += "no response texts: no length slope; "
     if not (np.nan_to_num(out["n_both_orders"].to_numpy(dtype=float)) > 0).any() and data.order_known:
@@ -369,8 +379,9 @@ def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.
         row_notes += "display order unknown: no position or run statistics; "
 
     # speed
-    if "seconds" in j and j["seconds"].notna().any():
-        s = pd.to_numeric(j["seconds"], errors="coerce").to_numpy(dtype=np.float64)[c.mask]
+    seconds = judgment_values(data, ["seconds"]).get("seconds")
+    if seconds is not None and (~np.isnan(seconds)).any():
+        s = seconds[c.mask]
         ok = np.isfinite(s) & (s > 0)
         med = pd.Series(s[ok]).groupby(c.ann[ok]).median().reindex(range(len(index))).to_numpy()
         out["median_seconds"] = med
@@ -391,7 +402,7 @@ def _pairwise(data: PreferenceData, c: Any, out: pd.DataFrame, ps: dict[str, np.
         notes.append("no `seconds` column: speed columns are empty.")
 
     # gold items: absolute, one implementation shared with judge_report
-    if "gold" in j:
+    if "gold" in (data.columns if isinstance(data, ScannedData) else data.judgments.columns):
         gold = gold_accuracy_test(data, c, min_gold_accuracy=min_gold_accuracy, confidence_level=confidence_level,
                                   fdr=fdr)
         for col in ("n_gold", "n_gold_items", "gold_accuracy", "gold_ci_low", "gold_ci_high", "gold_se_method"):

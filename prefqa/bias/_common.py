@@ -45,8 +45,9 @@ def check_data(data: Any, name: str = "data") -> Any:
     or :class:`~prefqa.engine.reductions.bias.JudgmentCodes`; return it."""
     if not isinstance(data, PreferenceData | ScannedData | JudgmentCodes):
         raise SchemaError(
-            f"`{name}` must be a PreferenceData or a pq.scan(...) result; got {type(data).__name__}. "
-            "Load it with pq.read(...) or pq.scan(...), or build it with pq.PreferenceData(judgments, responses)."
+            f"`{name}` must be a PreferenceData; got {type(data).__name__}. "
+            "Load it with pq.read(...) (pq.scan(...) out of core), or build it with "
+            "pq.PreferenceData(judgments, responses)."
         )
     if data.n_judgments == 0:
         raise InsufficientDataError("`data` holds no judgments; there is nothing to analyse.")
@@ -383,8 +384,9 @@ class LogisticDesign:
         return fit_logistic(self.y, self.X, rows)
 
 
-def logistic_design(data: PreferenceData | JudgmentCodes, choice: np.ndarray, columns: list[np.ndarray], use: np.ndarray,
-                    *, controls: list[str], control_models: bool, cluster: str = "auto") -> LogisticDesign:
+def logistic_design(data: PreferenceData | JudgmentCodes, choice: np.ndarray, columns: list[np.ndarray],
+                    use: np.ndarray, *, controls: list[str], control_models: bool,
+                    cluster: str = "auto") -> LogisticDesign:
     """Design of the bias GLMs: ``columns`` plus model differences, on the judgments in ``use``.
 
     ``columns`` hold one value per judgment; model-difference columns (see

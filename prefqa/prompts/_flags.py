@@ -23,8 +23,8 @@ __all__ = ["flag_prompts"]
 
 def _validate(data: Any, min_judgments: int, fdr: float, n_resamples: int, duplicate_threshold: float) -> None:
     if not isinstance(data, PreferenceData | ScannedData):
-        raise SchemaError(f"`data` must be a PreferenceData or a pq.scan(...) result; got {type(data).__name__}. "
-                          "Load it with pq.read(...) or pq.scan(...).")
+        raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. "
+                          "Load it with pq.read(...), or open it out of core with pq.scan(...).")
     columns = list(data.columns) if isinstance(data, ScannedData) else list(data.judgments.columns)
     if "prompt_id" not in columns:
         raise SchemaError(
