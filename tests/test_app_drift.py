@@ -107,3 +107,17 @@ def test_compare_page_takes_an_uploaded_baseline(weeks, tmp_path) -> None:
     assert int(_metric(at, "New")) == len(res.new_annotators) >= 3
     assert int(_metric(at, "Changed")) == len(res.changed_annotators)
 
+
+
+def test_pages_open_from_the_app_navigation(weeks) -> None:
+    content, _ = weeks
+    at = AppTest.from_file(str(APP / "main.py"), default_timeout=TIMEOUT)
+    at.session_state[state.SOURCE_KEY] = {
+        "name": "weeks.csv", "key": c.digest(content),
+        "kwargs": state.kwargs_json({"format": "auto", "mapping": None, "options": {}})}
+    at.session_state[state.BYTES_KEY] = content
+    for page, title in (("drift", "Drift"), ("compare", "Compare")):
+        at.switch_page(f"views/{page}.py").run()
+        _clean(at)
+        assert at.title[0].value == title
+    assert int(_metric(at.switch_page("views/drift.py").run(), "Windows")) == 6
