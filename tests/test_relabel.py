@@ -118,7 +118,7 @@ def test_expected_error_matches_enumeration_of_vote_sequences() -> None:
     queue = pq.relabel_queue(data, budget=25, issues=issues, votes_per_item=4)
     e = issues.calibration.set_index("fold")["e"]
     t = issues.to_frame().loc[queue["comparison_id"]]
-    for (cid, row), after in zip(t.iterrows(), queue["error_after"]):
+    for (_cid, row), after in zip(t.iterrows(), queue["error_after"]):
         old = (int(row["votes_1"]), int(row["votes_2"]), int(row["votes_tie"]))
         assert after == pytest.approx(_enumerated_error(row["p_first_better"], e[row["fold"]], old, 4), abs=1e-12)
     assert (queue["error_before"] == t["p_label_wrong"].to_numpy()).all()

@@ -149,12 +149,11 @@ def _newton(q_j: np.ndarray, gap_j: np.ndarray, v: _Votes, a: np.ndarray, t: np.
     h_ee[r2] = -s1 - s2
     h_et[r2] = s1 - s2
     h_tt[r2] = -s1 - s2 - 4.0 * (em + 1.0) / em**2
-    g_a, g_tt, h_aa, h_at, h_t = (np.bincount(v.ann, (q_j * x).sum(axis=1), n_ann) for x in
-                                  (g_eta * gap_j, g_t, h_ee * gap_j**2, h_et * gap_j, h_tt))
-    g_a -= shrink * (a - pool_a)
-    g_tt -= shrink * (t - pool_t)
-    h_aa -= shrink
-    h_t -= shrink
+    sums = [np.bincount(v.ann, (q_j * x).sum(axis=1), n_ann).astype(np.float64) for x in
+            (g_eta * gap_j, g_t, h_ee * gap_j**2, h_et * gap_j, h_tt)]
+    g_a = sums[0] - shrink * (a - pool_a)
+    g_tt = sums[1] - shrink * (t - pool_t)
+    h_aa, h_at, h_t = sums[2] - shrink, sums[3], sums[4] - shrink
     det = h_aa * h_t - h_at**2
     step_a = np.clip(-(h_t * g_a - h_at * g_tt) / det, -1.0, 1.0)
     step_t = np.clip(-(h_aa * g_tt - h_at * g_a) / det, -1.0, 1.0)

@@ -109,7 +109,8 @@ def _states(data: PreferenceData, issues: LabelIssues) -> tuple[np.ndarray, np.n
             local[rows] = np.arange(len(rows))
             sel = fold[comp] == f
             q, gap = grid_posterior(fit, local[comp[sel]], ann[sel], y[sel], d[rows], len(rows))
-            parts.append((rows, q, share_above_zero(gap), vote_probabilities(fit.pool_a * gap, np.float64(fit.pool_t))))
+            probs = vote_probabilities(fit.pool_a * gap, np.full_like(gap, fit.pool_t))
+            parts.append((rows, q, share_above_zero(gap), probs))
         w = np.empty((n, parts[0][1].shape[1]))
         better1, v = np.empty_like(w), np.empty((*w.shape, 3))
         for rows, q, above, probs in parts:

@@ -136,7 +136,7 @@ def comparison_scores(data: PreferenceData, scores: object) -> ComparisonScores:
                           f"a responses column {scores!r}. Judgment column stems with _a/_b: {paired}; "
                           f"responses columns: {list(data.responses.columns)}.")
     if isinstance(scores, Sequence) and len(scores) == 2 and all(isinstance(c, str) for c in scores):
-        col_a, col_b = scores  # type: ignore[misc]
+        col_a, col_b = scores
         missing = [c for c in (col_a, col_b) if c not in j]
         if missing:
             raise SchemaError(f"`scores={tuple(scores)!r}`: the judgments have no column(s) {missing}; found "
