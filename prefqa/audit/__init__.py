@@ -29,7 +29,7 @@ from ._engine import columns, engine_block, fingerprint, n_models, n_ratings, n_
 from ._findings import findings_for
 from ._json import SCHEMA_VERSION, dumps, jsonable, versions
 from ._run import run_steps
-from ._steps import STEPS
+from ._steps import DRIFT, STEPS, drift_applies
 
 __all__ = ["SCHEMA_VERSION", "STEP_NAMES", "AuditReport", "audit"]
 
@@ -216,10 +216,13 @@ def audit(
     """
     cfg = _validate_audit(data, config, progress, strict)
     t0 = time.perf_counter()
-    outcomes = run_steps(data, list(STEPS), cfg, progress=progress, strict=strict)
+    steps = list(STEPS)
+    if drift_applies(data, cfg) and all(s.name != "drift" for s in steps):
+        steps.insert(next(i for i, s in enumerate(steps) if s.name == "pairs"), DRIFT)
+    outcomes = run_steps(data, steps, cfg, progress=progress, strict=strict)
     sections: dict[str, Any] = {}
     for o in outcomes:
-        step = next(s for s in STEPS if s.name == o.name)
+        step = next(s for s in steps if s.name == o.name)
         sections[o.name] = {
             "title": step.title, "status": o.status, "reason": o.reason,
             "seconds": o.seconds, "warnings": list(o.warnings), "result": o.section,

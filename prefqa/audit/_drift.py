@@ -77,6 +77,7 @@ def drift_step(data: PreferenceData, config: dict[str, Any], done: dict[str, Any
     max_rows = int(config["audit"].get("max_table_rows", 200))
     section = describe(res, max_rows=max_rows)
     section["control"] = control_series(res)
+    section["change_points"] = {str(k): (None if v is None else str(v)) for k, v in res.change_points.items()}
     section["heatmap"] = heatmap(res.annotators)
     section["flagged_windows"] = frame_records(_flagged(res.windows)[
         [c for c in ("window", "metric", "estimate", "baseline", "difference", "q_value", "reason")
@@ -268,6 +269,13 @@ def drift_findings(content: dict[str, Any], config: dict[str, Any]) -> list[dict
                     "message": f"Drift in {_METRIC_WORDS.get(metric, metric)}: {why}{more}; see the Drift "
                                "section's control charts.", "command": None, "value": first.get("difference"),
                     "step": "drift"})
+    slow = [(m, w) for m, w in (res.get("change_points") or {}).items() if w is not None and m not in by_metric]
+    for metric, window in slow:
+        out.append({"severity": "low", "code": "drift_cusum",
+                    "message": f"Slow drift in {_METRIC_WORDS.get(metric, metric)}: its CUSUM crossed the decision "
+                               f"limit at {window}, although no single window differs from the baseline after the "
+                               "BH adjustment; see the Drift section's control charts.", "command": None,
+                    "value": None, "step": "drift"})
     ann = res.get("flagged_annotators") or []
     if ann:
         ids = list(dict.fromkeys(str(r.get("annotator_id")) for r in ann))

@@ -403,5 +403,9 @@ def findings_for(content: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
     for rule in RULES:
         out.extend(rule(content, config))
+    if "drift" in content["sections"]:
+        from ._drift import drift_findings
+
+        out.extend(drift_findings(content, config))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(out, key=lambda f: order[f["severity"]])

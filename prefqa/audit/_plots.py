@@ -226,4 +226,11 @@ PLOTS: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "bradley_terry": lambda s: plot_leaderboard(s["bradley_terry"], s.get("bradley_terry_style")),
     "prompts": lambda s: plot_prompts(s["prompts"]),
     "pairs": lambda s: plot_drops(s["pairs"]),
+    "drift": lambda s: _plot_drift(s["drift"]),
 }
+
+
+def _plot_drift(section: dict[str, Any]) -> str | None:
+    from ._drift import plot_drift  # the Drift section's own charts (control charts, heatmap)
+
+    return plot_drift(section)

@@ -22,7 +22,7 @@ from ._engine import prompt_texts, response_texts, subsample_prompts
 from ._json import frame_records, jsonable
 from ._run import Step
 
-__all__ = ["STEPS", "describe", "pick", "prompt_subsample", "result_warnings"]
+__all__ = ["DRIFT", "STEPS", "describe", "drift_applies", "pick", "prompt_subsample", "result_warnings"]
 
 STYLE_COVARIATES = ("length", "headers", "lists", "bold")
 _TEXT_CHARS = 400
@@ -421,6 +421,30 @@ def _pairs(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -
         section["examples"] = frame_records(ex)
     return section, ps
 
+
+def _drift(data: Any, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
+    """The Drift section (``prefqa.audit._drift``, which reads ``pq.drift`` only)."""
+    from ._drift import drift_step
+
+    return drift_step(data, config, done)
+
+
+def drift_applies(data: Any, config: dict[str, Any]) -> bool:
+    """The Drift section runs when the judgments carry ``timestamp`` or ``batch``, or ``[audit.drift]`` names one.
+
+    Without such a column the section is left out of the report (rather than
+    listed as skipped), so reports of data without time keep their sections.
+    """
+    opts = dict(config["audit"].get("drift", {}))
+    if opts.get("time") is not None or opts.get("window") is not None:
+        return True
+    cols = list(data.columns) if is_scanned(data) else [str(c) for c in data.judgments.columns]
+    if not is_scanned(data) and data.ratings is not None:
+        cols += [str(c) for c in data.ratings.columns]
+    return "timestamp" in cols or "batch" in cols
+
+
+DRIFT = Step("drift", "Drift", _drift, ("pairs",))
 
 STEPS: tuple[Step, ...] = (
     Step("load_report", "Load report", _load_report),
