@@ -31,6 +31,7 @@ PAGES = [
     st.Page(APP_DIR / "views" / "prompts.py", title="Prompts", icon=":material/chat:"),
     st.Page(APP_DIR / "views" / "drift.py", title="Drift", icon=":material/timeline:"),
     st.Page(APP_DIR / "views" / "compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page(APP_DIR / "views" / "cleaning.py", title="Cleaning", icon=":material/cleaning_services:"),
     st.Page(APP_DIR / "views" / "export.py", title="Export", icon=":material/download:"),
 ]
 
