@@ -205,8 +205,12 @@ def test_audit_section_holds_the_library_numbers_and_draws_both_figures(planted)
             assert hm["flagged"][i][k] == bool(len(rows) and rows["flagged"].iloc[0])
     figures = plot_drift({"result": section})
     assert figures.count("<svg") == 2 and "<script" not in figures
-    codes = [f["code"] for f in drift_findings({"sections": {"drift": {"status": "ok", "result": section}}}, {})]
+    findings = drift_findings({"sections": {"drift": {"status": "ok", "result": section}}}, {})
+    codes = [f["code"] for f in findings]
     assert "drift_window" in codes
+    assert section["change_points"] == {k: v for k, v in res.change_points.items()}
+    slow = {m for m, w in res.change_points.items() if w is not None} - set(res.flagged_windows["metric"])
+    assert codes.count("drift_cusum") == len(slow)  # an alarm without a flagged window is reported as slow drift
 
 
 def test_audit_section_is_skipped_without_a_time_or_batch_column():

@@ -107,7 +107,9 @@ def register(sub: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     d = sub.add_parser("drift", help="metrics by time window or batch against a baseline, with control charts' "
                                      "alarms and the annotators who changed", formatter_class=raw,
-                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+                       description="Cut DATA into windows (--time COL --freq W, or --window COL), compare each "
+                                   "with the baseline windows (--baseline K, LABEL,LABEL or FILE) and print what "
+                                   "changed and when, and who changed; --json FILE and --out DIR keep the tables.")
     _add_read_options(d)
     g = d.add_argument_group("windows (mirrors pq.drift)")
     g.add_argument("--time", default=None, metavar="COL", help="time column (default: timestamp)")
