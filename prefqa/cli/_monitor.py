@@ -107,8 +107,8 @@ def register(sub: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     d = sub.add_parser("drift", help="metrics by time window or batch against a baseline, with control charts' "
                                      "alarms and the annotators who changed", formatter_class=raw,
-                       description="Cut DATA into windows (--time COL --freq W, or --window COL), compare each "
-                                   "with the baseline windows (--baseline K, LABEL,LABEL or FILE) and print what "
+                       description="Cut DATA into windows (--time COL --freq W, or --window COL), compare each\n"
+                                   "with the baseline windows (--baseline K, LABEL,LABEL or FILE) and print what\n"
                                    "changed and when, and who changed; --json FILE and --out DIR keep the tables.")
     _add_read_options(d)
     g = d.add_argument_group("windows (mirrors pq.drift)")
