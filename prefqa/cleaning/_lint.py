@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._lint_messages import as_message_lists, conversation_problems, prefix_mismatch, prompt_message_lists
 from ._text import (
-    TRUNCATION_MODES, blank_mask, control_char_mask, identical_mask, mojibake_mask, normalize_ws,
-    resolve_tokenizer, text_codes, token_lengths, truncated_equal,
+    TRUNCATION_MODES, blank_mask, control_char_mask, identical_mask, mojibake_mask, resolve_tokenizer,
+    text_array, text_codes, token_lengths, truncated_equal,
 )
 
 __all__ = ["LINT_REASONS", "LintResult", "lint"]
@@ -43,7 +44,7 @@ LINT_REASONS: dict[str, str] = {
     "prompt_too_long": "the prompt alone has more than `max_prompt_tokens` tokens (the trainer keeps only its end)",
     "contradictory_duplicate": ("the same prompt and the same two responses are labelled both ways in different "
                                 "comparisons"),
-    "response_repeats_prompt": "a response repeats the whole prompt verbatim",
+    "response_repeats_prompt": "a response repeats the whole prompt verbatim (20+ characters, ends trimmed)",
     "control_characters": "a text holds control characters (other than tab and newline)",
     "mojibake": "a text looks mis-decoded (UTF-8 read as cp1252 / Latin-1, or U+FFFD)",
 }
@@ -121,7 +122,7 @@ def _check_options(tokenizer: Any, max_tokens: Any, max_prompt_tokens: Any, trun
 
 
 def _text_arr(texts: pd.Series) -> pa.Array:
-    return pa.array(texts.astype("str").fillna("").to_numpy(dtype=object), type=pa.large_string())
+    return text_array(texts)
 
 
 def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
@@ -302,9 +303,17 @@ def _contradictions(data, c, texts, ptext, pp, p1, p2, usable, add) -> None:
     rows = np.flatnonzero(decisive)
     if len(rows) < 2:
         return
-    tcode = text_codes(texts)[0]
     pkey = np.where(pp >= 0, text_codes(ptext)[0][np.maximum(pp, 0)] if len(ptext) else -1, -1)
-    a, b = tcode[p1[rows]], tcode[p2[rows]]
+    # equal texts have equal byte lengths: only rows sharing (prompt, the two lengths) can be duplicates
+    blen = pc.binary_length(_text_arr(texts)).to_numpy(zero_copy_only=False).astype(np.int64)
+    la, lb = blen[p1[rows]], blen[p2[rows]]
+    key = pd.MultiIndex.from_arrays([pkey[rows], np.minimum(la, lb), np.maximum(la, lb)])
+    rows = rows[key.duplicated(keep=False)]
+    if len(rows) < 2:
+        return
+    used, inv = np.unique(np.concatenate([p1[rows], p2[rows]]), return_inverse=True)
+    codes = text_codes(texts.iloc[used])[0][inv]
+    a, b = codes[: len(rows)], codes[len(rows):]
     win = np.where(labels[rows] == "1", a, b)
     f = pd.DataFrame({"p": pkey[rows], "k1": np.minimum(a, b), "k2": np.maximum(a, b), "w": win, "row": rows})
     f = f.loc[f["k1"] != f["k2"]]
@@ -325,19 +334,23 @@ def _contradictions(data, c, texts, ptext, pp, p1, p2, usable, add) -> None:
 
 
 def _repeats(ptext, pp, texts, p1, p2, alive, add) -> None:
-    """Responses that contain their (whitespace-normalised) prompt, for prompts of 20+ characters."""
+    """Responses that contain their whole prompt verbatim (ends trimmed), for prompts of 20+ characters."""
     if not len(ptext) or not len(alive):
         return
-    pn = normalize_ws(ptext).to_numpy(dtype=object)
-    long_p = (pd.Series(pn, dtype="str").str.len() >= MIN_REPEAT_CHARS).to_numpy(dtype=bool)
+    parr = pc.utf8_trim_whitespace(_text_arr(ptext))
+    plen = pc.utf8_length(parr).to_numpy(zero_copy_only=False)
+    pbytes = pc.binary_length(parr).to_numpy(zero_copy_only=False)
+    rbytes = pc.binary_length(_text_arr(texts)).to_numpy(zero_copy_only=False)
+    pn = parr.to_numpy(zero_copy_only=False)
     for side in (p1, p2):
-        rows = alive[(pp[alive] >= 0) & long_p[np.maximum(pp[alive], 0)]]
+        rows = alive[pp[alive] >= 0]
+        rows = rows[(plen[pp[rows]] >= MIN_REPEAT_CHARS) & (rbytes[side[rows]] >= pbytes[pp[rows]])]
         if not len(rows):
             continue
         key = pd.DataFrame({"p": pp[rows], "r": side[rows]})
         distinct = key.drop_duplicates()
-        rn = normalize_ws(texts.iloc[distinct["r"].to_numpy()]).to_numpy(dtype=object)
-        hit = np.array([p in r for p, r in zip(pn[distinct["p"].to_numpy()], rn)], dtype=bool)  # distinct pairs
+        rt = texts.iloc[distinct["r"].to_numpy()].to_numpy(dtype=object)
+        hit = np.array([p in r for p, r in zip(pn[distinct["p"].to_numpy()], rt)], dtype=bool)  # distinct pairs
         hits = distinct.loc[hit]
         sel = key.merge(hits.assign(h=True), on=["p", "r"], how="left")["h"].fillna(False).to_numpy(dtype=bool)
         add(rows[sel], "response", "response_repeats_prompt", side)

@@ -33,6 +33,7 @@ from ..errors import SchemaError
 
 __all__ = [
     "TRUNCATION_MODES",
+    "text_array",
     "normalize_ws",
     "normalize_for_match",
     "text_codes",
@@ -47,6 +48,8 @@ __all__ = [
 
 TRUNCATION_MODES: tuple[str, ...] = ("keep_end", "keep_start")
 _CHUNK = 200_000
+# Python's str.isspace set for RE2: \s there is [\t\n\f\r ] only
+_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f\x85\p{Z}]+"
 # C0 controls except tab, newline, carriage return; DEL; C1 controls (U+0080-U+009F)
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 # UTF-8 read as cp1252 / latin-1: a lead byte (U+00C2-U+00DF, or U+00E2 followed by the euro sign)
@@ -56,15 +59,45 @@ _CONT = ("\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u0
 _MOJIBAKE = f"[\u00c2-\u00df][{_CONT}]|\u00e2\u20ac[{_CONT}]|\ufffd"
 
 
+def text_array(texts: pd.Series | pa.Array) -> pa.Array:
+    """Texts as one Arrow ``large_string`` array, missing as ``""`` (no copy for Arrow-backed text without gaps).
+
+    Examples
+    --------
+    >>> text_array(pd.Series(["a", None], dtype=object)).to_pylist()
+    ['a', '']
+    """
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        arr = texts
+    else:
+        s = texts.astype("str")
+        if s.hasnans:
+            s = s.fillna("")
+        arr = pa.array(s, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        arr = pc.fill_null(arr, "")
+    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
 def normalize_ws(texts: pd.Series) -> pd.Series:
-    """Collapse runs of whitespace to one space and strip the ends.
+    """Collapse runs of whitespace to one space and strip the ends (missing texts become ``""``).
+
+    Whitespace is Python's (``str.isspace``: ASCII whitespace, the
+    information separators U+001C-U+001F, U+0085 and Unicode's separators),
+    matched by Arrow's RE2 kernels, so ``s.split()`` joined by spaces gives
+    the same text.
 
     Examples
     --------
     >>> normalize_ws(pd.Series(["  a \\n\\t b ", ""])).tolist()
     ['a b', '']
     """
-    return texts.astype("str").str.replace(r"\s+", " ", regex=True).str.strip()
+    arr = text_array(texts)
+    one = pc.replace_substring_regex(arr, _WS, " ")
+    out = pc.replace_substring_regex(one, r"^ | $", "")
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=texts.index, dtype="str")
 
 
 def normalize_for_match(texts: pd.Series) -> pd.Series:
@@ -78,7 +111,7 @@ def normalize_for_match(texts: pd.Series) -> pd.Series:
     >>> normalize_for_match(pd.Series(["What's  2+2?\\n", None])).tolist()
     ['what s 2 2', '']
     """
-    arr = pa.array(texts.astype("str").fillna("").to_numpy(dtype=object), type=pa.large_string())
+    arr = text_array(texts)
     low = pc.replace_substring_regex(pc.utf8_lower(arr), r"[^\w\s]+|_+", " ")
     clean = pc.utf8_trim_whitespace(pc.replace_substring_regex(low, r"\s+", " "))
     return pd.Series(clean.to_numpy(zero_copy_only=False), index=texts.index, dtype="str")
@@ -258,7 +291,7 @@ def control_char_mask(texts: pd.Series) -> np.ndarray:
     >>> control_char_mask(pd.Series(["ok\\n", "bad\\x00", "bell\\x07"])).tolist()
     [False, True, True]
     """
-    arr = pa.array(texts.astype("str").fillna("").to_numpy(dtype=object), type=pa.large_string())
+    arr = text_array(texts)
     return np.asarray(pc.match_substring_regex(arr, _CONTROL).to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -270,5 +303,5 @@ def mojibake_mask(texts: pd.Series) -> np.ndarray:
     >>> mojibake_mask(pd.Series(["caf\\u00e9", "caf\\u00c3\\u00a9", "it\\u00e2\\u20ac\\u2122s", "\\ufffd"])).tolist()
     [False, True, True, True]
     """
-    arr = pa.array(texts.astype("str").fillna("").to_numpy(dtype=object), type=pa.large_string())
+    arr = text_array(texts)
     return np.asarray(pc.match_substring_regex(arr, _MOJIBAKE).to_numpy(zero_copy_only=False), dtype=bool)
