@@ -81,6 +81,10 @@ def test_drift_page_shows_the_library_counts(weeks) -> None:
     _clean(at)
     by_batch = pq.drift(data, window="batch", fdr=0.05)
     assert int(_metric(at, "Flagged window x metric")) == int(by_batch.windows["flagged"].sum())
+    at.radio(key="drift_mode").set_value("time column").run()
+    at.selectbox(key="drift_freq").set_value("QS").run()  # 6 weeks inside one quarter: one window
+    assert not at.exception and any("window" in wn.value for wn in at.warning), [wn.value for wn in at.warning]
+    at.radio(key="drift_mode").set_value("batch column").run()
     at.number_input(key="drift_baseline").set_value(2).run()
     _clean(at)
     two = pq.drift(data, window="batch", baseline=2, fdr=0.05)

@@ -50,7 +50,11 @@ content = upload.getvalue()
 base = read_baseline(c.digest(content), upload.name, content)
 fdr = st.select_slider("False discovery rate of the verdicts", [0.01, 0.05, 0.1, 0.2], value=0.05,
                        key="compare_fdr")
-res = run_compare(d.fingerprint(), base.fingerprint(), fdr, d, base)
+try:
+    res = run_compare(d.fingerprint(), base.fingerprint(), fdr, d, base)
+except pq.PrefqaError as exc:  # nothing comparable between the two files: the library says why
+    st.warning(str(exc))
+    st.stop()
 
 frame = res.to_frame()
 counts = frame["verdict"].astype(str).value_counts() if "verdict" in frame else pd.Series(dtype="int64")

@@ -77,7 +77,11 @@ if k:
 opts["fdr"] = st.select_slider("False discovery rate of the flags", [0.01, 0.05, 0.1, 0.2], value=0.05,
                                key="drift_fdr")
 
-res = run_drift(d.fingerprint(), json.dumps(opts, sort_keys=True), d)
+try:
+    res = run_drift(d.fingerprint(), json.dumps(opts, sort_keys=True), d)
+except pq.PrefqaError as exc:  # one window, a baseline that leaves nothing to monitor, ...: the library says why
+    st.warning(str(exc))
+    st.stop()
 w = res.windows
 flag_w = w[w["flagged"].fillna(False).astype(bool).to_numpy()] if "flagged" in w else w.iloc[:0]
 a = res.annotators

@@ -111,6 +111,7 @@ def register(sub: Any) -> None:
                                    "with the baseline windows (--baseline K, LABEL,LABEL or FILE) and print what\n"
                                    "changed and when, and who changed; --json FILE and --out DIR keep the tables.")
     _add_read_options(d)
+    _config_help(d)
     g = d.add_argument_group("windows (mirrors pq.drift)")
     g.add_argument("--time", default=None, metavar="COL", help="time column (default: timestamp)")
     g.add_argument("--freq", default=None, metavar="ALIAS",
@@ -135,6 +136,7 @@ def register(sub: Any) -> None:
     c = sub.add_parser("check", help="a gate for pipelines: exit 1 when a gate fails, 2 when one cannot be computed",
                        formatter_class=raw, epilog=_gates_epilog())
     _add_read_options(c)
+    _config_help(c)
     k = c.add_argument_group("gates")
     k.add_argument("--fail-on", action="append", default=None, metavar="GATES",
                    help="comma-separated gates METRIC OP VALUE, for example 'alpha<0.67,p_first>55%%,"
@@ -147,6 +149,13 @@ def register(sub: Any) -> None:
     k.add_argument("--json", default=None, metavar="FILE", help="write the gates and their values as JSON")
     _add_settings(c)
     c.set_defaults(func=_cmd_check)
+
+
+def _config_help(p: argparse.ArgumentParser) -> None:
+    for action in p._actions:
+        if "--config" in action.option_strings:
+            action.help = ("TOML file with [read] (reader options), [check] (gates, baseline, strict, json) and "
+                           "[drift] (windows, baseline, metrics, fdr, CUSUM) tables; flags win over the file")
 
 
 def _gates_epilog() -> str:
