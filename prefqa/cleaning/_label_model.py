@@ -95,11 +95,14 @@ def vote_probabilities(eta: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 class _Votes:
-    """Per-judgment codes with the vote types' row sets and the comparison-sum operator, built once per fit."""
+    """Per-judgment codes sorted by vote (so each vote type is a slice) and the comparison-sum operator."""
 
     def __init__(self, comp: np.ndarray, ann: np.ndarray, y: np.ndarray, n_comp: int) -> None:
+        order = np.argsort(y, kind="stable")
+        comp, ann, y = comp[order], ann[order], y[order]
         self.comp, self.ann, self.y, self.n_comp = comp, ann, y, n_comp
-        self.rows = [np.flatnonzero(y == v) for v in range(3)]
+        ends = np.cumsum(np.bincount(y, minlength=3))
+        self.rows = [slice(0, int(ends[0])), slice(int(ends[0]), int(ends[1])), slice(int(ends[1]), int(ends[2]))]
         self.sum_by_comp = sparse.csr_matrix((np.ones(len(comp)), (comp, np.arange(len(comp)))),
                                              shape=(n_comp, len(comp)))
 
@@ -175,7 +178,7 @@ def fit_joint(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, *
     v = _Votes(comp, ann, y, n_comp)
     ll_old, converged, it, ll = -np.inf, False, 0, -np.inf
     for it in range(1, max_iter + 1):  # noqa: B007 - the iteration count is returned
-        q, ll, gap = _posterior_grid(v, a[ann], t[ann], d, beta)
+        q, ll, gap = _posterior_grid(v, a[v.ann], t[v.ann], d, beta)
         # M-step: beta in closed form (E[D_c] regressed on d_c), then (a, t) by one Newton step
         mean_gap = q @ _GRID + beta * d
         ss = float(d @ d)
@@ -183,7 +186,7 @@ def fit_joint(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, *
         n_j = np.bincount(ann, minlength=n_ann)
         pool_a = float(np.average(a, weights=n_j)) if n_j.sum() else 1.0
         pool_t = float(np.average(t, weights=n_j)) if n_j.sum() else _T_MIN
-        a, t = _newton(q[comp], gap[comp], v, a, t, n_ann, shrink, pool_a, pool_t)
+        a, t = _newton(q[v.comp], gap[v.comp], v, a, t, n_ann, shrink, pool_a, pool_t)
         t = np.where(has_tie, t, _T_MIN)
         if abs(ll - ll_old) / max(len(y), 1) < tol:
             converged = True
@@ -200,10 +203,12 @@ def grid_posterior(fit: JointFit, comp: np.ndarray, ann: np.ndarray, y: np.ndarr
 
     Unseen annotators get the pool's ``(a, t)``.
     """
-    known = (ann < len(fit.seen)) & fit.seen[np.minimum(ann, len(fit.seen) - 1)]
-    ann_a = np.where(known, fit.a[np.minimum(ann, len(fit.a) - 1)], fit.pool_a)
-    ann_t = np.where(known, fit.t[np.minimum(ann, len(fit.t) - 1)], fit.pool_t)
-    q, _, gap = _posterior_grid(_Votes(comp, ann, y, n_comp), ann_a, ann_t, d, fit.beta)
+    v = _Votes(comp, ann, y, n_comp)
+    idx = np.minimum(v.ann, len(fit.seen) - 1)
+    known = (v.ann < len(fit.seen)) & fit.seen[idx]
+    ann_a = np.where(known, fit.a[idx], fit.pool_a)
+    ann_t = np.where(known, fit.t[idx], fit.pool_t)
+    q, _, gap = _posterior_grid(v, ann_a, ann_t, d, fit.beta)
     return q, gap
 
 
