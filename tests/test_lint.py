@@ -192,3 +192,14 @@ def test_no_mojibake_or_control_flags_on_clean_multilingual_text():
     broken = [t.encode("utf-8").decode("cp1252", errors="replace") for t in clean[:3]]
     rows = pd.DataFrame({"prompt": ["q"] * 3, "chosen": broken, "rejected": ["other"] * 3})
     assert lint(rows).counts() == {"mojibake": 3}
+
+
+def test_normalize_ws_equals_python_split_join_on_every_whitespace_character():
+    from prefqa.cleaning._text import normalize_ws
+
+    ws = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    rng = np.random.default_rng(0)
+    alpha = ws + list("ab\u200bé中")  # U+200B (zero width space) is not whitespace for Python
+    texts = pd.Series(["".join(rng.choice(alpha, rng.integers(0, 12))) for _ in range(5000)] + [None], dtype=object)
+    want = [" ".join(t.split()) if isinstance(t, str) else "" for t in texts]
+    assert normalize_ws(texts).tolist() == want
