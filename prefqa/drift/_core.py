@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from ..bias._common import check_confidence_level, check_fdr
 from ..errors import PrefqaError, PrefqaWarning, SchemaError
 from ..schema import PreferenceData
 from ._annotators import annotator_windows
-from ._jackknife import contrast
+from ._jackknife import all_windows, contrast
 from ._metrics import (
     DIRECTION,
     JUDGMENT_METRICS,
@@ -90,6 +91,7 @@ def _rating_clusters(data: PreferenceData) -> np.ndarray:
     return ("p:" + pid.fillna("<NA>")).to_numpy(dtype=object)
 
 
+@functools.lru_cache(maxsize=256)
 def _z(level: float, df: float) -> float:
     return float(stats.t.ppf(0.5 + level / 2.0, df)) if np.isfinite(df) else np.nan
 
@@ -154,8 +156,8 @@ def analyse(data: PreferenceData, jw: np.ndarray, rw: np.ndarray | None, labels:
             bc = contrast(us, base, None)
             b_est, b_se = bc.estimate, bc.std_error
             n_per = us.n_values
-        zb = _z(confidence_level, contrast(us, base, None).df) if name != "icc" else stats.norm.ppf(
-            0.5 + confidence_level / 2)
+            vec = all_windows(us, base)
+        zb = _z(confidence_level, bc.df) if name != "icc" else stats.norm.ppf(0.5 + confidence_level / 2)
         band[name] = (b_est - zb * b_se, b_est + zb * b_se)
         for w in range(n_data_w):
             row: dict[str, Any] = {"window": labels[w], "metric": name, "n_judgments": int(n_per[w]),
@@ -169,14 +171,14 @@ def analyse(data: PreferenceData, jw: np.ndarray, rw: np.ndarray | None, labels:
                 row.update(estimate=est, std_error=se, difference=est - b_est, diff_std_error=d_se, df=np.inf,
                            reason="" if np.isfinite(est) else how)
             else:
-                own = contrast(us, np.array([w]), None)
-                diff = contrast(us, np.array([w]), base)
-                row.update(estimate=own.estimate, std_error=own.std_error, df=diff.df,
-                           difference=diff.estimate, diff_std_error=diff.std_error,
-                           reason="" if np.isfinite(diff.std_error) else "not estimable: the window or the baseline "
-                           "has too few annotators or prompts for a clustered SE")
-                zo = _z(confidence_level, own.df)
-                row.update(ci_low=own.estimate - zo * own.std_error, ci_high=own.estimate + zo * own.std_error)
+                est, se = float(vec["estimate"][w]), float(vec["std_error"][w])
+                d_se = float(vec["diff_std_error"][w])
+                row.update(estimate=est, std_error=se, df=float(vec["diff_df"][w]),
+                           difference=float(vec["difference"][w]), diff_std_error=d_se,
+                           reason="" if np.isfinite(d_se) or np.isin(w, base) else "not estimable: the window or the "
+                           "baseline has too few annotators or prompts for a clustered SE")
+                zo = _z(confidence_level, float(vec["df"][w]))
+                row.update(ci_low=est - zo * se, ci_high=est + zo * se)
             if name == "icc" or "ci_low" not in row:
                 zz = stats.norm.ppf(0.5 + confidence_level / 2)
                 row.update(ci_low=row["estimate"] - zz * row["std_error"],
@@ -189,9 +191,9 @@ def analyse(data: PreferenceData, jw: np.ndarray, rw: np.ndarray | None, labels:
                 tstat = np.float64(row["difference"]) / np.float64(row["diff_std_error"])
             if row["difference"] == 0 and row["diff_std_error"] == 0:
                 tstat = 0.0  # the same constant on both sides (e.g. no flagged annotator anywhere)
-            dist = stats.norm if not np.isfinite(row["df"]) or row["df"] == np.inf else stats.t(row["df"])
-            row["p_value"] = float(2.0 * dist.sf(abs(tstat))) if np.isfinite(tstat) and not row["in_baseline"] \
-                else np.nan
+            normal = not np.isfinite(row["df"]) or row["df"] == np.inf
+            sf = stats.norm.sf(abs(tstat)) if normal else stats.t.sf(abs(tstat), row["df"])
+            row["p_value"] = float(2.0 * sf) if np.isfinite(tstat) and not row["in_baseline"] else np.nan
             if row["in_baseline"]:
                 row["reason"] = "baseline window"
             rows.append(row)

@@ -142,17 +142,21 @@ def drift(
         notes.append(f"{win.n_dropped:,} judgments have no time or window label and are left out.")
     change: dict[str, str | None] = {}
     if len(frame):
-        frame["cusum_upper"], frame["cusum_lower"], frame["alarm"] = np.nan, np.nan, False
-        for name, idx in frame.groupby("metric", sort=False).groups.items():
-            sub = frame.loc[idx]
-            mon = idx[~sub["in_baseline"].to_numpy()]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = (frame.loc[mon, "difference"] / frame.loc[mon, "diff_std_error"]).to_numpy(dtype=float)
-            up, down = cusum(z, cusum_k, cusum_h)
-            frame.loc[mon, "cusum_upper"], frame.loc[mon, "cusum_lower"] = up, down
+        metric = frame["metric"].to_numpy(dtype=object)
+        in_base = frame["in_baseline"].to_numpy(dtype=bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z_all = frame["difference"].to_numpy(dtype=float) / frame["diff_std_error"].to_numpy(dtype=float)
+        upper, lower = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+        alarm_all = np.zeros(len(frame), dtype=bool)
+        window_col = frame["window"].to_numpy(dtype=object)
+        for name in dict.fromkeys(metric):  # rows are in window order within each metric
+            mon = np.flatnonzero((metric == name) & ~in_base)
+            up, down = cusum(z_all[mon], cusum_k, cusum_h)
+            upper[mon], lower[mon] = up, down
             alarm = (up > cusum_h) | (down > cusum_h)
-            frame.loc[mon, "alarm"] = alarm
-            change[name] = str(frame.loc[mon[np.argmax(alarm)], "window"]) if alarm.any() else None
+            alarm_all[mon] = alarm
+            change[name] = str(window_col[mon[np.argmax(alarm)]]) if alarm.any() else None
+        frame["cusum_upper"], frame["cusum_lower"], frame["alarm"] = upper, lower, alarm_all
         frame = frame[WINDOW_COLUMNS]
     else:
         frame = frame.reindex(columns=WINDOW_COLUMNS)
