@@ -89,6 +89,9 @@ def test_files_and_names(tmp_path, planted):
     got = res.matches.sort_values("prompt_id")
     assert got["benchmark"].tolist() == [str(tmp_path / "b.csv")] * 3 + [str(tmp_path / "b.parquet")] * (k - 3)
     assert got["benchmark_row"].tolist() == [0, 1, 2] + list(range(k - 3))
+    # a CSV's numeric id column is read as text but is not a text column
+    auto = contamination(data, [tmp_path / "b.csv"])
+    assert auto.benchmarks == ((str(tmp_path / "b.csv"), 3, "question"),) and auto.n_flagged == 3
     res2 = contamination(data, {"mybench": str(tmp_path / "b.jsonl")}, text_column="question")
     assert set(res2.matches["benchmark"]) == {"mybench"} and res2.n_flagged == k
     assert "mybench" in res2.summary()

@@ -143,11 +143,17 @@ def _read_file(path: Path) -> pd.DataFrame:
 
 
 def _string_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of text: every value a string, not all of them numbers (a CSV's id column is read as text)."""
     out = []
-    for col in frame.columns:
+    for col in frame.columns:  # columns, not rows
         s = frame[col].dropna()
-        if len(s) and s.map(type).eq(str).all():
-            out.append(str(col))
+        if not len(s) or not s.map(type).eq(str).all():
+            continue
+        filled = s.astype("str").str.strip()
+        filled = filled[filled != ""]
+        if len(filled) and pd.to_numeric(filled, errors="coerce").notna().all():
+            continue
+        out.append(str(col))
     return out
 
 
