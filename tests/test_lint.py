@@ -173,6 +173,8 @@ def test_options_and_errors(tokenizer_json):
     bad.write_text("{}")
     with pytest.raises(SchemaError, match="could not load the tokenizer"):
         lint(rows, tokenizer=bad, max_tokens=5)
+    with pytest.raises(SchemaError, match="the tokenizer failed on a text"):
+        lint(rows, tokenizer=lambda t: 1 / 0, max_tokens=5)
     with pytest.raises(SchemaError, match=r"need `chosen` and `rejected`.*found \['prompt', 'answer'\]"):
         lint(pd.DataFrame({"prompt": ["q"], "answer": ["a"]}))
     j = pd.DataFrame({"comparison_id": ["c"], "annotator_id": ["x"], "choice": ["a"]})

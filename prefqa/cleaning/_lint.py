@@ -13,6 +13,7 @@ or, for raw TRL rows passed as a DataFrame, on the ``prompt`` / ``chosen`` /
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,7 +268,7 @@ def lint(
     settings = {"max_tokens": None if max_tokens is None else int(max_tokens),
                 "max_prompt_tokens": None if max_prompt_tokens is None else int(max_prompt_tokens),
                 "truncation_mode": truncation_mode,
-                "tokenizer": None if tokenizer is None else (str(tokenizer) if isinstance(tokenizer, str)
+                "tokenizer": None if tokenizer is None else (str(tokenizer) if isinstance(tokenizer, (str, os.PathLike))
                                                              else type(tokenizer).__name__)}
     if tokenizer is not None:
         encode = resolve_tokenizer(tokenizer)

@@ -225,7 +225,11 @@ def _encode_distinct(encode: Callable[[str], Sequence[int]], texts: pd.Series,
     The tokenizer is the user's Python function, so it runs once per distinct text.
     """
     used, inv = np.unique(rows, return_inverse=True)
-    toks = [list(encode(t)) for t in texts.iloc[used].astype("str").fillna("").tolist()]
+    try:
+        toks = [list(encode(t)) for t in texts.iloc[used].astype("str").fillna("").tolist()]
+    except Exception as exc:  # the user's tokenizer: any failure is bad input
+        raise SchemaError(f"the tokenizer failed on a text ({type(exc).__name__}: {exc}); it must map a string "
+                          "to a sequence of token ids.") from exc
     return inv, toks
 
 
