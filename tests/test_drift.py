@@ -273,3 +273,40 @@ def test_no_time_column_error_names_the_fix():
     data, _ = pq.simulate(n_prompts=40, n_annotators=6, rng=1)
     with pytest.raises(SchemaError, match="window='batch'"):
         pq.drift(data)
+
+
+def test_vectorized_windows_equal_the_per_window_contrast():
+    from prefqa.drift._jackknife import all_windows, contrast
+    from prefqa.drift._metrics import judgment_inputs, unit_stats
+    from prefqa.drift._windows import assign_windows
+
+    data, _ = pq.simulate(n_prompts=150, n_annotators=12, n_windows=6, position_sd=0.5, both_orders=0.2, rng=9)
+    win = assign_windows(data, time=None, freq="W", window=None)
+    x = judgment_inputs(data, win.judgment_window, np.zeros(data.n_judgments, bool), "n:")
+    base = np.array([0, 1])
+    for name in ("alpha", "ac1", "p_first", "tie_rate"):
+        us = unit_stats(name, x, 6)
+        vec = all_windows(us, base)
+        for w in range(6):
+            own = contrast(us, np.array([w]), None)
+            assert (own.estimate, own.df) == pytest.approx((vec["estimate"][w], vec["df"][w]))
+            assert own.std_error == pytest.approx(vec["std_error"][w], rel=1e-10)
+            if w >= 2:
+                diff = contrast(us, np.array([w]), base)
+                assert (diff.estimate, diff.df) == pytest.approx((vec["difference"][w], vec["diff_df"][w]))
+                assert diff.std_error == pytest.approx(vec["diff_std_error"][w], rel=1e-10)
+
+
+def test_flagged_share_is_the_share_of_judgments_by_annotators_flagged_in_their_window():
+    data, _ = pq.simulate(n_prompts=90, n_annotators=8, n_windows=3, rng=4,
+                          drift=[Join(window=2, n_annotators=3, position_bias=3.0)])
+    res = pq.drift(data, window="batch", baseline=1, metrics=["flagged_share"])
+    got = res.windows.set_index("window")["estimate"]
+    for label in res.labels:
+        sub = data.subset((data.judgments["batch"] == label).to_numpy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = pq.annotator_table(sub)
+        flagged = table.index[table["flagged"]]
+        assert got[label] == pytest.approx(float(sub.judgments["annotator_id"].isin(flagged).mean()), abs=1e-12)
+    assert got["batch-002"] > 0
