@@ -70,6 +70,10 @@ class Backend:
         """Store a query's result under ``name`` (a temporary table or a cached view)."""
         raise NotImplementedError
 
+    def view(self, name: str, query: str) -> None:  # pragma: no cover - abstract
+        """Name a query (a lazy view: run again by every query that reads it)."""
+        raise NotImplementedError
+
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:  # pragma: no cover - abstract
         """Make an in-memory table queryable as ``name``."""
         raise NotImplementedError
@@ -147,6 +151,9 @@ class DuckDBBackend(Backend):
 
     def materialize(self, name: str, query: str) -> None:
         self._run(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}").fetchall()
+
+    def view(self, name: str, query: str) -> None:
+        self._run(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}").fetchall()
 
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:
         self.con.register(name, table)
@@ -232,6 +239,9 @@ class SparkBackend(Backend):
     def materialize(self, name: str, query: str) -> None:
         df = self._df(query).cache()
         df.createOrReplaceTempView(name)
+
+    def view(self, name: str, query: str) -> None:
+        self._df(query).createOrReplaceTempView(name)
 
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:
         if isinstance(table, pd.DataFrame):

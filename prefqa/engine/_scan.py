@@ -35,8 +35,10 @@ import pyarrow as pa
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._backend import Backend, DuckDBBackend, EngineError, SparkBackend
+from ._texts import build_tables, check_references, empty_texts
+from ._validate import FILE_STRIDE, ScanLoadReport, validate
 
-__all__ = ["ScannedData", "is_scanned", "scan"]
+__all__ = ["ScanLoadReport", "ScannedData", "is_scanned", "scan"]
 
 ENGINES = ("duckdb", "spark", "auto")
 _REQUIRED = ("comparison_id", "annotator_id", "choice")
@@ -185,18 +187,31 @@ def is_scanned(data: object) -> bool:
 # ------------------------------------------------------------------ scan()
 def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts: Any = None,
          memory_limit: str | int | None = None, threads: int | None = None,
-         connection: Any = None) -> ScannedData:
+         connection: Any = None, on_error: str = "raise", duplicates: str = "keep") -> ScannedData:
     """Open preference judgments in an engine, without loading them into memory.
+
+    The judgments are checked in the engine as :func:`prefqa.read` checks
+    canonical files (choices through the same spelling table, missing ids,
+    numbers, an id carrying two texts, exact duplicates, dangling response
+    ids, a comparison naming two response pairs or two prompts), and
+    ``load_report`` accounts for every row (:class:`ScanLoadReport`: exact
+    counts, the first rejected rows named with file and row). Inline texts
+    (``prompt``, ``response_a``, ``response_b``) get the ids ``pq.read``
+    gives them and move to the responses / prompts tables.
 
     Parameters
     ----------
     source : str, Path, list of paths, DuckDB relation, Spark DataFrame or PreferenceData
         Canonical judgments (DESIGN.md section 1): Parquet file(s) or a glob.
-    engine : {"duckdb", "spark"}
+        A ``PreferenceData`` (handy in tests) is registered as it is.
+    engine : {"duckdb", "spark", "auto"}
         DuckDB (embedded, spills to disk under ``memory_limit``) or Spark on
         ``connection`` (a ``SparkSession``; the active one when omitted).
+        ``"auto"`` is DuckDB here (``pq.scan`` always returns
+        ``ScannedData``); :func:`choose_engine` says when memory would do.
     responses, prompts : optional
-        The responses (``response_id``, ``text`` and/or precomputed features)
+        The responses (``response_id``, ``text`` and/or precomputed features
+        such as ``n_chars``, see :data:`prefqa.features.PRECOMPUTED_COLUMNS`)
         and prompts (``prompt_id``, ``text``) tables, in the same forms.
     memory_limit : str or int, optional
         DuckDB's memory limit, such as ``"4GB"``.
@@ -204,6 +219,13 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
         DuckDB's thread count.
     connection : duckdb connection or SparkSession, optional
         Reuse an existing connection / session.
+    on_error : {"raise", "skip"}
+        As in :func:`prefqa.read`: raise on the first bad row (naming file,
+        row, column, values and fix), or exclude bad rows and list them in
+        ``load_report.rejected``.
+    duplicates : {"keep", "drop"}
+        Rows equal to an earlier row in every column are always reported;
+        ``"drop"`` also excludes them.
 
     Returns
     -------
@@ -216,9 +238,19 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
     >>> s = pq.scan(data)
     >>> s.engine, s.n_judgments == data.n_judgments, s.n_comparisons == data.n_comparisons
     ('duckdb', True, True)
+    >>> rows = data.judgments.assign(choice=["A "] + ["??"] + data.judgments["choice"].tolist()[2:])
+    >>> s = pq.scan(rows, on_error="skip")
+    >>> rep = s.load_report
+    >>> rep.n_rows == data.n_judgments, rep.n_rows - rep.n_rows_used, rep.rejected["line"].tolist()
+    (True, 1, [2])
+    >>> bool(rep.rejected["reason"].str.startswith("unknown choice").all())
+    True
+    >>> rep.coerced[["value", "to", "n"]].values.tolist()
+    [['A ', 'a', 1]]
     """
     if engine not in ENGINES:
         raise SchemaError(f"engine must be one of {list(ENGINES)}; got {engine!r}.")
+    requested = engine
     if engine == "auto":
         engine = "duckdb"
     backend: Backend
@@ -232,17 +264,12 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
 
             con = duckdb.default_connection()
         backend = DuckDBBackend(con, memory_limit=memory_limit, threads=threads)
-    order_known = True
-    meta: dict[str, Any] = {"engine": backend.name}
+    meta: dict[str, Any] = {"engine": backend.name, "engine_requested": requested,
+                            "memory_limit": backend.memory_limit, "threads": backend.threads}
     if isinstance(source, PreferenceData):
-        order_known = source.order_known
-        meta.update(source.meta)
-        responses = source.responses if responses is None and len(source.responses) else responses
-        prompts = source.prompts if prompts is None and len(source.prompts) else prompts
-        source = source.judgments
-    raw = _register(backend, source, "judgments_src", with_row=True)
-    rtab = _register(backend, responses, "responses") if responses is not None else None
-    ptab = _register(backend, prompts, "prompts") if prompts is not None else None
+        return _scan_data(backend, source, responses, prompts, meta)
+    files = None if _is_frame_like(source) else _expand(source)
+    raw = _register(backend, files if files is not None else source, "judgments_src", with_row=True)
     columns = [c for c in backend.columns(raw) if c != "_row"]
     missing = [c for c in _REQUIRED if c not in columns]
     if missing:
@@ -251,17 +278,68 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
             "Write canonical judgments (comparison_id, annotator_id, choice, ...) or read the file with "
             "pq.read(source, mapping=...)."
         )
+    name = files[0] if files and len(files) == 1 else (f"{len(files)} Parquet files" if files else
+                                                        f"<{type(source).__name__}>")
+    checked = validate(backend, raw, files=files, source_name=name, on_error=on_error, duplicates=duplicates)
+    tables = build_tables(backend, checked.good, checked.columns)
+    rtab = _register(backend, responses, "responses") if responses is not None else tables.responses
+    ptab = _register(backend, prompts, "prompts") if prompts is not None else tables.prompts
+    notes = list(checked.notes)
+    notes += check_references(backend, tables.judgments, tables.columns, rtab, ptab, name)
+    jtab = backend.temp_name("j")
+    backend.materialize(jtab, _coded_query(tables.judgments, tables.columns))
+    order_known = True if checked.order_known is None else checked.order_known
+    data = ScannedData(backend, judgments=jtab, responses=rtab, prompts=ptab, columns=tables.columns,
+                       order_known=order_known, meta=meta)
+    n_j = data.n_judgments
+    n_empty = empty_texts(backend, rtab)
+    n_repeats = int(data.scalar("SELECT coalesce(sum(n - 1), 0) FROM (SELECT _ann, _cmp, count(*) AS n FROM {j} "
+                                "WHERE _ann >= 0 GROUP BY _ann, _cmp) t") or 0)
+    if n_repeats:
+        notes.append(f"{n_repeats:,} judgments repeat an (annotator, comparison) pair already seen; they are kept "
+                     "(position consistency and intra-rater reliability use them).")
+    if n_empty:
+        notes.append(f"{n_empty:,} responses have empty text; they are kept as valid data.")
+    if not order_known and n_j:
+        notes.append("display order unknown: a/b carries no position signal.")
+    if n_j and not data.has_annotators:
+        notes.append("no annotator ids: `annotator_id` is missing, not one shared annotator.")
+    data.load_report = ScanLoadReport(
+        source=name, format="prefqa", n_rows=checked.n_rows, n_rows_used=checked.n_used,
+        rejected=checked.rejected, n_judgments=n_j, n_repeats=n_repeats, n_empty_texts=n_empty,
+        notes=tuple(notes), duplicates=checked.duplicates, duplicates_policy=duplicates, coerced=checked.coerced,
+        unused_columns=tuple(checked.unused), n_rejected_total=checked.n_rejected,
+        n_duplicates_total=checked.n_duplicates, rejected_counts=checked.rejected_counts, engine=backend.name,
+        memory_limit=backend.memory_limit,
+    )
+    return data
+
+
+def _scan_data(backend: Backend, source: PreferenceData, responses: Any, prompts: Any,
+               meta: dict[str, Any]) -> ScannedData:
+    """Register a ``PreferenceData`` (already valid) as it is."""
+    meta = {**source.meta, **meta}
+    responses = source.responses if responses is None and len(source.responses) else responses
+    prompts = source.prompts if prompts is None and len(source.prompts) else prompts
+    raw = _register(backend, source.judgments, "judgments_src", with_row=True)
+    rtab = _register(backend, responses, "responses") if responses is not None else None
+    ptab = _register(backend, prompts, "prompts") if prompts is not None else None
+    columns = [c for c in backend.columns(raw) if c != "_row"]
     jtab = backend.temp_name("j")
     backend.materialize(jtab, _coded_query(raw, columns))
     return ScannedData(backend, judgments=jtab, responses=rtab, prompts=ptab, columns=columns,
-                       order_known=order_known, meta=meta)
+                       order_known=source.order_known, load_report=source.load_report, meta=meta)
+
+
+def _is_frame_like(source: Any) -> bool:
+    return isinstance(source, pd.DataFrame | pa.Table) or _is_duckdb_relation(source) or _is_spark_frame(source)
 
 
 def _coded_query(raw: str, columns: list[str]) -> str:
     """SQL of the coded judgments table (see the module docstring)."""
     has = set(columns)
     casts = ", ".join(
-        f"CAST({_quote(c)} AS VARCHAR) AS {_quote(c)}" if c in _ID_COLUMNS else _quote(c) for c in columns
+        f"NULLIF(CAST({_quote(c)} AS VARCHAR), '') AS {_quote(c)}" if c in _ID_COLUMNS else _quote(c) for c in columns
     )
     parts = [f"src AS (SELECT {casts}, _row FROM {raw})"]
     sel = ["src.*"]
@@ -338,11 +416,11 @@ def _register(backend: Backend, source: Any, stem: str, *, with_row: bool = Fals
             # rows in the order of the files given, then within each file
             order = "CASE filename " + " ".join(f"WHEN {_literal(f)} THEN {i}" for i, f in enumerate(files)) + " END"
             query = (f"SELECT * EXCLUDE (filename, file_row_number), "
-                     f"(({order}) * CAST(4294967296 AS BIGINT) * 1024 + file_row_number) AS _row "
+                     f"(({order}) * CAST({FILE_STRIDE} AS BIGINT) + file_row_number) AS _row "
                      f"FROM read_parquet({listing}, filename = true, file_row_number = true, union_by_name = true)")
-            backend.materialize(name, query)
+            backend.view(name, query)  # read from the files by each query: nothing is copied
         else:
-            backend.materialize(name, f"SELECT * FROM read_parquet({listing}, union_by_name = true)")
+            backend.view(name, f"SELECT * FROM read_parquet({listing}, union_by_name = true)")
         return name
     spark = backend.spark  # type: ignore[attr-defined]
     df = spark.read.option("mergeSchema", "true").parquet(*files)
@@ -353,7 +431,7 @@ def _register(backend: Backend, source: Any, stem: str, *, with_row: bool = Fals
         order = F.lit(None).cast("long")
         for f, i in index.items():
             order = F.when(F.col("_metadata.file_path").endswith(f), F.lit(i)).otherwise(order)
-        df = df.withColumn("_row", order * F.lit(4294967296 * 1024) + F.col("_metadata.row_index"))
+        df = df.withColumn("_row", order * F.lit(FILE_STRIDE) + F.col("_metadata.row_index"))
     df.createOrReplaceTempView(name)
     return name
 
