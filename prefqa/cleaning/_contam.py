@@ -169,6 +169,7 @@ def read_benchmarks(benchmarks: Any, text_column: str | None = None) -> tuple[pd
     >>> texts["benchmark_text"].tolist(), info
     (['2+2?', '3+3?'], [('benchmarks[0]', 2, 'question')])
     """
+    items: list[tuple[str | None, Any]]
     if isinstance(benchmarks, (str, os.PathLike, pd.DataFrame)):
         items = [(None, benchmarks)]
     elif isinstance(benchmarks, Mapping):
