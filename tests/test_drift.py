@@ -310,3 +310,12 @@ def test_flagged_share_is_the_share_of_judgments_by_annotators_flagged_in_their_
         flagged = table.index[table["flagged"]]
         assert got[label] == pytest.approx(float(sub.judgments["annotator_id"].isin(flagged).mean()), abs=1e-12)
     assert got["batch-002"] > 0
+
+
+def test_scanned_data_is_collected(tmp_path):
+    data, _ = pq.simulate(n_prompts=60, n_annotators=6, n_windows=3, rng=1)
+    path = pq.write(data, tmp_path / "d.parquet")
+    res = pq.drift(pq.scan(path), metrics=["tie_rate", "p_first"])
+    np.testing.assert_allclose(res.windows["estimate"],
+                               pq.drift(data, metrics=["tie_rate", "p_first"]).windows["estimate"], atol=1e-12)
+    assert any("collected into memory" in w for w in res.warnings)

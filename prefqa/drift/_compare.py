@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from .._types import RngLike
-from ..bias._common import check_data
 from ..schema import PreferenceData
 from ._core import analyse, check_metrics, verdicts
 from ._result import COMPARE_COLUMNS, CompareResult
@@ -77,10 +76,11 @@ def compare(
     >>> res.verdicts
     {'p_first': 'worse', 'alpha': 'same'}
     """
-    check_data(data)
-    check_data(baseline, "baseline")
+    from ._drift import _check_min, as_memory
+
+    data, notes = as_memory(data)
+    baseline, more = as_memory(baseline, "baseline")
     metrics_t = check_metrics(metrics)
-    from ._drift import _check_min
 
     min_n = _check_min(min_judgments)
     jw = np.zeros(data.n_judgments, dtype=np.int64)
@@ -139,7 +139,7 @@ def compare(
         gone_annotators=tuple(ann.loc[st == "gone", "annotator_id"]),
         changed_annotators=tuple(ann.loc[st == "changed", "annotator_id"]),
         confidence_level=float(confidence_level), fdr=float(fdr), n_judgments=int(data.n_judgments),
-        n_baseline=int(baseline.n_judgments), warnings=res.warnings,
+        n_baseline=int(baseline.n_judgments), warnings=notes + more + res.warnings,
     )
 
 
