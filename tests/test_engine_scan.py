@@ -226,3 +226,66 @@ def test_spark_report_equals_duckdb(flat: pd.DataFrame, tmp_path: Path, spark) -
     a = d.frame("SELECT comparison_id, response_a_id, response_b_id, prompt_id, _cmp, _och FROM {j} ORDER BY _row")
     b = s.frame("SELECT comparison_id, response_a_id, response_b_id, prompt_id, _cmp, _och FROM {j} ORDER BY _row")
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
+# ------------------------------------------------------------------ seeded hash subsamples
+def _hashlib_sample(ids: np.ndarray, counts: np.ndarray, seed: int, *, fraction=None, max_judgments=None) -> list:
+    """The documented rule, computed independently with hashlib and Python integers."""
+    import hashlib
+
+    keys = [int(hashlib.md5(f"{seed}:{i}".encode()).hexdigest(), 16) for i in ids]
+    if fraction is not None:
+        return sorted(str(i) for i, k in zip(ids, keys) if k < int(fraction * 16**32))
+    order = sorted(range(len(ids)), key=lambda t: (keys[t], ids[t]))
+    taken, out = 0, []
+    for t in order:
+        if taken >= max_judgments:
+            break
+        out.append(str(ids[t]))
+        taken += int(counts[t])
+    return sorted(out)
+
+
+@pytest.mark.parametrize("column", ["prompt_id", "comparison_id"])
+def test_hash_sample_equal_in_memory_and_duckdb(sim: pq.PreferenceData, column: str) -> None:
+    from prefqa.engine._sample import hash_sample
+
+    s = pq.scan(sim)
+    codes, labels = sim.codes(column)
+    counts = np.bincount(codes, minlength=len(labels))
+    for kwargs in ({"fraction": 0.3}, {"max_judgments": 150}, {"max_judgments": 10**9}):
+        for seed in (0, 5):
+            mem = hash_sample(sim, column, seed=seed, **kwargs)
+            eng = hash_sample(s, column, seed=seed, **kwargs)
+            assert list(mem.ids) == list(eng.ids) == _hashlib_sample(np.asarray(labels), counts, seed, **kwargs)
+            assert mem.n_judgments == eng.n_judgments == int(mem.mask(sim).sum())
+            assert eng.n_judgments == len(s.collect(where=eng.where(s)).judgments)
+            if "max_judgments" in kwargs:
+                assert mem.n_judgments >= min(kwargs["max_judgments"], sim.n_judgments)
+    a = hash_sample(sim, column, fraction=0.5, seed=1).ids
+    b = hash_sample(sim, column, fraction=0.5, seed=2).ids
+    assert list(a) != list(b)  # the seed matters
+
+
+def test_hash_sample_fraction_is_binomial() -> None:
+    from prefqa.engine._sample import hash_sample
+
+    data, _ = pq.simulate(n_prompts=2000, n_annotators=3, rng=4)
+    kept = [hash_sample(data, fraction=0.25, seed=seed).n_ids for seed in range(5)]
+    # 2000 prompts at p = 0.25: sd = sqrt(2000 * 0.25 * 0.75) = 19.4; 4.5 sd either side
+    assert all(abs(k - 500) < 87 for k in kept), kept
+    with pytest.raises(SchemaError, match="exactly one"):
+        hash_sample(data)
+    with pytest.raises(SchemaError, match="fraction"):
+        hash_sample(data, fraction=1.5)
+    with pytest.raises(SchemaError, match="column"):
+        hash_sample(data, "model_a", fraction=0.5)
+
+
+@pytest.mark.spark
+def test_hash_sample_spark(sim: pq.PreferenceData, spark) -> None:
+    from prefqa.engine._sample import hash_sample
+
+    s = pq.scan(sim, engine="spark", connection=spark)
+    for kwargs in ({"fraction": 0.3}, {"max_judgments": 150}):
+        assert list(hash_sample(s, seed=3, **kwargs).ids) == list(hash_sample(sim, seed=3, **kwargs).ids)
