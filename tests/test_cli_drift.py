@@ -224,18 +224,7 @@ def test_audit_section_is_skipped_without_a_time_or_batch_column():
     assert outcome.reason.startswith("no time or batch column in this file")
 
 
-def test_the_audit_with_the_drift_step_wired_in(planted, monkeypatch, tmp_path):
-    """The 3 lines the audit needs (STEPS, STEP_NAMES, PLOTS), applied here until the audit's owner adds them."""
-    import importlib
-
-    from prefqa.audit import _config, _plots
-    from prefqa.audit._drift import drift_step, plot_drift
-    from prefqa.audit._run import Step
-
-    audit_module = importlib.import_module("prefqa.audit")  # the package (pq.audit is the function)
-    monkeypatch.setattr(audit_module, "STEPS", (*audit_module.STEPS, Step("drift", "Drift", drift_step)))
-    monkeypatch.setattr(_config, "STEP_NAMES", (*_config.STEP_NAMES, "drift"))
-    monkeypatch.setitem(_plots.PLOTS, "drift", lambda s: plot_drift(s["drift"]))
+def test_the_audit_runs_the_drift_section_on_data_with_windows(planted):
     path, _ = planted
     heavy = ["preference_model", "bradley_terry_style", "style_bias", "consensus", "judge", "simpson", "pairs"]
     report = pq.audit(pq.read(path), progress=False, strict=True,
@@ -243,5 +232,8 @@ def test_the_audit_with_the_drift_step_wired_in(planted, monkeypatch, tmp_path):
     s = report.sections["drift"]
     assert s["status"] == "ok", s["reason"]
     assert s["result"]["values"]["window_source"].startswith("batch")
+    assert any(f["code"] == "drift_window" and f["step"] == "drift" for f in report.findings)
     html = report.to_html()
-    assert "id='drift'" in html and html.count("<svg") >= 2
+    section = html[html.index("<section id='drift'>"):]
+    section = section[:section.index("</section>")]
+    assert section.count("<svg") == 2  # the control charts and the heatmap

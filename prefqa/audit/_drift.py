@@ -38,8 +38,9 @@ import pandas as pd
 from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from ._json import frame_records, jsonable
-from ._plots import _BASE, _FLAG, _label, _num, svg_of
-from ._steps import describe
+
+# ``_steps`` and ``_plots`` are imported inside the functions, so that both can import this module
+# (the Drift step in STEPS, its figures in PLOTS) without an import cycle.
 
 __all__ = ["MAX_HEATMAP_ANNOTATORS", "drift_findings", "drift_step", "plot_drift"]
 
@@ -69,6 +70,7 @@ def _window_column(data: PreferenceData, opts: dict[str, Any]) -> dict[str, Any]
 def drift_step(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """Run ``pq.drift`` on the audited data and describe it for the report (an audit adapter)."""
     from ..drift import drift
+    from ._steps import describe
 
     opts = dict(config["audit"].get("drift", {}))
     opts = {**_window_column(data, opts), **opts}
@@ -156,12 +158,16 @@ _METRIC_WORDS = {"alpha": "Krippendorff's alpha", "ac1": "Gwet's AC1", "p_first"
 
 def _short(window: Any) -> str:
     """A window label for an axis: a period's start ("2026-01-05/2026-01-11" -> "2026-01-05"), clipped."""
+    from ._plots import _label
+
     text = str(window)
     return _label(text.split("/")[0] if "/" in text else text, 14)
 
 
 def plot_control(series: Sequence[dict[str, Any]]) -> str | None:
     """Small multiples: each metric by window, CI bars, baseline band, flagged windows and the first CUSUM alarm."""
+    from ._plots import _BASE, _FLAG, _num, svg_of
+
     series = [s for s in series if any(r.get("estimate") is not None for r in s["rows"])]
     if not series:
         return None
@@ -217,6 +223,8 @@ def plot_control(series: Sequence[dict[str, Any]]) -> str | None:
 
 def plot_heatmap(hm: dict[str, Any] | None) -> str | None:
     """Annotator x window agreement; flagged annotator-windows crossed."""
+    from ._plots import _label, svg_of
+
     if not hm or not hm.get("annotators") or not hm.get("windows"):
         return None
     values = np.array([[np.nan if v is None else float(v) for v in row] for row in hm["agreement"]], dtype=float)
