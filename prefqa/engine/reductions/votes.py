@@ -217,10 +217,15 @@ def _first_votes_sql(data: object, cols: tuple[str, ...]) -> VoteTable:
             sum(CASE WHEN v = 2 THEN 1 ELSE 0 END) OVER (PARTITION BY {part}) AS n2 FROM f)
     SELECT {by_sel}CAST(_ann AS BIGINT) AS rater, CAST(n0 AS BIGINT) AS n0, CAST(n1 AS BIGINT) AS n1,
            CAST(n2 AS BIGINT) AS n2, CAST(v AS BIGINT) AS value, count(*) AS "count"
-    FROM u GROUP BY {by_sel}_ann, n0, n1, n2, v"""
+    FROM u GROUP BY {by_sel}_ann, n0, n1, n2, v
+    UNION ALL SELECT {"NULL, " * len(cols)}CAST(-1 AS BIGINT), CAST(count(*) AS BIGINT),
+           CAST(sum(CASE WHEN _ann >= 0 THEN 1 ELSE 0 END) AS BIGINT), CAST(-1 AS BIGINT), CAST(-1 AS BIGINT),
+           CAST(-1 AS BIGINT) FROM {{j}}"""
     t = s.frame(query)  # type: ignore[attr-defined]
-    totals = s.frame(  # type: ignore[attr-defined]
-        "SELECT count(*) AS n, sum(CASE WHEN _ann >= 0 THEN 1 ELSE 0 END) AS named FROM {j}").iloc[0]
+    # the last row carries the totals (all judgments, named ones), one query for Spark's sake
+    marker = (t["rater"] == -1).to_numpy()
+    totals = {"n": t.loc[marker, "n0"].iloc[0], "named": t.loc[marker, "n1"].iloc[0]}
+    t = t.loc[~marker].reset_index(drop=True)
     strata: tuple[str, ...] = ("all",)
     if cols:
         code, strata = stratum_codes(t[list(cols)].reset_index(drop=True))
