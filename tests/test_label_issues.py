@@ -247,3 +247,22 @@ def test_missing_scores_fall_back_to_the_votes() -> None:
     assert any("lack a score" in w for w in res.warnings)
     assert t["model_prefers"].isna().sum() == t["score_diff"].isna().sum() > 0
     assert "Label issues by latent_gap" in res.summary()
+
+
+def test_chunked_posteriors_and_subsampled_fits(monkeypatch) -> None:
+    """Posteriors computed in chunks equal one pass; a fit on a subsample of each fold still ranks well."""
+    from prefqa.cleaning import _label_model as lm
+
+    data, scores, fb = planted(11, n_prompts=100)
+    whole = pq.label_issues(data, scores=scores).to_frame()
+    monkeypatch.setattr(lm, "CHUNK", 37)
+    chunked = pq.label_issues(data, scores=scores).to_frame()
+    np.testing.assert_allclose(chunked["p_label_wrong"], whole["p_label_wrong"], rtol=1e-10, atol=1e-13)
+    queue = pq.relabel_queue(data, budget=20, scores=scores, rng=0)
+    monkeypatch.setattr(lm, "CHUNK", 50_000)
+    pd.testing.assert_frame_equal(queue, pq.relabel_queue(data, budget=20, scores=scores, rng=0))
+    monkeypatch.setattr(lm, "MAX_FIT", 120)  # of ~240 training comparisons per fold
+    sub = pq.label_issues(data, scores=scores)
+    t, wrong = _wrong(sub.to_frame(), fb)
+    tw, wrong_w = _wrong(whole, fb)
+    assert auc(wrong, t["p_label_wrong"]) > auc(wrong_w, tw["p_label_wrong"]) - 0.03

@@ -58,19 +58,24 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.special import expit, log_expit
 
-__all__ = ["JointFit", "cross_fit", "fit_joint", "folds_of", "grid_posterior", "p_better", "share_above_zero",
-           "vote_probabilities"]
+__all__ = ["CHUNK", "MAX_FIT", "JointFit", "chunks", "cross_fit", "fit_joint", "folds_of", "grid_posterior",
+           "p_better", "share_above_zero", "vote_probabilities"]
 
 _GRID = np.linspace(-4.0, 4.0, 33)                     # e nodes (step 0.25)
 _LOG_W = -0.5 * _GRID**2 - np.logaddexp.reduce(-0.5 * _GRID**2)
 _STEP = float(_GRID[1] - _GRID[0])
 _T_MIN = 1e-4
+#: comparisons per chunk when posteriors are computed (bounds memory: chunk x grid x a few floats)
+CHUNK = 50_000
+#: a cross-fitting fold's fit uses at most this many training comparisons (a random subset)
+MAX_FIT = 100_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,23 +242,50 @@ def folds_of(groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     return fold_of_group[groups]
 
 
+def chunks(comp: np.ndarray, rows: np.ndarray, size: int | None = None
+           ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Split comparisons ``rows`` into chunks of ``size`` (default :data:`CHUNK`).
+
+    Yields (rows, their judgments' indices, the judgments' comparison codes local to the chunk).
+    """
+    size = max(int(CHUNK if size is None else size), 1)
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    part = np.full(n_comp, -1, dtype=np.int64)
+    local = np.full(n_comp, -1, dtype=np.int64)
+    for start in range(0, len(rows), size):
+        part[rows[start:start + size]] = start // size
+        local[rows[start:start + size]] = np.arange(len(rows[start:start + size]))
+    judgment_part = part[comp]
+    order = np.argsort(judgment_part, kind="stable")
+    bounds = np.searchsorted(judgment_part[order], np.arange(-1, (len(rows) + size - 1) // size + 1))
+    for i, start in enumerate(range(0, len(rows), size)):
+        js = order[bounds[i + 1]:bounds[i + 2]]
+        yield rows[start:start + size], js, local[comp[js]]
+
+
 def cross_fit(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, fold: np.ndarray, k: int, *,
-              n_ann: int, **options: float) -> tuple[np.ndarray, list[JointFit]]:
-    """Return out-of-fold ``P(response 1 / 2 truly better)`` (n_comp, 2) and the ``k`` fits."""
+              n_ann: int, max_fit: int | None = None, rng: np.random.Generator | None = None,
+              **options: float) -> tuple[np.ndarray, list[JointFit]]:
+    """Return out-of-fold ``P(response 1 / 2 truly better)`` (n_comp, 2) and the ``k`` fits.
+
+    A fold's fit uses at most ``max_fit`` of its training comparisons (a
+    random subset, from ``rng``); the posteriors are computed for every
+    comparison, in chunks.
+    """
+    gen = np.random.default_rng(0) if rng is None else rng
+    max_fit = MAX_FIT if max_fit is None else max_fit
     n_comp = len(d)
     p1 = np.empty((n_comp, 2))
     fits: list[JointFit] = []
-    jfold = fold[comp]
     for f in range(k):
-        train_c, test_c = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        local = np.full(n_comp, -1, dtype=np.int64)
-        local[train_c] = np.arange(len(train_c))
-        tr = jfold != f
-        fit = fit_joint(local[comp[tr]], ann[tr], y[tr], d[train_c], n_comp=len(train_c), n_ann=n_ann,
+        train_c = np.flatnonzero(fold != f)
+        if len(train_c) > max_fit:
+            train_c = np.sort(gen.choice(train_c, max_fit, replace=False))
+        (_, tr, local), = chunks(comp, train_c, size=len(train_c))
+        fit = fit_joint(local, ann[tr], y[tr], d[train_c], n_comp=len(train_c), n_ann=n_ann,
                         **options)  # type: ignore[arg-type]
-        local[test_c] = np.arange(len(test_c))
-        te = ~tr
-        p1[test_c] = p_better(fit, local[comp[te]], ann[te], y[te], d[test_c], len(test_c))
+        for rows, js, local in chunks(comp, np.flatnonzero(fold == f)):
+            p1[rows] = p_better(fit, local, ann[js], y[js], d[rows], len(rows))
         fits.append(fit)
     return p1, fits
 

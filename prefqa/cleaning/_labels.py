@@ -191,13 +191,14 @@ def _with_scores(data: PreferenceData, sc: ComparisonScores, votes: np.ndarray, 
     if n_groups < k:
         raise InsufficientDataError(f"cross-fitting over prompts needs at least `cross_fit` = {k} prompts; the "
                                     f"data has {n_groups}. Lower `cross_fit` (>= 2).")
-    fold = folds_of(groups, k, as_generator(rng))
+    gen = as_generator(rng)
+    fold = folds_of(groups, k, gen)
     comp, _ = data.codes("comparison_id")
     y = data.oriented_choice().astype(np.int64)
     if (votes.sum(axis=1) >= 2).any():
         ann, labels = data.codes("annotator_id")
         ann = np.where(ann < 0, len(labels), ann)
-        pb, fits = _cross_fit(comp, ann, y, sc.d, fold, k, n_ann=len(labels) + 1)
+        pb, fits = _cross_fit(comp, ann, y, sc.d, fold, k, n_ann=len(labels) + 1, rng=gen)
         cal = pd.DataFrame({"fold": np.arange(k), "beta": [f.beta for f in fits],
                             "converged": [f.converged for f in fits], "n_iter": [f.n_iter for f in fits]})
         return pb, "latent_gap", fold, cal, fits, all(f.converged for f in fits)

@@ -44,7 +44,7 @@ from ..consensus import ConsensusResult
 from ..engine import ScannedData
 from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
-from ._label_model import grid_posterior, share_above_zero, vote_probabilities
+from ._label_model import chunks, grid_posterior, share_above_zero, vote_probabilities
 from ._labels import LabelIssues, as_memory, label_issues
 
 __all__ = ["QUEUE_COLUMNS", "relabel_queue", "write_queue"]
@@ -91,31 +91,28 @@ def _expected_after(w: np.ndarray, better1: np.ndarray, v: np.ndarray, old: np.n
     return out
 
 
-def _states(data: PreferenceData, issues: LabelIssues) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior weights, P(response 1 better) and new-vote probabilities per state (module notes)."""
+def _after_latent(data: PreferenceData, issues: LabelIssues, old: np.ndarray, m: int, rule: str) -> np.ndarray:
+    """Expected error after ``m`` votes under the latent-gap model, fold by fold and chunk by chunk."""
+    t = issues.table
+    comp, _ = data.codes("comparison_id")
+    ann, labels = data.codes("annotator_id")
+    ann = np.where(ann < 0, len(labels), ann)
+    y = data.oriented_choice().astype(np.int64)
+    d = t["score_diff"].fillna(0.0).to_numpy(dtype=np.float64)
+    fold = t["fold"].to_numpy()
+    out = np.full(len(t), np.nan)
+    for f, fit in enumerate(issues.fits):
+        for rows, js, local in chunks(comp, np.flatnonzero(fold == f)):
+            q, gap = grid_posterior(fit, local, ann[js], y[js], d[rows], len(rows))
+            probs = vote_probabilities(fit.pool_a * gap, np.full_like(gap, fit.pool_t))
+            out[rows] = _expected_after(q, share_above_zero(gap), probs, old[rows], m, rule)
+    return out
+
+
+def _two_states(issues: LabelIssues) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior over the true label ('1', '2'), P(1 better | state) and new-vote probabilities (module notes)."""
     t = issues.table
     n = len(t)
-    if issues.method == "latent_gap":
-        comp, _ = data.codes("comparison_id")
-        ann, labels = data.codes("annotator_id")
-        ann = np.where(ann < 0, len(labels), ann)
-        y = data.oriented_choice().astype(np.int64)
-        d = t["score_diff"].fillna(0.0).to_numpy(dtype=np.float64)
-        fold = t["fold"].to_numpy()
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for f, fit in enumerate(issues.fits):
-            rows = np.flatnonzero(fold == f)
-            local = np.full(n, -1, dtype=np.int64)
-            local[rows] = np.arange(len(rows))
-            sel = fold[comp] == f
-            q, gap = grid_posterior(fit, local[comp[sel]], ann[sel], y[sel], d[rows], len(rows))
-            probs = vote_probabilities(fit.pool_a * gap, np.full_like(gap, fit.pool_t))
-            parts.append((rows, q, share_above_zero(gap), probs))
-        w = np.empty((n, parts[0][1].shape[1]))
-        better1, v = np.empty_like(w), np.empty((*w.shape, 3))
-        for rows, q, above, probs in parts:
-            w[rows], better1[rows], v[rows] = q, above, probs
-        return w, better1, v
     pb = t["p_first_better"].to_numpy(dtype=np.float64)
     w = np.column_stack([pb, 1.0 - pb])
     better1 = np.tile([1.0, 0.0], (n, 1))
@@ -198,9 +195,12 @@ def relabel_queue(
     t = issues.table
     old = t[["votes_1", "votes_2", "votes_tie"]].to_numpy(dtype=np.int64)
     before = np.where(t["consensus"].to_numpy() == "tie", 0.5, t["p_label_wrong"].to_numpy(dtype=np.float64))
-    w, better1, v = _states(data, issues)
     rule: Literal["majority", "bayes"] = "majority" if issues.consensus_method == "majority" else "bayes"
-    after = _expected_after(w, better1, v, old, int(votes_per_item), rule)
+    if issues.method == "latent_gap":
+        after = _after_latent(data, issues, old, int(votes_per_item), rule)
+    else:
+        w, better1, v = _two_states(issues)
+        after = _expected_after(w, better1, v, old, int(votes_per_item), rule)
     usable = np.isfinite(after)
     before = np.where(np.isnan(before), 0.5, before)  # no decisive votes: a coin flip today
     gain = before - after
