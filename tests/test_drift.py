@@ -319,3 +319,20 @@ def test_scanned_data_is_collected(tmp_path):
     np.testing.assert_allclose(res.windows["estimate"],
                                pq.drift(data, metrics=["tie_rate", "p_first"]).windows["estimate"], atol=1e-12)
     assert any("collected into memory" in w for w in res.warnings)
+
+
+def test_without_annotator_ids_and_with_gold():
+    data, _ = pq.simulate(n_prompts=100, n_annotators=8, n_windows=4, gold_share=0.5, rng=1)
+    anonymous = pq.PreferenceData(data.judgments.assign(annotator_id=pd.NA), data.responses, data.prompts)
+    res = pq.drift(anonymous, metrics=["p_first", "alpha"])
+    assert list(res.windows["metric"].unique()) == ["p_first"] and len(res.annotators) == 0
+    assert any("needs annotator ids" in w for w in res.warnings)
+    cmp = pq.compare(anonymous, anonymous, metrics=["alpha", "tie_rate"])
+    assert cmp.verdicts == {"alpha": "not estimable", "tie_rate": "same"}
+    assert cmp.metrics.loc[0, "reason"] == "needs annotator ids (agreement is between annotators)"
+    a = pq.drift(data, metrics=["tie_rate"]).annotators
+    assert {"gold_accuracy", "gold_accuracy_baseline", "p_gold", "q_gold"} <= set(a.columns)
+    j = data.judgments[data.judgments["gold"].notna()]
+    first = a.iloc[0]
+    mine = j[(j["annotator_id"] == first["annotator_id"]) & (j["batch"] == "batch-000") & (j["choice"] != "tie")]
+    assert first["gold_accuracy"] == pytest.approx(float((mine["choice"] == mine["gold"]).mean()))

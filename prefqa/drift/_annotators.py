@@ -277,5 +277,8 @@ def annotator_windows(x: JudgmentInputs, labels: tuple[str, ...], base: np.ndarr
     out["flagged"] = np.array([bool(r) for r in reasons])
     out["reason"] = [("new annotator: " if new[cg[i]] and r else "") + "; ".join(r) for i, r in enumerate(reasons)]
     order = np.lexsort((cg, cw))
-    notes = () if (~new).any() else ("no annotator has baseline judgments: agreement has no references.",)
+    if not n_ann:
+        notes: tuple[str, ...] = ("no annotator ids: the annotator x window table is empty.",)
+    else:
+        notes = () if (~new).any() else ("no annotator has baseline judgments: agreement has no references.",)
     return out.iloc[order][keep[order]].reset_index(drop=True), notes

@@ -94,7 +94,7 @@ def compare(
         why = {n.split(":", 1)[0]: n.split(":", 1)[1].strip() for n in res.warnings if ": not computed" in n}
         extra = pd.DataFrame({"window": "new", "metric": missing, "n_judgments": 0, "p_value": np.nan,
                               "estimate": np.nan, "baseline": np.nan, "difference": np.nan,
-                              "reason": [why.get(m, "not computed").removeprefix("not computed (").rstrip(").")
+                              "reason": [why.get(m, "not computed").removeprefix("not computed (").removesuffix(").")
                                          for m in missing]})
         w = pd.concat([w, extra], ignore_index=True) if len(w) else extra
         w = w.set_index("metric").reindex(list(metrics_t)).reset_index()

@@ -190,4 +190,6 @@ def drift(
         confidence_level=float(confidence_level), fdr=float(fdr), cusum_k=float(cusum_k), cusum_h=float(cusum_h),
         n_judgments=int(data.n_judgments - win.n_dropped), n_ratings=n_r, n_annotators=res.n_annotators,
         n_windows=len(labels), warnings=tuple(notes),
+        time=None if window is not None else (time or "timestamp"), freq=None if window is not None else freq,
+        window=window,
     )

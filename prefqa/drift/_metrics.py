@@ -94,9 +94,9 @@ def judgment_inputs(data: PreferenceData, window: np.ndarray, flagged: np.ndarra
             longer = np.where(trial, ((displayed == 0) == a_longer).astype(float), np.nan)
     gold = np.full(len(j), np.nan)
     if "gold" in j.columns:
-        g = j["gold"].astype("string").str.lower().to_numpy(dtype=object)
+        g = j["gold"].astype("string").str.lower().fillna("").to_numpy(dtype=object)
         shown = np.array(["a", "b", "tie"], dtype=object)[displayed]
-        known = pd.notna(g) & np.isin(g, ["a", "b"]) & (displayed < 2)
+        known = np.isin(g, ["a", "b"]) & (displayed < 2)
         gold = np.where(known, (shown == g).astype(float), np.nan)
     return JudgmentInputs(comp, ann, cluster, window, data.oriented_choice().astype(np.int64), displayed, longer,
                           gold, flagged.astype(bool), bool(data.order_known), has_lengths)
@@ -159,6 +159,8 @@ def unit_stats(name: str, x: JudgmentInputs, n_windows: int):
 
     use = x.window >= 0
     if name in ("alpha", "ac1"):
+        if not pd.Series(x.annotator[use], dtype=object).astype(str).str.startswith("\x00").eq(False).any():
+            return "needs annotator ids (agreement is between annotators)"
         key = pd.Series(x.comparison).astype(str) + "\x00" + pd.Series(x.annotator).astype(str)
         use = use & ~key.duplicated().to_numpy()  # one value per annotator and comparison (the first)
         values = np.eye(3)[x.oriented[use]]

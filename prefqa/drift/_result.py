@@ -49,6 +49,8 @@ class DriftResult:
         How the baseline was chosen.
     change_points : dict
         Per metric, the first window where the CUSUM crossed its limit (or None).
+    time, freq, window : str or None
+        The settings that formed the windows (``time`` and ``freq``, or ``window``).
     """
 
     windows: pd.DataFrame
@@ -69,6 +71,9 @@ class DriftResult:
     n_windows: int
     se_method: str = "two_way_jackknife"
     warnings: tuple[str, ...] = field(default=())
+    time: str | None = None
+    freq: str | None = None
+    window: str | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Return :attr:`windows` (one row per window x metric)."""
