@@ -18,7 +18,7 @@ from ._balance import balance_lengths, cap_per_prompt
 from ._cleaning import apply_cleaning, cleaning_inputs
 from ._guards import DEFAULT_GUARDS, OPTIONAL_GUARDS, text_codes
 from ._policies import POLICIES, check_rated_prompts, rated_candidates
-from ._result import PairSet, check_accounting
+from ._result import PairSet, check_accounting, flip_rate
 
 __all__ = ["build_pairs"]
 
@@ -490,7 +490,7 @@ def build_pairs(
         u["weight"] = u["weight"] * w
     pairs, tie_frame, dropped = frames(data, u, reason, detail, texts, cpos, rpos, ptab, ppos)
     check_accounting(n_input, len(pairs) + len(tie_frame), len(dropped))
-    flip = _flip_rate(pairs, label if policy is None else "score")
+    flip = flip_rate(pairs, label if policy is None else "score")
     warnings = []
     if not len(pairs):
         warnings.append("no pairs were kept; see `dropped` for the reasons.")
@@ -523,19 +523,3 @@ def build_pairs(
         source_fingerprint=data.fingerprint(), warnings=tuple(warnings), cleaning=cleaning,
     )
 
-
-def _flip_rate(pairs: pd.DataFrame, label: str) -> float:
-    """Estimated share of kept pair labels that point at the wrong response (``nan`` if not estimable).
-
-    ``pq.consensus``'s definition (``p_other + p_tie / 2``, i.e. ``1 - p_chosen``)
-    averaged over the kept pairs. Majority vote shares of a single judgment
-    say nothing about its error, so with ``label='majority'`` only pairs
-    with two or more judgments count (``nan`` when there are none).
-    Downweighted pairs use their shrunk ``p_chosen``.
-    """
-    if label == "score" or not len(pairs):
-        return float("nan")
-    use = pairs["n_judgments"].to_numpy() >= 2 if label == "majority" else np.ones(len(pairs), dtype=bool)
-    if not use.any():
-        return float("nan")
-    return float(np.mean(1.0 - pairs["p_chosen"].to_numpy(dtype=np.float64)[use]))

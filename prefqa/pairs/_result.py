@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["REASONS", "PAIR_COLUMNS", "DROPPED_COLUMNS", "PairSet"]
+__all__ = ["REASONS", "PAIR_COLUMNS", "DROPPED_COLUMNS", "PairSet", "check_accounting", "flip_rate"]
 
 # reason code -> words; the order is the order in which build_pairs applies the checks
 REASONS: dict[str, str] = {
@@ -227,3 +227,20 @@ def check_accounting(n_input: int, n_kept: int, n_dropped: int) -> None:
             f"prefqa internal error: pair accounting is off: {n_input} input units but "
             f"{n_kept} kept + {n_dropped} dropped = {n_kept + n_dropped}. Please report this bug."
         )
+
+
+def flip_rate(pairs: pd.DataFrame, label: str) -> float:
+    """Estimated share of kept pair labels that point at the wrong response (``nan`` if not estimable).
+
+    ``pq.consensus``'s definition (``p_other + p_tie / 2``, i.e. ``1 - p_chosen``)
+    averaged over the kept pairs. Majority vote shares of a single judgment
+    say nothing about its error, so with ``label='majority'`` only pairs
+    with two or more judgments count (``nan`` when there are none).
+    Downweighted pairs use their shrunk ``p_chosen``.
+    """
+    if label == "score" or not len(pairs):
+        return float("nan")
+    use = pairs["n_judgments"].to_numpy() >= 2 if label == "majority" else np.ones(len(pairs), dtype=bool)
+    if not use.any():
+        return float("nan")
+    return float(np.mean(1.0 - pairs["p_chosen"].to_numpy(dtype=np.float64)[use]))
