@@ -11,10 +11,12 @@ to v1.x): the prompt's token ids are first cut to their *last*
 cut, pass ``None``), each completion is appended to the prompt, and the
 whole sequence is cut to ``max_tokens`` (TRL's ``max_length``): its first
 ``max_tokens`` ids with ``truncation_mode='keep_start'``, its last ones with
-``'keep_end'``. Texts are encoded without special tokens; an EOS token that
-a trainer appends is the same on both sides and never makes two different
-completions equal or two equal ones different, except at the very edge of
-the window (documented, not modelled).
+``'keep_end'``. Two approximations, both at the edge of the window: texts
+are encoded separately and without special tokens (TRL >= 1.0 encodes
+prompt + completion as one text, so a token may span the boundary, and
+applies the chat template to conversations), and the EOS token TRL appends
+to both completions is not modelled (with ``keep_end`` it takes one place
+of the window on both sides).
 """
 
 from __future__ import annotations
