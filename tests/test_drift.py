@@ -147,21 +147,33 @@ def test_joining_biased_team_flagged_as_new_and_the_others_are_not():
 @pytest.mark.slow
 def test_null_data_flags_at_most_fdr_over_100_seeds():
     """No change, heterogeneous annotators, 8 windows: per metric, the share of seeds with any flagged window
-    is at most fdr + 3 SE (0.05 + 3 * 0.0218); likewise the share with any flagged annotator-window. ~40 s."""
+    is at most fdr + 3 SE (0.05 + 3 * 0.0218); likewise the share with any flagged annotator-window. The
+    window CIs cover the population P(first chosen) and tie rate, and the difference CIs cover 0. ~45 s."""
     n_seeds, fdr = 100, 0.05
     limit = fdr + 3 * np.sqrt(fdr * (1 - fdr) / n_seeds)
     window_hits = dict.fromkeys(CHEAP, 0)
     annotator_hits = 0
+    covered = {"p_first": [], "tie_rate": []}  # the window's CI against the population value
+    diff_covered = {"p_first": [], "tie_rate": []}  # the difference's CI against 0
     for seed in range(n_seeds):
-        data, _ = pq.simulate(n_prompts=120, n_annotators=12, n_windows=8, position_sd=0.5, comparison_sd=0.3,
-                              length_slope_sd=0.3, rng=1000 + seed)
+        data, truth = pq.simulate(n_prompts=120, n_annotators=12, n_windows=8, position_sd=0.5, comparison_sd=0.3,
+                                  length_slope_sd=0.3, rng=1000 + seed)
         res = pq.drift(data, metrics=CHEAP, fdr=fdr)
         w = res.windows
         for metric in CHEAP:
             window_hits[metric] += bool(w.loc[w["metric"] == metric, "flagged"].any())
         annotator_hits += bool(res.annotators["flagged"].any())
+        for metric, target in (("p_first", truth.population["p_choose_a"]), ("tie_rate", truth.population["p_tie"])):
+            rows = w[w["metric"] == metric]
+            covered[metric] += list((rows["ci_low"] <= target) & (target <= rows["ci_high"]))
+            mon = rows[~rows["in_baseline"]]
+            diff_covered[metric] += list((mon["diff_ci_low"] <= 0) & (0 <= mon["diff_ci_high"]))
     assert max(window_hits.values()) / n_seeds <= limit, window_hits
     assert annotator_hits / n_seeds <= limit, annotator_hits
+    # 800 windows (600 differences) per metric: 3 binomial SEs below 0.95 is 0.927 (0.924)
+    for metric in covered:
+        assert np.mean(covered[metric]) >= 0.927, (metric, np.mean(covered[metric]))
+        assert np.mean(diff_covered[metric]) >= 0.924, (metric, np.mean(diff_covered[metric]))
 
 
 def test_leniency_drift_on_ratings():
