@@ -84,6 +84,8 @@ def test_conversational_structure_on_raw_rows():
                              "rejected": [[A("y")], [A("y")], [A("y")], [A("y")]]})
     got = _by_id(lint(explicit))
     assert got == {"row2": ["roles_not_alternating"], "row3": ["empty_turn"], "row4": ["last_turn_not_assistant"]}
+    explicit["comparison_id"] = [10, 11, 12, 13]  # the source's ids, as the reader normalises them
+    assert set(_by_id(lint(explicit))) == {"11", "12", "13"}
 
 
 def test_conversational_prompts_of_read_data():

@@ -139,8 +139,10 @@ def _raw_structure(frame: pd.DataFrame) -> tuple[pd.DataFrame, PreferenceData]:
         raise SchemaError(f"raw rows for pq.lint need `chosen` and `rejected` columns (TRL layout); missing "
                           f"{missing}, found {list(map(str, frame.columns))}.")
     data = read(frame, format="trl")
-    cid = (frame["comparison_id"].astype("str") if "comparison_id" in frame
-           else pd.Series(np.char.add("row", np.arange(1, len(frame) + 1).astype(str)), dtype="str"))
+    # the reader keeps every row (it raises on a bad one) in order: row i is judgment i
+    cid = data.judgments["comparison_id"].astype("str").reset_index(drop=True)
+    if len(cid) != len(frame):  # pragma: no cover - the reader raises instead of skipping
+        raise SchemaError(f"pq.lint read {len(cid)} of {len(frame)} rows; fix the rejected rows first.")
     first = frame["chosen"].dropna().head(1)
     rows: list[pd.DataFrame] = []
     if not len(first) or isinstance(first.iloc[0], str):
