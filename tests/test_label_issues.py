@@ -266,3 +266,34 @@ def test_chunked_posteriors_and_subsampled_fits(monkeypatch) -> None:
     t, wrong = _wrong(sub.to_frame(), fb)
     tw, wrong_w = _wrong(whole, fb)
     assert auc(wrong, t["p_label_wrong"]) > auc(wrong_w, tw["p_label_wrong"]) - 0.03
+
+
+def test_the_simulators_reward_model_scores_and_truth() -> None:
+    """pq.simulate(rm_noise=) columns as the stem 'rm_score', against truth.better (5 seeds, pooled)."""
+    p_all, w_all, rows = [], [], []
+    for seed in range(5):
+        data, truth = pq.simulate(n_prompts=100, n_annotators=20, n_spammers=2, rm_noise=0.5, rng=100 + seed)
+        res = pq.label_issues(data, scores="rm_score")
+        t = res.to_frame()
+        t = t[t["p_label_wrong"].notna()]
+        better = truth.better.reindex(t.index).to_numpy()
+        chosen = np.where(t["consensus"] == "1", t["response_1_id"], t["response_2_id"])
+        wrong = chosen != better
+        side = np.where(t["consensus"] == "1", 1.0, -1.0)
+        rows.append((auc(wrong, t["p_label_wrong"]), auc(wrong, -side * t["score_diff"].to_numpy())))
+        p_all.append(t["p_label_wrong"].to_numpy())
+        w_all.append(wrong)
+    a = np.array(rows).mean(axis=0)
+    assert a[0] >= a[1] - 0.01, a
+    assert ece(np.concatenate(p_all), np.concatenate(w_all)) <= 0.05
+
+
+def test_subsampled_fits_say_so(monkeypatch) -> None:
+    from prefqa.cleaning import _label_model as lm
+
+    data, scores, _ = planted(12, n_prompts=40)
+    monkeypatch.setattr(lm, "MAX_FIT", 50)
+    res = pq.label_issues(data, scores=scores)
+    assert any("random 50 of up to" in w for w in res.warnings), res.warnings
+    monkeypatch.undo()  # the default bound is far above 96 training comparisons: no note
+    assert not any("random" in w for w in pq.label_issues(data, scores=scores).warnings)

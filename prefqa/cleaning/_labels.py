@@ -34,6 +34,7 @@ from ..consensus import LABELS, ConsensusResult, consensus as _consensus
 from ..engine import ScannedData
 from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
+from . import _label_model as _lm
 from ._label_model import JointFit, cross_fit as _cross_fit, fit_flip, flip_posterior, folds_of
 from ._scores import ComparisonScores, comparison_scores
 
@@ -296,6 +297,11 @@ def label_issues(
                          "p_label_wrong rests on the votes alone.")
         if not converged:
             notes.append("the label model's EM did not converge in every fold; p_label_wrong is approximate.")
+        n_train = np.bincount(fold[fold >= 0], minlength=int(cross_fit))
+        biggest = int(n - n_train.min()) if len(n_train) else 0
+        if method == "latent_gap" and biggest > _lm.MAX_FIT:
+            notes.append(f"each fold's fit used a random {_lm.MAX_FIT:,} of up to {biggest:,} training comparisons "
+                         "(posteriors are computed for all).")
     p_wrong = np.where(label == "1", pb[:, 1], np.where(label == "2", pb[:, 0], np.nan))
     decisive = votes[:, :2].sum(axis=1) > 0
     p_wrong = np.where(decisive, p_wrong, np.nan)
