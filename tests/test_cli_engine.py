@@ -121,11 +121,24 @@ def test_other_modules_subcommands_are_wired(capsys):
 
 
 @pytest.mark.spark
-def test_export_on_spark_builds_on_the_session(files, spark):
+def test_export_on_spark_builds_on_the_session(files, spark, monkeypatch):
+    import prefqa.engine as engine
+
+    seen = {}
+    real = engine.scan
+
+    def scan(source, **kw):  # the file's rows, scanned into the session the CLI built (file validation is E1's)
+        seen.update(kw)
+        return real(pq.read(source[0]), **kw)
+
+    monkeypatch.setattr(engine, "scan", scan)
+    small = files / "small.parquet"
+    data, _ = pq.simulate(n_prompts=6, n_annotators=3, rng=2)
+    pq.write(data, small)
     out_s, out_m = files / "s" / "spark.jsonl", files / "s" / "mem.jsonl"
-    assert main(["export", str(files / "all.parquet"), "--engine", "spark", "--spark-master", "local[2]",
-                 "--to", "dpo", "--out", str(out_s), *FAST]) == 0
-    assert main(["export", str(files / "all.parquet"), "--engine", "memory", "--to", "dpo", "--out", str(out_m),
-                 *FAST]) == 0
+    assert main(["export", str(small), "--engine", "spark", "--spark-master", "local[2]", "--to", "dpo",
+                 "--out", str(out_s), *FAST]) == 0
+    assert seen["engine"] == "spark" and seen["connection"] is spark  # getOrCreate: the running session
+    assert main(["export", str(small), "--engine", "memory", "--to", "dpo", "--out", str(out_m), *FAST]) == 0
     rows = [json.loads(x) for x in out_s.read_text().splitlines()]
     assert rows == [json.loads(x) for x in out_m.read_text().splitlines()]
