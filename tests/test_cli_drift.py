@@ -112,6 +112,8 @@ def test_cusum_settings(cli, planted, tmp_path, capsys):
     assert not _windows(out)["alarm"].astype(bool).any()
     settings = json.loads(out.read_text())["settings"]
     assert (settings["cusum_h"], settings["cusum_k"]) == (1000.0, 0.5)
+    assert settings["baseline_windows"] == ["batch-000", "batch-001", "batch-002"]
+    assert settings["change_points"] == {"p_first": None} and settings["n_windows"] == 8
     capsys.readouterr()
     assert cli(["drift", path, "--window", "batch", "--cusum-k", "-1", "--no-progress"]) == 2
     line = _error_line(capsys)

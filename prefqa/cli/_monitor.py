@@ -305,8 +305,9 @@ def _settings_of(res: Any) -> dict[str, Any]:
     from ..audit._json import jsonable
 
     keep = {}
-    for key in ("time", "freq", "window", "baseline_windows", "baseline", "confidence_level", "fdr", "metrics",
-                "cusum_k", "cusum_h", "n_windows", "n_judgments"):
+    for key in ("window_source", "labels", "baseline_windows", "baseline_rule", "metrics", "confidence_level", "fdr",
+                "cusum_k", "cusum_h", "change_points", "n_windows", "n_judgments", "n_ratings", "n_annotators",
+                "se_method"):
         if hasattr(res, key):
             value = getattr(res, key)
             if not hasattr(value, "judgments"):  # a baseline PreferenceData is not copied into the JSON
@@ -332,6 +333,7 @@ def _print_flags(res: Any) -> None:
         first = fa.drop_duplicates("annotator_id")
         who = ", ".join(f"{r.annotator_id} from {r.window}" for r in first.itertuples())
         print(f"Who changed: {len(first)} annotator(s)" + (f": {who}" if who else ""))
+
 
 def _atomic_text(path: Path, text: str) -> None:
     from .._atomic import atomic_path
