@@ -108,6 +108,19 @@ def test_global_shift_found_from_its_window_and_not_before():
     assert not w.loc[before, "flagged"].any() and not w.loc[before, "alarm"].any()
 
 
+def test_agreement_drop_found_from_its_window_and_not_before():
+    # 9 of 12 annotators click at random from window 5: alpha and AC1 fall
+    data, _ = pq.simulate(n_prompts=400, n_annotators=12, n_windows=8, accuracy_range=(1.5, 2.5), tie_threshold=0.2,
+                          drift=[Degrade(window=5, n_annotators=9)], rng=0)  # also seeds 1-3 (checked)
+    res = pq.drift(data, baseline=2, metrics=["alpha", "ac1"])
+    w = res.windows
+    pos = {lab: i for i, lab in enumerate(res.labels)}
+    for metric in ("alpha", "ac1"):
+        assert sorted(w.loc[(w["metric"] == metric) & w["flagged"], "window"].map(pos)) == [5, 6, 7], metric
+        assert 5 <= pos[res.change_points[metric]] <= 6  # the CUSUM's delay: at most one window here
+        assert (w.loc[(w["metric"] == metric) & w["flagged"], "difference"] < 0).all()
+
+
 def test_degrading_annotator_flagged_from_its_window():
     data, truth = pq.simulate(n_prompts=600, n_annotators=8, n_windows=6, accuracy_range=(1.5, 2.5),
                               tie_threshold=0.2, drift=[Degrade(window=3)], rng=0)

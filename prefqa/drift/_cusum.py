@@ -64,7 +64,7 @@ def cusum(z: np.ndarray, k: float = DEFAULT_K, h: float = DEFAULT_H) -> tuple[np
 
 
 def average_run_length(k: float = DEFAULT_K, h: float = DEFAULT_H, *, shift: float = 0.0,
-                       two_sided: bool = True, n_states: int = 400) -> float:
+                       two_sided: bool = True, n_states: int = 200) -> float:
     """Average run length of the CUSUM for ``z ~ N(shift, 1)`` (Brook-Evans Markov chain).
 
     Examples
