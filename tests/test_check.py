@@ -324,6 +324,8 @@ def test_gates_that_cannot_be_computed_exit_2_with_the_reason(cli, null_files, t
     assert cli(["check", new, "--baseline", base, "--fail-on", "icc<0.5", "--no-progress"]) == 2
     printed = capsys.readouterr().out
     assert "ERROR" in printed and "icc cannot be computed" in printed
+    assert cli(["check", new, "--metrics", "p_first", "--fail-on", "alpha<0.5", "--no-progress"]) == 2
+    assert "alpha is not among --metrics p_first; add it there" in capsys.readouterr().out
 
 
 def test_flagged_annotator_gates(cli, tmp_path) -> None:

@@ -143,6 +143,10 @@ class Values:
             return self._flagged(gate)
         if gate.kind == "drift":
             return self._drift()
+        chosen = self.settings.get("metrics")
+        if chosen is not None and gate.metric not in chosen:
+            return Measure(None, reason=f"{gate.metric} is not among --metrics {','.join(chosen)}; add it there "
+                                        "(or drop --metrics to compute every metric the data supports)")
         frame = self.compare().to_frame() if gate.kind in ("drop", "rise") else self.batch()
         rows = frame[frame["metric"].astype(str) == gate.metric]
         if not len(rows):
