@@ -371,3 +371,31 @@ def test_leniency_drift_between_two_rating_files(cli, tmp_path) -> None:
     assert {a["annotator_id"] for a in r["annotators"] if a["status"] == "changed"} <= set(truth.annotators.index)
     assert cli(["check", str(base_path), "--baseline", str(base_path), "--fail-on", "score_mean_rise>0.1, icc<0.2",
                 "--no-progress"]) == 0  # a batch against itself: no rise; the ICC of simulated raters is high
+
+
+def test_readme_check_and_drift_commands_parse() -> None:
+    """Every `prefqa check` / `prefqa drift` command and [check] table shown in README.md parses as written."""
+    import re
+    import shlex
+    import tomllib
+    from pathlib import Path
+
+    from prefqa.cli import build_parser
+    from prefqa.cli._monitor import CHECK_KEYS, _check_table
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    commands = [line[line.index("prefqa "):] for b in blocks for line in b.replace("\\\n", " ").splitlines()
+                if re.search(r"\bprefqa (check|drift) ", line)]
+    tables = [b for b in blocks if b.lstrip().startswith("[check]") or "\n[check]" in b]
+    if not commands:
+        pytest.skip("README.md shows no prefqa check / drift command yet")
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])
+        if args.command == "check" and args.fail_on:
+            assert parse_gates(args.fail_on)
+    for block in tables:
+        config = tomllib.loads(block)
+        check = _check_table(config["check"], "check", CHECK_KEYS)
+        assert parse_gates(check["fail_on"])
