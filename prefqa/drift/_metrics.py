@@ -28,6 +28,7 @@ Metric names are short and stable (they are gate names of ``prefqa check``):
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,16 @@ class JudgmentInputs:
     flagged: np.ndarray      # annotator flagged in its window
     order_known: bool
     has_lengths: bool
+
+    @functools.cached_property
+    def codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Integer codes of the comparisons, annotators and clusters (computed once)."""
+        return _codes(self.comparison), _codes(self.annotator), _codes(self.cluster)
+
+    @functools.cached_property
+    def pseudo_annotator(self) -> np.ndarray:
+        """Judgments without an annotator id (one pseudo-annotator per comparison)."""
+        return pd.Series(self.annotator, dtype=object).astype(str).str.startswith("\x00").to_numpy()
 
 
 def judgment_inputs(data: PreferenceData, window: np.ndarray, flagged: np.ndarray, prefix: str) -> JudgmentInputs:
@@ -158,11 +169,14 @@ def unit_stats(name: str, x: JudgmentInputs, n_windows: int):
     from ._jackknife import UnitStats
 
     use = x.window >= 0
+    comp, ann, clus = x.codes
     if name in ("alpha", "ac1"):
-        if not pd.Series(x.annotator[use], dtype=object).astype(str).str.startswith("\x00").eq(False).any():
+        if x.pseudo_annotator[use].all():
             return "needs annotator ids (agreement is between annotators)"
-        key = pd.Series(x.comparison).astype(str) + "\x00" + pd.Series(x.annotator).astype(str)
-        use = use & ~key.duplicated().to_numpy()  # one value per annotator and comparison (the first)
+        _, first = np.unique(comp * (int(ann.max()) + 1) + ann, return_index=True)
+        once = np.zeros(len(comp), dtype=bool)
+        once[first] = True
+        use = use & once  # one value per annotator and comparison (the first)
         values = np.eye(3)[x.oriented[use]]
         if name == "alpha":
             unit_fn, stat = _coincidences, _alpha
@@ -191,8 +205,7 @@ def unit_stats(name: str, x: JudgmentInputs, n_windows: int):
         unit_fn, stat = _identity, _ratio
     if not use.any():
         return "no usable judgments"
-    return UnitStats.build(_codes(x.comparison[use]), _codes(x.annotator[use]), _codes(x.cluster[use]),
-                           x.window[use], values, unit_fn, stat, n_windows)
+    return UnitStats.build(comp[use], ann[use], clus[use], x.window[use], values, unit_fn, stat, n_windows)
 
 
 def rating_stats(ratings: pd.DataFrame, window: np.ndarray, clusters: np.ndarray, n_windows: int):
