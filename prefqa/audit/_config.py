@@ -39,7 +39,7 @@ __all__ = ["AUDIT_DEFAULTS", "STEP_NAMES", "read_toml", "resolve_config"]
 STEP_NAMES: tuple[str, ...] = (
     "load_report", "reliability", "icc", "annotators", "judge", "consensus", "bradley_terry",
     "bradley_terry_style", "preference_model", "rating_model", "length_bias", "position_bias", "style_bias",
-    "prompts", "simpson", "drift", "pairs",
+    "prompts", "simpson", "drift", "readiness", "cleaning", "pairs",
 )
 
 # Defaults chosen so that a 1M-judgment audit stays in minutes on two cores (see the Notes of
