@@ -28,6 +28,7 @@ from ._config import STEP_NAMES, resolve_config
 from ._engine import columns, engine_block, fingerprint, n_models, n_ratings, n_responses
 from ._findings import findings_for
 from ._json import SCHEMA_VERSION, dumps, jsonable, versions
+from ._readiness import READINESS_STEPS, readiness_applies
 from ._run import run_steps
 from ._steps import DRIFT, STEPS, drift_applies
 
@@ -219,6 +220,9 @@ def audit(
     steps = list(STEPS)
     if drift_applies(data, cfg) and all(s.name != "drift" for s in steps):
         steps.insert(next(i for i, s in enumerate(steps) if s.name == "pairs"), DRIFT)
+    if readiness_applies(data, cfg):  # Training readiness, Suspect labels (prefqa.audit._readiness)
+        at = next(i for i, s in enumerate(steps) if s.name == "pairs")
+        steps[at:at] = [r for r in READINESS_STEPS if all(s.name != r.name for s in steps)]
     outcomes = run_steps(data, steps, cfg, progress=progress, strict=strict)
     sections: dict[str, Any] = {}
     for o in outcomes:

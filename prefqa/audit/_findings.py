@@ -407,5 +407,9 @@ def findings_for(content: dict[str, Any]) -> list[Finding]:
         from ._drift import drift_findings
 
         out.extend(drift_findings(content, config))
+    if "readiness" in content["sections"] or "cleaning" in content["sections"]:
+        from ._readiness import readiness_findings
+
+        out.extend(readiness_findings(content, config))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(out, key=lambda f: order[f["severity"]])
