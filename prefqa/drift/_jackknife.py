@@ -70,14 +70,12 @@ class UnitStats:
         """From per-value arrays: unit, annotator and cluster codes, window, the count vectors (n x K)."""
         values = np.asarray(values, dtype=np.float64)
         n_ann = int(ann.max()) + 1 if len(ann) else 0
-        _, unit = np.unique(unit, return_inverse=True)
-        n_units = int(unit.max()) + 1 if len(unit) else 0
+        _, first, unit = np.unique(unit, return_index=True, return_inverse=True)
+        n_units = len(first)
         rows, row_of = np.unique(unit * max(n_ann, 1) + ann, return_inverse=True)
         row_unit, row_ann = rows // max(n_ann, 1), rows % max(n_ann, 1)
         z = _sum_by(row_of, values, len(rows))
         p = _sum_by(row_unit, z, n_units)
-        first = np.zeros(n_units, dtype=np.int64)
-        first[unit[::-1]] = np.arange(len(unit))[::-1]
         unit_window, unit_cluster = window[first], cluster[first]
         s = unit_fn(p)
         delta = s[row_unit] - unit_fn(p[row_unit] - z)

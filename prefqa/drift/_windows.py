@@ -71,8 +71,10 @@ def _comparison_first(data: PreferenceData, ts: pd.Series | None) -> np.ndarray:
         order = np.lexsort((np.arange(n), t, comp))
     else:
         order = np.lexsort((np.arange(n), comp))
-    first_row = np.empty(int(comp.max()) + 1 if n else 0, dtype=np.int64)
-    first_row[comp[order][::-1]] = order[::-1]  # the last assignment wins: the first in sorted order
+    sorted_comp = comp[order]
+    starts = np.flatnonzero(np.r_[True, sorted_comp[1:] != sorted_comp[:-1]]) if n else np.zeros(0, np.int64)
+    first_row = np.zeros(int(comp.max()) + 1 if n else 0, dtype=np.int64)
+    first_row[sorted_comp[starts]] = order[starts]  # the first row of each comparison in (comparison, time) order
     return first_row[comp]
 
 
