@@ -311,7 +311,8 @@ def cleaning_step(data: Any, config: dict[str, Any], done: dict[str, Any]) -> tu
     labels, li = _label_part(data, config, label_kw)
     contam, cr = _contam_part(data, contam_kw)
     if li is None and cr is None:
-        raise InsufficientDataError(f"suspect labels: {labels['reason']}; contamination: {contam['reason']}")
+        raise InsufficientDataError(f"suspect labels: {str(labels['reason']).rstrip('.')}; "
+                                    f"contamination: {contam['reason']}")
     rows = []
     tables: dict[str, Any] = {}
     examples = pd.DataFrame()
@@ -381,7 +382,7 @@ def _lint_findings(content: dict[str, Any]) -> list[dict[str, Any]]:
     command = None
     if v.get("max_tokens") is not None and "truncation_identical" in counts and isinstance(v.get("tokenizer"), str):
         command = (f"prefqa export {_data_arg(content)} --to dpo --out pairs.jsonl --guards "
-                   f"empty,identical,duplicate,truncation --max-tokens {v['max_tokens']} --tokenizer {v['tokenizer']}")
+                   f"empty,identical,duplicate,truncation --max-tokens {v['max_tokens']} --tokenizer {shlex.quote(v['tokenizer'])}")
     share = n_aff / max(n, 1)
     return [_finding(_severity(share, LINT_HIGH, LINT_MEDIUM), "training_readiness",
                      f"{n_aff:,} of {n:,} comparisons ({_pct(share)}) are not ready for training ({top}); fix the "
