@@ -289,3 +289,50 @@ def test_hash_sample_spark(sim: pq.PreferenceData, spark) -> None:
     s = pq.scan(sim, engine="spark", connection=spark)
     for kwargs in ({"fraction": 0.3}, {"max_judgments": 150}):
         assert list(hash_sample(s, seed=3, **kwargs).ids) == list(hash_sample(sim, seed=3, **kwargs).ids)
+
+
+# ------------------------------------------------------------------ engine="auto" and spilling
+def test_choose_engine_rule(sim: pq.PreferenceData, tmp_path: Path) -> None:
+    from prefqa.engine import choose_engine
+    from prefqa.engine._auto import PER_ROW_BYTES, TEXT_FACTOR, parquet_size
+
+    path = pq.write(sim, tmp_path / "j.parquet")
+    rows, size = parquet_size([str(path)])
+    assert rows == sim.n_judgments
+    need = PER_ROW_BYTES * rows + TEXT_FACTOR * size
+    assert choose_engine(path, memory=2 * need)[0] == "memory"  # the boundary: exactly half fits
+    engine, why = choose_engine(path, memory=2 * need - 1)
+    assert engine == "duckdb" and "memory_limit" in why
+    assert choose_engine(str(tmp_path / "*.parquet"), memory=2 * need)[0] == "memory"
+    csv = tmp_path / "j.csv"
+    sim.judgments.to_csv(csv, index=False)
+    assert choose_engine(csv)[0] == "memory"  # not Parquet: pq.read
+    with pytest.raises(SchemaError, match="no file"):
+        choose_engine(tmp_path / "absent.csv")
+    s = pq.scan(path, engine="auto")
+    assert s.engine == "duckdb" and s.meta["engine_requested"] == "auto"
+    assert s.load_report.memory_limit == s.backend.memory_limit == s.meta["memory_limit"]
+
+
+def test_memory_limit_below_data_spills_with_same_numbers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n, nc = 400_000, 130_000
+    cmp, ann, ch = rng.integers(0, nc, n), rng.integers(0, 300, n), rng.integers(0, 3, n)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ", dtype="S1")
+    note = rng.choice(letters, (n, 80)).view("S80").ravel().astype(str)  # an 80-character stratum column
+    table = pa.table({"comparison_id": np.char.add("c", np.char.zfill(cmp.astype(str), 7)),
+                      "annotator_id": np.char.add("a", np.char.zfill(ann.astype(str), 3)),
+                      "choice": np.array(["a", "b", "tie"])[ch], "note": note})
+    path = tmp_path / "big.parquet"
+    papq.write_table(table, path, row_group_size=50_000)
+    assert table.nbytes > 40 * 2**20  # the data: more than 40 MB as Arrow (more as pandas)
+    s = pq.scan(path, memory_limit="24MB", threads=1)
+    votes = s.frame("SELECT _cmp, count(*) FILTER (WHERE _ch = 0) AS a, count(*) FILTER (WHERE _ch = 1) AS b, "
+                    "count(*) FILTER (WHERE _ch = 2) AS t FROM {j} GROUP BY _cmp ORDER BY _cmp")
+    spilled = s.scalar("SELECT count(*) FROM duckdb_temporary_files()")
+    assert spilled > 0, "DuckDB did not spill: the test no longer tests spilling"
+    _, inv = np.unique(cmp, return_inverse=True)
+    for k, col in enumerate("abt"):  # independent numbers: numpy on the generated arrays
+        np.testing.assert_array_equal(votes[col].to_numpy(), np.bincount(inv[ch == k], minlength=inv.max() + 1))
+    assert s.load_report.n_rows == n and s.n_comparisons == len(votes)
+    assert s.load_report.memory_limit.startswith("22.8")  # DuckDB reports 24MB as 22.8 MiB

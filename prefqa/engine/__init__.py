@@ -8,8 +8,11 @@ DuckDB's dialect (sqlglot transpiles it for Spark). The estimators are shared,
 so both give the same numbers.
 """
 
+from ._auto import auto_memory_limit, available_memory, choose_engine
 from ._backend import Backend, DuckDBBackend, EngineError, SparkBackend, transpile
-from ._scan import ScannedData, is_scanned, scan
+from ._sample import HashSample, hash_sample
+from ._scan import ScanLoadReport, ScannedData, is_scanned, scan
 
-__all__ = ["Backend", "DuckDBBackend", "EngineError", "ScannedData", "SparkBackend", "is_scanned", "scan",
+__all__ = ["Backend", "DuckDBBackend", "EngineError", "HashSample", "ScanLoadReport", "ScannedData", "SparkBackend",
+           "auto_memory_limit", "available_memory", "choose_engine", "hash_sample", "is_scanned", "scan",
            "transpile"]

@@ -123,8 +123,16 @@ class DuckDBBackend(Backend):
             raise EngineError("engine='duckdb' needs the duckdb package: pip install duckdb") from exc
         self._duckdb = duckdb
         self.con = connection if connection is not None else duckdb.connect()
+        if connection is None:  # spill under the system temp folder, never into the working directory
+            import tempfile
+
+            spill = os.path.join(tempfile.gettempdir(), "prefqa-duckdb-spill")
+            self._run(f"SET temp_directory = '{spill}'").fetchall()
         if memory_limit is not None:
             self._run(f"SET memory_limit = '{_memory(memory_limit)}'").fetchall()
+            # every prefqa query orders its results explicitly (ORDER BY, _row), so DuckDB may drop the
+            # insertion-order bookkeeping that costs memory under a tight limit
+            self._run("SET preserve_insertion_order = false").fetchall()
         if threads is not None:
             self._run(f"SET threads = {int(threads)}").fetchall()
         self.memory_limit = str(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])

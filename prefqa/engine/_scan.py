@@ -251,8 +251,12 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
     if engine not in ENGINES:
         raise SchemaError(f"engine must be one of {list(ENGINES)}; got {engine!r}.")
     requested = engine
-    if engine == "auto":
+    if engine == "auto":  # pq.scan always runs on an engine; choose_engine tells the CLI when memory would do
         engine = "duckdb"
+        if memory_limit is None and connection is None:
+            from ._auto import auto_memory_limit
+
+            memory_limit = auto_memory_limit()
     backend: Backend
     if engine == "spark":
         session = connection if connection is not None else _active_spark()

@@ -211,8 +211,16 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
     # -- 1. exact duplicates (every source column, as pq.read compares them)
     part = ", ".join(_q(c) for c in columns)
     dups = backend.temp_name("dups")
-    backend.materialize(dups, f"SELECT _row, _first FROM (SELECT _row, min(_row) OVER (PARTITION BY {part}) AS _first "
-                              f"FROM {raw}) d WHERE _row <> _first")
+    # a 64-bit hash of every column finds the candidate rows (few) with an aggregate over integers;
+    # their columns are then compared exactly, so a hash collision can never make a duplicate
+    same = " AND ".join(f"r.{_q(c)} IS NOT DISTINCT FROM g.{_q(c)}" for c in columns)
+    hashed = f"{'xxhash64' if backend.name == 'spark' else 'hash'}({part})"
+    backend.materialize(dups, (
+        f"WITH h AS (SELECT _row, {hashed} AS _h FROM {raw}), "
+        f"c AS (SELECT _h FROM h GROUP BY _h HAVING count(*) > 1), "
+        f"cand AS (SELECT s.* FROM {raw} s WHERE s._row IN (SELECT h._row FROM h JOIN c ON c._h = h._h)), "
+        f"g AS (SELECT {part}, min(_row) AS _first FROM cand GROUP BY {part} HAVING count(*) > 1) "
+        f"SELECT r._row, g._first FROM cand r JOIN g ON {same} WHERE r._row <> g._first"))
     n_dup = int(backend.scalar(f"SELECT count(*) FROM {dups}") or 0)
     dup_frame = where.duplicates(dups) if n_dup else _empty_dups()
     if n_dup:
@@ -232,17 +240,20 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
             rejects.append(t)
     norm = _normalized_view(backend, raw, keep_cols, types)
 
-    def remaining() -> str:
-        return " AND ".join(f"_row NOT IN (SELECT _row FROM {t})" for t in rejects) or "TRUE"
+    def alive() -> str:
+        """``norm`` without the rows rejected so far (one anti join: Spark plans NOT IN as a nested loop)."""
+        if not rejects:
+            return f"(SELECT * FROM {norm})"
+        gone = " UNION ALL ".join(f"SELECT _row FROM {t}" for t in rejects)
+        return f"(SELECT n.* FROM {norm} n LEFT JOIN ({gone}) x ON x._row = n._row WHERE x._row IS NULL)"
 
     mapped = _choice_sql("choice")
-    coerced = _coerced(backend, norm, mapped, remaining())  # as pq.read: every row past the duplicates
+    coerced = _coerced(backend, alive(), mapped)  # as pq.read: every row past the duplicates
 
     # -- 2. choice, ids, numbers
     blank = "(choice IS NULL OR regexp_matches(choice, '^\\s*$'))"
     any_ann = bool(backend.scalar(
-        f"SELECT count(*) FROM {norm} WHERE annotator_id IS NOT NULL AND NOT {blank} AND {mapped} IS NOT NULL "
-        f"AND {remaining()}"
+        f"SELECT count(*) FROM {alive()} a WHERE annotator_id IS NOT NULL AND NOT {blank} AND {mapped} IS NOT NULL"
     )) if "annotator_id" in keep_cols else False
     cases = [(blank, "choice", "choice", "choice is missing"),
              (f"{mapped} IS NULL", "choice", "choice", _UNKNOWN),
@@ -262,14 +273,14 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
     why = "CASE _code " + " ".join(f"WHEN {i + 1} THEN {_lit(c[3])}" for i, c in enumerate(cases)) + " END"
     t2 = backend.temp_name("rej")
     backend.materialize(t2, f"SELECT _row, {col_of} AS _col, {val_of} AS _val, {why} AS _reason, 10 + _code AS _code "
-                            f"FROM (SELECT *, {code} AS _code FROM {norm} WHERE {remaining()}) s "
+                            f"FROM (SELECT *, {code} AS _code FROM {alive()} a) s "
                             f"WHERE _code IS NOT NULL")
     _maybe_raise(backend, t2, where, on_error, cases)
     rejects.append(t2)
 
     # -- 3. a response id with two texts (first text: side a in row order, then side b)
     if {"response_a", "response_b", "response_a_id", "response_b_id"} <= set(keep_cols):
-        ok = f"(SELECT * FROM {norm} WHERE {remaining()})"
+        ok = alive()
         t3 = backend.temp_name("rej")
         backend.materialize(t3, (
             f"WITH ok AS {ok}, "
@@ -293,7 +304,7 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
         rejects.append(t3)
     # -- 4. a prompt id with two prompt texts
     if {"prompt", "prompt_id"} <= set(keep_cols):
-        ok = f"(SELECT * FROM {norm} WHERE {remaining()})"
+        ok = alive()
         t4 = backend.temp_name("rej")
         backend.materialize(t4, (
             f"WITH ok AS {ok}, f AS (SELECT prompt_id AS id, arg_min(prompt, _row) AS t FROM ok "
@@ -327,7 +338,7 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
         else:
             sel.append(_q(c))
     good = backend.temp_name("good")
-    backend.view(good, f"SELECT {', '.join(sel)}, _row FROM {norm} WHERE {remaining()}")
+    backend.view(good, f"SELECT {', '.join(sel)}, _row FROM {alive()} a")
     for c in ("strength", "seconds"):
         if c in keep_cols and types.get(c) not in ("float", "int"):
             n = int(backend.scalar(f"SELECT count({c}) FROM {good}") or 0)
@@ -339,9 +350,9 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
                      n_duplicates=n_dup, coerced=coerced, notes=notes, order_known=order_known, unused=unused)
 
 
-def _coerced(backend: Backend, norm: str, mapped: str, cond: str) -> pd.DataFrame:
-    f = backend.frame(f"SELECT choice AS value, to_, count(*) AS n FROM (SELECT choice, {mapped} AS to_ FROM {norm} "
-                      f"WHERE {cond}) c WHERE choice NOT IN ('a', 'b', 'tie') AND to_ IS NOT NULL "
+def _coerced(backend: Backend, rows: str, mapped: str) -> pd.DataFrame:
+    f = backend.frame(f"SELECT choice AS value, to_, count(*) AS n FROM (SELECT choice, {mapped} AS to_ "
+                      f"FROM {rows} r) c WHERE choice NOT IN ('a', 'b', 'tie') AND to_ IS NOT NULL "
                       f"GROUP BY choice, to_ ORDER BY choice")
     return pd.DataFrame({"column": pd.Series(["choice"] * len(f), dtype="str"),
                          "value": f["value"].astype("str"), "to": f["to_"].astype("str"),
