@@ -294,11 +294,15 @@ def prompt_subsample(data: PreferenceData, max_judgments: int, rng: Any) -> np.n
     engine), so every kept prompt keeps all its judgments and the annotator x
     prompt crossing stays intact.
     """
-    ids = subsample_prompts(data, max_judgments, rng)
+    return _mask(data, subsample_prompts(data, max_judgments, rng))
+
+
+def _mask(data: PreferenceData, ids: np.ndarray | None) -> np.ndarray | None:
+    """Judgments whose prompt id is in ``ids`` (a hash lookup per distinct prompt, then one take)."""
     if ids is None:
         return None
     codes, labels = data.codes("prompt_id")
-    chosen = np.isin(labels.astype("str").to_numpy(dtype=object), ids)
+    chosen = pd.Index(labels.astype("str")).isin(pd.Index(ids)).astype(bool)
     return (codes >= 0) & chosen[np.maximum(codes, 0)]
 
 
@@ -306,11 +310,10 @@ def _subsample(data: Any, max_judgments: int, rng: Any) -> tuple[PreferenceData,
     """The data the crossed preference model is fitted on, in memory, and the subsample's counts."""
     ids = subsample_prompts(data, max_judgments, rng)
     if not is_scanned(data):
-        if ids is None:
+        mask = _mask(data, ids)
+        if mask is None:
             return data, None
-        mask = prompt_subsample(data, max_judgments, rng)
-        assert mask is not None  # same rule as ids
-        return data.subset(mask), {"n_judgments": int(mask.sum()), "n_prompts": len(ids)}
+        return _restricted(data.subset(mask)), {"n_judgments": int(mask.sum()), "n_prompts": len(ids)}
     if ids is None:
         return data.collect(), None
     name = data.backend.temp_name("audit_prompts")
@@ -320,6 +323,25 @@ def _subsample(data: Any, max_judgments: int, rng: Any) -> tuple[PreferenceData,
     finally:
         data.backend.drop(name)
     return used, {"n_judgments": used.n_judgments, "n_prompts": len(ids)}
+
+
+def _restricted(sub: PreferenceData) -> PreferenceData:
+    """``sub`` with only the responses and prompts its judgments name (as ``ScannedData.collect`` pulls them).
+
+    ``PreferenceData.subset`` keeps the texts whole; the model's per-response
+    features would then be computed for every response of the full data (the
+    features are per text, so the fit is the same).
+    """
+    j = sub.judgments
+    responses, prompts = sub.responses, sub.prompts
+    if len(responses) and "response_a_id" in j:
+        used = pd.Index(pd.concat([j["response_a_id"], j["response_b_id"]]).dropna().astype("str").unique())
+        responses = responses[pd.Index(responses["response_id"].astype("str")).isin(used)].reset_index(drop=True)
+    if len(prompts) and "prompt_id" in j:
+        used_p = pd.Index(j["prompt_id"].dropna().astype("str").unique())
+        prompts = prompts[pd.Index(prompts["prompt_id"].astype("str")).isin(used_p)].reset_index(drop=True)
+    return PreferenceData(j, responses=responses, prompts=prompts, ratings=sub.ratings, order_known=sub.order_known,
+                          load_report=sub.load_report, meta=sub.meta)
 
 
 def _preference_model(data: PreferenceData, config: dict[str, Any], done: dict[str, Any]) -> tuple[dict, Any]:
