@@ -105,6 +105,7 @@ else:
     flagged = ann[ann["flagged"].fillna(False).astype(bool).to_numpy()] if "flagged" in ann else ann.iloc[:0]
     if len(flagged):
         st.markdown("**Flagged annotators**")
-        state.table(flagged, column_config={"reason": st.column_config.TextColumn(width="large")})
+        state.table(flagged.reset_index(drop=True),
+                    column_config={"reason": st.column_config.TextColumn(width="large")})
     with st.expander("Every annotator"):
         state.table(ann, column_config={"reason": st.column_config.TextColumn(width="large")})

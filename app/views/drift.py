@@ -91,7 +91,8 @@ m1.metric("Windows", f"{res.n_windows:,}")
 m2.metric("Metrics", f"{w['metric'].nunique():,}")
 m3.metric("Flagged window x metric", f"{len(flag_w):,}")
 m4.metric("Annotators flagged", f"{flag_a['annotator_id'].nunique() if len(flag_a) else 0:,}")
-st.text(res.summary())
+with st.expander("Summary (as `DriftResult.summary()` prints it)"):
+    st.text(res.summary())
 state.notes(res)
 
 # ------------------------------------------------------------------ control charts
@@ -105,19 +106,23 @@ tidy = tidy.assign(window=tidy["window"].astype(str),
 info = w.assign(window=w["window"].astype(str))[["window", "metric", "n_judgments", "difference", "q_value", "reason"]]
 tidy = tidy.merge(info, on=["window", "metric"], how="left")
 order = [str(x) for x in res.labels]
-x = alt.X("window:N", sort=order, title=None)
+# a period label "2026-01-05/2026-01-11" is shown by its start; the tooltip keeps the whole label
+x = alt.X("window:N", sort=order, title=None,
+          axis=alt.Axis(labelAngle=-30, labelExpr="split(datum.label, '/')[0]", labelLimit=120))
+free = alt.Scale(zero=False)
 for metric, rows in tidy.groupby("metric", sort=False, observed=True):
     rows = rows.dropna(subset=["estimate"])
     if not len(rows):
         continue
     base = alt.Chart(rows)
     layers = [
-        base.mark_area(opacity=0.18, color="grey").encode(x=x, y=alt.Y("band_low:Q", title=None), y2="band_high:Q"),
-        base.mark_line(strokeDash=[4, 3], color="grey").encode(x=x, y="baseline:Q"),
-        base.mark_rule(color="#1f77b4").encode(x=x, y="ci_low:Q", y2="ci_high:Q"),
-        base.mark_line(color="#1f77b4").encode(x=x, y="estimate:Q"),
+        base.mark_area(opacity=0.18, color="grey").encode(x=x, y=alt.Y("band_low:Q", title=None, scale=free),
+                                                          y2="band_high:Q"),
+        base.mark_line(strokeDash=[4, 3], color="grey").encode(x=x, y=alt.Y("baseline:Q", scale=free)),
+        base.mark_rule(color="#1f77b4").encode(x=x, y=alt.Y("ci_low:Q", scale=free), y2="ci_high:Q"),
+        base.mark_line(color="#1f77b4").encode(x=x, y=alt.Y("estimate:Q", scale=free)),
         base.mark_point(filled=True, size=60).encode(
-            x=x, y=alt.Y("estimate:Q", scale=alt.Scale(zero=False)),
+            x=x, y=alt.Y("estimate:Q", scale=free),
             color=alt.Color("status:N", scale=alt.Scale(domain=["flagged", "not flagged"],
                                                         range=["#d62728", "#1f77b4"]), legend=None),
             tooltip=["window", "n_judgments", "estimate", "ci_low", "ci_high", "baseline", "difference",
@@ -126,16 +131,17 @@ for metric, rows in tidy.groupby("metric", sort=False, observed=True):
     alarm = res.change_points.get(metric)
     if alarm is not None:
         rule = pd.DataFrame({"window": [str(alarm)]})
-        layers.append(alt.Chart(rule).mark_rule(color="#d62728", strokeDash=[1, 2]).encode(x=x))
+        layers.append(alt.Chart(rule).mark_rule(color="#d62728", strokeDash=[4, 2], strokeWidth=2).encode(x=x))
     st.markdown(f"**{METRIC_WORDS.get(str(metric), str(metric))}**"
                 + (f" · first CUSUM alarm: {alarm}" if alarm is not None else ""))
-    st.altair_chart(alt.layer(*layers).properties(height=180), width="stretch")
+    st.altair_chart(alt.layer(*layers).properties(height=220), width="stretch")
 
 st.subheader("Flagged windows")
 if len(flag_w):
     cols = [col for col in ("window", "metric", "n_judgments", "estimate", "baseline", "difference", "diff_ci_low",
                             "diff_ci_high", "q_value", "reason") if col in flag_w]
-    state.table(flag_w[cols], column_config={"reason": st.column_config.TextColumn(width="large")})
+    state.table(flag_w[cols].reset_index(drop=True),
+                column_config={"reason": st.column_config.TextColumn(width="large")})
 else:
     st.success("No window differs from the baseline after the BH adjustment.")
 with st.expander("Every window x metric row"):
@@ -149,7 +155,8 @@ else:
     if len(flag_a):
         cols = [col for col in ("annotator_id", "window", "n_judgments", "agreement", "p_a", "q_value", "reason")
                 if col in flag_a]
-        state.table(flag_a[cols], column_config={"reason": st.column_config.TextColumn(width="large")})
+        state.table(flag_a[cols].reset_index(drop=True),
+                    column_config={"reason": st.column_config.TextColumn(width="large")})
     else:
         st.success("No annotator changed against their own baseline windows (or, for new annotators, against "
                    "the baseline pool) after the BH adjustment.")
@@ -162,11 +169,11 @@ else:
         heat = heat[heat["annotator_id"].isin(shown)]
         st.caption("Agreement of each annotator by window (flagged annotators first; at most 60 shown); "
                    "flagged annotator-windows are marked with a cross.")
-        y = alt.Y("annotator_id:N", sort=shown, title=None)
+        y = alt.Y("annotator_id:N", sort=shown, title=None, axis=alt.Axis(labelOverlap=False))
         rect = alt.Chart(heat).mark_rect().encode(
             x=x, y=y, color=alt.Color("agreement:Q", scale=alt.Scale(scheme="redyellowblue", domain=[0, 1])),
             tooltip=["annotator_id", "window", "n_judgments", "agreement", "q_value", "reason"])
         marks = alt.Chart(heat[heat["status"] == "flagged"]).mark_text(text="x", color="black").encode(x=x, y=y)
-        st.altair_chart((rect + marks).properties(height=max(160, 14 * len(shown))), width="stretch")
+        st.altair_chart((rect + marks).properties(height=max(200, 24 * len(shown))), width="stretch")
     with st.expander("Every annotator x window row"):
         state.table(a)
