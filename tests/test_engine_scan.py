@@ -235,7 +235,7 @@ def _hashlib_sample(ids: np.ndarray, counts: np.ndarray, seed: int, *, fraction=
 
     keys = [int(hashlib.md5(f"{seed}:{i}".encode()).hexdigest(), 16) for i in ids]
     if fraction is not None:
-        return sorted(str(i) for i, k in zip(ids, keys) if k < int(fraction * 16**32))
+        return sorted(str(i) for i, k in zip(ids, keys) if k >> 68 < int(fraction * 16**15))  # first 15 hex digits
     order = sorted(range(len(ids)), key=lambda t: (keys[t], ids[t]))
     taken, out = 0, []
     for t in order:
@@ -262,6 +262,10 @@ def test_hash_sample_equal_in_memory_and_duckdb(sim: pq.PreferenceData, column: 
             assert eng.n_judgments == len(s.collect(where=eng.where(s)).judgments)
             if "max_judgments" in kwargs:
                 assert mem.n_judgments >= min(kwargs["max_judgments"], sim.n_judgments)
+    from prefqa.engine.reductions.votes import hash_sample as vote_sample  # E2's rule for Dawid-Skene: the same ids
+
+    got = hash_sample(sim, column, fraction=0.4, seed=3)
+    np.testing.assert_array_equal(np.asarray(labels)[vote_sample(sim, column, 0.4, seed=3)], got.ids)
     a = hash_sample(sim, column, fraction=0.5, seed=1).ids
     b = hash_sample(sim, column, fraction=0.5, seed=2).ids
     assert list(a) != list(b)  # the seed matters

@@ -5,7 +5,9 @@ every file layout picks the same one:
 
 1. each distinct id gets the key ``md5("<seed>:<id>")`` (32 lowercase hex
    digits; their string order is their numeric order);
-2. ``fraction=f`` keeps the ids whose key is below ``f * 16**32``;
+2. ``fraction=f`` keeps the ids whose first 15 hex digits, read as a number,
+   fall below ``f * 16**15`` (the rule of
+   :func:`prefqa.engine.reductions.votes.hash_sample`, so both choose the same ids);
    ``max_judgments=m`` keeps ids in key order (ties, which need an md5
    collision, broken by id) while fewer than ``m`` judgments were taken
    before them, so the sample holds at least ``m`` judgments, or all.
@@ -94,13 +96,14 @@ class HashSample:
 
 
 def _threshold(fraction: float) -> str:
-    return format(min(int(fraction * 16**32), 16**32 - 1), "032x") if fraction < 1 else "g"
+    return format(min(int(fraction * 16**15), 16**15 - 1), "015x") if fraction < 1 else "g"
 
 
 def _selection_sql(table: str, seed: int, *, fraction: float | None, max_judgments: int | None) -> str:
     key = f"md5('{int(seed)}:' || id)"
     if fraction is not None:
-        return f"SELECT id, n FROM (SELECT id, n, {key} AS h FROM {table}) k WHERE h < '{_threshold(fraction)}'"
+        return (f"SELECT id, n FROM (SELECT id, n, substr({key}, 1, 15) AS h FROM {table}) k "
+                f"WHERE h < '{_threshold(fraction)}'")
     return (f"SELECT id, n FROM (SELECT id, n, sum(n) OVER (ORDER BY h, id ROWS BETWEEN UNBOUNDED PRECEDING AND "
             f"CURRENT ROW) - n AS before FROM (SELECT id, n, {key} AS h FROM {table}) k) c "
             f"WHERE before < {int(max_judgments or 0)}")
