@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engine.reductions.votes import unique_rows
+
 __all__ = ["intra_from_table", "intra_rater"]
 
 
@@ -79,7 +81,7 @@ def intra_rater(comp: np.ndarray, ann: np.ndarray, value: np.ndarray, *, n_cat: 
     rep = counts.sum(axis=1) >= 2
     cols = ["rater", *(f"n{k}" for k in range(n_cat))]
     rows = np.column_stack([group_ann[rep], counts[rep]]).reshape(-1, n_cat + 1)
-    uniq, mult = np.unique(rows, axis=0, return_counts=True)
+    uniq, mult = unique_rows(rows)
     table = pd.DataFrame(uniq.reshape(-1, n_cat + 1), columns=cols)
     table["count"] = mult.astype(np.int64)
     n_ann = int(ann.max()) + 1 if len(ann) else 0

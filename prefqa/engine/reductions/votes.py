@@ -54,7 +54,7 @@ from ...errors import SchemaError
 from ...schema import PreferenceData
 
 __all__ = ["VoteTable", "all_votes", "comparison_table", "comparison_votes", "first_strength", "first_votes",
-           "hash_sample", "judgment_codes", "log_vote_sums", "repeat_votes", "soft_confusion", "stratum_codes",
+           "hash_sample", "judgment_codes", "unique_rows", "log_vote_sums", "repeat_votes", "soft_confusion", "stratum_codes",
            "table_from_arrays"]
 
 # the first judgment (lowest _row) of each (comparison, named annotator); joined back on _row, never
@@ -147,10 +147,31 @@ def table_from_arrays(unit: np.ndarray, rater: np.ndarray, value: np.ndarray,
     su = su.ravel()
     counts = np.bincount(su * n_cat + value, minlength=(int(su.max()) + 1) * n_cat).reshape(-1, n_cat)
     rows = np.column_stack([strat, rater, counts[su], value])
-    uniq, mult = np.unique(rows, axis=0, return_counts=True)
+    uniq, mult = unique_rows(rows)
     out = pd.DataFrame(uniq, columns=["stratum", "rater", *cols, "value"])
     out["count"] = mult.astype(np.int64)
     return out
+
+
+def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a 2-D integer array in lexicographic order, and how often each occurs.
+
+    One mixed-radix int64 key per row when the value ranges allow it (a 1-D
+    sort), else ``np.unique(axis=0)``; the result is the same either way.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return rows.reshape(0, rows.shape[1] if rows.ndim == 2 else 0), np.zeros(0, dtype=np.int64)
+    lo = rows.min(axis=0)
+    span = rows.max(axis=0) - lo + 1
+    if float(np.prod(span.astype(np.float64))) < 2.0**62:
+        key = np.zeros(len(rows), dtype=np.int64)
+        for c in range(rows.shape[1]):
+            key = key * span[c] + (rows[:, c] - lo[c])
+        uniq, first, mult = np.unique(key, return_index=True, return_counts=True)
+        return rows[first], mult.astype(np.int64)
+    uniq, mult = np.unique(rows, axis=0, return_counts=True)
+    return uniq, mult.astype(np.int64)
 
 
 def _first_rows(data: PreferenceData) -> np.ndarray:
@@ -284,7 +305,7 @@ def repeat_votes(data: PreferenceData | object) -> pd.DataFrame:
     rows = np.column_stack([g_ann[rep], counts[rep]])
     if not len(rows):
         return pd.DataFrame({c: np.zeros(0, dtype=np.int64) for c in cols})
-    uniq, mult = np.unique(rows, axis=0, return_counts=True)
+    uniq, mult = unique_rows(rows)
     out = pd.DataFrame(uniq, columns=cols[:-1])
     out["count"] = mult.astype(np.int64)
     return out
@@ -398,7 +419,7 @@ def all_votes(data: PreferenceData | object) -> pd.DataFrame:
     rows = np.column_stack([ann, counts[comp], och])
     if not len(rows):
         return pd.DataFrame({c: np.zeros(0, dtype=np.int64) for c in cols})
-    uniq, mult = np.unique(rows, axis=0, return_counts=True)
+    uniq, mult = unique_rows(rows)
     out = pd.DataFrame(uniq, columns=cols[:-1])
     out["count"] = mult.astype(np.int64)
     return out
