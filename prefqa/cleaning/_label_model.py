@@ -6,8 +6,10 @@ Comparison *c* compares its canonical responses 1 and 2
 (:meth:`PreferenceData.comparisons`). Its latent quality gap ``D_c`` (response
 1 minus response 2) decides the true label: response 1 is truly better when
 ``D_c > 0``. A reward model or judge scores each response; ``d_c`` is the
-score difference ``s_1 - s_2`` divided by its root mean square over the
-comparisons (0 where a score is missing). The score is evidence about the gap::
+score difference ``s_1 - s_2`` as a normal score (its sign, with ``|s_1 - s_2|``
+ranked over the comparisons and mapped to half-normal quantiles; 0 where a
+score is missing), so that the link below does not depend on the score's
+scale or tails. The score is evidence about the gap::
 
     D_c = beta * d_c + e_c,      e_c ~ N(0, 1)                  (score -> gap)
 
@@ -174,7 +176,7 @@ def fit_joint(comp: np.ndarray, ann: np.ndarray, y: np.ndarray, d: np.ndarray, *
 
     ``comp`` / ``ann`` / ``y`` are per-judgment comparison codes (``0..n_comp-1``),
     annotator codes (``0..n_ann-1``) and oriented votes (0 = response 1,
-    1 = response 2, 2 = tie); ``d`` the scaled score difference per comparison.
+    1 = response 2, 2 = tie); ``d`` the score difference as a normal score per comparison.
     """
     has_tie = np.bincount(ann, y == 2, n_ann) > 0
     a = np.ones(n_ann)

@@ -55,8 +55,8 @@ class LabelIssues:
         :func:`prefqa.consensus`), ``p_label_wrong``, ``model_prefers`` ('1',
         '2', 'tie' or missing), ``flagged``, ``reason``, then ``p_first_better``
         (posterior that response 1 is truly better), ``votes_1``, ``votes_2``,
-        ``votes_tie``, ``n_judgments``, ``score_diff`` (score difference over
-        its root mean square; NaN without a score), ``fold`` (cross-fitting
+        ``votes_tie``, ``n_judgments``, ``score_diff`` (the score difference as
+        the normal score the model uses; NaN without a score), ``fold`` (cross-fitting
         fold, -1 when not cross-fitted) and ``prompt_id``, ``response_1_id``,
         ``response_2_id`` when known.
     method : str
@@ -327,7 +327,8 @@ def _table(data: PreferenceData, label: np.ndarray, p_wrong: np.ndarray, pb: np.
         pd.Series(votes[:, 2]).astype(str) + " (response 1-2-tie)"
     score_text = pd.Series(np.where(np.isfinite(diff), "; the score favours response "
                                     + pd.Series(prefers).fillna("?").astype(str)
-                                    + " (scaled difference " + pd.Series(diff).map("{:+.2f}".format) + ")", ""))
+                                    + " (normal score of the difference "
+                                    + pd.Series(diff).map("{:+.2f}".format) + ")", ""))
     flag_text = ("p_label_wrong " + pd.Series(p_wrong).map("{:.2f}".format) + f" > {threshold:g}: label '"
                  + pd.Series(label).astype(str) + "' from votes " + vote_text + score_text)
     reason = np.where(flagged, flag_text, "")
