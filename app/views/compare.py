@@ -63,7 +63,8 @@ m1.metric("Baseline judgments", f"{base.n_judgments:,}")
 m2.metric("Worse", f"{int(counts.get('worse', 0)):,}")
 m3.metric("Better", f"{int(counts.get('better', 0)):,}")
 m4.metric("Not estimable", f"{int(counts.get('not estimable', 0)):,}")
-st.text(res.summary())
+with st.expander("Summary (as `CompareResult.summary()` prints it)"):
+    st.text(res.summary())
 state.notes(res)
 
 st.subheader("Metrics against the baseline")
