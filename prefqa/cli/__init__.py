@@ -370,7 +370,9 @@ def _load(args: argparse.Namespace, cfg: dict[str, Any]) -> tuple[Any, Any]:
             data = scan(_glob_or_paths(args.data), engine="spark", connection=session,
                         responses=args.responses, prompts=args.prompts)
         else:
-            data = scan(_glob_or_paths(args.data), engine="duckdb", memory_limit=args.memory_limit,
+            # --engine auto that chose DuckDB: pq.scan(engine="auto") sets its documented memory limit
+            data = scan(_glob_or_paths(args.data), engine="auto" if args.engine == "auto" else "duckdb",
+                        memory_limit=args.memory_limit,
                         threads=args.threads, responses=args.responses, prompts=args.prompts)
         data.meta["engine_choice"] = why
         bar.advance()
