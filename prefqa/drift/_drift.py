@@ -113,10 +113,9 @@ def drift(
     (t with ``min(G) - 1`` degrees of freedom); ``flagged`` is
     ``q_value < fdr``. Baseline windows show their difference to the pooled
     baseline but no SE or test. On null simulations (12 heterogeneous
-    annotators, 8 windows) the standardised differences of the means have
-    SD 1.0 and those of alpha and AC1 about 0.75-0.8 (the delete-one
-    jackknife overstates their variance), so the tests are conservative:
-    1.5-4% of p-values below 0.05. ``alarm`` marks windows where the two-sided CUSUM of
+    annotators, 8 windows, 40 seeds) the standardised differences have SD
+    0.95-1.02 for every metric, and 2-4% of the p-values fall below 0.05
+    (t with 11 degrees of freedom is conservative there). ``alarm`` marks windows where the two-sided CUSUM of
     the standardised differences exceeds ``cusum_h``. The annotator table
     measures agreement against the reliable baseline annotators, so that a
     bad new team cannot make the others look worse (see
