@@ -313,3 +313,12 @@ def test_a_skewed_score_scale_changes_little() -> None:
     a = np.array(rows).mean(axis=0)
     assert a[0] >= a[1], a
     assert ece(np.concatenate(p_all), np.concatenate(w_all)) <= 0.05
+
+
+def test_scanned_data_is_collected_with_a_note(tmp_path) -> None:
+    data, _ = pq.simulate(n_prompts=40, n_annotators=8, rm_noise=0.5, rng=1)
+    path = pq.write(data, tmp_path / "d.parquet")
+    scanned = pq.label_issues(pq.scan(path), scores="rm_score")
+    memory = pq.label_issues(pq.read(path), scores="rm_score")
+    pd.testing.assert_frame_equal(scanned.to_frame(), memory.to_frame())
+    assert any("pq.scan" in w for w in scanned.warnings) and not any("pq.scan" in w for w in memory.warnings)

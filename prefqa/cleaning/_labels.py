@@ -120,10 +120,17 @@ class LabelIssues:
         return "\n".join(lines)
 
 
-def as_memory(data: object, *, texts: bool) -> PreferenceData:
+#: the note a result carries when its input was a pq.scan result
+COLLECTED = ("`data` (a pq.scan result) was collected into memory: the label model reads every vote of every "
+             "comparison.")
+
+
+def as_memory(data: object) -> PreferenceData:
     """Return ``data`` as a PreferenceData (a ScannedData is collected: the label model needs every vote)."""
     if isinstance(data, ScannedData):
-        return data.collect(texts=texts)
+        # with texts: ScannedData.collect(texts=False) currently yields a responses table without `text`,
+        # which PreferenceData refuses
+        return data.collect()
     if not isinstance(data, PreferenceData):
         raise SchemaError("`data` must be a PreferenceData (see pq.read) or a ScannedData (pq.scan); got "
                           f"{type(data).__name__}.")
@@ -234,7 +241,7 @@ def label_issues(
     Parameters
     ----------
     data : PreferenceData or ScannedData
-        Scanned data is collected into memory (without texts): the label
+        Scanned data is collected into memory (with a note): the label
         model reads every vote.
     scores : str, (str, str), Series or None
         Per-response scores of a reward model or judge: a column stem
@@ -273,13 +280,14 @@ def label_issues(
     >>> bool(res.to_frame()["p_label_wrong"].dropna().between(0, 1).all())
     True
     """
-    data = as_memory(data, texts=False)
+    scanned = isinstance(data, ScannedData)
+    data = as_memory(data)
     _check(data, cross_fit, threshold)
     label, cons_method = _labels(data, consensus)
     comp, ids = data.codes("comparison_id")
     n = len(ids)
     votes = np.bincount(comp * 3 + data.oriented_choice(), minlength=3 * n).reshape(n, 3)
-    notes: list[str] = []
+    notes: list[str] = [COLLECTED] if scanned else []
     sc = None if scores is None else comparison_scores(data, scores)
     fold = np.full(n, -1, dtype=np.int64)
     cal = pd.DataFrame()

@@ -179,7 +179,7 @@ def relabel_queue(
     >>> bool((queue["error_after"] <= queue["error_before"]).all())
     True
     """
-    data = as_memory(data, texts=True)
+    data = as_memory(data)
     for name, value in (("budget", budget), ("votes_per_item", votes_per_item)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise SchemaError(f"`{name}` must be a positive integer; got {value!r}.")
