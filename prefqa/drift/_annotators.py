@@ -4,12 +4,14 @@ Agreement: one-coin accuracy against the known annotators
 ---------------------------------------------------------
 Under the one-coin model two annotators pick the same response with
 probability ``a_g a_h + (1 - a_g)(1 - a_h)``, so ``2 P_gh - 1 = c_g c_h``
-with ``c = 2 a - 1``. In every window (and in the pooled baseline windows)
-``c`` of the *known* annotators (those with judgments in the baseline) is
-the weighted rank-one fit of the observed pair agreements (decisive votes,
-one per annotator and comparison), by alternating least squares
-(:func:`one_coin`). An annotator's agreement in a window is then its
-accuracy against those references::
+with ``c = 2 a - 1``. On the pooled baseline windows, ``c`` of the *known*
+annotators (those with judgments in the baseline) is the weighted rank-one
+fit of the observed pair agreements (decisive votes, one per annotator and
+comparison), by alternating least squares (:func:`one_coin`); an
+independent fit per window was tried and made the tests anti-conservative
+on small windows (the references' weights then share the noise of the
+votes they score). An annotator's agreement in a window is its accuracy
+against those references::
 
     c_g = sum_i sum_h s_ih c_h / sum_i sum_h c_h^2,     agreement = (1 + c_g) / 2
 
@@ -21,8 +23,9 @@ exceed 1 by chance on few judgments. Why this way:
 
 * annotators first seen after the baseline are never references, so a new
   team, however biased, cannot pull the others' agreement down;
-* a reference that turns random in a window gets ``c_h ~ 0`` in that
-  window's fit and so no weight: it does not drag the others down either;
+* a reference that turns random would drag the others down, so the table
+  is computed again without the references whose own agreement fell
+  significantly in that window (up to three passes): it then does not;
 * the value does not depend on how many references a comparison has or
   how accurate they are (a raw agreement rate would).
 
