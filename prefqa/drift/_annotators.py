@@ -8,9 +8,9 @@ with ``c = 2 a - 1``. On the pooled baseline windows, ``c`` of the *known*
 annotators (those with judgments in the baseline) is the weighted rank-one
 fit of the observed pair agreements (decisive votes, one per annotator and
 comparison), by alternating least squares (:func:`one_coin`); an
-independent fit per window was tried and made the tests anti-conservative
-on small windows (the references' weights then share the noise of the
-votes they score). An annotator's agreement in a window is its accuracy
+independent fit per window was tried and gave more false flags on small
+null windows (the references' weights then share the noise of the votes
+they score). An annotator's agreement in a window is its accuracy
 against those references::
 
     c_g = sum_i sum_h s_ih c_h / sum_i sum_h c_h^2,     agreement = (1 + c_g) / 2
