@@ -1,6 +1,7 @@
 """Every public analysis, on any small messy design ``pq.read`` accepts, returns or raises a PrefqaError.
 
-Issue 12 item 3: ragged designs (1-12 annotators, 1-7 judgments per comparison), duplicated rows, all ties,
+Issue 12 item 3 (and issue 15's cleaning analyses, on the same frames with reward-model scores and on raw
+TRL rows): ragged designs (1-12 annotators, 1-7 judgments per comparison), duplicated rows, all ties,
 one comparison, one prompt, missing optional columns. Each example runs every public analysis; a smaller set
 also runs ``pq.audit``. A raw numpy / pandas / scipy / LinAlg error is a failure.
 """
@@ -143,6 +144,91 @@ def test_audit_returns_or_raises_prefqa_error(tmp_path_factory, frame):
         report.to_json(out / "report.json")
         report.to_html(out / "report.html")
         assert report.summary()
+
+
+#: a small benchmark: one prompt the messy frames hold verbatim ("prompt number 1"), one near copy, one unrelated
+BENCHMARK = pd.DataFrame({"question": ["Prompt number 1", "PROMPT   number 2!", "Name three rivers of Europe."]})
+
+CLEANING_ANALYSES = (
+    ("lint", lambda d: pq.lint(d)),
+    ("contamination", lambda d: pq.contamination(d, BENCHMARK, n=2)),
+    ("label_issues", lambda d: pq.label_issues(d, cross_fit=2)),
+    ("label_issues_scores", lambda d: pq.label_issues(d, scores="rm_score", cross_fit=2)),
+    ("relabel_queue", lambda d: pq.relabel_queue(d, budget=3)),
+    ("relabel_queue_scores", lambda d: pq.relabel_queue(d, budget=3, scores="rm_score", cross_fit=2)),
+)
+
+
+@st.composite
+def scored_frames(draw: st.DrawFn) -> pd.DataFrame:
+    """A messy frame, sometimes with reward-model scores ``rm_score_a`` / ``rm_score_b`` (gaps, constants, ties)."""
+    frame = draw(messy_frames())
+    kind = draw(st.sampled_from(["normal", "missing", "normal", "constant", "normal", "text", "none"]))
+    rng = np.random.default_rng(len(frame) * 7919 + 1)
+    n = len(frame)
+    if kind == "normal":
+        frame["rm_score_a"], frame["rm_score_b"] = rng.normal(size=n), rng.normal(size=n)
+    elif kind == "constant":
+        frame["rm_score_a"] = frame["rm_score_b"] = 1.0
+    elif kind == "missing":
+        a = rng.normal(size=n)
+        a[rng.random(n) < 0.5] = np.nan
+        frame["rm_score_a"], frame["rm_score_b"] = a, rng.normal(size=n)
+    elif kind == "text":  # a non-numeric score column
+        frame["rm_score_a"], frame["rm_score_b"] = "high", "low"
+    return frame
+
+
+@settings(max_examples=40, **FUZZ)
+@given(scored_frames())
+def test_cleaning_analyses_return_or_raise_prefqa_error(frame):
+    data = _read(frame)
+    if data is None:
+        return
+    _run_all(CLEANING_ANALYSES, data, frame)
+
+
+@st.composite
+def messy_trl_rows(draw: st.DrawFn) -> pd.DataFrame:
+    """Raw TRL rows for ``pq.lint``: strings or message lists, empty turns, wrong roles, missing prompts."""
+    n = draw(st.integers(1, 6))
+    text = st.sampled_from(["", " ", "hi", "Hello there", "caf\u00c3\u00a9", "a\x00b", "q"])
+    role = st.sampled_from(["user", "assistant", "system"])
+    turn = st.fixed_dictionaries({"role": role, "content": text})
+    conversational = draw(st.booleans())
+    value = st.lists(turn, min_size=0, max_size=3) if conversational else text
+    cols = {"chosen": draw(st.lists(value, min_size=n, max_size=n)),
+            "rejected": draw(st.lists(value, min_size=n, max_size=n))}
+    if draw(st.booleans()):
+        cols["prompt"] = draw(st.lists(value, min_size=n, max_size=n))
+    return pd.DataFrame(cols)
+
+
+@settings(max_examples=40, **FUZZ)
+@given(messy_trl_rows())
+def test_lint_of_raw_rows_returns_or_raises_prefqa_error(frame):
+    try:
+        _run(pq.lint, frame)
+    except Exception as exc:  # noqa: BLE001 - the point of the test
+        raise AssertionError(f"lint raised {type(exc).__name__}: {exc}\n{frame.to_string()}") from exc
+
+
+@settings(max_examples=6, **FUZZ)
+@given(frame=scored_frames())
+def test_audit_with_cleaning_sections_returns_or_raises_prefqa_error(tmp_path_factory, frame):
+    data = _read(frame)
+    if data is None:
+        return
+    bench = tmp_path_factory.mktemp("bench") / "bench.jsonl"
+    BENCHMARK.to_json(bench, orient="records", lines=True)
+    skip = ["preference_model", "bradley_terry", "bradley_terry_style", "style_bias"]
+    cfg = {"audit": {"n_resamples": 10, "skip": skip, "readiness": {},
+                     "cleaning": {"benchmarks": [str(bench)], "n": 2, "cross_fit": 2}}}
+    report = _run(pq.audit, data, progress=False, config=cfg)
+    if report is not None:
+        assert {"readiness", "cleaning"} <= set(report.sections)
+        assert not [f for f in report.findings if f["code"] == "step_failed"], report.summary()
+        report.to_html()
 
 
 @st.composite
