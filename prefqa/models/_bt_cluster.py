@@ -50,6 +50,7 @@ __all__ = [
     "choose_bootstrap",
     "choose_bootstrap_cells",
     "cluster_codes",
+    "cluster_codes_from",
     "meat",
     "meat_from_cells",
     "pattern_meat",
@@ -93,11 +94,17 @@ class ClusterCodes:
 
 def cluster_codes(data: PreferenceData, idx: np.ndarray) -> ClusterCodes:
     """Return the comparison and annotator clusters of the judgments ``idx``."""
-    comp, n_comp = _dense(data.codes("comparison_id")[0][idx])
     if "annotator_id" in data.judgments:
-        raw = data.codes("annotator_id")[0][idx]
+        raw = data.codes("annotator_id")[0]
     else:
-        raw = np.full(len(idx), -1, dtype=np.int64)
+        raw = np.full(data.n_judgments, -1, dtype=np.int64)
+    return cluster_codes_from(data.codes("comparison_id")[0], raw, idx)
+
+
+def cluster_codes_from(comparison: np.ndarray, annotator: np.ndarray, idx: np.ndarray) -> ClusterCodes:
+    """:func:`cluster_codes` from integer codes of every judgment (``-1`` = missing annotator)."""
+    comp, n_comp = _dense(comparison[idx])
+    raw = annotator[idx]
     ann, n_ann = _dense(raw)
     missing = int((raw < 0).sum())
     return ClusterCodes(comp, n_comp, ann, n_ann, n_ann - missing, missing)

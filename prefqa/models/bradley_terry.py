@@ -101,6 +101,7 @@ from . import _bt_cluster as clus
 from . import _bt_design as build
 from . import _bt_fit as core
 from ._bt_cells import compressible, fit_cells
+from ._bt_pull import judgment_arrays
 from . import _bt_ci as ci_mod
 from ._bt_result import BradleyTerryResult
 
@@ -260,13 +261,12 @@ def _fit(data: PreferenceData | ScannedData, over: str, ties: str, covariates: C
     if compressible(covariates):
         return fit_cells(data, over, ties, covariates, regularization, covariate_regularization, ci, cluster,
                          n_resamples, confidence_level, rng, max_iter, tol)
-    if isinstance(data, ScannedData):
-        data = _pull_for_covariates(data)
+    arrays = judgment_arrays(data, over, covariates)  # pulled as numeric arrays from an engine
     notes: list[str] = []
-    ia_all, ib_all, labels = build.items(data, over)
+    ia_all, ib_all, labels = arrays.ia, arrays.ib, arrays.labels
     k = len(labels)
-    y_all = data.choice_codes().astype(np.int64)
-    z_all, all_names = build.covariate_matrix(data, covariates)
+    y_all = arrays.y
+    z_all, all_names = arrays.z, arrays.names
     used = (ia_all >= 0) & (ib_all >= 0)
     if (~used).any():
         notes.append(f"{int((~used).sum())} judgment(s) without {over} ids were left out.")
@@ -278,7 +278,7 @@ def _fit(data: PreferenceData | ScannedData, over: str, ties: str, covariates: C
         used &= y_all != 2
     if not used.any():
         raise InsufficientDataError(
-            f"no usable judgments: {data.n_judgments} in total, none with both {over} ids, finite "
+            f"no usable judgments: {arrays.n_judgments} in total, none with both {over} ids, finite "
             "covariates and (with ties='drop') a non-tie choice.")
     idx = np.flatnonzero(used)
     ia, ib, y, z = ia_all[idx], ib_all[idx], y_all[idx], z_all[idx]
@@ -297,17 +297,10 @@ def _fit(data: PreferenceData | ScannedData, over: str, ties: str, covariates: C
                      "Bradley-Terry.")
     design, row, outcome, compress = build.build_design(ia, ib, y, z, k, fit_ties)
     plain = design if compress else build.build_design(ia, ib, y, z[:, :0], k, fit_ties)[0]
-    clusters = ci_mod.JudgmentClusters(clus.cluster_codes(data, idx), row if compress else None, outcome, ia, ib) \
+    codes = clus.cluster_codes_from(arrays.comparison, arrays.annotator, idx)
+    clusters = ci_mod.JudgmentClusters(codes, row if compress else None, outcome, ia, ib) \
         if ci in ("sandwich", "bootstrap") else None
-    return ci_mod.finish(data.n_judgments, len(idx), design, plain, compress, labels, names, all_names, dropped, notes,
+    return ci_mod.finish(arrays.n_judgments, len(idx), design, plain, compress, labels, names, all_names, dropped, notes,
                          clusters, over=over, ties=ties, ci=ci, cluster=cluster, regularization=regularization,
                          covariate_regularization=covariate_regularization, n_resamples=n_resamples,
                          confidence_level=confidence_level, rng=rng, max_iter=max_iter, tol=tol)
-
-
-def _pull_for_covariates(data: ScannedData) -> PreferenceData:
-    """Per-judgment covariates on engine data: the judgments (ids, no texts) and response features in memory."""
-    raise SchemaError(
-        "fit_bradley_terry on a ScannedData supports covariates=() or ['position'] (fitted from item-pair "
-        "counts and cluster patterns computed in the engine); text-feature or tabular covariates need the "
-        "judgments in memory: pq.fit_bradley_terry(scanned.collect(), covariates=...).")
