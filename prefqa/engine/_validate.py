@@ -251,7 +251,9 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
     coerced = _coerced(backend, alive(), mapped)  # as pq.read: every row past the duplicates
 
     # -- 2. choice, ids, numbers
-    blank = "(choice IS NULL OR regexp_matches(choice, '^\\s*$'))"
+    # the regular expression runs only on the rare rows that are not already 'a', 'b' or 'tie'
+    blank = ("(CASE WHEN choice IN ('a', 'b', 'tie') THEN FALSE WHEN choice IS NULL THEN TRUE "
+             "ELSE regexp_matches(choice, '^\\s*$') END)")
     any_ann = bool(backend.scalar(
         f"SELECT count(*) FROM {alive()} a WHERE annotator_id IS NOT NULL AND NOT {blank} AND {mapped} IS NOT NULL"
     )) if "annotator_id" in keep_cols else False
