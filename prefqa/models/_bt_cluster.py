@@ -262,15 +262,18 @@ def cell_scores(design: core.Design, theta: np.ndarray) -> sparse.csr_matrix:
                              shape=(n_rows * 3, design.n_params)).tocsr()
 
 
-def pattern_meat(scores: sparse.csr_matrix, pat: sparse.csr_matrix, mult: np.ndarray) -> np.ndarray:
-    """Meat of one clustering from its patterns: ``sum_p mult_p s_p s_p'`` times ``G / (G - 1)``.
+def pattern_meat(sums: sparse.csr_matrix | np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """Meat of one clustering from per-pattern score sums: ``sum_p mult_p s_p s_p'`` times ``G / (G - 1)``.
 
-    ``s_p = pat_p @ scores`` is the score sum of a cluster with pattern
-    ``p``; ``G = sum(mult)`` clusters.
+    ``sums[p]`` is the score sum of a cluster with pattern ``p``
+    (``pat_p @ cell scores``); ``G = sum(mult)`` clusters.
     """
-    s = pat @ scores
     g = float(np.sum(mult))
-    m = np.asarray((s.T @ sparse.diags(np.asarray(mult, dtype=np.float64)) @ s).todense())
+    w = np.asarray(mult, dtype=np.float64)
+    if sparse.issparse(sums):
+        m = np.asarray((sums.T @ sparse.diags(w) @ sums).todense())
+    else:
+        m = (sums * w[:, None]).T @ sums
     return m * (g / max(g - 1.0, 1.0))
 
 
@@ -282,8 +285,8 @@ def meat_from_cells(design: core.Design, theta: np.ndarray, cells: object, clust
     scores = cell_scores(design, theta)
 
     def one(name: str) -> np.ndarray:
-        pat, mult = cells.patterns(name)  # type: ignore[attr-defined]
-        return pattern_meat(scores, pat, mult)
+        sums, mult = cells.score_sums(name, scores)  # type: ignore[attr-defined]
+        return pattern_meat(sums, mult)
 
     if cluster in ("comparison", "two-way") and not cells.comp_nest:  # type: ignore[attr-defined]
         notes.append("some comparisons name different item pairs across their judgments; their "

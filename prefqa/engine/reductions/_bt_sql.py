@@ -83,25 +83,63 @@ def bt_cells_sql(s: Any, *, over: str, ties: str, position: bool) -> BTCells:
     clusters = {"comparison": int(stats["n_comp"]), "annotator": n_named + missing, "named": n_named,
                 "missing": missing, "cell": int(stats["named_cells"]) + missing}
 
+    widths: dict[str, int] = {}
+
+    def width(name: str) -> int:
+        if name not in widths:
+            widths[name] = int(s.scalar(f"SELECT max(w) FROM (SELECT count(DISTINCT cell) AS w FROM "
+                                        f"(SELECT {keys[name]} AS g, cell FROM {table}) k GROUP BY g) p") or 0)
+        return widths[name]
+
     def source(name: str) -> tuple[sparse.csr_matrix, np.ndarray]:
-        return _patterns_sql(s, table, keys[name], n_cells)
+        return _patterns_sql(s, table, keys[name], n_cells, wide=width(name) > PATTERN_MAX_WIDTH)
+
+    def sums(name: str, scores: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray] | None:
+        if width(name) <= PATTERN_MAX_WIDTH:
+            return None
+        return _score_sums_sql(s, table, keys[name], scores)
 
     counts = design[["c0", "c1", "c2"]].to_numpy(dtype=np.float64)
     cells = BTCells(s, i=design["i"].to_numpy(np.int64), j=design["j"].to_numpy(np.int64), counts=counts,
                    labels=labels, n_judgments=int(stats["n_all"]), n_used=n_used,
                    n_without_ids=int(0 if pd.isna(stats["no_ids"]) else stats["no_ids"]), clusters=clusters,
-                   comp_nest=int(stats["split"]) == 0, source=source)
+                   comp_nest=int(stats["split"]) == 0, source=source, sums=sums)
     weakref.finalize(cells, s.backend.drop, table)  # the patterns are read lazily from the table
     return cells
 
 
-def _patterns_sql(s: Any, table: str, key: str, n_cells: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+def _score_sums_sql(s: Any, table: str, key: str, scores: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(clusters x parameters) score sums of a wide clustering, summed in the engine; one weight per cluster."""
+    coo = scores.tocoo()
+    backend = s.backend
+    name = backend.temp_name("cellscore")
+    backend.register(name, pd.DataFrame({"cell": coo.row.astype(np.int64), "par": coo.col.astype(np.int64),
+                                         "u": coo.data.astype(np.float64)}))
+    try:
+        t = s.frame(f"""WITH k AS (SELECT {key} AS g, cell FROM {table}),
+                        g AS (SELECT g, cell, count(*) AS n FROM k GROUP BY g, cell)
+                        SELECT g.g AS g, cs.par AS par, sum(g.n * cs.u) AS v FROM g JOIN {name} cs ON cs.cell = g.cell
+                        GROUP BY g.g, cs.par""")
+        n_g = int(s.scalar(f"SELECT count(DISTINCT {key}) FROM {table}") or 0)
+    finally:
+        backend.drop(name)
+    codes, cluster = np.unique(t["g"].to_numpy(np.int64), return_inverse=True)
+    out = np.zeros((n_g, scores.shape[1]))
+    np.add.at(out, (cluster.ravel(), t["par"].to_numpy(np.int64)), t["v"].to_numpy(np.float64))
+    return out, np.ones(n_g, dtype=np.int64)
+
+
+def _patterns_sql(s: Any, table: str, key: str, n_cells: int, *, wide: bool = False
+                  ) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Distinct cluster patterns of one clustering, in :func:`cell_patterns`'s order."""
     grouped = (f"WITH k AS (SELECT {key} AS g, cell FROM {table}), "
                "g AS (SELECT g, cell, count(*) AS n FROM k GROUP BY g, cell)")
-    t = s.frame(grouped + f""", p AS (SELECT g, list_sort(list(cell * {_SHIFT} + n)) AS pat, count(*) AS w
-                                   FROM g GROUP BY g)
-                   SELECT pat, count(*) AS mult, max(w) AS width FROM p GROUP BY pat""")
+    if wide:
+        t = pd.DataFrame({"width": [PATTERN_MAX_WIDTH + 1]})
+    else:
+        t = s.frame(grouped + f""", p AS (SELECT g, list_sort(list(cell * {_SHIFT} + n)) AS pat, count(*) AS w
+                                       FROM g GROUP BY g)
+                       SELECT pat, count(*) AS mult, max(w) AS width FROM p GROUP BY pat""")
     if not len(t):
         return sparse.csr_matrix((0, n_cells)), np.zeros(0, dtype=np.int64)
     if int(t["width"].max()) > PATTERN_MAX_WIDTH:  # not compressed: one row per cluster, in cluster order

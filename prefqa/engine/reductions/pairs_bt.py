@@ -112,7 +112,7 @@ class BTCells:
 
     def __init__(self, data: Any, *, i: np.ndarray, j: np.ndarray, counts: np.ndarray, labels: pd.Index,
                  n_judgments: int, n_used: int, n_without_ids: int, clusters: dict[str, int], comp_nest: bool,
-                 source: Any) -> None:
+                 source: Any, sums: Any = None) -> None:
         self.i, self.j, self.counts, self.labels = i, j, counts, labels
         self.n_judgments, self.n_used, self.n_without_ids = n_judgments, n_used, n_without_ids
         self.n_comparisons = clusters["comparison"]
@@ -122,6 +122,7 @@ class BTCells:
         self.n_cells_clusters = clusters["cell"]
         self.comp_nest = comp_nest
         self._source = source
+        self._sums = sums
         self._patterns: dict[str, tuple[sparse.csr_matrix, np.ndarray]] = {}
 
     @property
@@ -140,6 +141,22 @@ class BTCells:
         if clustering not in self._patterns:
             self._patterns[clustering] = self._source(clustering)
         return self._patterns[clustering]
+
+    def score_sums(self, clustering: str, scores: sparse.csr_matrix) -> tuple[Any, np.ndarray]:
+        """Per-pattern score sums ``pat @ scores`` and clusters per pattern (for the sandwich's meat).
+
+        ``scores`` is the (cells x parameters) score of one judgment per
+        design cell. In an engine, a clustering whose clusters are too wide to
+        compress (annotators) is summed there: the cell scores are joined to
+        the (cluster, cell, count) groups and summed per cluster and
+        parameter, so only clusters x parameters numbers come back.
+        """
+        if self._sums is not None and clustering not in self._patterns:
+            out = self._sums(clustering, scores)
+            if out is not None:
+                return out
+        pat, mult = self.patterns(clustering)
+        return pat @ scores, mult
 
 
 def _is_scanned(data: object) -> bool:
