@@ -40,6 +40,17 @@ def _valid(report: pq.AuditReport) -> dict:
     return content
 
 
+def _same(a, b) -> bool:
+    """Equal JSON values, floats to 1e-9 relative (the engine sums in another order)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return b == pytest.approx(a, rel=1e-9, abs=1e-12)
+    return a == b
+
+
 def _codes(report: pq.AuditReport) -> dict[str, dict]:
     return {f["code"]: f for f in report.findings}
 
@@ -263,19 +274,26 @@ def test_an_unrelated_benchmark_flags_nothing(scored, bench_files):
 
 
 # ------------------------------------------------------------------ engine data
-def test_engine_data_skips_with_a_reason_or_equals_memory(scored, scored_report):
+def test_engine_data_skips_with_a_reason_or_equals_memory(scored, bench_files, scored_report):
     data, _ = scored
     scanned = pq.scan(data, memory_limit="300MB", threads=1)
-    report = pq.audit(scanned, config={"audit": {"skip": ONLY}}, progress=False, strict=True)
+    cfg = {"audit": {"skip": ONLY, "cleaning": {"benchmarks": [str(bench_files[0])]}}}
+    report = pq.audit(scanned, config=cfg, progress=False, strict=True)
     _valid(report)
     sec = report.sections
     assert sec["readiness"]["status"] == "skipped" and "engine data (duckdb)" in sec["readiness"]["reason"]
     assert sec["cleaning"]["status"] in ("ok", "skipped")
     if sec["cleaning"]["status"] == "skipped":
         assert "engine data (duckdb)" in sec["cleaning"]["reason"]
-    else:  # pq.label_issues collects the votes: the same numbers as in memory
-        mine = sec["cleaning"]["result"]["label_issues"]
-        mem = scored_report.sections["cleaning"]["result"]["label_issues"]
-        for key in ("method", "n_flagged", "n_estimable"):
-            assert mine[key] == mem[key], key
-        assert mine["expected_wrong_share"] == pytest.approx(mem["expected_wrong_share"], rel=1e-9)
+        return
+    # pq.label_issues collects the votes: the same numbers, rows and example texts as in memory
+    mine, mem = sec["cleaning"]["result"], scored_report.sections["cleaning"]["result"]
+    for key in ("method", "n_flagged", "n_estimable", "flagged_share", "scores_arg"):
+        assert mine["label_issues"][key] == mem["label_issues"][key], key
+    assert mine["label_issues"]["expected_wrong_share"] == pytest.approx(
+        mem["label_issues"]["expected_wrong_share"], rel=1e-9)
+    assert mine["examples"] and _same(mine["examples"], mem["examples"])
+    assert _same(mine["tables"]["suspect_labels"], mem["tables"]["suspect_labels"])
+    assert "engine data (duckdb)" in mine["contamination"]["reason"]
+    assert "Contamination not checked: not supported on engine data" in _codes(report)["contamination_skipped"][
+        "message"]

@@ -169,21 +169,29 @@ def _engine_reason(data: Any, what: str) -> str:
 
 
 # ------------------------------------------------------------------ texts for examples
-def _pair_texts(data: Any, comparison_ids: pd.Index) -> pd.DataFrame:
-    """``prompt``, ``response_1``, ``response_2`` (clipped) of a few comparisons, in canonical order."""
-    comps = data.comparisons().set_index("comparison_id")
-    comps.index = comps.index.astype("str")
-    c = comps.reindex(pd.Index(comparison_ids.astype("str")))
-    out = pd.DataFrame(index=c.index)
-    if "prompt_id" in c:
-        out["prompt"] = prompt_texts(data, pd.Index(c["prompt_id"].astype("str"))).to_numpy(dtype=object)
+def _pair_texts(data: Any, ids: pd.DataFrame) -> pd.DataFrame:
+    """``prompt``, ``response_1``, ``response_2`` (clipped) of a few comparisons, in canonical order.
+
+    ``ids`` holds their ``prompt_id``, ``response_1_id`` and ``response_2_id`` (those present are used);
+    the texts are fetched for these rows only (from memory or from the engine).
+    """
+    out = pd.DataFrame(index=range(len(ids)))
+    if "prompt_id" in ids:
+        out["prompt"] = prompt_texts(data, pd.Index(ids["prompt_id"].astype("str"))).to_numpy(dtype=object)
     for k in (1, 2):
         col = f"response_{k}_id"
-        if col in c:
-            out[f"response_{k}"] = response_texts(data, c[col].astype("str").tolist()).to_numpy(dtype=object)
+        if col in ids:
+            out[f"response_{k}"] = response_texts(data, ids[col].astype("str").tolist()).to_numpy(dtype=object)
     for col in out.columns:
         out[col] = [_clip(t) if isinstance(t, str) else None for t in out[col].to_numpy(dtype=object)]
     return out
+
+
+def _comparison_ids(data: Any, comparison_ids: pd.Series) -> pd.DataFrame:
+    """The prompt and canonical response ids of some comparisons of in-memory data."""
+    comps = data.comparisons()
+    comps = comps.set_index(comps["comparison_id"].astype("str"))
+    return comps.reindex(pd.Index(comparison_ids.astype("str"))).reset_index(drop=True)
 
 
 # ------------------------------------------------------------------ Training readiness
@@ -211,8 +219,8 @@ def readiness_step(data: Any, config: dict[str, Any], done: dict[str, Any]) -> t
     first = first.set_index("reason_code").reindex(per.index).reset_index()
     examples = first[["comparison_id", "reason_code", "field", "response_id", "reason"]].reset_index(drop=True)
     if len(examples):
-        texts = _pair_texts(data, pd.Index(examples["comparison_id"]))
-        examples = pd.concat([examples, texts.reset_index(drop=True)], axis=1)
+        texts = _pair_texts(data, _comparison_ids(data, examples["comparison_id"]))
+        examples = pd.concat([examples, texts], axis=1)
         examples["reason"] = [_clip(t) for t in examples["reason"]]
     section = {
         "summary": res.summary(),
@@ -267,12 +275,11 @@ def _suspect_tables(data: Any, res: Any, config: dict[str, Any]) -> tuple[pd.Dat
     cols = [c for c in ("consensus", "p_label_wrong", "model_prefers", "votes_1", "votes_2", "votes_tie",
                         "score_diff", "prompt_id", "reason") if c in flagged]
     rows = flagged[cols].head(int(config["audit"]["max_table_rows"]))
-    head = flagged[[c for c in ("consensus", "p_label_wrong", "votes_1", "votes_2", "votes_tie", "model_prefers")
-                    if c in flagged]].head(int(config["audit"]["max_examples"]))
-    examples = head.reset_index()
-    if len(examples) and getattr(data, "has_texts", False):
-        texts = _pair_texts(data, pd.Index(examples["comparison_id"]))
-        examples = pd.concat([examples, texts.reset_index(drop=True)], axis=1)
+    head = flagged.head(int(config["audit"]["max_examples"]))
+    examples = head[[c for c in ("consensus", "p_label_wrong", "votes_1", "votes_2", "votes_tie", "model_prefers")
+                     if c in head]].reset_index()
+    if len(examples) and getattr(data, "has_texts", False):  # the label table names the prompt and responses
+        examples = pd.concat([examples, _pair_texts(data, head.reset_index(drop=True))], axis=1)
     return rows, examples
 
 
