@@ -95,7 +95,7 @@ def _run_all(analyses, data, frame: pd.DataFrame) -> None:
     for name, call in analyses:
         try:
             _run(call, data)
-        except Exception as exc:  # noqa: BLE001 - the point of the test
+        except Exception as exc:  # the point of the test
             raise AssertionError(f"{name} raised {type(exc).__name__}: {exc}\n{frame.to_string()}") from exc
 
 
@@ -209,7 +209,7 @@ def messy_trl_rows(draw: st.DrawFn) -> pd.DataFrame:
 def test_lint_of_raw_rows_returns_or_raises_prefqa_error(frame):
     try:
         _run(pq.lint, frame)
-    except Exception as exc:  # noqa: BLE001 - the point of the test
+    except Exception as exc:  # the point of the test
         raise AssertionError(f"lint raised {type(exc).__name__}: {exc}\n{frame.to_string()}") from exc
 
 

@@ -1,4 +1,4 @@
-"""The audit's Training readiness and Suspect labels sections (issue 15): ``pq.lint``, ``pq.label_issues``, ``pq.contamination``.
+"""The audit's Training readiness and Suspect labels sections (issue 15): lint, label issues, contamination.
 
 Two audit adapters (``(data, config, done) -> (section, result)``), each a
 copy of what the public analyses return; no statistic is computed here:
@@ -256,7 +256,8 @@ def _label_part(data: Any, config: dict[str, Any], label_kw: dict[str, Any]) -> 
         return {"status": "skipped", "reason": reason}, None
     n_est = res.n_estimable
     part = {"status": "ok", "reason": None, "method": res.method, "scores": res.scores,
-            "scores_arg": scores if isinstance(scores, str) else None, "scores_found": found, "consensus_method": res.consensus_method, "threshold": res.threshold,
+            "scores_arg": scores if isinstance(scores, str) else None, "scores_found": found,
+            "consensus_method": res.consensus_method, "threshold": res.threshold,
             "cross_fit": res.cross_fit, "n_comparisons": res.n_comparisons, "n_estimable": n_est,
             "n_flagged": res.n_flagged, "flagged_share": res.n_flagged / n_est if n_est else None,
             "expected_wrong_share": res.flip_rate if n_est else None, "summary": res.summary(),
@@ -389,7 +390,8 @@ def _lint_findings(content: dict[str, Any]) -> list[dict[str, Any]]:
     command = None
     if v.get("max_tokens") is not None and "truncation_identical" in counts and isinstance(v.get("tokenizer"), str):
         command = (f"prefqa export {_data_arg(content)} --to dpo --out pairs.jsonl --guards "
-                   f"empty,identical,duplicate,truncation --max-tokens {v['max_tokens']} --tokenizer {shlex.quote(v['tokenizer'])}")
+                   f"empty,identical,duplicate,truncation --max-tokens {v['max_tokens']} "
+                   f"--tokenizer {shlex.quote(v['tokenizer'])}")
     share = n_aff / max(n, 1)
     return [_finding(_severity(share, LINT_HIGH, LINT_MEDIUM), "training_readiness",
                      f"{n_aff:,} of {n:,} comparisons ({_pct(share)}) are not ready for training ({top}); fix the "
