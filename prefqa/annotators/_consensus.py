@@ -98,6 +98,7 @@ def consensus_posterior(consensus: Any, data: PreferenceData | ScannedData) -> t
     prior (annotators absent from the subsample get the mean confusion).
     """
     note = ""
+    ids: pd.Index | None = None
     if consensus is None:
         from ..consensus import consensus as run_consensus
 
@@ -113,8 +114,10 @@ def consensus_posterior(consensus: Any, data: PreferenceData | ScannedData) -> t
             # at most MAX_DS_JUDGMENTS judgments: scanned data are collected (no texts) for the same fit
             small = _collect_votes(data) if isinstance(data, ScannedData) else data
             consensus = run_consensus(small, method="dawid_skene")
+            ids = small.codes("comparison_id")[1]  # every comparison is in `small`, in code order
     labels = check_consensus(consensus)
-    ids = _comparison_labels(data)
+    if ids is None:
+        ids = _comparison_labels(data)
     post = labels[["p_1", "p_2", "p_tie"]].reindex(ids)
     if post.isna().any().any():
         raise SchemaError(

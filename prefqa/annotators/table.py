@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._stats import bh_qvalues
 from ..engine import ScannedData
-from ..engine.reductions.annotators import annotation_order
+from ..engine.reductions.annotators import annotation_order, prefetch
 from ..engine.reductions.bias import judgment_codes, judgment_values
 from ..errors import SchemaError
 from ..schema import PreferenceData
@@ -221,6 +221,8 @@ def annotator_table(
     >>> print(table.loc[table["flagged"], "reason"].iloc[0].split(" (")[0])
     chooses the first response in 100% of its non-tie judgments
     """
+    if isinstance(data, ScannedData):
+        prefetch(data)  # timestamp, seconds and gold codes in one query
     _validate(data, confidence_level, min_judgments, fast_seconds, max_run, fdr, consensus, min_gold_accuracy)
     index, c = codes_for(data)
     effects = model_effects(model, index) if model is not None else None

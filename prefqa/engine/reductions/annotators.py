@@ -22,10 +22,34 @@ import pandas as pd
 from ...schema import PreferenceData
 from .._scan import ScannedData
 
-__all__ = ["annotation_order", "gold_codes", "gold_problems"]
+__all__ = ["annotation_order", "gold_codes", "gold_problems", "prefetch"]
 
 _GOLD_CASE = ("CASE WHEN gold IS NULL THEN -1 WHEN CAST(gold AS VARCHAR) = 'a' THEN 0 "
               "WHEN CAST(gold AS VARCHAR) = 'b' THEN 1 WHEN CAST(gold AS VARCHAR) = 'tie' THEN 2 ELSE 3 END")
+
+
+def prefetch(data: ScannedData) -> None:
+    """Pull ``timestamp``, ``seconds`` and the gold codes that ``annotator_table`` reads in one query (cached)."""
+    if "annotators:pulled" in data._cache:
+        return
+    sel = []
+    if "timestamp" in data.columns:
+        sel.append('"timestamp"')
+    if "seconds" in data.columns:
+        sel.append('TRY_CAST("seconds" AS DOUBLE) AS "seconds"')
+    if "gold" in data.columns:
+        sel.append(f"CAST({_GOLD_CASE} AS TINYINT) AS _gold")
+    data._cache["annotators:pulled"] = True
+    if not sel:
+        return
+    table = data.sql(f"SELECT {', '.join(sel)} FROM {{j}} ORDER BY _row")
+    if "timestamp" in data.columns:
+        data._cache["annotators:timestamp"] = table.column("timestamp").to_pandas()
+    if "seconds" in data.columns:
+        data._cache.setdefault("values", {})["seconds"] = table.column("seconds").to_numpy(
+            zero_copy_only=False).astype(np.float64)
+    if "gold" in data.columns:
+        data._cache["annotators:gold"] = table.column("_gold").to_numpy().astype(np.int8)
 
 
 def annotation_order(data: PreferenceData | ScannedData) -> np.ndarray | None:
@@ -45,7 +69,10 @@ def annotation_order(data: PreferenceData | ScannedData) -> np.ndarray | None:
     else:
         if "timestamp" not in data.columns:
             return None
-        raw = data.sql('SELECT "timestamp" FROM {j} ORDER BY _row').column(0).to_pandas()
+        if "annotators:timestamp" not in data._cache:
+            data._cache["annotators:timestamp"] = data.sql('SELECT "timestamp" FROM {j} ORDER BY _row').column(0) \
+                .to_pandas()
+        raw = data._cache["annotators:timestamp"]
     if not raw.notna().any():
         return None
     ts = pd.to_datetime(raw, errors="coerce", utc=True)
@@ -68,8 +95,10 @@ def gold_codes(data: PreferenceData | ScannedData) -> np.ndarray | None:
         return out
     if "gold" not in data.columns:
         return None
-    return data.sql(f"SELECT CAST({_GOLD_CASE} AS TINYINT) AS g FROM {{j}} ORDER BY _row").column(0).to_numpy() \
-        .astype(np.int8)
+    if "annotators:gold" not in data._cache:
+        data._cache["annotators:gold"] = data.sql(
+            f"SELECT CAST({_GOLD_CASE} AS TINYINT) AS g FROM {{j}} ORDER BY _row").column(0).to_numpy().astype(np.int8)
+    return data._cache["annotators:gold"]
 
 
 def gold_problems(data: PreferenceData | ScannedData) -> tuple[list[str], int]:
@@ -82,7 +111,12 @@ def gold_problems(data: PreferenceData | ScannedData) -> tuple[list[str], int]:
         return g[bad].unique()[:3].tolist(), int(bad.sum())
     if "gold" not in data.columns:
         return [], 0
-    frame = data.frame(f"SELECT CAST(gold AS VARCHAR) AS v, count(*) AS n FROM {{j}} WHERE {_GOLD_CASE} = 3 "
-                       "GROUP BY v ORDER BY min(_row) LIMIT 3")
-    total = int(data.scalar(f"SELECT count(*) FROM {{j}} WHERE {_GOLD_CASE} = 3") or 0)
-    return frame["v"].astype(str).tolist(), total
+    if "annotators:gold_problems" not in data._cache:
+        frame = data.frame(
+            f"SELECT v, total FROM (SELECT CAST(gold AS VARCHAR) AS v, min(_row) AS first, "
+            f"sum(count(*)) OVER () AS total FROM {{j}} WHERE {_GOLD_CASE} = 3 GROUP BY CAST(gold AS VARCHAR)) t "
+            "ORDER BY first LIMIT 3")
+        total = int(frame["total"].iloc[0]) if len(frame) else 0
+        data._cache["annotators:gold_problems"] = (frame["v"].astype(str).tolist(), total)
+    values, total = data._cache["annotators:gold_problems"]
+    return list(values), total

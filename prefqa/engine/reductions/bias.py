@@ -175,8 +175,9 @@ def labels_of(data: ScannedData, code: str, column: str) -> pd.Index:
     return pd.Index(frame["label"].astype(str).to_numpy(dtype=object), name=column, dtype="str")
 
 
-def _engine_labels(data: ScannedData, has_prm: bool, has_m: bool) -> dict[str, pd.Index]:
-    """Annotator, prompt and model labels in code order, in one query (``{j}`` is scanned once per part)."""
+def _engine_labels(data: ScannedData, has_prm: bool, has_m: bool,
+                   with_responses: bool) -> tuple[dict[str, pd.Index], int]:
+    """Annotator, prompt and model labels in code order and the number of responses, in one query."""
     parts = ["SELECT 'a' AS kind, _ann AS code, CAST(annotator_id AS VARCHAR) AS label FROM {j} WHERE _ann >= 0 "
              "GROUP BY _ann, annotator_id"]
     if has_prm:
@@ -187,12 +188,17 @@ def _engine_labels(data: ScannedData, has_prm: bool, has_m: bool) -> dict[str, p
                      "GROUP BY _ma, model_a")
         parts.append("SELECT 'm' AS kind, _mb AS code, CAST(model_b AS VARCHAR) AS label FROM {j} WHERE _mb >= 0 "
                      "GROUP BY _mb, model_b")
+    if with_responses:  # the size of the responses table rides along as kind 'r'
+        parts.append("SELECT 'r' AS kind, count(*) AS code, CAST(NULL AS VARCHAR) AS label FROM {r}")
     frame = data.frame(" UNION ALL ".join(parts))
+    rows = frame[frame["kind"] == "r"]
+    out_r = int(rows["code"].iloc[0]) if len(rows) else 0
+    frame = frame[frame["kind"] != "r"]
     out = {}
     for kind, name in (("a", "annotator_id"), ("p", "prompt_id"), ("m", "model")):  # three label kinds
         part = frame[frame["kind"] == kind].drop_duplicates("code").sort_values("code")
         out[kind] = pd.Index(part["label"].astype(str).to_numpy(dtype=object), name=name, dtype="str")
-    return out
+    return out, out_r
 
 
 def _from_engine(data: ScannedData) -> JudgmentCodes:
@@ -209,11 +215,11 @@ def _from_engine(data: ScannedData) -> JudgmentCodes:
     def col(name: str, dtype: Any) -> np.ndarray:
         return table.column(name).to_numpy().astype(dtype, copy=False)
 
-    labels = _engine_labels(data, has_prm, has_m)
+    with_responses = "response_a_id" in cols and data.responses_table is not None
+    labels, n_responses = _engine_labels(data, has_prm, has_m, with_responses)
     comp = col("_cmp", np.int64)
     ma = col("_ma", np.int64) if has_m else None
-    has_texts = bool("response_a_id" in cols and data.responses_table is not None
-                     and data.scalar("SELECT count(*) FROM {r}"))
+    has_texts = bool(with_responses and n_responses > 0)
     return JudgmentCodes(
         comp=comp, n_comparisons=int(comp.max()) + 1 if len(comp) else 0, ann=col("_ann", np.int64),
         annotator_labels=labels["a"], prm=col("_prm", np.int64) if has_prm else None,
@@ -263,13 +269,14 @@ def judgment_values(data: PreferenceData | ScannedData, columns: Sequence[str]) 
                 out[c] = pd.to_numeric(j[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return out
     present = [c for c in columns if c in data.columns]
-    if not present:
-        return out
-    sel = ", ".join(f'TRY_CAST("{c}" AS DOUBLE) AS "{c}"' for c in present)
-    table = data.sql(f"SELECT {sel} FROM {{j}} ORDER BY _row")
-    for c in present:
-        out[c] = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
-    return out
+    cache = data._cache.setdefault("values", {})
+    missing = [c for c in present if c not in cache]
+    if missing:
+        sel = ", ".join(f'TRY_CAST("{c}" AS DOUBLE) AS "{c}"' for c in missing)
+        table = data.sql(f"SELECT {sel} FROM {{j}} ORDER BY _row")
+        for c in missing:
+            cache[c] = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+    return {c: cache[c] for c in present}
 
 
 def side_values(data: ScannedData, table: str, columns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -278,14 +285,21 @@ def side_values(data: ScannedData, table: str, columns: Sequence[str]) -> dict[s
     ``table`` is a per-response table registered in ``data``'s engine, keyed
     by ``response_id``; the join runs in the engine and only the float
     columns come back, in scan order (NaN where a response is unknown).
+    Pulled columns are kept on ``data`` (16 bytes per judgment and column),
+    so the analyses of one scan join each feature once.
     """
     if "response_a_id" not in data.columns or "response_b_id" not in data.columns:
         raise InsufficientDataError("the judgments have no response ids (`response_a_id`, `response_b_id`).")
-    sel = ", ".join(f'CAST(fa."{c}" AS DOUBLE) AS "a_{c}", CAST(fb."{c}" AS DOUBLE) AS "b_{c}"' for c in columns)
-    got = data.sql(f"SELECT {sel} FROM {{j}} j LEFT JOIN {table} fa ON fa.response_id = j.response_a_id "
-                   f"LEFT JOIN {table} fb ON fb.response_id = j.response_b_id ORDER BY j._row")
-    return {c: (got.column(f"a_{c}").to_numpy(zero_copy_only=False).astype(np.float64),
-                got.column(f"b_{c}").to_numpy(zero_copy_only=False).astype(np.float64)) for c in columns}
+    cache = data._cache.setdefault(f"sides:{table}", {})
+    missing = [c for c in columns if c not in cache]
+    if missing:
+        sel = ", ".join(f'CAST(fa."{c}" AS DOUBLE) AS "a_{c}", CAST(fb."{c}" AS DOUBLE) AS "b_{c}"' for c in missing)
+        got = data.sql(f"SELECT {sel} FROM {{j}} j LEFT JOIN {table} fa ON fa.response_id = j.response_a_id "
+                       f"LEFT JOIN {table} fb ON fb.response_id = j.response_b_id ORDER BY j._row")
+        for c in missing:
+            cache[c] = (got.column(f"a_{c}").to_numpy(zero_copy_only=False).astype(np.float64),
+                        got.column(f"b_{c}").to_numpy(zero_copy_only=False).astype(np.float64))
+    return {c: cache[c] for c in columns}
 
 
 def coded_preference_data(codes: JudgmentCodes) -> PreferenceData:
