@@ -4,8 +4,9 @@ Issue 13, item 4: the table from ``pq.scan(data)`` (DuckDB here; Spark in
 ``test_engine_bias.py::test_bias_on_spark_equal``, which shares one Spark
 scan between the analyses to keep Spark's per-query cost down) must equal
 ``pq.annotator_table(data)`` to 1e-9 relative + 1e-12 absolute, on the
-planted simulator (timestamps, seconds, gold items, an always-a annotator, a spammer, both-order repeats), the bundled sample, a
-messy design and data whose display order is unknown. The planted
+planted simulator (timestamps, seconds, gold items, an always-a
+annotator, a spammer, both-order repeats), the bundled sample, a messy
+design and data whose display order is unknown. The planted
 annotators are checked to be the flagged ones, so two equal wrong tables
 would not pass.
 """
