@@ -149,6 +149,8 @@ def test_readiness_counts_equal_pq_lint_and_name_the_planted_problems():
     same = next(e for e in res["examples"] if e["reason_code"] == "identical")
     assert same["response_1"] == same["response_2"] == EVIL + " same words"
     html = report.to_html()
+    readiness_html = html[html.index("<section id='readiness'>"):]
+    assert readiness_html.index("<svg") < readiness_html.index("</section>")  # the problems chart
     assert "<script" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; it&#x27;s" in html
     f = _codes(report)["training_readiness"]
     assert f["value"] == n_aff / data.n_comparisons and f"{n_aff:,} of {data.n_comparisons:,} comparisons" in f[
@@ -233,6 +235,12 @@ def test_suspect_labels_equal_pq_label_issues_with_the_found_scores(scored, scor
     chosen = np.where(t["consensus"] == "1", t["response_1_id"], t["response_2_id"])
     wrong = pd.Series(chosen != better, index=t.index)[t["p_label_wrong"].notna()]
     assert wrong[[r["comparison_id"] for r in shown]].mean() >= 2 * wrong.mean()
+    hist = res["distribution"]  # the chart's bins hold every comparison with a p_label_wrong
+    assert sum(hist["counts"]) == direct.n_estimable and hist["threshold"] == 0.5
+    assert sum(c for c, lo in zip(hist["counts"], hist["edges"]) if lo >= 0.5) == direct.n_flagged
+    html = report.to_html()
+    cleaning_html = html[html.index("<section id='cleaning'>"):]
+    assert cleaning_html.index("<svg") < cleaning_html.index("</section>")
     f = _codes(report)["suspect_labels"]
     assert f["value"] == part["flagged_share"] and f["command"].startswith("prefqa relabel DATA --budget ")
     assert f"--budget {direct.n_flagged} --scores rm_score" in f["command"]

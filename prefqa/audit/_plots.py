@@ -227,7 +227,15 @@ PLOTS: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "prompts": lambda s: plot_prompts(s["prompts"]),
     "pairs": lambda s: plot_drops(s["pairs"]),
     "drift": lambda s: _plot_drift(s["drift"]),
+    "readiness": lambda s: _plot_readiness("readiness", s),
+    "cleaning": lambda s: _plot_readiness("cleaning", s),
 }
+
+
+def _plot_readiness(name: str, sections: dict[str, Any]) -> str | None:
+    from ._readiness import plot_cleaning, plot_readiness  # C3's sections (prefqa.audit._readiness)
+
+    return (plot_readiness if name == "readiness" else plot_cleaning)(sections[name])
 
 
 def _plot_drift(section: dict[str, Any]) -> str | None:

@@ -74,8 +74,8 @@ from ._json import frame_records, jsonable
 from ._run import Step
 from ._steps import _clip
 
-__all__ = ["CLEANING", "READINESS", "READINESS_STEPS", "cleaning_step", "readiness_applies", "readiness_findings",
-           "readiness_step", "score_stem"]
+__all__ = ["CLEANING", "READINESS", "READINESS_STEPS", "cleaning_step", "plot_cleaning", "plot_readiness",
+           "readiness_applies", "readiness_findings", "readiness_step", "score_stem"]
 
 LINT_KEYS: tuple[str, ...] = ("tokenizer", "max_tokens", "max_prompt_tokens", "truncation_mode")
 LABEL_KEYS: tuple[str, ...] = ("scores", "consensus", "cross_fit", "threshold")
@@ -360,13 +360,71 @@ def cleaning_step(data: Any, config: dict[str, Any], done: dict[str, Any]) -> tu
         "examples": frame_records(examples),
         "warnings": list(labels.get("warnings", [])) + list(contam.get("warnings", [])),
     }
+    hist = _p_wrong_histogram(li)
+    if hist is not None:
+        section["distribution"] = hist
     return jsonable(section), {"label_issues": li, "contamination": cr}
+
+
+def _p_wrong_histogram(res: Any) -> dict[str, Any] | None:
+    """Counts of ``p_label_wrong`` in 20 bins of [0, 1] (presentation only: a binned column of the result)."""
+    if res is None:
+        return None
+    p = res.table["p_label_wrong"].to_numpy(dtype=np.float64, na_value=np.nan)
+    p = p[np.isfinite(p)]
+    if not len(p):
+        return None
+    counts, edges = np.histogram(p, bins=20, range=(0.0, 1.0))
+    return {"column": "p_label_wrong", "counts": counts.tolist(), "edges": edges.tolist(),
+            "threshold": float(res.threshold)}
 
 
 READINESS = Step("readiness", "Training readiness", readiness_step, ("pairs", "texts"))
 CLEANING = Step("cleaning", "Suspect labels and contamination", cleaning_step, ("pairs",))
 #: Both steps, in run order (before the pair-building preview).
 READINESS_STEPS: tuple[Step, ...] = (READINESS, CLEANING)
+
+
+# ------------------------------------------------------------------ plots
+def plot_readiness(section: dict[str, Any]) -> str | None:
+    """Comparisons with each training-readiness problem (from the section's table)."""
+    from ._plots import _BASE, _FLAG, _label, svg_of
+
+    rows = (section.get("result") or {}).get("table") or []
+    if not rows:
+        return None
+    labels = [_label(r["reason_code"], 28) for r in rows]
+    values = [int(r["n_comparisons"]) for r in rows]
+
+    def draw(ax: Any) -> None:
+        y = np.arange(len(rows))
+        ax.barh(y, values, color=_FLAG if sum(values) else _BASE)
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("comparisons")
+        ax.set_title("Training-readiness problems by reason")
+
+    return svg_of(draw, height=min(max(2.0, 0.32 * len(rows) + 1.2), 8.0))
+
+
+def plot_cleaning(section: dict[str, Any]) -> str | None:
+    """Histogram of ``p_label_wrong`` with the flagging threshold."""
+    from ._plots import _BASE, _FLAG, svg_of
+
+    dist = (section.get("result") or {}).get("distribution")
+    if not dist or not dist.get("counts"):
+        return None
+
+    def draw(ax: Any) -> None:
+        edges = np.array(dist["edges"], dtype=float)
+        ax.bar(edges[:-1], dist["counts"], width=np.diff(edges), align="edge", color=_BASE, edgecolor="white")
+        ax.axvline(dist["threshold"], color=_FLAG, lw=1, ls="--", label=f"threshold {dist['threshold']:g}")
+        ax.set_xlabel("p_label_wrong (posterior probability that the consensus picked the worse response)")
+        ax.set_ylabel("comparisons")
+        ax.set_title("Suspect labels: distribution of p_label_wrong")
+        ax.legend(loc="best", frameon=False)
+
+    return svg_of(draw)
 
 
 # ------------------------------------------------------------------ findings
