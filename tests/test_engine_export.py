@@ -200,7 +200,33 @@ def test_normalisation_equals_the_guards_on_every_whitespace_character():
     alphabet = ws + list("ab.\u00e9") + ["\u200b"]  # zero-width space is not whitespace
     texts = ["".join(rng.choice(alphabet, size=rng.integers(0, 8))) for _ in range(3000)] + ws
     got = normalize(__import__("pyarrow").array(texts)).to_pylist()
-    assert got == normalize_ws(pd.Series(texts)).tolist()
+    want = normalize_ws(pd.Series(texts)).tolist()
+    assert got == want
+    # the DuckDB path normalises in SQL with the same RE2 class: the same keys as the Python path
+    from prefqa.engine._pairs import _duckdb_keys, _text_keys
+
+    frame = pd.DataFrame({"response_id": [f"r{i}" for i in range(len(texts))], "text": texts})
+    scanned = pq.scan(PreferenceData(pd.DataFrame({"comparison_id": ["c"], "annotator_id": ["x"], "choice": ["a"]}),
+                                     responses=frame.assign(prompt_id="p")))
+    sel = "CAST(response_id AS VARCHAR) AS response_id, coalesce(CAST(text AS VARCHAR), '') AS text"
+    keys = _duckdb_keys(scanned, scanned.responses_table, sel, "response_id", [])
+    blank = keys["blank"].to_numpy(zero_copy_only=False)
+    assert blank.tolist() == [w == "" for w in want]
+    hashed = pd.DataFrame({"hi": keys["norm"][:, 0], "lo": keys["norm"][:, 1], "want": want})
+    by_norm = hashed.groupby(["hi", "lo"])["want"].nunique()
+    assert (by_norm == 1).all() and len(by_norm) == len(set(want))  # equal hashes exactly when equal normal forms
+    # and the Arrow-batch path (Spark's) gives the same key column, text for text
+    a = _text_keys(scanned, scanned.responses_table, "response_id", ("prompt_id",), True)
+    b = _text_keys(scanned, scanned.responses_table, "response_id", ("prompt_id",), True, in_engine=False)
+    for x, y in ((a, b), (b, a)):  # the same classes of exact and of normalised texts (the numbering may differ)
+        assert (x.groupby("text")["text"].transform(lambda t: y.loc[t.index, "text"].nunique()) == 1).all()
+        nx, ny = normalize_ws(x["text"]), normalize_ws(y["text"])
+        assert (nx.groupby(nx).transform(lambda t: ny.loc[t.index].nunique()) == 1).all()
+    assert (a["text"].str.strip() == "").tolist() == [w == "" for w in want]
+    assert (b["text"].str.strip() == "").tolist() == [w == "" for w in want]
+    exact = pd.Series(texts)
+    assert (exact.groupby(a["text"]).nunique() == 1).all() and a["text"].nunique() == exact.nunique()
+    assert a["text"].str.len().max() < 20  # short keys however many variants share a normal form
 
 
 @pytest.mark.spark

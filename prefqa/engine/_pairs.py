@@ -6,16 +6,17 @@ ids and choices are pulled into memory (numbers and ids, never texts), and
 every response and prompt text is replaced by a short key that the exact
 text checks cannot tell from the text:
 
-* a response key is ``k<n>`` followed by ``m`` spaces, where ``n`` numbers
+* a response key is ``k<n>`` followed by whitespace spelling ``m``, where ``n`` numbers
   the text after whitespace normalisation (runs of whitespace collapsed to
   one space, ends stripped: the ``identical`` guard's rule) and ``m`` numbers
   the exact texts sharing that normalised form; a blank text (empty or
   whitespace only: the ``empty`` guard's rule) has no ``k<n>``, only spaces.
   So two keys are equal exactly when the texts are (``duplicate``), equal
   after normalisation exactly when the texts are (``identical``), and blank
-  exactly when the text is (``empty``);
-* a prompt key is ``p<n>`` for the ``n``-th distinct exact text, spaces only
-  for a blank one.
+  exactly when the text is (``empty``). ``m`` is written in bijective base 3
+  with space, tab and newline as digits, so keys stay short;
+* a prompt key is ``p<n>`` for the ``n``-th distinct exact text, whitespace
+  only for a blank one.
 
 The texts are streamed from the engine in Arrow batches (one batch in memory
 at a time) to compute the keys: normalisation with Arrow's RE2 (a whitespace
@@ -76,7 +77,7 @@ def _hash2(arr: pa.Array) -> np.ndarray:
 
 
 def _text_keys(data: ScannedData, table: str, id_col: str, extra: tuple[str, ...],
-               response: bool) -> pd.DataFrame:
+               response: bool, *, in_engine: bool = True) -> pd.DataFrame:
     """One row per row of ``table``: the id, ``extra`` columns and the text key (see the module docstring)."""
     cols = data.backend.columns(table)
     keep = [c for c in extra if c in cols]
@@ -87,6 +88,8 @@ def _text_keys(data: ScannedData, table: str, id_col: str, extra: tuple[str, ...
     exact: list[np.ndarray] = []
     norm: list[np.ndarray] = []
     blank: list[np.ndarray] = []
+    if in_engine and data.engine == "duckdb":  # keys computed in the engine: no text leaves DuckDB
+        return _keys_frame(_duckdb_keys(data, table, sel, id_col, keep), id_col, keep, response)
     for batch in data.backend.batches(f"SELECT {sel} FROM {table}"):
         text = batch.column("text").cast(pa.large_string())
         ids.append(batch.column(id_col))
@@ -97,16 +100,49 @@ def _text_keys(data: ScannedData, table: str, id_col: str, extra: tuple[str, ...
         exact.append(_hash2(text))
         if response:
             norm.append(_hash2(n))
-    out = pd.DataFrame({id_col: pd.Series(pa.chunked_array(ids, type=pa.string()).to_pandas(), dtype="str")})
+    parts = {id_col: ids, **others}
+    cols = {c: pa.chunked_array(v, type=pa.string()) for c, v in parts.items()}
+    if ids:
+        cols["blank"] = pa.chunked_array([pa.array(b) for b in blank])
+        cols["exact"] = np.concatenate(exact)  # type: ignore[assignment]
+        if response:
+            cols["norm"] = np.concatenate(norm)  # type: ignore[assignment]
+    return _keys_frame(cols, id_col, keep, response)
+
+
+def _duckdb_keys(data: ScannedData, table: str, sel: str, id_col: str, keep: list[str]) -> dict[str, Any]:
+    """Blank flag and two 64-bit halves of md5 of the exact and the normalised text, computed by DuckDB.
+
+    DuckDB's ``regexp_replace`` is RE2, as Arrow's is, so the normalisation is
+    the same text for text (``WS_PATTERN``, then spaces trimmed).
+    """
+    pattern = WS_PATTERN.replace("'", "''")
+    norm = f"trim(regexp_replace(text, '{pattern}', ' ', 'g'), ' ')"
+    halves = ", ".join(f"CAST(md5_number({x}) >> 64 AS UBIGINT) AS {n}_hi, "
+                       f"CAST(md5_number({x}) & CAST(18446744073709551615 AS UHUGEINT) AS UBIGINT) AS {n}_lo"
+                       for x, n in (("text", "e"), ("nt", "n")))
+    extra = "".join(f", {c}" for c in keep)
+    t = data.backend.sql(f"SELECT {id_col}{extra}, length(nt) = 0 AS blank, {halves} FROM "
+                         f"(SELECT *, {norm} AS nt FROM (SELECT {sel} FROM {table}) s) k")
+    out: dict[str, Any] = {c: t.column(c) for c in (id_col, *keep, "blank")}
+    out["exact"] = np.stack([t.column("e_hi").to_numpy(), t.column("e_lo").to_numpy()], axis=1)
+    out["norm"] = np.stack([t.column("n_hi").to_numpy(), t.column("n_lo").to_numpy()], axis=1)
+    return out
+
+
+def _keys_frame(cols: dict[str, Any], id_col: str, keep: list[str], response: bool) -> pd.DataFrame:
+    """Ids, extra columns and the text key from the blank flags and the exact / normalised text hashes."""
+    out = pd.DataFrame({id_col: pd.Series(cols[id_col].to_pandas(), dtype="str") if id_col in cols
+                        else pd.Series([], dtype="str")})
     for c in keep:
-        out[c] = pd.Series(pa.chunked_array(others[c], type=pa.string()).to_pandas(), dtype="str")
-    if not ids:
+        out[c] = pd.Series(cols[c].to_pandas(), dtype="str")
+    if "exact" not in cols or not len(out):
         out["text"] = pd.Series([], dtype="str")
         return out
-    is_blank = np.concatenate(blank)
-    e = np.unique(np.concatenate(exact), axis=0, return_inverse=True)[1].ravel()
+    is_blank = np.asarray(cols["blank"].to_numpy(zero_copy_only=False), dtype=bool)
+    e = np.unique(cols["exact"], axis=0, return_inverse=True)[1].ravel()
     if response:
-        g = np.unique(np.concatenate(norm), axis=0, return_inverse=True)[1].ravel()
+        g = np.unique(cols["norm"], axis=0, return_inverse=True)[1].ravel()
         g = np.where(is_blank, -1, g)
     else:
         g = np.where(is_blank, -1, e)
@@ -119,7 +155,26 @@ def _text_keys(data: ScannedData, table: str, id_col: str, extra: tuple[str, ...
     m = rank[pos]
     stem = pd.Series(np.where(g >= 0, ("k" if response else "p"), ""), dtype="str")
     number = pd.Series(g, dtype="int64").astype("str").where(g >= 0, "")
-    out["text"] = (stem + number + pd.Series(" ", index=range(len(g)), dtype="str").str.repeat(m)).astype("str")
+    out["text"] = (stem + number + _whitespace_digits(m)).astype("str")
+    return out
+
+
+def _whitespace_digits(m: np.ndarray) -> pd.Series:
+    """``m`` in bijective base 3 with the digits space, tab and newline (0 -> ``""``): distinct and all blank.
+
+    Examples
+    --------
+    >>> _whitespace_digits(np.array([0, 1, 3, 4])).tolist()
+    ['', ' ', '\\n', '  ']
+    """
+    out = pd.Series("", index=range(len(m)), dtype="str")
+    x = np.asarray(m, dtype=np.int64).copy()
+    chars = np.array([" ", "\t", "\n"], dtype=object)
+    while (x > 0).any():
+        live = x > 0
+        d = (x - 1) % 3
+        out = out.where(~live, out + pd.Series(chars[d], dtype="str"))
+        x = np.where(live, (x - 1) // 3, 0)
     return out
 
 
