@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import ScannedData
+from .engine.reductions import labels as lab
 from .engine.reductions import votes as red
 from .errors import ConvergenceWarning, InsufficientDataError, SchemaError
 from .schema import PreferenceData
@@ -319,11 +320,11 @@ def consensus(
         probs = shares
         label, shared = _pick(probs)
         if w is None:
-            counts = _majority_counts(red.all_votes(data), n_ann)
+            counts = _majority_counts(lab.all_votes(data), n_ann)
         else:
             hard = np.zeros((n_comp, 3))
             hard[np.arange(n_comp), label] = 1.0
-            counts = red.soft_confusion(data, hard, n_ann, weights=w)
+            counts = lab.soft_confusion(data, hard, n_ann, weights=w)
         prior = np.bincount(label, minlength=3) / n_comp
         converged, n_iter, ll = True, 0, float("nan")
     else:
@@ -337,7 +338,7 @@ def consensus(
                          f"hash subsample of {len(fit_codes):,} of {n_comp:,} comparisons (md5 of "
                          f"'{DS_SEED}:' + comparison_id, max_fit_comparisons={max_fit_comparisons:,}); every "
                          "comparison was then labelled with them in one pass.")
-        codes = red.judgment_codes(data, ("_cmp", "_ann", "_och"), comparisons=fit_codes)
+        codes = lab.judgment_codes(data, ("_cmp", "_ann", "_och"), comparisons=fit_codes)
         comp_f, y_f = codes["_cmp"], codes["_och"]
         ann_f = np.where(codes["_ann"] < 0, n_ann - 1, codes["_ann"])
         w_f = w
@@ -354,11 +355,11 @@ def consensus(
             probs = post
             counts = _confusion_counts(probs, comp_f, ann_f, y_f, n_ann, w)
         else:  # label every comparison with the fitted parameters: one E-step over all judgments
-            logp = np.log(prior)[None, :] + red.log_vote_sums(data, np.log(conf), weights=w)
+            logp = np.log(prior)[None, :] + lab.log_vote_sums(data, np.log(conf), weights=w)
             norm = np.logaddexp.reduce(logp, axis=1)
             probs = np.exp(logp - norm[:, None])
             ll = float(norm.sum())
-            counts = red.soft_confusion(data, probs, n_ann, weights=w)
+            counts = lab.soft_confusion(data, probs, n_ann, weights=w)
         label, shared = _pick(probs)
         if not converged:
             msg = (f"Dawid-Skene EM did not converge in {max_iter} iterations (tol={tol:g}); raise "
@@ -383,7 +384,7 @@ def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_l
             converged, n_iter, ll, notes) -> ConsensusResult:
     n_comp = len(n_j)
     agree = votes[np.arange(n_comp), label] / votes.sum(axis=1)
-    ctab = red.comparison_table(data)
+    ctab = lab.comparison_table(data)
     labels = pd.DataFrame({
         "label": np.asarray(LABELS, dtype=object)[label],
         "p_1": probs[:, 0], "p_2": probs[:, 1], "p_tie": probs[:, 2],

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import prefqa as pq
-from prefqa.engine.reductions import pairs_bt, votes
+from prefqa.engine.reductions import labels, pairs_bt, votes
 from prefqa.errors import SchemaError
 
 TOL = {"rtol": 1e-9, "atol": 1e-12}

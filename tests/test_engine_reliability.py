@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import prefqa as pq
-from prefqa.engine.reductions import votes
+from prefqa.engine.reductions import labels, votes
 from prefqa.errors import InsufficientDataError, SchemaError
 from prefqa.reliability import annotator_agreement
 
@@ -151,7 +151,7 @@ def test_vote_reductions_equal(datasets, name):
         pd.testing.assert_frame_equal(sa, sb, check_dtype=False)
         assert la == lb
     pd.testing.assert_frame_equal(votes.repeat_votes(data), votes.repeat_votes(s))
-    pd.testing.assert_frame_equal(votes.all_votes(data), votes.all_votes(s))
+    pd.testing.assert_frame_equal(labels.all_votes(data), labels.all_votes(s))
     pd.testing.assert_frame_equal(votes.comparison_votes(data), votes.comparison_votes(s))
 
 
