@@ -247,6 +247,20 @@ def test_suspect_labels_equal_pq_label_issues_with_the_found_scores(scored, scor
     assert f["severity"] == ("high" if f["value"] >= 0.10 else "medium" if f["value"] >= 0.03 else "low")
 
 
+def test_two_score_columns_from_the_config(scored):
+    data, _ = scored
+    j = data.judgments.rename(columns={"rm_score_a": "left_rm", "rm_score_b": "right_rm"})
+    renamed = PreferenceData(j, data.responses, data.prompts)
+    assert score_stem(renamed) is None  # not a <stem>_a / <stem>_b pair: only used when named
+    report = pq.audit(renamed, config=_cfg(cleaning={"scores": ["left_rm", "right_rm"]}), progress=False,
+                      strict=True)
+    part = report.sections["cleaning"]["result"]["label_issues"]
+    direct = label_issues(renamed, scores=("left_rm", "right_rm"), rng=0)
+    assert part["n_flagged"] == direct.n_flagged and part["scores"] == direct.scores
+    assert not part["scores_found"]
+    assert "--scores left_rm,right_rm" in _codes(report)["suspect_labels"]["command"]
+
+
 def test_no_suspect_label_is_an_info_finding(scored):
     data, _ = scored
     report = pq.audit(data, config=_cfg(cleaning={"threshold": 0.99}), progress=False, strict=True)
