@@ -256,7 +256,8 @@ def _label_part(data: Any, config: dict[str, Any], label_kw: dict[str, Any]) -> 
         return {"status": "skipped", "reason": reason}, None
     n_est = res.n_estimable
     part = {"status": "ok", "reason": None, "method": res.method, "scores": res.scores,
-            "scores_arg": scores if isinstance(scores, str) else ",".join(scores) if scores else None, "scores_found": found,
+            "scores_arg": scores if isinstance(scores, str) else ",".join(scores) if scores else None,
+            "scores_found": found,
             "consensus_method": res.consensus_method, "threshold": res.threshold,
             "cross_fit": res.cross_fit, "n_comparisons": res.n_comparisons, "n_estimable": n_est,
             "n_flagged": res.n_flagged, "flagged_share": res.n_flagged / n_est if n_est else None,
