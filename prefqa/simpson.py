@@ -177,15 +177,15 @@ def simpson_check(
     """
     cols = _validate(data, by, confidence_level, fdr, min_n)
     s_code, s_labels = stratum_codes(data, cols)
-    given, data = data, judgment_codes(data)
-    choice = data.choice_codes()
+    given, codes = data, judgment_codes(data)
+    choice = codes.choice_codes()
     parts: list[tuple[pd.DataFrame, Any]] = []
     skipped: list[str] = []
-    if data.has_models:
-        parts.extend(_model_parts(data, choice, s_code, s_labels, min_n))
+    if codes.has_models:
+        parts.extend(_model_parts(codes, choice, s_code, s_labels, min_n))
     else:
         skipped.append("win rates: the judgments name no models")
-    if data.has_texts:
+    if codes.has_texts:
         lengths = judgment_lengths(given, "chars", None)
         la, lb = lengths.a, lengths.b
         ok = (choice < 2) & lengths.known & (la != lb)
@@ -200,7 +200,7 @@ def simpson_check(
     report = strata["paradox"] | (strata["reversed"] & strata["significant"])
     return SimpsonResult(
         by=tuple(cols), confidence_level=confidence_level, fdr=float(fdr), min_n=int(min_n),
-        n_judgments=data.n_judgments,
+        n_judgments=codes.n_judgments,
         n_strata=len(s_labels), strata=strata, reversals=strata[report].reset_index(drop=True),
         skipped=tuple(skipped), warnings=(),
     )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine import ScannedData
 from ..schema import PreferenceData
 
 __all__ = ["LENGTH_COLUMNS", "POSITION_COLUMNS", "shared_tests"]
@@ -46,7 +47,7 @@ def _call(fn: Callable[..., pd.DataFrame], *args: Any, **kwargs: Any) -> tuple[p
     return frame, msgs
 
 
-def shared_tests(data: PreferenceData, index: pd.Index, *, confidence_level: float, fdr: float,
+def shared_tests(data: PreferenceData | ScannedData, index: pd.Index, *, confidence_level: float, fdr: float,
                  min_judgments: int, position: bool = True, length: bool = True
                  ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Return the position/consistency and length columns on ``index``, and the functions' warnings.

@@ -19,7 +19,14 @@ import numpy as np
 from ..engine import ScannedData
 from ..engine.reductions.bias import JudgmentCodes, judgment_codes, side_values
 from ..errors import SchemaError
-from ..features import _COUNT_COLUMNS, FEATURE_NAMES, _side_positions, judgment_features, length_scale, response_features
+from ..features import (
+    _COUNT_COLUMNS,
+    FEATURE_NAMES,
+    _side_positions,
+    judgment_features,
+    length_scale,
+    response_features,
+)
 from ..schema import PreferenceData
 
 __all__ = ["JudgmentLengths", "clear_difference", "comparison_majority", "judgment_covariates", "judgment_lengths",
@@ -27,15 +34,13 @@ __all__ = ["JudgmentLengths", "clear_difference", "comparison_majority", "judgme
 
 
 def _scanned_feature_table(data: ScannedData, unit: str, tokenizer: Callable[[str], Any] | None) -> str:
-    try:
-        from ..features import response_feature_table  # type: ignore[attr-defined]
-    except ImportError as exc:  # pragma: no cover - until the engine feature table lands
-        raise SchemaError("length and style analyses of scanned data need prefqa.features.response_feature_table; "
-                          "collect the data into memory with data.collect() meanwhile.") from exc
+    from ..features import response_feature_table
+
     if "response_a_id" not in data.columns or data.responses_table is None:
         raise SchemaError("these judgments carry no responses (`response_a_id`, `response_b_id` and a responses "
                           "table with texts or precomputed features); pass responses= to pq.scan.")
-    return str(response_feature_table(data, unit=unit, tokenizer=tokenizer))
+    # `unit` is a str here; response_feature_table checks it against features.Unit and names the choices
+    return str(response_feature_table(data, unit=unit, tokenizer=tokenizer))  # type: ignore[arg-type]
 
 
 def response_sides(data: PreferenceData | ScannedData, columns: Sequence[str], unit: str,

@@ -13,6 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from .._types import ConfidenceInterval
+from ..engine import ScannedData
+from ..errors import SchemaError
 from ..models.mixed import fit_preference_model
 from ..schema import PreferenceData
 
@@ -36,7 +38,7 @@ def _length_row(result: Any) -> pd.Series | None:
 
 
 def mixed_length_slope(
-    data: PreferenceData, model: Any, fit_now: bool, confidence_level: float
+    data: PreferenceData | ScannedData, model: Any, fit_now: bool, confidence_level: float
 ) -> tuple[tuple[float, float, ConfidenceInterval] | None, str]:
     """Return ``((slope, se, ci), note)`` from ``model`` or a fresh crossed fit.
 
@@ -44,6 +46,8 @@ def mixed_length_slope(
     length term; the caller then keeps the GLM slope.
     """
     if model is None:
+        if not isinstance(data, PreferenceData):  # length_bias refuses this case before calling
+            raise SchemaError("the crossed model is fitted in memory; pass a fitted `model` for scanned data.")
         model = fit_preference_model(data, fixed=("length", "position"), random_slopes={"annotator": ("length",)})
     row = _length_row(model)
     if row is None:

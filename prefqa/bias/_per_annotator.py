@@ -412,15 +412,15 @@ def annotator_length_tests(
     check_fdr(fdr)
     if not isinstance(min_judgments, (int, np.integer)) or min_judgments < 3:
         raise SchemaError(f"`min_judgments` must be an integer >= 3; got {min_judgments!r}.")
-    source, data = data, judgment_codes(data)
-    ann, labels = data.codes("annotator_id")
+    source, codes = data, judgment_codes(data)
+    ann, labels = codes.codes("annotator_id")
     m = len(labels)
     index = pd.Index(labels.to_numpy(), name="annotator_id")
-    if m == 0 or not data.has_texts:
+    if m == 0 or not codes.has_texts:
         return pd.DataFrame({c: pd.Series(dtype=bool if c.startswith("flagged") else float) for c in LENGTH_COLUMNS},
                             index=index)
     x_all = judgment_covariates(source, ["length"], unit=unit, tokenizer=tokenizer)["length"]
-    choice = data.choice_codes()
+    choice = codes.choice_codes()
     use = (choice < 2) & (ann >= 0) & np.isfinite(x_all)
     a, x, y = ann[use], x_all[use], (choice[use] == 0).astype(np.float64)
     n = np.bincount(a, minlength=m).astype(np.float64)
@@ -428,14 +428,14 @@ def annotator_length_tests(
         nan = np.full(m, np.nan)
         return pd.DataFrame({"n_length": n.astype(np.int64), "length_slope": nan, "length_slope_se": nan,
                              "p_length": nan, "q_length": nan, "flagged_length": np.zeros(m, bool)}, index=index)
-    offset = pooled_model_offset(data, x_all)[use]
+    offset = pooled_model_offset(codes, x_all)[use]
     b0, b1, converged = _group_logistic_offset(a, x, y, offset, m)
     mu = expit(b0[a] + b1[a] * x + offset)
     w, r = mu * (1 - mu), y - mu
     h00 = np.bincount(a, weights=w, minlength=m)
     h01 = np.bincount(a, weights=w * x, minlength=m)
     h11 = np.bincount(a, weights=w * x * x, minlength=m)
-    g, group_ann = _group_index(a, within_annotator_clusters(data)[use])
+    g, group_ann = _group_index(a, within_annotator_clusters(codes)[use])
     s0, s1 = np.bincount(g, weights=r), np.bincount(g, weights=r * x)
     n_groups = np.bincount(group_ann, minlength=m).astype(np.float64)
     corr = np.where(n_groups > 1, n_groups / np.maximum(n_groups - 1, 1), np.nan)

@@ -321,24 +321,24 @@ def length_bias(
     if isinstance(data, ScannedData) and use_mixed_model and model is None:
         raise SchemaError("`use_mixed_model=True` fits the crossed model in memory; pass a fitted model "
                           "(model=pq.fit_preference_model(subsample)) or collect the data (data.collect()).")
-    given, data = data, judgment_codes(data)
+    given, codes = data, judgment_codes(data)
     warn: list[str] = []
     skipped: list[str] = []
     lengths = judgment_lengths(given, unit, tokenizer)
-    choice = data.choice_codes()
+    choice = codes.choice_codes()
     n_ties = int((choice == 2).sum())
 
     # ---- trials: per judgment (displayed) or per comparison (majority label)
     if per == "judgment":
         la, lb, won = lengths.a, lengths.b, choice
     else:
-        flip = data.flipped()
-        comp, labels = data.codes("comparison_id")
+        flip = codes.flipped()
+        comp, labels = codes.codes("comparison_id")
         first = np.full(len(labels), -1, dtype=np.int64)
         first[comp[::-1]] = np.arange(len(comp))[::-1]
         l1 = np.where(flip, lengths.b, lengths.a)[first]
         l2 = np.where(flip, lengths.a, lengths.b)[first]
-        la, lb, won = l1, l2, comparison_majority(data)
+        la, lb, won = l1, l2, comparison_majority(codes)
     decided = (won == 0) | (won == 1)
     unequal = decided & np.isfinite(la) & np.isfinite(lb) & (la != lb)
     longer_won = ((won == 0) & (la > lb)) | ((won == 1) & (lb > la))
@@ -352,13 +352,13 @@ def length_bias(
         )
     k = int(longer_won[trial].sum())
     if per == "judgment":
-        plan = cluster_plan(data, cluster, trial)
+        plan = cluster_plan(codes, cluster, trial)
     elif cluster == "none":
         plan = ClusterPlan("none", (), ())
     else:
-        codes, name = cluster_codes(data)
+        clusters, name = cluster_codes(codes)
         plan = ClusterPlan(name if name == "prompt" else "comparison (iid over comparisons)",
-                           (codes[first] if name == "prompt" else np.arange(len(first)),), ())
+                           (clusters[first] if name == "prompt" else np.arange(len(first)),), ())
     warn.extend(plan.warnings)
     rate = rate_inference(longer_won.astype(np.float64), plan, trial, confidence_level)
     low, high = rate.ci
@@ -367,8 +367,8 @@ def length_bias(
 
     # ---- slope: prompt-clustered logistic GLM on non-tie judgments
     x = judgment_covariates(given, ["length"], unit=unit, tokenizer=tokenizer)["length"]
-    constant = "position" if data.order_known else "intercept"
-    design = logistic_design(data, choice, [np.ones(data.n_judgments), x], (choice < 2) & np.isfinite(x),
+    constant = "position" if codes.order_known else "intercept"
+    design = logistic_design(codes, choice, [np.ones(codes.n_judgments), x], (choice < 2) & np.isfinite(x),
                              controls=[constant], control_models=control_models, cluster=cluster)
     y, use = design.y, design.use
     fit = design.fit()
@@ -394,9 +394,9 @@ def length_bias(
     # ---- win rates from the joint length-controlled BT fit on the same judgments
     win_rates = empty_win_rates()
     if design.model_labels is not None:
-        ca, cb, _ = data.model_codes()
+        ca, cb, _ = codes.model_codes()
         try:
-            bt_data = given if isinstance(given, PreferenceData) else coded_preference_data(data)
+            bt_data = given if isinstance(given, PreferenceData) else coded_preference_data(codes)
             bt = fit_joint_bt(bt_data, x, use, constant, confidence_level, cluster)
         except InsufficientDataError as exc:
             skipped.append(f"length-controlled win rates: {exc}")
@@ -414,7 +414,7 @@ def length_bias(
             warn.append(msg)
     elif not control_models:
         skipped.append("length-controlled win rates: `control_models=False`")
-    elif data.has_models:
+    elif codes.has_models:
         skipped.append(f"length-controlled win rates: more than {MAX_MODEL_COLUMNS} models; the dense "
                        "joint fit is skipped and the slope is not controlled for model strength")
     else:
@@ -424,7 +424,7 @@ def length_bias(
     warn.extend(w for w in annotators.attrs.get("warnings", ()) if w not in warn)
     return LengthBiasResult(
         unit=unit, per=per, min_difference=float(min_difference), confidence_level=confidence_level,
-        fdr=fdr, n_judgments=data.n_judgments, n_annotators=data.n_annotators, n_trials=n_trials,
+        fdr=fdr, n_judgments=codes.n_judgments, n_annotators=codes.n_annotators, n_trials=n_trials,
         n_longer_won=k, n_ties=n_ties, estimate=k / n_trials, std_error=rate.std_error,
         confidence_interval=ConfidenceInterval(float(low), float(high)), p_value=p_value,
         buckets=buckets, slope=slope, slope_std_error=slope_se, slope_confidence_interval=slope_ci,

@@ -319,20 +319,20 @@ def position_bias(
     'annotator+prompt'
     """
     _validate(data, confidence_level, fdr)
-    data = judgment_codes(data)
+    codes = judgment_codes(data)
     skipped: list[str] = []
-    choice = data.choice_codes()
+    choice = codes.choice_codes()
     decided = choice < 2
     n_trials = int(decided.sum())
     if n_trials == 0:
-        raise InsufficientDataError(f"all {data.n_judgments} judgments are ties; P(choose a) is undefined.")
+        raise InsufficientDataError(f"all {codes.n_judgments} judgments are ties; P(choose a) is undefined.")
     n_a = int((choice == 0).sum())
-    plan = cluster_plan(data, cluster, decided)
+    plan = cluster_plan(codes, cluster, decided)
     warn: list[str] = list(plan.warnings)
     rate = rate_inference((choice == 0).astype(np.float64), plan, decided, confidence_level)
 
     # position logit, controlling for model strengths when known
-    design = logistic_design(data, choice, [np.ones(data.n_judgments)], decided, controls=[],
+    design = logistic_design(codes, choice, [np.ones(codes.n_judgments)], decided, controls=[],
                              control_models=control_models, cluster=cluster)
     controls = design.controls
     logit = logit_se = logit_p = np.nan
@@ -348,7 +348,7 @@ def position_bias(
         skipped.append(f"position logit: {exc}")
     logit_ci = ConfidenceInterval(float(logit - tq * logit_se), float(logit + tq * logit_se))
 
-    balance, confounded = side_balance(data)
+    balance, confounded = side_balance(codes)
     estimate, ci, p_value, identifiable = rate.estimate, rate.ci, rate.p_value, True
     std_error = rate.std_error
     if confounded:
@@ -367,7 +367,7 @@ def position_bias(
                            "cannot separate them (rank-deficient design, for example only two models, or "
                            "`control_models=False`)")
 
-    annotators = annotator_position_tests(data, confidence_level=confidence_level, fdr=fdr)
+    annotators = annotator_position_tests(codes, confidence_level=confidence_level, fdr=fdr)
     warn.extend(w for w in annotators.attrs.get("warnings", ()) if w not in warn)
     if len(annotators):
         annotators = _with_reasons(annotators, rate.estimate, fdr)
@@ -377,10 +377,10 @@ def position_bias(
     n_both, n_inc = int(annotators["n_both_orders"].sum()), int(annotators["n_inconsistent"].sum())
     if n_both == 0:
         skipped.append("position consistency: no annotator judged a comparison in both display orders")
-    n_first = int(both_orders(data)["n_first"].sum()) if n_both else 0
+    n_first = int(both_orders(codes)["n_first"].sum()) if n_both else 0
     return PositionBiasResult(
-        confidence_level=confidence_level, fdr=fdr, n_judgments=data.n_judgments,
-        n_annotators=data.n_annotators, n_trials=n_trials, n_a=n_a, n_ties=int((choice == 2).sum()),
+        confidence_level=confidence_level, fdr=fdr, n_judgments=codes.n_judgments,
+        n_annotators=codes.n_annotators, n_trials=n_trials, n_a=n_a, n_ties=int((choice == 2).sum()),
         estimate=estimate, std_error=std_error, confidence_interval=ci, p_value=p_value, raw_estimate=rate.estimate,
         raw_confidence_interval=rate.ci, raw_p_value=rate.p_value, logit=logit, logit_std_error=logit_se,
         logit_confidence_interval=logit_ci, logit_p_value=logit_p, controls=tuple(controls), cluster=plan.name,

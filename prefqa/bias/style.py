@@ -192,14 +192,14 @@ def style_bias(
     if not isinstance(min_n_differ, (int, np.integer)) or min_n_differ < 1:
         raise SchemaError(f"`min_n_differ` must be a positive integer; got {min_n_differ!r}.")
     frame = pd.DataFrame(judgment_covariates(data, feats, unit=unit, tokenizer=tokenizer))
-    data = judgment_codes(data)
-    choice = data.choice_codes()
+    codes = judgment_codes(data)
+    choice = codes.choice_codes()
     use = (choice < 2) & np.isfinite(frame.to_numpy()).all(axis=1)
     fitted = [f for f in feats if np.nanstd(frame[f].to_numpy()[use]) > 0]
     dropped = tuple(f for f in feats if f not in fitted)
     if not fitted:
         raise SchemaError(f"none of the features {feats} varies between the two responses; nothing to fit.")
-    comp = data.codes("comparison_id")[0]
+    comp = codes.codes("comparison_id")[0]
     y_all = (choice == 0).astype(np.float64)
     not_estimable: dict[str, str] = {}
     for f in fitted:  # a loop over the few features, not over rows
@@ -218,8 +218,8 @@ def style_bias(
     fit = None
     design = None
     while estimable:
-        cols = [np.ones(data.n_judgments)] + [frame[f].to_numpy() for f in estimable]
-        design = logistic_design(data, choice, cols, use, controls=["position" if data.order_known else "intercept"],
+        cols = [np.ones(codes.n_judgments)] + [frame[f].to_numpy() for f in estimable]
+        design = logistic_design(codes, choice, cols, use, controls=["position" if codes.order_known else "intercept"],
                                  control_models=control_models, cluster=cluster)
         try:
             with _warnings.catch_warnings():
@@ -238,8 +238,8 @@ def style_bias(
         estimable.pop(worst)
         fit = None
     if fit is None or design is None:  # nothing estimable: a table of reasons, no fit
-        cols = [np.ones(data.n_judgments)]
-        design = logistic_design(data, choice, cols, use, controls=["position" if data.order_known else "intercept"],
+        cols = [np.ones(codes.n_judgments)]
+        design = logistic_design(codes, choice, cols, use, controls=["position" if codes.order_known else "intercept"],
                                  control_models=False, cluster=cluster)
     warn.extend(design.plan.warnings)
     if fit is not None:
@@ -283,7 +283,7 @@ def style_bias(
     )
     return StyleBiasResult(
         features=tuple(fitted), dropped=dropped, unit=unit, confidence_level=confidence_level, fdr=fdr,
-        n_judgments=data.n_judgments, n_used=len(y), controls=design.controls, cluster=design.cluster,
+        n_judgments=codes.n_judgments, n_used=len(y), controls=design.controls, cluster=design.cluster,
         se_method=fit.se_method if fit is not None else "no estimable feature", min_n_differ=int(min_n_differ),
         table=table, converged=bool(fit.converged) if fit is not None else False,
         n_iter=fit.n_iter if fit is not None else 0, warnings=tuple(warn),

@@ -156,11 +156,11 @@ def _from_memory(data: PreferenceData) -> JudgmentCodes:
     comp, comp_labels = data.codes("comparison_id")
     ann, ann_labels = data.codes("annotator_id")
     prm, prm_labels = data.codes("prompt_id") if "prompt_id" in j else (None, None)
+    ma: np.ndarray | None = None
+    mb: np.ndarray | None = None
+    mlabels: pd.Index | None = None
     if data.has_models:
         ma, mb, mlabels = data.model_codes()
-    else:
-        ma = mb = None
-        mlabels = None
     return JudgmentCodes(
         comp=comp, n_comparisons=len(comp_labels), ann=ann, annotator_labels=ann_labels, prm=prm,
         prompt_labels=prm_labels, choice=data.choice_codes(), flip=data.flipped(),
