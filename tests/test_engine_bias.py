@@ -219,3 +219,20 @@ def test_bias_on_spark_equal(spark) -> None:
     assert_same(pq.simpson_check(data, by="domain", min_n=5), pq.simpson_check(scanned, by="domain", min_n=5))
     assert_same(pq.flag_prompts(data), pq.flag_prompts(scanned))
     assert_same(_quiet(pq.annotator_table, data), _quiet(pq.annotator_table, scanned))
+
+
+def test_from_parquet_files_equal(tmp_path, planted) -> None:
+    """The same numbers when the engine reads Parquet files (judgments split over two files) itself."""
+    data, _ = planted
+    j = data.judgments
+    half = len(j) // 2
+    j.iloc[:half].to_parquet(tmp_path / "j-0.parquet")
+    j.iloc[half:].to_parquet(tmp_path / "j-1.parquet")
+    data.responses.to_parquet(tmp_path / "r.parquet")
+    data.prompts.to_parquet(tmp_path / "p.parquet")
+    scanned = pq.scan(str(tmp_path / "j-*.parquet"), responses=str(tmp_path / "r.parquet"),
+                      prompts=str(tmp_path / "p.parquet"), memory_limit="200MB")
+    assert_same(pq.position_bias(data), pq.position_bias(scanned))
+    assert_same(_quiet(pq.length_bias, data), _quiet(pq.length_bias, scanned))
+    assert_same(pq.flag_prompts(data), pq.flag_prompts(scanned))
+    assert_same(_quiet(pq.annotator_table, data), _quiet(pq.annotator_table, scanned))
