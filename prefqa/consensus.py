@@ -170,9 +170,11 @@ def _annotator_labels(data: PreferenceData | ScannedData) -> tuple[pd.Index, int
         codes, labels = data.codes("annotator_id")
         missing = int((codes < 0).sum())
     else:
-        t = data.frame("SELECT DISTINCT _ann, annotator_id FROM {j} WHERE _ann >= 0 ORDER BY _ann")
-        labels = pd.Index(t["annotator_id"].astype(str).to_numpy(), name="annotator_id")
-        missing = int(data.scalar("SELECT count(*) FROM {j} WHERE _ann < 0") or 0)
+        t = data.frame("SELECT _ann, min(annotator_id) AS annotator_id, count(*) AS n FROM {j} GROUP BY _ann "
+                       "ORDER BY _ann")
+        named = (t["_ann"] >= 0).to_numpy()
+        labels = pd.Index(t.loc[named, "annotator_id"].astype(str).to_numpy(), name="annotator_id")
+        missing = int(t.loc[~named, "n"].sum())
     if missing:
         labels = pd.Index([*labels, _UNKNOWN], name="annotator_id")
     return labels, missing
@@ -306,13 +308,16 @@ def consensus(
     ann_labels, n_missing = _annotator_labels(data)
     n_ann = len(ann_labels)
     if w is None:
-        votes = red.comparison_votes(data)[["n0", "n1", "n2"]].to_numpy(dtype=np.float64)
+        ctab = lab.comparison_table(data, votes=True)  # ids and votes per comparison, one query
+        votes = ctab[["n0", "n1", "n2"]].to_numpy(dtype=np.float64)
+        ctab = ctab.drop(columns=["n0", "n1", "n2"])
         n_j = votes.sum(axis=1)
     else:  # weights are in memory only (validated)
         comp = data.codes("comparison_id")[0]
         y = data.oriented_choice().astype(np.int64)
         n_comp = data.n_comparisons
         votes = np.bincount(comp * 3 + y, w, minlength=n_comp * 3).reshape(n_comp, 3).astype(np.float64)
+        ctab = lab.comparison_table(data)
         n_j = np.bincount(comp, minlength=n_comp).astype(np.float64)
     n_comp = len(votes)
     shares = votes / votes.sum(axis=1)[:, None]
@@ -366,7 +371,7 @@ def consensus(
                    "`max_iter` or check for annotators with very few judgments.")
             notes.append(msg)
             _warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-    return _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels,
+    return _result(data, ctab, method, probs, label, shared, votes, n_j, counts, prior, ann_labels,
                    converged, n_iter, ll, notes)
 
 
@@ -380,11 +385,10 @@ def _majority_counts(table: pd.DataFrame, n_ann: int) -> np.ndarray:
     return np.bincount(key, table["count"].to_numpy(dtype=np.float64), n_ann * 9).reshape(n_ann, 3, 3)
 
 
-def _result(data, method, probs, label, shared, votes, n_j, counts, prior, ann_labels,
+def _result(data, ctab, method, probs, label, shared, votes, n_j, counts, prior, ann_labels,
             converged, n_iter, ll, notes) -> ConsensusResult:
     n_comp = len(n_j)
     agree = votes[np.arange(n_comp), label] / votes.sum(axis=1)
-    ctab = lab.comparison_table(data)
     labels = pd.DataFrame({
         "label": np.asarray(LABELS, dtype=object)[label],
         "p_1": probs[:, 0], "p_2": probs[:, 1], "p_tie": probs[:, 2],

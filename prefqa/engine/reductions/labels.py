@@ -70,24 +70,38 @@ def all_votes(data: PreferenceData | object) -> pd.DataFrame:
     out["count"] = mult.astype(np.int64)
     return out
 
-def comparison_table(data: PreferenceData | object) -> pd.DataFrame:
+def comparison_table(data: PreferenceData | object, *, votes: bool = False) -> pd.DataFrame:
     """``PreferenceData.comparisons()`` for either data kind (one row per comparison, in code order).
 
     For a ScannedData the ids come from each comparison's first judgment in
-    the engine; this pulls one row of ids per comparison.
+    the engine; this pulls one row of ids per comparison. ``votes=True``
+    adds the oriented vote counts ``n0``, ``n1``, ``n2`` (as
+    :func:`~prefqa.engine.reductions.votes.comparison_votes`) in the same query.
     """
     if not _is_scanned(data):
         assert isinstance(data, PreferenceData)
-        return data.comparisons()
+        out = data.comparisons()
+        if votes:
+            out = out.copy()
+            counts = comparison_votes(data)
+            for c in ("n0", "n1", "n2"):
+                out[c] = counts[c].to_numpy()
+        return out
     have = set(data.columns)  # type: ignore[attr-defined]
     rename = {"prompt_id": "prompt_id", "response_a_id": "response_1_id", "response_b_id": "response_2_id",
               "model_a": "model_1", "model_b": "model_2"}
     sel = "".join(f", jj.{_q(src)} AS {_q(dst)}" for src, dst in rename.items() if src in have)
+    counts = "".join(f", CAST(sum(CASE WHEN _och = {k} THEN 1 ELSE 0 END) AS BIGINT) AS n{k}" for k in range(3)) \
+        if votes else ""
+    pick = ", f.n0, f.n1, f.n2" if votes else ""
     t = data.frame(  # type: ignore[attr-defined]
-        f"""WITH f AS (SELECT _cmp, min(_row) AS _row, count(*) AS n_judgments FROM {{j}} GROUP BY _cmp)
-            SELECT jj.comparison_id{sel}, f.n_judgments FROM {{j}} jj JOIN f ON jj._row = f._row ORDER BY f._cmp""")
-    t["n_judgments"] = t["n_judgments"].astype(np.int64)
+        f"""WITH f AS (SELECT _cmp, min(_row) AS _row, count(*) AS n_judgments{counts} FROM {{j}} GROUP BY _cmp)
+            SELECT jj.comparison_id{sel}, f.n_judgments{pick} FROM {{j}} jj JOIN f ON jj._row = f._row
+            ORDER BY f._cmp""")
+    for c in ("n_judgments", *(("n0", "n1", "n2") if votes else ())):
+        t[c] = t[c].astype(np.int64)
     return t.reset_index(drop=True)
+
 
 def judgment_codes(data: PreferenceData | object, columns: Sequence[str] = ("_cmp", "_ann", "_och"),
                    *, comparisons: np.ndarray | None = None) -> dict[str, np.ndarray]:
