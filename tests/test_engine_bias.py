@@ -236,3 +236,11 @@ def test_from_parquet_files_equal(tmp_path, planted) -> None:
     assert_same(_quiet(pq.length_bias, data), _quiet(pq.length_bias, scanned))
     assert_same(pq.flag_prompts(data), pq.flag_prompts(scanned))
     assert_same(_quiet(pq.annotator_table, data), _quiet(pq.annotator_table, scanned))
+
+
+def test_empty_judgments_raise_prefqa_errors() -> None:
+    data, _ = pq.simulate(n_prompts=4, rng=1)
+    for empty in (pq.PreferenceData(data.judgments.iloc[:0]), pq.scan(data.judgments.iloc[:0])):
+        for fn in (pq.position_bias, pq.flag_prompts):
+            with pytest.raises(pq.InsufficientDataError, match="no judgments"):
+                fn(empty)

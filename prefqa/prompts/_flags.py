@@ -12,7 +12,7 @@ from .._types import RngLike, as_generator
 from ..engine import ScannedData
 from ..engine.reductions.bias import judgment_codes
 from ..engine.reductions.prompts import prompt_texts
-from ..errors import SchemaError
+from ..errors import InsufficientDataError, SchemaError
 from ..schema import PreferenceData
 from ._minhash import duplicate_groups
 from ._onecoin import N_LABELS
@@ -25,6 +25,8 @@ def _validate(data: Any, min_judgments: int, fdr: float, n_resamples: int, dupli
     if not isinstance(data, PreferenceData | ScannedData):
         raise SchemaError(f"`data` must be a PreferenceData; got {type(data).__name__}. "
                           "Load it with pq.read(...), or open it out of core with pq.scan(...).")
+    if data.n_judgments == 0:
+        raise InsufficientDataError("`data` holds no judgments; there are no prompts to flag.")
     columns = list(data.columns) if isinstance(data, ScannedData) else list(data.judgments.columns)
     if "prompt_id" not in columns:
         raise SchemaError(
