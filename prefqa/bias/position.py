@@ -338,7 +338,7 @@ def position_bias(
     logit = logit_se = logit_p = np.nan
     converged, n_iter, tq = False, 0, np.nan
     try:
-        fit = design.fit()
+        fit = design.fit(grouped=True)  # an intercept and model differences: few distinct rows
         logit, logit_se = float(fit.params[0]), float(np.sqrt(fit.cov[0, 0]))
         logit_p = float(fit.p_values()[0])
         tq = fit.t_quantile(confidence_level)
