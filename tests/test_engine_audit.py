@@ -106,6 +106,25 @@ def test_hash_subsample_is_whole_prompts_and_ignores_row_order():
     assert subsample_prompts(data, 0, 7) is None and subsample_prompts(data, 10**9, 7) is None
 
 
+def _oracle(data: PreferenceData, cap: int, seed: int) -> np.ndarray:
+    """The audit's rule written out independently: hashlib keys, a prefix of the key order within the cap."""
+    import hashlib
+
+    sizes = data.judgments["prompt_id"].dropna().astype(str).value_counts()
+    order = sorted(sizes.index, key=lambda i: (hashlib.md5(f"{seed}:{i}".encode()).hexdigest(), i))
+    cum = np.cumsum(sizes.loc[order].to_numpy())
+    keep = max(int((cum <= cap).sum()), 1)
+    return np.sort(np.array(order[:keep], dtype=object))
+
+
+@pytest.mark.parametrize("cap, seed", [(500, 7), (37, 0), (1, 3), (711, 11)])
+def test_hash_subsample_equals_an_independent_implementation(cap, seed):
+    data, _ = pq.simulate(n_prompts=80, n_annotators=6, rng=2)
+    got = subsample_prompts(data, cap, seed)
+    np.testing.assert_array_equal(got, _oracle(data, cap, seed))
+    np.testing.assert_array_equal(subsample_prompts(pq.scan(data), cap, seed), got)
+
+
 def test_hash_subsample_is_not_biased_towards_large_prompts():
     # over many seeds, every prompt is chosen about equally often (ragged prompt sizes)
     rows = []

@@ -128,28 +128,24 @@ def subsample_prompts(data: AnyData, max_judgments: int, rng: Any) -> np.ndarray
     Prompts ordered by ``md5("<seed>:<prompt_id>")`` are taken while the
     running judgment count stays within ``max_judgments`` (at least one
     prompt); judgments without a prompt id are never taken. ``0`` means no cap.
+
+    The key order and the selection query are
+    :func:`prefqa.engine._sample.hash_sample`'s (one SQL text for memory,
+    DuckDB and Spark), which takes prompts until *at least* the cap is
+    reached; the audit's cap is an upper bound, so the prompt that crossed it
+    (the last one in key order) is left out again unless it is the only one.
     """
-    if max_judgments <= 0 or data.n_judgments <= max_judgments:
+    if max_judgments <= 0 or data.n_judgments <= max_judgments or not data.n_prompts:
         return None
+    from ..engine._sample import hash_sample
+
     seed = seed_of(rng)
-    if is_scanned(data):
-        if "prompt_id" not in data.columns:
-            return None
-        q = (f"SELECT prompt_id FROM (SELECT prompt_id, sum(n) OVER (ORDER BY k, prompt_id ROWS BETWEEN UNBOUNDED "
-             f"PRECEDING AND CURRENT ROW) AS cum, row_number() OVER (ORDER BY k, prompt_id) AS pos FROM "
-             f"(SELECT prompt_id, count(*) AS n, md5('{seed}:' || prompt_id) AS k FROM {{j}} "
-             f"WHERE prompt_id IS NOT NULL GROUP BY prompt_id) s) t WHERE cum <= {int(max_judgments)} OR pos = 1 "
-             f"ORDER BY prompt_id")
-        return data.frame(q)["prompt_id"].astype("str").to_numpy(dtype=object)
-    codes, labels = data.codes("prompt_id")
-    if not len(labels):
-        return None
-    sizes = np.bincount(codes[codes >= 0], minlength=len(labels))
-    keys = _md5_keys(labels, seed)
-    order = np.lexsort((labels.astype("str").to_numpy(dtype=object), keys))
-    keep = np.cumsum(sizes[order]) <= max_judgments
-    keep[0] = True
-    return np.sort(labels.astype("str").to_numpy(dtype=object)[order[keep]])
+    sample = hash_sample(data, "prompt_id", max_judgments=int(max_judgments), seed=seed)
+    ids = np.asarray(sample.ids, dtype=object)
+    if sample.n_judgments <= max_judgments or len(ids) == 1:
+        return np.sort(ids)
+    last = np.lexsort((ids, _md5_keys(ids, seed)))[-1]
+    return np.sort(np.delete(ids, last))
 
 
 def prompt_texts(data: AnyData, ids: pd.Index) -> pd.Series:
