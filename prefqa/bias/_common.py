@@ -54,6 +54,18 @@ def check_data(data: Any, name: str = "data") -> Any:
     return data
 
 
+def n_distinct(codes: np.ndarray) -> int:
+    """Number of distinct values of non-negative integer codes (a bincount, not a sort).
+
+    Examples
+    --------
+    >>> n_distinct(np.array([3, 0, 3, 7]))
+    3
+    """
+    codes = np.asarray(codes)
+    return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+
+
 def has_prompt_ids(data: Any) -> bool:
     """``True`` when the judgments (PreferenceData or JudgmentCodes) have a ``prompt_id`` column."""
     if isinstance(data, JudgmentCodes):
@@ -106,7 +118,7 @@ def cluster_codes(data: PreferenceData | JudgmentCodes) -> tuple[np.ndarray, str
     if has_prompt_ids(data) and data.n_prompts > 0:
         codes = data.codes("prompt_id")[0].copy()
         missing = codes < 0
-        if len(np.unique(comp[~missing])) > len(np.unique(codes[~missing])):
+        if n_distinct(comp[~missing]) > n_distinct(codes[~missing]):
             if missing.any():  # a judgment without prompt is its own comparison's cluster
                 codes[missing] = codes.max() + 1 + comp[missing]
             return codes, "prompt"
@@ -166,7 +178,7 @@ def cluster_plan(data: PreferenceData | JudgmentCodes, cluster: str, use: np.nda
         return ClusterPlan("prompt", (second,), ())
     ann_raw = data.codes("annotator_id")[0]
     sel = ann_raw if use is None else ann_raw[use]
-    n_ann = len(np.unique(sel[sel >= 0]))
+    n_ann = n_distinct(sel[sel >= 0])
     if cluster == "auto":
         if n_ann == 0:
             return ClusterPlan(second_name, (second,), ())
@@ -299,7 +311,7 @@ class GlmFit:
 
 
 def fit_logistic(y: np.ndarray, X: np.ndarray, plan: ClusterPlan | np.ndarray, *,
-                 grouped: bool = False) -> GlmFit:
+                 pattern: np.ndarray | None = None) -> GlmFit:
     """Binomial GLM (logit link): statsmodels point estimates, covariance by ``plan``.
 
     The covariance is the one- or two-way CR1 sandwich of
@@ -308,11 +320,12 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, plan: ClusterPlan | np.ndarray, *
     ``cov_type='cluster'``, tested), or the model-based inverse information
     for ``cluster='none'``. A plain array of groups is one-way clustering.
 
-    ``grouped=True`` (for designs with few distinct rows, such as an
-    intercept and model differences): statsmodels fits the distinct
-    ``(x, y)`` rows with their counts as frequency weights, the same
-    likelihood and the same IRLS steps as the row-level fit, in a fraction of
-    the time; the sandwich still sums the row-level scores per cluster.
+    ``pattern`` (for designs with few distinct rows, such as an intercept
+    and model differences): non-negative integer codes, equal for rows with
+    equal ``X``. statsmodels then fits the distinct ``(pattern, y)`` rows with
+    their counts as frequency weights: the same likelihood and the same IRLS
+    steps as the row-level fit, in a fraction of the time; the sandwich still
+    sums the row-level scores per cluster.
 
     Raises InsufficientDataError when there are fewer rows than columns or the
     design is rank deficient (a term that never varies).
@@ -323,9 +336,13 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, plan: ClusterPlan | np.ndarray, *
         plan = ClusterPlan("cluster", (np.asarray(plan),), ())
     n, k = X.shape
     Xf, yf, wf = X, y, None
-    if grouped and n:
-        rows, counts = np.unique(np.column_stack([X, y]), axis=0, return_counts=True)
-        Xf, yf, wf = rows[:, :k], rows[:, k], counts.astype(np.float64)
+    if pattern is not None and n:
+        key = np.asarray(pattern, dtype=np.int64) * 2 + (y > 0.5)
+        counts = np.bincount(key)
+        present = np.flatnonzero(counts)
+        first = np.zeros(len(counts), dtype=np.int64)
+        first[key[::-1]] = np.arange(n)[::-1]  # the first row of each (pattern, y)
+        Xf, yf, wf = X[first[present]], (present % 2).astype(np.float64), counts[present].astype(np.float64)
     if n <= k:
         raise InsufficientDataError(
             f"the logistic fit has {n} usable (non-tie) judgments for {k} parameters; add data."
@@ -393,10 +410,11 @@ class LogisticDesign:
     cluster: str
     model_labels: pd.Index | None
 
-    def fit(self, *, grouped: bool = False) -> GlmFit:
-        """Fit the binomial GLM with the covariance of :attr:`plan` (see :func:`fit_logistic`)."""
+    def fit(self, *, pattern: np.ndarray | None = None) -> GlmFit:
+        """Fit the binomial GLM with the covariance of :attr:`plan` (see :func:`fit_logistic`);
+        ``pattern`` (one code per judgment, equal for equal design rows) fits the distinct rows."""
         rows = ClusterPlan(self.plan.name, tuple(g[self.use] for g in self.plan.groups), self.plan.warnings)
-        return fit_logistic(self.y, self.X, rows, grouped=grouped)
+        return fit_logistic(self.y, self.X, rows, pattern=None if pattern is None else pattern[self.use])
 
 
 def logistic_design(data: PreferenceData | JudgmentCodes, choice: np.ndarray, columns: list[np.ndarray],

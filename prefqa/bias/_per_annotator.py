@@ -72,6 +72,7 @@ from ._common import (
     check_fdr,
     has_prompt_ids,
     model_difference_matrix,
+    n_distinct,
 )
 from ._lengths import judgment_covariates
 
@@ -109,7 +110,7 @@ def within_annotator_clusters(data: AnyData) -> np.ndarray:
     if has_prompt_ids(data) and data.n_prompts > 0:
         prompt = data.codes("prompt_id")[0]
         ok = prompt >= 0
-        if ok.any() and len(np.unique(comp[ok])) > len(np.unique(prompt[ok])):
+        if ok.any() and n_distinct(comp[ok]) > n_distinct(prompt[ok]):
             out = prompt.copy()
             out[~ok] = prompt.max() + 1 + comp[~ok]
             return out

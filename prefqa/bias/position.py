@@ -338,7 +338,7 @@ def position_bias(
     logit = logit_se = logit_p = np.nan
     converged, n_iter, tq = False, 0, np.nan
     try:
-        fit = design.fit(grouped=True)  # an intercept and model differences: few distinct rows
+        fit = design.fit(pattern=_design_pattern(codes, design.controls))
         logit, logit_se = float(fit.params[0]), float(np.sqrt(fit.cov[0, 0]))
         logit_p = float(fit.p_values()[0])
         tq = fit.t_quantile(confidence_level)
@@ -389,6 +389,15 @@ def position_bias(
         consistency=(1.0 - n_inc / n_both) if n_both else np.nan, annotators=annotators,
         converged=converged, n_iter=n_iter, skipped=tuple(skipped), warnings=tuple(warn),
     )
+
+
+def _design_pattern(codes: JudgmentCodes, controls: tuple[str, ...]) -> np.ndarray:
+    """One code per judgment for the position logit's design row: (model_a, model_b) with model terms, else 0."""
+    if "model" not in controls:
+        return np.zeros(codes.n_judgments, dtype=np.int64)
+    ca, cb, labels = codes.model_codes()
+    k = len(labels) + 1
+    return (ca + 1) * k + (cb + 1)
 
 
 def _with_reasons(table: pd.DataFrame, pool: float, fdr: float) -> pd.DataFrame:
