@@ -241,11 +241,12 @@ class SparkBackend(Backend):
                 yield from func(batch).to_batches()
 
         self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(batch_size)))
-        df = self._df(query).mapInArrow(run, from_arrow_schema(schema)).cache()
+        df = self._df(query).mapInArrow(run, from_arrow_schema(schema)).localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
 
     def materialize(self, name: str, query: str) -> None:
-        df = self._df(query).cache()
+        # cached eagerly: later queries read the stored rows instead of re-running a growing lineage
+        df = self._df(query).localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
 
     def view(self, name: str, query: str) -> None:

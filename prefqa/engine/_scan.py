@@ -289,9 +289,14 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
     rtab = _register(backend, responses, "responses") if responses is not None else tables.responses
     ptab = _register(backend, prompts, "prompts") if prompts is not None else tables.prompts
     notes = list(checked.notes)
-    notes += check_references(backend, tables.judgments, tables.columns, rtab, ptab, name)
+    # the validated rows once as a table: the checks and the coding read them several times, and each read
+    # of the view would run the validation's joins again
+    good = backend.temp_name("valid")
+    backend.materialize(good, f"SELECT * FROM {tables.judgments}")
+    notes += check_references(backend, good, tables.columns, rtab, ptab, name)
     jtab = backend.temp_name("j")
-    backend.materialize(jtab, _coded_query(tables.judgments, tables.columns))
+    backend.materialize(jtab, _coded_query(good, tables.columns))
+    backend.drop(good)
     order_known = True if checked.order_known is None else checked.order_known
     data = ScannedData(backend, judgments=jtab, responses=rtab, prompts=ptab, columns=tables.columns,
                        order_known=order_known, meta=meta)
