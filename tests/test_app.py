@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app"
 MAIN = str(APP / "main.py")  # absolute: AppTest resolves relative paths against this file's folder
 TIMEOUT = 240  # the first run audits the sample (about 15 s on an idle 2-core machine)
-PAGES = ("data", "reliability", "ratings", "annotators", "bias", "models", "prompts", "export")
+PAGES = ("data", "reliability", "ratings", "annotators", "bias", "models", "prompts", "drift", "compare", "cleaning",
+         "export")
 
 sys.path.insert(0, str(APP))
 import components as c

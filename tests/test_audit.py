@@ -29,7 +29,7 @@ FAST = {"audit": {"n_resamples": N_RESAMPLES, "skip": ["preference_model"]}}
 EVIL = "<script>alert(\"x\")</script> it's"
 SECTIONS = ("load_report", "reliability", "icc", "annotators", "judge", "consensus", "bradley_terry",
             "bradley_terry_style", "preference_model", "rating_model", "length_bias", "position_bias", "style_bias",
-            "prompts", "simpson", "pairs")
+            "prompts", "simpson", "readiness", "cleaning", "pairs")
 RATINGS_STEPS = ("icc", "rating_model")
 # a planted dataset-wide position effect of +1.0 logit moves P(first shown) from 0.5 to about 0.7
 POSITION_EFFECT = 1.0

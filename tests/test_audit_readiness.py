@@ -96,18 +96,16 @@ def _with_problems() -> PreferenceData:
 
 
 # ------------------------------------------------------------------ when the sections appear
-def test_sections_appear_only_when_asked_or_with_scores(scored):
+def test_sections_are_in_every_audit_and_skip_leaves_them_out(scored):
     data, _ = scored
     plain, _ = pq.simulate(n_prompts=10, n_annotators=4, rng=1)
     assert score_stem(data) == "rm_score" and score_stem(plain) is None
-    assert readiness_applies(data, {"audit": {}})
-    assert not readiness_applies(plain, {"audit": {}})
-    assert readiness_applies(plain, {"audit": {"readiness": {}}})
-    assert readiness_applies(plain, {"audit": {"cleaning": {}}})
-    report = pq.audit(plain, config={"audit": {"n_resamples": 10, "skip": ONLY}}, progress=False, strict=True)
-    assert not set(MINE) & set(report.sections)
-    names = list(pq.audit(plain, config=_cfg(readiness={}), progress=False, strict=True).sections)
-    assert names[-3:] == ["readiness", "cleaning", "pairs"]  # before the pair preview, after drift
+    assert readiness_applies(data, {"audit": {}}) and readiness_applies(plain, {"audit": {}})
+    names = list(pq.audit(plain, config=_cfg(), progress=False, strict=True).sections)
+    assert names[-3:] == ["readiness", "cleaning", "pairs"]  # before the pair preview
+    skipped = pq.audit(plain, config={"audit": {"n_resamples": 10, "skip": [*ONLY, *MINE]}}, progress=False,
+                       strict=True)
+    assert all(skipped.sections[m]["status"] == "skipped" for m in MINE if m in skipped.sections)
 
 
 def test_sections_follow_skip_and_validate_their_options(scored, tmp_path):

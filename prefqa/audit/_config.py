@@ -102,9 +102,10 @@ def resolve_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) ->
         raw = copy.deepcopy(dict(config))
     else:
         raise SchemaError(f"`config` must be a dict, a TOML file path or None; got {type(config).__name__}.")
-    unknown = sorted(set(raw) - set(_TABLES))
+    # [check] and [drift] belong to `prefqa check` / `prefqa drift` (validated there), so one file serves all
+    unknown = sorted(set(raw) - set(_TABLES) - {"check", "drift"})
     if unknown:
-        raise SchemaError(f"`config` has unknown table(s) {unknown}; allowed tables are {list(_TABLES)}.")
+        raise SchemaError(f"`config` has unknown table(s) {unknown}; allowed tables are {[*_TABLES, 'check', 'drift']}.")
     for name in _TABLES:
         if not isinstance(raw.get(name, {}), Mapping):
             raise SchemaError(f"`config[{name!r}]` must be a table (dict); got {type(raw[name]).__name__}.")

@@ -18,10 +18,9 @@ copy of what the public analyses return; no statistic is computed here:
   prompts and of comparisons. A part that cannot run is stated in the
   section (``status``, ``reason``); when neither runs the step is skipped.
 
-When the sections appear (:func:`readiness_applies`): the config has an
-``[audit.readiness]`` or ``[audit.cleaning]`` table (an empty one will do),
-or the judgments carry reward-model scores. Without either they are left
-out of the report, as the Drift section is without a time column.
+Both sections are part of every audit of judgments (:func:`readiness_applies`);
+``[audit.readiness]`` and ``[audit.cleaning]`` set their options, and
+``skip = ["readiness", "cleaning"]`` leaves them out.
 
 Options::
 
@@ -152,15 +151,17 @@ def score_stem(data: Any) -> str | None:
 
 
 def readiness_applies(data: Any, config: Mapping[str, Any]) -> bool:
-    """Whether the report gets the Training readiness and Suspect labels sections (module notes).
+    """Whether the report gets the Training readiness and Suspect labels sections: always, for judgments.
+
+    Data that cannot support a part (no texts, engine data for lint and
+    contamination, no decisive votes) gets the section skipped with the reason.
 
     Also validates ``[audit.readiness]`` and ``[audit.cleaning]`` (a bad key or
     a missing benchmark file is a :class:`~prefqa.errors.SchemaError` of
     ``pq.audit`` itself, before any step runs).
     """
     _options(config)
-    a = config["audit"]
-    return "readiness" in a or "cleaning" in a or score_stem(data) is not None
+    return True
 
 
 def _engine_reason(data: Any, what: str) -> str:

@@ -466,7 +466,7 @@ def drift_applies(data: Any, config: dict[str, Any]) -> bool:
     return "timestamp" in cols or "batch" in cols
 
 
-DRIFT = Step("drift", "Drift", _drift, ("pairs",))
+DRIFT = Step("drift", "Drift", _drift)
 
 STEPS: tuple[Step, ...] = (
     Step("load_report", "Load report", _load_report),
