@@ -314,7 +314,7 @@ def test_choose_engine_rule(sim: pq.PreferenceData, tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="no file"):
         choose_engine(tmp_path / "absent.csv")
     s = pq.scan(path, engine="auto")
-    assert s.engine == "duckdb" and s.meta["engine_requested"] == "auto"
+    assert s.engine == "duckdb" and s.meta["engine_requested"] == "auto" and "available" in s.meta["engine_rule"]
     assert s.load_report.memory_limit == s.backend.memory_limit == s.meta["memory_limit"]
 
 

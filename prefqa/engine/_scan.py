@@ -273,6 +273,10 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
     if isinstance(source, PreferenceData):
         return _scan_data(backend, source, responses, prompts, meta)
     files = None if _is_frame_like(source) else _expand(source)
+    if requested == "auto" and files:
+        from ._auto import choose_engine
+
+        meta["engine_rule"] = choose_engine(files)[1]  # what memory would have needed (the CLI's choice)
     raw = _register(backend, files if files is not None else source, "judgments_src", with_row=True)
     columns = [c for c in backend.columns(raw) if c != "_row"]
     missing = [c for c in _REQUIRED if c not in columns]
