@@ -50,14 +50,14 @@ def generate(n: int, cache: Path, texts: bool, seed: int = 0) -> dict[str, str]:
     import pyarrow.parquet as papq
     from scipy.special import expit
 
-    folder = cache / f"scale-{n}{'-texts' if texts else ''}-s{seed}"
+    folder = cache / f"scale-v2-{n}{'-texts' if texts else ''}-s{seed}"
     paths = {k: str(folder / f"{k}.parquet") for k in ("judgments", "responses", "prompts")}
     if (folder / "done").exists():
         return paths
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     strength = rng.normal(0, 0.6, 20)
-    per_chunk = CHUNK // 3  # comparisons per chunk
+    per_chunk = CHUNK // 6 * 2  # comparisons per chunk: even, so no prompt (2 comparisons) spans two chunks
     n_cmp = n // 3
     schema_j = schema_r = None
     wj = wr = wp = None
