@@ -370,23 +370,52 @@ def judgment_features(
         values = feats[column].to_numpy(dtype=np.float64)
         return (np.where(known, values[pa0], np.nan), np.where(known, values[pb0], np.nan))
 
+    return pd.DataFrame(side_differences(names, side), index=data.judgments.index)
+
+
+def feature_column(name: str) -> str:
+    """Return the per-response feature column that the judgment feature ``name`` is formed from.
+
+    Examples
+    --------
+    >>> feature_column("length_diff"), feature_column("lists")
+    ('length', 'list_items')
+    """
+    if name in ("length", "length_diff"):
+        return "length"
+    return "refusal" if name == "refusal" else _COUNT_COLUMNS[name]
+
+
+def side_differences(names: Sequence[str],
+                     side: Callable[[str], tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Return the judgment features (a minus b) from per-side response values: the one set of formulas.
+
+    ``side(column)`` gives the values of the displayed ``a`` and ``b``
+    responses (NaN where a side is unknown). ``length_diff`` is the raw
+    difference, ``length`` its tanh on the RMS scale of :func:`length_scale`,
+    ``refusal`` the difference of the flags, and each count ``(a - b) / (a + b + 1)``.
+    :func:`judgment_features` and the engine paths (which join the values in
+    SQL) both call it.
+
+    Examples
+    --------
+    >>> side = lambda col: (np.array([3.0]), np.array([1.0]))
+    >>> side_differences(["length_diff", "lists"], side)["lists"].tolist()
+    [0.4]
+    """
     out: dict[str, np.ndarray] = {}
     for name in names:
-        if name in ("length", "length_diff"):
-            a, b = side("length")
+        a, b = side(feature_column(name))
+        if name == "length":
             diff = a - b
-            if name == "length_diff":
-                out[name] = diff
-            else:
-                scale = length_scale(diff)
-                out[name] = np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)
-        elif name == "refusal":
-            a, b = side("refusal")
+            scale = length_scale(diff)
+            known = np.isfinite(a) & np.isfinite(b)
+            out[name] = np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)
+        elif name in ("length_diff", "refusal"):
             out[name] = a - b
         else:
-            a, b = side(_COUNT_COLUMNS[name])
             out[name] = (a - b) / (a + b + 1.0)
-    return pd.DataFrame(out, index=data.judgments.index)
+    return out
 
 
 # ---------------------------------------------------------------- one entry point for both data kinds

@@ -105,7 +105,8 @@ def resolve_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) ->
     # [check] and [drift] belong to `prefqa check` / `prefqa drift` (validated there), so one file serves all
     unknown = sorted(set(raw) - set(_TABLES) - {"check", "drift"})
     if unknown:
-        raise SchemaError(f"`config` has unknown table(s) {unknown}; allowed tables are {[*_TABLES, 'check', 'drift']}.")
+        allowed = [*_TABLES, "check", "drift"]
+        raise SchemaError(f"`config` has unknown table(s) {unknown}; allowed tables are {allowed}.")
     for name in _TABLES:
         if not isinstance(raw.get(name, {}), Mapping):
             raise SchemaError(f"`config[{name!r}]` must be a table (dict); got {type(raw[name]).__name__}.")

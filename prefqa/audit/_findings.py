@@ -196,7 +196,8 @@ def _subsample(content: dict[str, Any], config: dict[str, Any]) -> list[Finding]
     return [_finding("info", "preference_model_subsample",
                      f"The crossed preference model was fitted on {sub['n_judgments']:,} of "
                      f"{sub['n_judgments_total']:,} judgments ({sub['n_prompts']:,} of {sub['n_prompts_total']:,} "
-                     f"prompts, chosen by a seeded hash of the prompt ids, seed {sub['rng']}) to keep the audit fast; set [audit] "
+                     f"prompts, chosen by a seeded hash of the prompt ids, seed {sub['rng']}) to keep the audit fast; "
+                     "set [audit] "
                      "preference_model_max_judgments = 0 to fit every judgment.",
                      value=sub["n_judgments"], step="preference_model")]
 

@@ -20,12 +20,12 @@ from ..engine import ScannedData
 from ..engine.reductions.bias import JudgmentCodes, judgment_codes, side_values
 from ..errors import SchemaError
 from ..features import (
-    _COUNT_COLUMNS,
     FEATURE_NAMES,
     _side_positions,
+    feature_column,
     judgment_features,
-    length_scale,
     response_features,
+    side_differences,
 )
 from ..schema import PreferenceData
 
@@ -79,26 +79,9 @@ def judgment_covariates(data: PreferenceData | ScannedData, names: Sequence[str]
     unknown = [n for n in names if n not in FEATURE_NAMES]
     if unknown:
         raise SchemaError(f"unknown feature name(s) {unknown}; choose from {FEATURE_NAMES}.")
-    need = sorted({"length" if n in ("length", "length_diff") else _COUNT_COLUMNS.get(n, n) for n in names})
+    need = sorted({feature_column(n) for n in names})
     sides = response_sides(data, need, unit, tokenizer)
-    out: dict[str, np.ndarray] = {}
-    for name in names:  # the same formulas as prefqa.features.judgment_features
-        if name in ("length", "length_diff"):
-            a, b = sides["length"]
-            diff = a - b
-            if name == "length_diff":
-                out[name] = diff
-            else:
-                scale = length_scale(diff)
-                known = np.isfinite(a) & np.isfinite(b)
-                out[name] = np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)
-        elif name == "refusal":
-            a, b = sides["refusal"]
-            out[name] = a - b
-        else:
-            a, b = sides[_COUNT_COLUMNS[name]]
-            out[name] = (a - b) / (a + b + 1.0)
-    return out
+    return side_differences(names, sides.__getitem__)
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,7 @@ COLLECTED = ("`data` (a pq.scan result) was collected into memory: the label mod
 def as_memory(data: object) -> PreferenceData:
     """Return ``data`` as a PreferenceData (a ScannedData is collected: the label model needs every vote)."""
     if isinstance(data, ScannedData):
-        # with texts: ScannedData.collect(texts=False) currently yields a responses table without `text`,
-        # which PreferenceData refuses
+        # with texts: the relabel queue hands them to the vendor
         return data.collect()
     if not isinstance(data, PreferenceData):
         raise SchemaError("`data` must be a PreferenceData (see pq.read) or a ScannedData (pq.scan); got "

@@ -51,7 +51,8 @@ def _query(fmt: str, d: str, r: str, p: str | None, *, margin: bool, tie_label: 
     chosen, rejected = "coalesce(ct.text, '')", "coalesce(rt.text, '')"
     pairs_only = "WHERE NOT d.is_tie"
     if fmt == "dpo":
-        return f"SELECT {prompt} AS prompt, {chosen} AS chosen, {rejected} AS rejected {joins} {pairs_only} ORDER BY d.k"
+        return (f"SELECT {prompt} AS prompt, {chosen} AS chosen, {rejected} AS rejected {joins} {pairs_only} "
+                "ORDER BY d.k")
     if fmt == "reward":
         extra = ", CAST(d.margin AS DOUBLE) AS margin" if margin else ""
         return (f"SELECT {prompt} || {chosen} AS chosen, {prompt} || {rejected} AS rejected{extra} {joins} "
@@ -124,7 +125,7 @@ def _spark_batches(backend: Any, query: str, batch_size: int = 1 << 14) -> Any:
 
     try:
         rows_iter = backend.spark.sql(transpile(query, "spark")).toLocalIterator()
-    except Exception as exc:  # noqa: BLE001 - Spark raises its own exception types
+    except Exception as exc:
         raise EngineError(f"Spark refused the export query prefqa generated: {exc}") from exc
     rows: list[dict[str, Any]] = []
     for row in rows_iter:

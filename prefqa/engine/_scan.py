@@ -151,7 +151,9 @@ class ScannedData:
 
         Rows keep their scan order (``_row``), so the canonical orientation of
         each comparison is the one the engine used. Responses and prompts are
-        restricted to the ids the selected judgments name.
+        restricted to the ids the selected judgments name; with ``texts=False``
+        their ``text`` columns are missing values (ids and precomputed features
+        only), for analyses that need the votes but not the words.
         """
         cond = f"WHERE {where}" if where else ""
         cols = ", ".join(_quote(c) for c in self.columns)
@@ -159,7 +161,7 @@ class ScannedData:
         responses = prompts = None
         if self.responses_table is not None:
             rcols = self.backend.columns(self.responses_table)
-            keep = ", ".join(_quote(c) for c in rcols if texts or c != "text")
+            keep = ", ".join(_quote(c) if texts or c != "text" else "CAST(NULL AS VARCHAR) AS text" for c in rcols)
             if "response_a_id" in self.columns:
                 responses = self.frame(
                     f"SELECT {keep} FROM {{r}} WHERE response_id IN (SELECT response_a_id FROM {{j}} {cond} "
@@ -167,7 +169,7 @@ class ScannedData:
                 )
         if self.prompts_table is not None and "prompt_id" in self.columns:
             pcols = self.backend.columns(self.prompts_table)
-            keep = ", ".join(_quote(c) for c in pcols if texts or c != "text")
+            keep = ", ".join(_quote(c) if texts or c != "text" else "CAST(NULL AS VARCHAR) AS text" for c in pcols)
             prompts = self.frame(
                 f"SELECT {keep} FROM {{p}} WHERE prompt_id IN (SELECT prompt_id FROM {{j}} {cond}) ORDER BY prompt_id"
             )

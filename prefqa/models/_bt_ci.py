@@ -133,7 +133,10 @@ class JudgmentClusters:
 
 
 class CellClusters:
-    """Cluster-robust pieces from design cells and cluster patterns (:func:`~prefqa.engine.reductions.pairs_bt.bt_cells`)."""
+    """Cluster-robust pieces from design cells and cluster patterns.
+
+    The cells come from :func:`~prefqa.engine.reductions.pairs_bt.bt_cells`.
+    """
 
     def __init__(self, cells: object) -> None:
         self.cells = cells

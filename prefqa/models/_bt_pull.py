@@ -96,7 +96,8 @@ def _from_engine(s: ScannedData, over: str, covariates: Any) -> JudgmentArrays:
              f"CAST(jj._ch AS BIGINT) AS y, CAST(jj._cmp AS BIGINT) AS cmp, CAST(jj._ann AS BIGINT) AS ann{sel} "
              f"FROM {{j}} jj{joins}) SELECT * FROM q ORDER BY _row") if cte else (
              f"SELECT CAST({ia} AS BIGINT) AS ia, CAST({ib} AS BIGINT) AS ib, CAST(jj._ch AS BIGINT) AS y, "
-             f"CAST(jj._cmp AS BIGINT) AS cmp, CAST(jj._ann AS BIGINT) AS ann{sel} FROM {{j}} jj{joins} ORDER BY jj._row")
+             f"CAST(jj._cmp AS BIGINT) AS cmp, CAST(jj._ann AS BIGINT) AS ann{sel} "
+             f"FROM {{j}} jj{joins} ORDER BY jj._row")
     t = s.frame(query)
     cols: dict[str, np.ndarray] = {}
     if "position" in names:
@@ -120,20 +121,14 @@ def _from_engine(s: ScannedData, over: str, covariates: Any) -> JudgmentArrays:
 
 
 def _feature_columns(names: list[str]) -> list[str]:
-    from ..features import _COUNT_COLUMNS
+    from ..features import feature_column
 
-    out: list[str] = []
-    for name in names:
-        col = "length" if name in ("length", "length_diff") else ("refusal" if name == "refusal" else
-                                                                    _COUNT_COLUMNS[name])
-        if col not in out:
-            out.append(col)
-    return out
+    return list(dict.fromkeys(feature_column(n) for n in names))
 
 
 def _differences(t: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
     """a-minus-b feature differences as :func:`prefqa.features.judgment_features` forms them."""
-    from ..features import _COUNT_COLUMNS, length_scale
+    from ..features import side_differences
 
     known = t["known"].to_numpy() == 1
 
@@ -142,20 +137,4 @@ def _differences(t: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
         b = t[f"b_{col}"].to_numpy(dtype=np.float64, na_value=np.nan)
         return np.where(known, a, np.nan), np.where(known, b, np.nan)
 
-    out: dict[str, np.ndarray] = {}
-    for name in names:
-        if name in ("length", "length_diff"):
-            a, b = side("length")
-            diff = a - b
-            if name == "length_diff":
-                out[name] = diff
-            else:
-                scale = length_scale(diff)
-                out[name] = np.tanh(diff / scale) if scale > 0 else np.where(known, 0.0, np.nan)
-        elif name == "refusal":
-            a, b = side("refusal")
-            out[name] = a - b
-        else:
-            a, b = side(_COUNT_COLUMNS[name])
-            out[name] = (a - b) / (a + b + 1.0)
-    return out
+    return side_differences(names, side)

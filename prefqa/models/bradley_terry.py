@@ -84,22 +84,18 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._blas import single_threaded_blas
-from .._types import RngLike, as_generator
+from .._types import RngLike
 from ..errors import (
-    ConvergenceWarning,
     InsufficientDataError,
     PrefqaWarning,
     SchemaError,
 )
 from ..engine import ScannedData
 from ..schema import PreferenceData
-from . import _bt_boot as boot
 from . import _bt_cluster as clus
 from . import _bt_design as build
-from . import _bt_fit as core
 from ._bt_cells import compressible, fit_cells
 from ._bt_pull import judgment_arrays
 from . import _bt_ci as ci_mod
@@ -300,7 +296,7 @@ def _fit(data: PreferenceData | ScannedData, over: str, ties: str, covariates: C
     codes = clus.cluster_codes_from(arrays.comparison, arrays.annotator, idx)
     clusters = ci_mod.JudgmentClusters(codes, row if compress else None, outcome, ia, ib) \
         if ci in ("sandwich", "bootstrap") else None
-    return ci_mod.finish(arrays.n_judgments, len(idx), design, plain, compress, labels, names, all_names, dropped, notes,
-                         clusters, over=over, ties=ties, ci=ci, cluster=cluster, regularization=regularization,
+    return ci_mod.finish(arrays.n_judgments, len(idx), design, plain, compress, labels, names, all_names, dropped,
+                         notes, clusters, over=over, ties=ties, ci=ci, cluster=cluster, regularization=regularization,
                          covariate_regularization=covariate_regularization, n_resamples=n_resamples,
                          confidence_level=confidence_level, rng=rng, max_iter=max_iter, tol=tol)

@@ -52,7 +52,8 @@ def bt_cells_sql(s: Any, *, over: str, ties: str, position: bool) -> BTCells:
     table = s.backend.temp_name("btc")
     base = (f"WITH {cte}u AS (SELECT jj._row, jj._cmp, jj._ann, {ia} AS ia, {ib} AS ib, jj._ch AS y "
             f"FROM {{j}} jj{joins}), ")
-    s.backend.materialize(table, s._format(base + f"""o AS (SELECT _row, _cmp, _ann, ia, ib, {lo} AS lo, {hi} AS hi, {out} AS y FROM u
+    s.backend.materialize(table, s._format(base + f"""o AS (SELECT _row, _cmp, _ann, ia, ib, {lo} AS lo,
+                    {hi} AS hi, {out} AS y FROM u
                     WHERE ia >= 0 AND ib >= 0{tie}),
         rr AS (SELECT lo, hi, row_number() OVER (ORDER BY lo, hi) - 1 AS r FROM (SELECT DISTINCT lo, hi FROM o) d)
         SELECT o._row, o._cmp, o._ann, o.ia, o.ib, rr.r, o.y, rr.r * 3 + o.y AS cell
@@ -70,7 +71,8 @@ def bt_cells_sql(s: Any, *, over: str, ties: str, position: bool) -> BTCells:
                    sum(CASE WHEN _ann < 0 THEN 1 ELSE 0 END) AS missing,
                    count(DISTINCT CASE WHEN _ann >= 0 THEN _ann * {big} + _cmp END) AS named_cells FROM {table}),
             nest AS (SELECT count(*) AS split FROM (SELECT _cmp FROM {table} GROUP BY _cmp
-                     HAVING min(least(ia, ib)) <> max(least(ia, ib)) OR min(greatest(ia, ib)) <> max(greatest(ia, ib))) q),
+                     HAVING min(least(ia, ib)) <> max(least(ia, ib))
+                         OR min(greatest(ia, ib)) <> max(greatest(ia, ib))) q),
             ids AS (SELECT count(*) AS n_all, sum(CASE WHEN ia >= 0 AND ib >= 0 THEN 0 ELSE 1 END) AS no_ids FROM u)
         SELECT * FROM x, nest, ids""").iloc[0]
     labels = _labels(s, over)
