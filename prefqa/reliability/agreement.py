@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._types import RngLike, as_generator
-from ..errors import InsufficientDataError, SchemaError
+from ..errors import SchemaError
 from ..engine import ScannedData
 from ..schema import PreferenceData
 from ._boot import block
