@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClusterCov", "cluster_meat", "intersect_codes", "sandwich"]
+__all__ = ["ClusterCov", "cluster_meat", "dense_singletons", "intersect_codes", "sandwich"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +42,30 @@ class ClusterCov:
 def _dense_codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
     _, codes = np.unique(np.asarray(groups), return_inverse=True)
     return codes.astype(np.int64), int(codes.max()) + 1 if len(codes) else 0
+
+
+def dense_singletons(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return codes 0..G-1 for the values present, each missing (-1) value its own cluster, and G.
+
+    Examples
+    --------
+    >>> out, g = dense_singletons(np.array([4, -1, 4, 7, -1]))
+    >>> out.tolist(), g
+    ([0, 2, 0, 1, 3], 4)
+    """
+    n = len(codes)
+    if n == 0:
+        return codes.astype(np.int64), 0
+    top = int(codes.max()) + 1 if (codes >= 0).any() else 0
+    present = np.zeros(top, dtype=bool)
+    present[codes[codes >= 0]] = True
+    remap = np.cumsum(present) - 1
+    g = int(present.sum())
+    out = np.empty(n, dtype=np.int64)
+    named = codes >= 0
+    out[named] = remap[codes[named]]
+    out[~named] = g + np.arange(int((~named).sum()))
+    return out, g + int((~named).sum())
 
 
 def intersect_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from .._cluster import dense_singletons
 from ..errors import InsufficientDataError
 from ..schema import PreferenceData
 from . import _bt_fit as core
@@ -63,23 +64,6 @@ MIN_ANNOTATOR_CLUSTERS = 10   # fewer annotator clusters: annotator-robust SEs a
 TWO_WAY_WIDER = 1.05          # bootstrap note when the two-way SEs exceed the resampled dimension's by this
 
 
-def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Codes 0..G-1 for the values present; each missing (-1) value gets its own code."""
-    n = len(codes)
-    if n == 0:
-        return codes.astype(np.int64), 0
-    top = int(codes.max()) + 1 if (codes >= 0).any() else 0
-    present = np.zeros(top, dtype=bool)
-    present[codes[codes >= 0]] = True
-    remap = np.cumsum(present) - 1
-    g = int(present.sum())
-    out = np.empty(n, dtype=np.int64)
-    named = codes >= 0
-    out[named] = remap[codes[named]]
-    out[~named] = g + np.arange(int((~named).sum()))
-    return out, g + int((~named).sum())
-
-
 @dataclass(frozen=True)
 class ClusterCodes:
     """Cluster codes of the used judgments."""
@@ -103,9 +87,9 @@ def cluster_codes(data: PreferenceData, idx: np.ndarray) -> ClusterCodes:
 
 def cluster_codes_from(comparison: np.ndarray, annotator: np.ndarray, idx: np.ndarray) -> ClusterCodes:
     """:func:`cluster_codes` from integer codes of every judgment (``-1`` = missing annotator)."""
-    comp, n_comp = _dense(comparison[idx])
+    comp, n_comp = dense_singletons(comparison[idx])
     raw = annotator[idx]
-    ann, n_ann = _dense(raw)
+    ann, n_ann = dense_singletons(raw)
     missing = int((raw < 0).sum())
     return ClusterCodes(comp, n_comp, ann, n_ann, n_ann - missing, missing)
 

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
+from ..engine.reductions.pairs_bt import items
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from . import _bt_fit as core
@@ -38,16 +39,6 @@ __all__ = ["COLLINEAR_RTOL", "build_design", "covariate_matrix", "items", "scree
 # a covariate is dropped when less than this share of its sum of squares is left after
 # projecting out the strength differences and the covariates kept before it
 COLLINEAR_RTOL = 1e-9
-
-def items(data: PreferenceData, over: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """Return the item codes of the displayed ``a`` and ``b`` and the item labels."""
-    if over == "model":
-        return data.model_codes()
-    j = data.judgments
-    both = pd.concat([j["response_a_id"], j["response_b_id"]], ignore_index=True)
-    codes, labels = pd.factorize(both, sort=True, use_na_sentinel=True)
-    n = len(j)
-    return codes[:n].astype(np.int64), codes[n:].astype(np.int64), pd.Index(labels, name="response_id")
 
 
 def covariate_matrix(data: PreferenceData, covariates: Sequence[str] | pd.DataFrame | np.ndarray

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..._cluster import dense_singletons
 from ...errors import SchemaError
 from ...schema import PreferenceData
 
@@ -201,23 +202,6 @@ def bt_cells(data: PreferenceData | Any, *, over: str = "model", ties: str = "da
     return _bt_cells_numpy(data, over=over, ties=ties, position=position)
 
 
-def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Codes 0..G-1 for the values present; each missing (-1) value gets its own code."""
-    n = len(codes)
-    if n == 0:
-        return codes.astype(np.int64), 0
-    top = int(codes.max()) + 1 if (codes >= 0).any() else 0
-    present = np.zeros(top, dtype=bool)
-    present[codes[codes >= 0]] = True
-    remap = np.cumsum(present) - 1
-    g = int(present.sum())
-    out = np.empty(n, dtype=np.int64)
-    named = codes >= 0
-    out[named] = remap[codes[named]]
-    out[~named] = g + np.arange(int((~named).sum()))
-    return out, g + int((~named).sum())
-
-
 def items(data: PreferenceData, over: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     """Item codes of the displayed ``a`` and ``b`` (-1 when missing) and the item labels."""
     if over == "model":
@@ -247,9 +231,9 @@ def _bt_cells_numpy(data: PreferenceData, *, over: str, ties: str, position: boo
     uniq, row = np.unique(key, return_inverse=True)
     row = row.ravel()
     counts = np.bincount(row * 3 + y, minlength=len(uniq) * 3).reshape(-1, 3).astype(np.float64)
-    comp, n_comp = _dense(data.codes("comparison_id")[0][idx])
+    comp, n_comp = dense_singletons(data.codes("comparison_id")[0][idx])
     raw_ann = data.codes("annotator_id")[0][idx] if "annotator_id" in data.judgments else np.full(len(idx), -1)
-    ann, n_ann = _dense(raw_ann)
+    ann, n_ann = dense_singletons(raw_ann)
     missing = int((raw_ann < 0).sum())
     cell_key = ann * np.int64(max(n_comp, 1)) + comp
     _, cell = np.unique(cell_key, return_inverse=True)
