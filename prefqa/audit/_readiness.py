@@ -48,8 +48,8 @@ Examples
 >>> import prefqa as pq
 >>> data, _ = pq.simulate(n_prompts=20, n_annotators=5, rng=1)
 >>> cfg = {"audit": {"readiness": {}, "max_examples": 2, "max_table_rows": 50}}
->>> readiness_applies(data, cfg), readiness_applies(data, {"audit": {}})
-(True, False)
+>>> readiness_applies(data, {"audit": {}})
+True
 >>> section, res = readiness_step(data, cfg, {})
 >>> section["values"]["n_comparisons"] == data.n_comparisons, section["values"]["n_problems"]
 (True, 0)
@@ -151,7 +151,7 @@ def score_stem(data: Any) -> str | None:
 
 
 def readiness_applies(data: Any, config: Mapping[str, Any]) -> bool:
-    """Whether the report gets the Training readiness and Suspect labels sections: always, for judgments.
+    """Whether the report gets the Training readiness and Suspect labels sections: whenever there are judgments.
 
     Data that cannot support a part (no texts, engine data for lint and
     contamination, no decisive votes) gets the section skipped with the reason.
@@ -161,7 +161,7 @@ def readiness_applies(data: Any, config: Mapping[str, Any]) -> bool:
     ``pq.audit`` itself, before any step runs).
     """
     _options(config)
-    return True
+    return data.n_judgments > 0
 
 
 def _engine_reason(data: Any, what: str) -> str:
