@@ -93,18 +93,20 @@ def one_coin(unit: np.ndarray, ann: np.ndarray, side: np.ndarray, n_ann: int) ->
     start = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
     size = np.diff(np.r_[start, len(u)])
     # every ordered pair within a unit: offsets 1..max_size-1 within the sorted block
-    gx, gy, sg = [], [], []
+    gx_parts: list[np.ndarray] = []
+    gy_parts: list[np.ndarray] = []
+    sg_parts: list[np.ndarray] = []
     pos = np.arange(len(u))
     block_end = np.repeat(start + size, size)
     for k in range(1, int(size.max())):  # loop over the few within-unit offsets, not over rows
         ok = pos + k < block_end
         a, b = pos[ok], pos[ok] + k
-        gx.append(g[a])
-        gy.append(g[b])
-        sg.append(np.where(s[a] == s[b], 1.0, -1.0))
-    if not gx:
+        gx_parts.append(g[a])
+        gy_parts.append(g[b])
+        sg_parts.append(np.where(s[a] == s[b], 1.0, -1.0))
+    if not gx_parts:
         return out
-    gx, gy, sg = np.concatenate(gx), np.concatenate(gy), np.concatenate(sg)
+    gx, gy, sg = np.concatenate(gx_parts), np.concatenate(gy_parts), np.concatenate(sg_parts)
     rows, cols = np.r_[gx, gy], np.r_[gy, gx]
     n_mat = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_ann, n_ann))
     s_mat = sp.csr_matrix((np.r_[sg, sg], (rows, cols)), shape=(n_ann, n_ann))
@@ -257,7 +259,8 @@ def annotator_windows(x: JudgmentInputs, labels: tuple[str, ...], base: np.ndarr
     out = pd.DataFrame({"window": np.asarray(labels, dtype=object)[cw], "annotator_id": np.asarray(names, object)[cg],
                         "n_judgments": n_j, "in_baseline": np.isin(cw, base), "new": new[cg]})
     level = fdr / max(len(results), 1)
-    ps, qs, reasons = [], [], [[] for _ in range(cells)]
+    ps, qs = [], []
+    reasons: list[list[str]] = [[] for _ in range(cells)]
     for key, res in results.items():
         col = ANNOTATOR_METRICS[key]
         q = bh_qvalues(np.where(keep, res["p"], np.nan))

@@ -6,7 +6,7 @@ import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from ..bias._common import check_confidence_level, check_fdr
 from ..errors import PrefqaError, PrefqaWarning, SchemaError
 from ..schema import PreferenceData
 from ._annotators import annotator_windows
-from ._jackknife import all_windows, contrast
+from ._jackknife import UnitStats, all_windows, contrast
 from ._metrics import (
     DIRECTION,
     JUDGMENT_METRICS,
@@ -81,7 +81,7 @@ def _flags(data: PreferenceData, window: np.ndarray, n_windows: int, notes: list
 
 
 def _rating_clusters(data: PreferenceData) -> np.ndarray:
-    r = data.ratings
+    r = cast(pd.DataFrame, data.ratings)  # called only when data has ratings
     if "prompt_id" in r.columns and r["prompt_id"].notna().any():
         pid = r["prompt_id"].astype(str)
     elif data.responses is not None and "prompt_id" in data.responses.columns:
@@ -116,14 +116,14 @@ def analyse(data: PreferenceData, jw: np.ndarray, rw: np.ndarray | None, labels:
     inputs = None
     if want_j and (jw >= 0).any():
         parts = []
-        for d, w, _, prefix in sources:
-            flagged = _flags(d, w, n_all, notes) if "flagged_share" in want_j else np.zeros(d.n_judgments, bool)
-            parts.append(judgment_inputs(d, w, flagged, prefix))
+        for d, d_win, _, prefix in sources:
+            flagged = _flags(d, d_win, n_all, notes) if "flagged_share" in want_j else np.zeros(d.n_judgments, bool)
+            parts.append(judgment_inputs(d, d_win, flagged, prefix))
         inputs = concat_inputs(parts)
     ratings = None
     if any(m in RATING_METRICS for m in metrics) and all(
             d.ratings is not None and r is not None for d, _, r, _ in sources):
-        frame = pd.concat([d.ratings[["response_id", "annotator_id", "score"]].assign(
+        frame = pd.concat([cast(pd.DataFrame, d.ratings)[["response_id", "annotator_id", "score"]].assign(
             response_id=lambda f, p=p: p + f["response_id"].astype(str), annotator_id=lambda f: f["annotator_id"]
             .astype(str)) for d, _, _, p in sources], ignore_index=True)
         r_win = np.concatenate([r for _, _, r, _ in sources])
@@ -147,12 +147,14 @@ def analyse(data: PreferenceData, jw: np.ndarray, rw: np.ndarray | None, labels:
             notes.append(f"{name}: not computed ({us}).")
             continue
         if name == "icc":
+            ratings = cast("tuple[pd.DataFrame, np.ndarray, np.ndarray]", ratings)  # icc without ratings: skipped
             per = {w: window_icc(ratings[0][ratings[1] == w], confidence_level, gen)
                    for w in list(range(n_data_w)) + ([n_data_w] if base_data is not None else [])}
             base_frame = ratings[0][np.isin(ratings[1], base)]
             b_est, b_se, _ = window_icc(base_frame, confidence_level, gen)
             n_per = np.bincount(ratings[1][ratings[1] >= 0], minlength=n_all)
         else:
+            us = cast(UnitStats, us)  # None only for icc
             bc = contrast(us, base, None)
             b_est, b_se = bc.estimate, bc.std_error
             n_per = us.n_values
@@ -188,7 +190,7 @@ def analyse(data: PreferenceData, jw: np.ndarray, rw: np.ndarray | None, labels:
             row["diff_ci_low"] = row["difference"] - zd * row["diff_std_error"]
             row["diff_ci_high"] = row["difference"] + zd * row["diff_std_error"]
             with np.errstate(invalid="ignore", divide="ignore"):
-                tstat = np.float64(row["difference"]) / np.float64(row["diff_std_error"])
+                tstat: float = np.float64(row["difference"]) / np.float64(row["diff_std_error"])
             if row["difference"] == 0 and row["diff_std_error"] == 0:
                 tstat = 0.0  # the same constant on both sides (e.g. no flagged annotator anywhere)
             normal = not np.isfinite(row["df"]) or row["df"] == np.inf

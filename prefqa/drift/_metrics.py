@@ -178,6 +178,7 @@ def unit_stats(name: str, x: JudgmentInputs, n_windows: int):
         once[first] = True
         use = use & once  # one value per annotator and comparison (the first)
         values = np.eye(3)[x.oriented[use]]
+        stat: Callable[[np.ndarray], np.ndarray]
         if name == "alpha":
             unit_fn, stat = _coincidences, _alpha
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,7 @@ def assign_windows(data: PreferenceData, *, time: str | None, freq: str | None, 
             raise SchemaError("`freq` is needed with a time column; use for example freq='W'.")
         for ts, name, present in ((j_ts, "judgments", in_j), (r_ts, "ratings", in_r)):
             if present and ts is not None and ts.notna().sum() == 0:
-                first = list(map(str, (j if name == "judgments" else r)[column].head(3)))
+                first = list(map(str, cast(pd.DataFrame, j if name == "judgments" else r)[column].head(3)))
                 raise SchemaError(f"the time column {column!r} of the {name} holds no parseable time "
                                   f"(first values {first}); give ISO times or pass window='<batch column>'.")
         j_key = _periods(j_ts, freq) if in_j else None
@@ -116,7 +116,7 @@ def assign_windows(data: PreferenceData, *, time: str | None, freq: str | None, 
         source = f"{column} by {freq}"
     else:
         j_key = j[column].astype("string") if in_j else None
-        r_key = r[column].astype("string") if in_r else None
+        r_key = cast(pd.DataFrame, r)[column].astype("string") if in_r else None  # in_r: r is not None
         parts = [(k, ts) for k, ts in ((j_key, j_ts), (r_key, r_ts)) if k is not None]
         frame = pd.concat([pd.DataFrame({"key": k.to_numpy(), "t": ts.to_numpy() if ts is not None else pd.NaT,
                                          "row": np.arange(len(k))}) for k, ts in parts], ignore_index=True)

@@ -51,6 +51,7 @@ The generative model
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -427,6 +428,7 @@ def simulate(
             responses["rm_score"] = scores.ravel()
     benchmark = contamination = None
     if contaminate is not None:
+        prompts = cast(pd.DataFrame, prompts)  # not None: `contaminate` needs with_text (checked above)
         prompts["text"] = prompt_texts(gen, n_prompts)
         benchmark, contamination = benchmark_frame(gen, prompt_ids, prompts["text"].to_numpy(), n_copies)
 
