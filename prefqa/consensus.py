@@ -313,6 +313,7 @@ def consensus(
         ctab = ctab.drop(columns=["n0", "n1", "n2"])
         n_j = votes.sum(axis=1)
     else:  # weights are in memory only (validated)
+        assert isinstance(data, PreferenceData)
         comp = data.codes("comparison_id")[0]
         y = data.oriented_choice().astype(np.int64)
         n_comp = data.n_comparisons
@@ -350,7 +351,8 @@ def consensus(
         if fit_codes is None:
             init = shares
         else:
-            if w is not None:
+            if w is not None:  # in memory only (validated)
+                assert isinstance(data, PreferenceData)
                 w_f = w[np.isin(data.codes("comparison_id")[0], fit_codes)]
             comp_f = np.searchsorted(fit_codes, comp_f)
             init = shares[fit_codes]

@@ -80,7 +80,7 @@ from __future__ import annotations
 
 import warnings as _warnings
 from collections.abc import Sequence
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -255,8 +255,9 @@ def _fit(data: PreferenceData | ScannedData, over: str, ties: str, covariates: C
          covariate_regularization: float, ci: str | None, cluster: str, n_resamples: int,
          confidence_level: float, rng: RngLike, max_iter: int, tol: float) -> BradleyTerryResult:
     if compressible(covariates):
-        return fit_cells(data, over, ties, covariates, regularization, covariate_regularization, ci, cluster,
-                         n_resamples, confidence_level, rng, max_iter, tol)
+        # compressible: names only ('position' or none), never a table
+        return fit_cells(data, over, ties, cast("Sequence[str] | str", covariates), regularization,
+                         covariate_regularization, ci, cluster, n_resamples, confidence_level, rng, max_iter, tol)
     arrays = judgment_arrays(data, over, covariates)  # pulled as numeric arrays from an engine
     notes: list[str] = []
     ia_all, ib_all, labels = arrays.ia, arrays.ib, arrays.labels

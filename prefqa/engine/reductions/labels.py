@@ -48,7 +48,7 @@ def all_votes(data: PreferenceData | object) -> pd.DataFrame:
     """
     cols = ["rater", "n0", "n1", "n2", "value", "count"]
     if _is_scanned(data):
-        t = data.frame(  # type: ignore[attr-defined]
+        t = data.frame(
             """WITH u AS (SELECT _ann, _och,
                    sum(CASE WHEN _och = 0 THEN 1 ELSE 0 END) OVER (PARTITION BY _cmp) AS n0,
                    sum(CASE WHEN _och = 1 THEN 1 ELSE 0 END) OVER (PARTITION BY _cmp) AS n1,
@@ -87,14 +87,14 @@ def comparison_table(data: PreferenceData | object, *, votes: bool = False) -> p
             for c in ("n0", "n1", "n2"):
                 out[c] = counts[c].to_numpy()
         return out
-    have = set(data.columns)  # type: ignore[attr-defined]
+    have = set(data.columns)
     rename = {"prompt_id": "prompt_id", "response_a_id": "response_1_id", "response_b_id": "response_2_id",
               "model_a": "model_1", "model_b": "model_2"}
     sel = "".join(f", jj.{_q(src)} AS {_q(dst)}" for src, dst in rename.items() if src in have)
     counts = "".join(f", CAST(sum(CASE WHEN _och = {k} THEN 1 ELSE 0 END) AS BIGINT) AS n{k}" for k in range(3)) \
         if votes else ""
     pick = ", f.n0, f.n1, f.n2" if votes else ""
-    t = data.frame(  # type: ignore[attr-defined]
+    t = data.frame(
         f"""WITH f AS (SELECT _cmp, min(_row) AS _row, count(*) AS n_judgments{counts} FROM {{j}} GROUP BY _cmp)
             SELECT jj.comparison_id{sel}, f.n_judgments{pick} FROM {{j}} jj JOIN f ON jj._row = f._row
             ORDER BY f._cmp""")
@@ -115,13 +115,13 @@ def judgment_codes(data: PreferenceData | object, columns: Sequence[str] = ("_cm
     if _is_scanned(data):
         sel = ", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in columns)
         if comparisons is None:
-            t = data.frame(f"SELECT {sel} FROM {{j}} ORDER BY _row")  # type: ignore[attr-defined]
+            t = data.frame(f"SELECT {sel} FROM {{j}} ORDER BY _row")
             return {c: t[c].to_numpy(np.int64) for c in columns}
-        backend = data.backend  # type: ignore[attr-defined]
+        backend = data.backend
         name = backend.temp_name("codes")
         backend.register(name, pd.DataFrame({"_code": np.asarray(comparisons, dtype=np.int64)}))
         try:
-            t = data.frame(  # type: ignore[attr-defined]
+            t = data.frame(
                 f"SELECT {sel} FROM {{j}} WHERE _cmp IN (SELECT _code FROM {name}) ORDER BY _row")
         finally:
             backend.drop(name)
@@ -159,11 +159,11 @@ def log_vote_sums(data: PreferenceData | object, log_conf: np.ndarray, *,
         table = pd.DataFrame({"a": grid[0].astype(np.int64), "y": grid[1].astype(np.int64),
                               "l0": log_conf[grid[0], 0, grid[1]], "l1": log_conf[grid[0], 1, grid[1]],
                               "l2": log_conf[grid[0], 2, grid[1]]})
-        backend = data.backend  # type: ignore[attr-defined]
+        backend = data.backend
         name = backend.temp_name("logconf")
         backend.register(name, table)
         try:
-            t = data.frame(  # type: ignore[attr-defined]
+            t = data.frame(
                 f"""SELECT jj._cmp, sum(lc.l0) AS s0, sum(lc.l1) AS s1, sum(lc.l2) AS s2 FROM {{j}} jj
                     JOIN {name} lc ON lc.a = CASE WHEN jj._ann < 0 THEN {n_ann - 1} ELSE jj._ann END AND lc.y = jj._och
                     GROUP BY jj._cmp ORDER BY jj._cmp""")
@@ -193,12 +193,12 @@ def soft_confusion(data: PreferenceData | object, post: np.ndarray, n_ann: int, 
     if _is_scanned(data):
         if weights is not None:
             raise SchemaError("per-judgment `weights` are not supported on a ScannedData; pass weights=None.")
-        backend = data.backend  # type: ignore[attr-defined]
+        backend = data.backend
         name = backend.temp_name("post")
         backend.register(name, pd.DataFrame({"_cmp": np.arange(len(post), dtype=np.int64), "p0": post[:, 0],
                                              "p1": post[:, 1], "p2": post[:, 2]}))
         try:
-            t = data.frame(  # type: ignore[attr-defined]
+            t = data.frame(
                 f"""SELECT CAST(CASE WHEN jj._ann < 0 THEN {n_ann - 1} ELSE jj._ann END AS BIGINT) AS a,
                            CAST(jj._och AS BIGINT) AS y, sum(pp.p0) AS s0, sum(pp.p1) AS s1, sum(pp.p2) AS s2
                     FROM {{j}} jj JOIN {name} pp ON pp._cmp = jj._cmp GROUP BY 1, 2""")

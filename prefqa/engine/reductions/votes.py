@@ -40,12 +40,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 import pandas as pd
 
 from ...errors import SchemaError
 from ...schema import PreferenceData
+
+if TYPE_CHECKING:
+    from .._scan import ScannedData
 
 __all__ = ["VoteTable", "comparison_votes", "first_strength", "first_votes", "hash_sample", "repeat_votes",
            "stratum_codes", "table_from_arrays", "unique_rows"]
@@ -88,7 +92,7 @@ class VoteTable:
     n_comparisons: int
 
 
-def _is_scanned(data: object) -> bool:
+def _is_scanned(data: object) -> TypeGuard[ScannedData]:
     from .._scan import ScannedData
 
     return isinstance(data, ScannedData)
@@ -273,7 +277,7 @@ def repeat_votes(data: PreferenceData | object) -> pd.DataFrame:
     """
     cols = ["rater", "n0", "n1", "n2", "count"]
     if _is_scanned(data):
-        t = data.frame(  # type: ignore[attr-defined]
+        t = data.frame(
             """WITH g AS (SELECT _ann, sum(CASE WHEN _och = 0 THEN 1 ELSE 0 END) AS n0,
                    sum(CASE WHEN _och = 1 THEN 1 ELSE 0 END) AS n1, sum(CASE WHEN _och = 2 THEN 1 ELSE 0 END) AS n2
                    FROM {j} WHERE _ann >= 0 GROUP BY _ann, _cmp HAVING count(*) >= 2)
@@ -316,7 +320,7 @@ def comparison_votes(data: PreferenceData | object) -> pd.DataFrame:
     [[0, 1, 1, 0], [1, 0, 0, 1]]
     """
     if _is_scanned(data):
-        t = data.frame(  # type: ignore[attr-defined]
+        t = data.frame(
             """SELECT CAST(_cmp AS BIGINT) AS _cmp, CAST(sum(CASE WHEN _och = 0 THEN 1 ELSE 0 END) AS BIGINT) AS n0,
                       CAST(sum(CASE WHEN _och = 1 THEN 1 ELSE 0 END) AS BIGINT) AS n1,
                       CAST(sum(CASE WHEN _och = 2 THEN 1 ELSE 0 END) AS BIGINT) AS n2
@@ -345,10 +349,10 @@ def first_strength(data: PreferenceData | object, *, by: str | Sequence[str] | N
     empty = pd.DataFrame({"unit": np.zeros(0, dtype=np.int64), "rater": np.zeros(0, dtype=np.int64),
                           "value": np.zeros(0), "stratum": np.zeros(0, dtype=np.int64)})
     if _is_scanned(data):
-        if "strength" not in data.columns:  # type: ignore[attr-defined]
+        if "strength" not in data.columns:
             return empty, ("all",)
         by_first = "".join(f", jj.{_q(c)}" for c in cols)
-        t = data.frame(  # type: ignore[attr-defined]
+        t = data.frame(
             f"""WITH {_FIRST},
                 f AS (SELECT jj._cmp, jj._ann, CASE WHEN jj._flip THEN -CAST(jj.strength AS DOUBLE)
                       ELSE CAST(jj.strength AS DOUBLE) END AS value{by_first}
@@ -411,7 +415,7 @@ def hash_sample(data: PreferenceData | object, column: str, share: float, *, see
     if _is_scanned(data):
         text = f"{limit:015x}" if limit < 16**15 else "g"  # 'g' sorts after every hex digit
         lit = str(seed).replace("'", "''")
-        t = data.frame(  # type: ignore[attr-defined]
+        t = data.frame(
             f"""SELECT DISTINCT CAST({code_col} AS BIGINT) AS code FROM {{j}}
                 WHERE {code_col} >= 0 AND substr(md5(concat('{lit}:', {column})), 1, 15) < '{text}' ORDER BY code""")
         return t["code"].to_numpy(np.int64)
