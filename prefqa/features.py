@@ -593,7 +593,8 @@ def _scanned_feature_table(data: Any, *, unit: str, tokenizer: Callable[[str], A
         def compute(batch: pa.RecordBatch) -> pa.Table:
             frame = pa.Table.from_batches([batch]).to_pandas()
             texts = frame["text"].astype("str").fillna("")
-            feats = text_features(texts, unit=unit if unit != "tokens" or tokenizer else "chars", tokenizer=tokenizer)
+            feats = text_features(texts, unit=cast(Unit, unit if unit != "tokens" or tokenizer else "chars"),
+                                  tokenizer=tokenizer)
             out = _apply_precomputed(feats, frame, pre, unit, len(frame))
             out.insert(0, "response_id", frame["response_id"].astype("str").to_numpy())
             return pa.table([pa.array(out[f.name].to_numpy() if f.name != "refusal" else out[f.name].array,

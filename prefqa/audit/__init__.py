@@ -268,7 +268,7 @@ def _input_block(data: PreferenceData | ScannedData) -> dict[str, Any]:
     lr = data.load_report
     strata = [c for c in columns(data) if c not in _KNOWN_COLUMNS]
     rating_annotators = 0
-    if not is_scanned(data) and data.ratings is not None and "annotator_id" in data.ratings:
+    if not isinstance(data, ScannedData) and data.ratings is not None and "annotator_id" in data.ratings:
         rating_annotators = int(data.ratings["annotator_id"].dropna().nunique())
     return jsonable({
         "fingerprint": fingerprint(data),

@@ -114,8 +114,8 @@ def resolve_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) ->
     _check_pairs(dict(raw.get("pairs", {})))
     audit = dict(AUDIT_DEFAULTS)
     given = dict(raw.get("audit", {}))
-    allowed = set(AUDIT_DEFAULTS) | set(STEP_NAMES)
-    bad = sorted(set(given) - allowed)
+    allowed_keys = set(AUDIT_DEFAULTS) | set(STEP_NAMES)
+    bad = sorted(set(given) - allowed_keys)
     if bad:
         raise SchemaError(
             f"`[audit]` has unknown key(s) {bad}; allowed keys are {sorted(AUDIT_DEFAULTS)} and one "

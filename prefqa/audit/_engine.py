@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine import ScannedData, is_scanned
+from ..engine import ScannedData
 from ..schema import PreferenceData
 
 __all__ = ["columns", "engine_block", "fingerprint", "max_judgments_per_comparison", "n_models", "n_ratings",
@@ -43,17 +43,17 @@ AnyData = PreferenceData | ScannedData
 
 def columns(data: AnyData) -> list[str]:
     """The judgment columns (without the engine's code columns)."""
-    return list(data.columns) if is_scanned(data) else [str(c) for c in data.judgments.columns]
+    return list(data.columns) if isinstance(data, ScannedData) else [str(c) for c in data.judgments.columns]
 
 
 def n_ratings(data: AnyData) -> int:
     """Ratings (absolute scores); ``pq.scan`` reads pairwise judgments only."""
-    return 0 if is_scanned(data) else int(data.n_ratings)
+    return 0 if isinstance(data, ScannedData) else int(data.n_ratings)
 
 
 def n_responses(data: AnyData) -> int:
     """Rows of the responses table."""
-    if is_scanned(data):
+    if isinstance(data, ScannedData):
         return int(data.scalar("SELECT count(*) FROM {r}")) if data.responses_table is not None else 0
     return len(data.responses)
 
@@ -62,7 +62,7 @@ def n_models(data: AnyData) -> int:
     """Distinct model ids over ``model_a`` and ``model_b``."""
     if not data.has_models:
         return 0
-    if is_scanned(data):
+    if isinstance(data, ScannedData):
         return int(data.scalar("SELECT count(*) FROM (SELECT model_a AS m FROM {j} WHERE model_a IS NOT NULL "
                                "UNION SELECT model_b AS m FROM {j} WHERE model_b IS NOT NULL) d"))
     return len(data.model_codes()[2])
@@ -70,7 +70,7 @@ def n_models(data: AnyData) -> int:
 
 def max_judgments_per_comparison(data: AnyData) -> int:
     """The largest number of judgments of one comparison (0 without judgments)."""
-    if is_scanned(data):
+    if isinstance(data, ScannedData):
         value = data.scalar("SELECT max(n) FROM (SELECT count(*) AS n FROM {j} GROUP BY _cmp) d")
         return int(value or 0)
     return int(data.comparisons()["n_judgments"].to_numpy().max(initial=0))
@@ -84,7 +84,7 @@ def fingerprint(data: AnyData) -> str:
     hash of ids and choices), so it changes with the data but is not equal to
     the in-memory fingerprint of the same rows, nor across engines.
     """
-    if not is_scanned(data):
+    if not isinstance(data, ScannedData):
         return data.fingerprint()
     cols = [c for c in ("comparison_id", "annotator_id", "choice", "prompt_id", "response_a_id",
                         "response_b_id", "model_a", "model_b") if c in data.columns]
@@ -95,7 +95,7 @@ def fingerprint(data: AnyData) -> str:
 
 def engine_block(data: AnyData) -> dict[str, Any]:
     """Which engine ran the audit, with its memory limit and threads (``memory`` for a PreferenceData)."""
-    if not is_scanned(data):
+    if not isinstance(data, ScannedData):
         return {"engine": "memory", "memory_limit": None, "threads": None}
     b = data.backend
     return {"engine": data.engine, "memory_limit": b.memory_limit, "threads": b.threads}
@@ -151,7 +151,7 @@ def subsample_prompts(data: AnyData, max_judgments: int, rng: Any) -> np.ndarray
 def prompt_texts(data: AnyData, ids: pd.Index) -> pd.Series:
     """The prompt texts of ``ids`` (only those), indexed by prompt id; empty without a prompts table."""
     ids = pd.Index(ids.astype("str"))
-    if not is_scanned(data):
+    if not isinstance(data, ScannedData):
         if not len(data.prompts):
             return pd.Series(dtype="str")
         return data.prompts.set_index("prompt_id")["text"].reindex(ids)
@@ -166,7 +166,7 @@ def prompt_texts(data: AnyData, ids: pd.Index) -> pd.Series:
 def response_texts(data: AnyData, ids: list[str]) -> pd.Series:
     """The response texts of ``ids`` (a few, for examples), indexed by response id."""
     index = pd.Index([str(i) for i in ids])
-    if not is_scanned(data):
+    if not isinstance(data, ScannedData):
         return data.responses.set_index("response_id")["text"].reindex(index)
     if data.responses_table is None or not len(index):
         return pd.Series(index=index, dtype="str")

@@ -21,14 +21,15 @@ from typing import Any
 
 from .._progress import Progress
 from ..errors import InsufficientDataError, SchemaError
-from ..engine import is_scanned
+from ..engine import ScannedData, is_scanned
 from ..schema import PreferenceData
 from ._engine import columns, max_judgments_per_comparison, n_ratings
 from ._json import jsonable
 
 __all__ = ["Step", "StepOutcome", "needs_reason", "run_steps"]
 
-Adapter = Callable[[PreferenceData, dict[str, Any], dict[str, Any]], tuple[dict[str, Any], Any]]
+# the data is a PreferenceData or a ScannedData (pq.scan); adapters annotated for either are accepted
+Adapter = Callable[[Any, dict[str, Any], dict[str, Any]], tuple[dict[str, Any], Any]]
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class StepOutcome:
 _FORMAT_NAMES = {"hh": "HH-RLHF", "trl": "TRL", "openai": "OpenAI", "arena": "arena"}
 
 
-def _rating_annotators(data: PreferenceData) -> int:
-    if is_scanned(data):
+def _rating_annotators(data: PreferenceData | ScannedData) -> int:
+    if isinstance(data, ScannedData):
         return 0
     r = data.ratings
     if r is None or not len(r) or "annotator_id" not in r:
@@ -66,20 +67,20 @@ def _rating_annotators(data: PreferenceData) -> int:
     return int(r["annotator_id"].dropna().nunique())
 
 
-def _source_words(data: PreferenceData) -> str:
+def _source_words(data: PreferenceData | ScannedData) -> str:
     """'HH-RLHF rows', 'TRL rows', ... from the load report's format, or 'this file'."""
     fmt = getattr(data.load_report, "format", None)
     return f"{_FORMAT_NAMES[fmt]} rows" if fmt in _FORMAT_NAMES else "this file"
 
 
-def _no_annotator_ids(data: PreferenceData) -> str:
+def _no_annotator_ids(data: PreferenceData | ScannedData) -> str:
     words = _source_words(data)
     if words != "this file":
         return f"no annotator ids: {words} carry none"
     return "no annotator ids in this file (every `annotator_id` is missing)"
 
 
-def needs_reason(data: PreferenceData, need: str, config: dict[str, Any]) -> str | None:
+def needs_reason(data: PreferenceData | ScannedData, need: str, config: dict[str, Any]) -> str | None:
     """Return why ``data`` lacks ``need``, in the user's terms (``None`` when it has it).
 
     Needs: ``pairs`` (pairwise judgments), ``ratings``, ``annotators`` (ids
@@ -130,7 +131,7 @@ def needs_reason(data: PreferenceData, need: str, config: dict[str, Any]) -> str
 
 
 def run_steps(
-    data: PreferenceData,
+    data: PreferenceData | ScannedData,
     steps: list[Step],
     config: dict[str, Any],
     *,
@@ -152,7 +153,7 @@ def run_steps(
     return outcomes
 
 
-def _run_one(data: PreferenceData, step: Step, config: dict[str, Any], done: dict[str, Any],
+def _run_one(data: PreferenceData | ScannedData, step: Step, config: dict[str, Any], done: dict[str, Any],
              skip: set[str], strict: bool) -> StepOutcome:
     if step.name in skip:
         return StepOutcome(step.name, "skipped", f"skipped by your config ([audit] skip lists {step.name!r})",

@@ -311,7 +311,7 @@ def _subsample(data: Any, max_judgments: int, rng: Any) -> tuple[PreferenceData,
     ids = subsample_prompts(data, max_judgments, rng)
     if not is_scanned(data):
         mask = _mask(data, ids)
-        if mask is None:
+        if mask is None or ids is None:
             return data, None
         return _restricted(data.subset(mask)), {"n_judgments": int(mask.sum()), "n_prompts": len(ids)}
     if ids is None:

@@ -101,13 +101,13 @@ def _text_keys(data: ScannedData, table: str, id_col: str, extra: tuple[str, ...
         if response:
             norm.append(_hash2(n))
     parts = {id_col: ids, **others}
-    cols = {c: pa.chunked_array(v, type=pa.string()) for c, v in parts.items()}
+    keys: dict[str, Any] = {c: pa.chunked_array(v, type=pa.string()) for c, v in parts.items()}
     if ids:
-        cols["blank"] = pa.chunked_array([pa.array(b) for b in blank])
-        cols["exact"] = np.concatenate(exact)  # type: ignore[assignment]
+        keys["blank"] = pa.chunked_array([pa.array(b) for b in blank])
+        keys["exact"] = np.concatenate(exact)
         if response:
-            cols["norm"] = np.concatenate(norm)  # type: ignore[assignment]
-    return _keys_frame(cols, id_col, keep, response)
+            keys["norm"] = np.concatenate(norm)
+    return _keys_frame(keys, id_col, keep, response)
 
 
 def _duckdb_keys(data: ScannedData, table: str, sel: str, id_col: str, keep: list[str]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 import pyarrow as pa
@@ -181,7 +181,7 @@ class ScannedData:
                 f"judgments={self.judgments_table!r})")
 
 
-def is_scanned(data: object) -> bool:
+def is_scanned(data: object) -> TypeGuard[ScannedData]:
     """``True`` for a :class:`ScannedData`."""
     return isinstance(data, ScannedData)
 
@@ -269,7 +269,7 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
             import duckdb
 
             con = duckdb.default_connection()
-        backend = DuckDBBackend(con, memory_limit=memory_limit, threads=threads)
+        backend = DuckDBBackend(con, memory_limit=memory_limit, threads=threads)  # type: ignore[arg-type]  # DuckDBBackend hands it to _memory, which takes int bytes too
     meta: dict[str, Any] = {"engine": backend.name, "engine_requested": requested,
                             "memory_limit": backend.memory_limit, "threads": backend.threads}
     if isinstance(source, PreferenceData):
@@ -443,10 +443,10 @@ def _register(backend: Backend, source: Any, stem: str, *, with_row: bool = Fals
         from pyspark.sql import functions as F
 
         index = {f: i for i, f in enumerate(files)}
-        order = F.lit(None).cast("long")
+        file_order = F.lit(None).cast("long")
         for f, i in index.items():
-            order = F.when(F.col("_metadata.file_path").endswith(f), F.lit(i)).otherwise(order)
-        df = df.withColumn("_row", order * F.lit(FILE_STRIDE) + F.col("_metadata.row_index"))
+            file_order = F.when(F.col("_metadata.file_path").endswith(f), F.lit(i)).otherwise(file_order)
+        df = df.withColumn("_row", file_order * F.lit(FILE_STRIDE) + F.col("_metadata.row_index"))
     df.createOrReplaceTempView(name)
     return name
 
