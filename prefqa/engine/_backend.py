@@ -115,7 +115,7 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
 
-    def __init__(self, connection: Any = None, *, memory_limit: str | None = None,
+    def __init__(self, connection: Any = None, *, memory_limit: str | int | None = None,
                  threads: int | None = None) -> None:
         try:
             import duckdb

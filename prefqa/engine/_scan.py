@@ -269,7 +269,7 @@ def scan(source: Any, *, engine: str = "duckdb", responses: Any = None, prompts:
             import duckdb
 
             con = duckdb.default_connection()
-        backend = DuckDBBackend(con, memory_limit=memory_limit, threads=threads)  # type: ignore[arg-type]  # DuckDBBackend hands it to _memory, which takes int bytes too
+        backend = DuckDBBackend(con, memory_limit=memory_limit, threads=threads)
     meta: dict[str, Any] = {"engine": backend.name, "engine_requested": requested,
                             "memory_limit": backend.memory_limit, "threads": backend.threads}
     if isinstance(source, PreferenceData):
