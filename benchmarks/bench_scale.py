@@ -179,8 +179,20 @@ def child(args: argparse.Namespace) -> None:
     except Exception as exc:  # noqa: BLE001 - the benchmark reports any failure as unsupported
         value, ok = f"not yet supported: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}", False
     seconds = time.perf_counter() - t1
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     print(json.dumps({"load": load, "seconds": seconds, "peak_mb": peak, "ok": ok, "value": value}))
+
+
+def _peak_mb() -> float:
+    """This process's peak RSS in MB: VmHWM (reset at exec), not ru_maxrss, which Linux carries over from the
+    parent across fork + exec (so it would report the generator's peak for every step)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(paths: dict[str, str], engine: str, step: str, args: argparse.Namespace) -> dict:
