@@ -34,7 +34,7 @@ import pandas as pd
 
 from .._load_report import LoadReport
 from ..errors import SchemaError
-from ..io._checks import CHOICE_TABLE, choice_fix
+from ..io._checks import CHOICE_TABLE, choice_fix, order_known_value
 from ._backend import Backend
 
 __all__ = ["FILE_STRIDE", "MAX_LISTED", "ScanLoadReport", "Validated", "validate"]
@@ -191,16 +191,7 @@ def validate(backend: Backend, raw: str, *, files: list[str] | None, source_name
     unused: list[str] = []
     if "order_known" in columns:
         values = backend.frame(f"SELECT DISTINCT lower(CAST(order_known AS VARCHAR)) AS v FROM {raw}")["v"]
-        values = sorted(values.dropna().astype(str).tolist())
-        if set(values) <= {"true", "1"}:
-            order_known = True
-        elif set(values) <= {"false", "0"}:
-            order_known = False
-        else:
-            raise SchemaError(
-                f"{source_name}: column 'order_known' must hold one value for all judgments (true or false); "
-                f"found {values}. Split the files by display-order knowledge, or drop the column."
-            )
+        order_known = order_known_value(values.dropna().astype(str).tolist(), source_name)
     if "prompt_messages" in columns:
         unused.append("prompt_messages")
         notes.append("the 'prompt_messages' column is not read by pq.scan (prompts keep their text); "

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import SchemaError
 from ..schema import PreferenceData
 from ._build import Collector, as_text, assemble, normalize_ids
+from ._checks import order_known_value
 from ._source import Source, load_source, suffix_kind
 
 REQUIRED = ("comparison_id", "annotator_id", "choice")
@@ -62,15 +63,7 @@ def read_canonical(src: Source, rej: Collector, *, sibling_ratings: bool = True)
     order_known = True
     if "order_known" in f:
         values = pd.Series(f["order_known"]).astype("str").str.lower().unique().tolist()
-        if set(values) <= {"true", "1"}:
-            order_known = True
-        elif set(values) <= {"false", "0"}:
-            order_known = False
-        else:
-            raise SchemaError(
-                f"{src.name}: column 'order_known' must hold one value for the whole file (true or false); "
-                f"found {values}. Split the file by display-order knowledge, or drop the column."
-            )
+        order_known = order_known_value(values, src.name)
     ratings = extra = None
     meta = {"source_format": "prefqa", "conversational": "prompt_messages" in f}
     if sibling_ratings and src.path is not None:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._load_report import empty_coerced_table, empty_duplicates_table
+from ..errors import SchemaError
 
 __all__ = [
     "CHOICE_TABLE",
@@ -39,6 +40,7 @@ __all__ = [
     "format_fix",
     "nested_columns",
     "normalize_choices",
+    "order_known_value",
     "text_conflicts",
 ]
 
@@ -265,3 +267,21 @@ def duplicates_table(lines_dup: np.ndarray, lines_first: np.ndarray) -> pd.DataF
         return empty_duplicates_table()
     return pd.DataFrame({"line": np.asarray(lines_dup, dtype=np.int64),
                          "duplicate_of": np.asarray(lines_first, dtype=np.int64)})
+
+
+def order_known_value(values: list[str], where: str) -> bool:
+    """Return the one ``order_known`` value of a source from its distinct lower-cased spellings.
+
+    Examples
+    --------
+    >>> order_known_value(["true", "1"], "x.csv"), order_known_value(["false"], "x.csv")
+    (True, False)
+    """
+    if set(values) <= {"true", "1"}:
+        return True
+    if set(values) <= {"false", "0"}:
+        return False
+    raise SchemaError(
+        f"{where}: column 'order_known' must hold one value for all judgments (true or false); "
+        f"found {sorted(values)}. Split the data by display-order knowledge, or drop the column."
+    )
