@@ -7,8 +7,6 @@ comparison's two texts and every vote, and say why the queue is unavailable on o
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,34 +17,12 @@ from streamlit.testing.v1 import AppTest
 
 import prefqa as pq
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "app"
-TIMEOUT = 240
-sys.path.insert(0, str(APP))
-import components as c  # noqa: E402
-import state  # noqa: E402
+from _app_pages import clean, metric, page  # noqa: E402
 
 
 def _page(content: bytes | None = None, file_name: str = "scored.csv") -> AppTest:
-    """The Cleaning page on its own (the lead adds it to main.py), on an upload given as session state."""
-    at = AppTest.from_file(str(APP / "views" / "cleaning.py"), default_timeout=TIMEOUT)
-    if content is not None:
-        at.session_state[state.SOURCE_KEY] = {
-            "name": file_name, "key": c.digest(content),
-            "kwargs": state.kwargs_json({"format": "auto", "mapping": None, "options": {}})}
-        at.session_state[state.BYTES_KEY] = content
-    return at
-
-
-def _metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return found[0]
-
-
-def _clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    """The Cleaning page on its own, on an upload given as session state."""
+    return page("cleaning", content, file_name)
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +41,13 @@ def scored(tmp_path_factory) -> tuple[bytes, pq.PreferenceData]:
 
 def test_cleaning_page_on_the_sample_shows_the_library_counts() -> None:
     at = _page().run()
-    _clean(at)
+    clean(at)
     assert at.title[0].value == "Cleaning"
     res = pq.label_issues(pq.load_sample())
-    assert _metric(at, "Flagged labels") == f"{res.n_flagged:,}"
-    assert _metric(at, "Comparisons") == f"{res.n_comparisons:,}"
+    assert metric(at, "Flagged labels") == f"{res.n_flagged:,}"
+    assert metric(at, "Comparisons") == f"{res.n_comparisons:,}"
     assert any(t.value == res.summary() for t in at.text)
-    assert _metric(at, "Queued comparisons") == "100"
+    assert metric(at, "Queued comparisons") == "100"
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["relabel_queue.csv", "relabel_queue.jsonl"]
 
@@ -79,12 +55,12 @@ def test_cleaning_page_on_the_sample_shows_the_library_counts() -> None:
 def test_scores_texts_and_votes(scored) -> None:
     content, data = scored
     at = _page(content).run()
-    _clean(at)
+    clean(at)
     assert "rm" in at.selectbox(key="clean_scores").options
     at.selectbox(key="clean_scores").set_value("rm").run()
-    _clean(at)
+    clean(at)
     res = pq.label_issues(data, scores="rm")
-    assert _metric(at, "Flagged labels") == f"{res.n_flagged:,}"
+    assert metric(at, "Flagged labels") == f"{res.n_flagged:,}"
     cid = at.selectbox(key="clean_pick").value
     assert cid in res.to_frame().index
     # both texts side by side, then one row per vote
@@ -95,8 +71,8 @@ def test_scores_texts_and_votes(scored) -> None:
     votes = at.dataframe[-2].value  # the votes table precedes the queue table
     assert len(votes) == len(sub)
     at.number_input(key="clean_budget").set_value(7).run()
-    _clean(at)
-    assert _metric(at, "Queued comparisons") == "7"
+    clean(at)
+    assert metric(at, "Queued comparisons") == "7"
 
 
 def test_one_vote_data_without_scores_explains_the_queue(tmp_path) -> None:
@@ -104,5 +80,5 @@ def test_one_vote_data_without_scores_explains_the_queue(tmp_path) -> None:
                       "choice": ["a", "b", "a"] * 10, "prompt_id": [f"p{i}" for i in range(30)]})
     path = pq.write(pq.PreferenceData(j), tmp_path / "one.csv")
     at = _page(path.read_bytes(), "one.csv").run()
-    _clean(at)
+    clean(at)
     assert any("cannot be estimated" in i.value for i in at.info)

@@ -7,8 +7,6 @@ itself on data without a time or batch column (the bundled sample), and take an 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,34 +16,12 @@ from streamlit.testing.v1 import AppTest
 import prefqa as pq
 from prefqa.simulate import Join
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "app"
-TIMEOUT = 240
-sys.path.insert(0, str(APP))
-import components as c  # noqa: E402
-import state  # noqa: E402
+from _app_pages import APP, TIMEOUT, c, clean, metric, page, state  # noqa: E402
 
 
 def _page(name: str, content: bytes | None = None, file_name: str = "weeks.csv") -> AppTest:
-    """One page of the app on its own (the lead adds it to main.py), on an upload given as session state."""
-    at = AppTest.from_file(str(APP / "views" / f"{name}.py"), default_timeout=TIMEOUT)
-    if content is not None:
-        at.session_state[state.SOURCE_KEY] = {
-            "name": file_name, "key": c.digest(content),
-            "kwargs": state.kwargs_json({"format": "auto", "mapping": None, "options": {}})}
-        at.session_state[state.BYTES_KEY] = content
-    return at
-
-
-def _metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in at.metric]}"
-    return found[0]
-
-
-def _clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    """One page of the app on its own, on an upload given as session state."""
+    return page(name, content, file_name)
 
 
 @pytest.fixture(scope="module")
@@ -59,36 +35,36 @@ def weeks(tmp_path_factory) -> tuple[bytes, pq.PreferenceData]:
 
 def test_drift_page_explains_data_without_windows() -> None:
     at = _page("drift").run()  # the bundled sample: no timestamp, no batch column
-    _clean(at)
+    clean(at)
     assert at.title[0].value == "Drift"
     assert any("no time column" in i.value for i in at.info)
     # a column of the data can still be used as batch labels
     at.selectbox(key="drift_window_pick").set_value("domain").run()
-    _clean(at)
-    assert int(_metric(at, "Windows")) == pq.load_sample().judgments["domain"].nunique()
+    clean(at)
+    assert int(metric(at, "Windows")) == pq.load_sample().judgments["domain"].nunique()
 
 
 def test_drift_page_shows_the_library_counts(weeks) -> None:
     content, data = weeks
     at = _page("drift", content).run()
-    _clean(at)
+    clean(at)
     res = pq.drift(data, time="timestamp", freq="W", fdr=0.05)
     w = res.windows
-    assert int(_metric(at, "Windows")) == w["window"].nunique() == 6
-    assert int(_metric(at, "Flagged window x metric")) == int(w["flagged"].sum())
+    assert int(metric(at, "Windows")) == w["window"].nunique() == 6
+    assert int(metric(at, "Flagged window x metric")) == int(w["flagged"].sum())
     assert any(t.value == res.summary() for t in at.text)
     at.radio(key="drift_mode").set_value("batch column").run()
-    _clean(at)
+    clean(at)
     by_batch = pq.drift(data, window="batch", fdr=0.05)
-    assert int(_metric(at, "Flagged window x metric")) == int(by_batch.windows["flagged"].sum())
+    assert int(metric(at, "Flagged window x metric")) == int(by_batch.windows["flagged"].sum())
     at.radio(key="drift_mode").set_value("time column").run()
     at.selectbox(key="drift_freq").set_value("QS").run()  # 6 weeks inside one quarter: one window
     assert not at.exception and any("window" in wn.value for wn in at.warning), [wn.value for wn in at.warning]
     at.radio(key="drift_mode").set_value("batch column").run()
     at.number_input(key="drift_baseline").set_value(2).run()
-    _clean(at)
+    clean(at)
     two = pq.drift(data, window="batch", baseline=2, fdr=0.05)
-    assert int(_metric(at, "Annotators flagged")) == two.annotators.loc[
+    assert int(metric(at, "Annotators flagged")) == two.annotators.loc[
         two.annotators["flagged"].astype(bool), "annotator_id"].nunique()
 
 
@@ -98,18 +74,18 @@ def test_compare_page_takes_an_uploaded_baseline(weeks, tmp_path) -> None:
     new_path = pq.write(data.subset(batch == "batch-005"), tmp_path / "new.csv")
     base_path = pq.write(data.subset(batch == "batch-000"), tmp_path / "base.csv")
     at = _page("compare", new_path.read_bytes(), "new.csv").run()
-    _clean(at)
+    clean(at)
     assert any("Upload a baseline" in i.value for i in at.info)
     at.file_uploader(key="compare_baseline").upload("base.csv", base_path.read_bytes(), "text/csv").run()
-    _clean(at)
+    clean(at)
     res = pq.compare(pq.read(new_path), pq.read(base_path), fdr=0.05)
     verdicts = res.to_frame()["verdict"].astype(str)
-    assert int(_metric(at, "Worse")) == int((verdicts == "worse").sum())
-    assert int(_metric(at, "Baseline judgments").replace(",", "")) == pq.read(base_path).n_judgments
+    assert int(metric(at, "Worse")) == int((verdicts == "worse").sum())
+    assert int(metric(at, "Baseline judgments").replace(",", "")) == pq.read(base_path).n_judgments
     assert any(t.value == res.summary() for t in at.text)
     # the team that joined at window 3 is new against window 0; the metrics read CompareResult's tuples
-    assert int(_metric(at, "New")) == len(res.new_annotators) >= 3
-    assert int(_metric(at, "Changed")) == len(res.changed_annotators)
+    assert int(metric(at, "New")) == len(res.new_annotators) >= 3
+    assert int(metric(at, "Changed")) == len(res.changed_annotators)
 
 
 
@@ -120,8 +96,8 @@ def test_pages_open_from_the_app_navigation(weeks) -> None:
         "name": "weeks.csv", "key": c.digest(content),
         "kwargs": state.kwargs_json({"format": "auto", "mapping": None, "options": {}})}
     at.session_state[state.BYTES_KEY] = content
-    for page, title in (("drift", "Drift"), ("compare", "Compare")):
-        at.switch_page(f"views/{page}.py").run()
-        _clean(at)
+    for view, title in (("drift", "Drift"), ("compare", "Compare")):
+        at.switch_page(f"views/{view}.py").run()
+        clean(at)
         assert at.title[0].value == title
-    assert int(_metric(at.switch_page("views/drift.py").run(), "Windows")) == 6
+    assert int(metric(at.switch_page("views/drift.py").run(), "Windows")) == 6

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InsufficientDataError, SchemaError
-from ..prompts._minhash import minhash_signatures
+from ..prompts._minhash import MIX, minhash_signatures, row_keys
 from ..schema import PreferenceData
 from ._text import normalize_for_match
 
@@ -48,7 +48,6 @@ __all__ = ["ContaminationResult", "contamination", "read_benchmarks"]
 KINDS: tuple[str, ...] = ("exact", "ngram", "minhash")
 MATCH_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "kind", "overlap", "jaccard", "benchmark",
                                   "benchmark_row", "benchmark_text")
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 _N_HASHES, _BANDS, _SHINGLE = 128, 32, 3
 _TEMPLATE_ROWS = 100
 
@@ -244,7 +243,7 @@ def ngram_hashes(norm: pd.Series, n: int) -> tuple[np.ndarray, np.ndarray, np.nd
     sh = np.zeros(len(first), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(n):  # n words per run
-            sh = sh * _MIX + wh[first + k] + np.uint64(k + 1)
+            sh = sh * MIX + wh[first + k] + np.uint64(k + 1)
     return owner_w[first], sh, n_words
 
 
@@ -271,14 +270,6 @@ def _ngram_matches(p_norm: pd.Series, b_norm: pd.Series, n: int) -> tuple[pd.Dat
     return counts.drop_duplicates("prompt").reset_index(drop=True), per_prompt, n_template
 
 
-def _band_keys(block: np.ndarray) -> np.ndarray:
-    key = np.zeros(len(block), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for col in range(block.shape[1]):  # rows per band
-            key = (key ^ block[:, col]) * _MIX + np.uint64(col + 1)
-    return key
-
-
 def _minhash_matches(p_norm: pd.Series, b_norm: pd.Series, min_jaccard: float) -> tuple[pd.DataFrame, np.ndarray]:
     """Best benchmark row per prompt with estimated Jaccard >= ``min_jaccard``; also all signatures."""
     sig = minhash_signatures(pd.concat([p_norm, b_norm], ignore_index=True), shingle=_SHINGLE,
@@ -290,8 +281,8 @@ def _minhash_matches(p_norm: pd.Series, b_norm: pd.Series, min_jaccard: float) -
     cand = []
     for band in range(_BANDS):  # LSH bands
         block = slice(band * rows, (band + 1) * rows)
-        kp = pd.DataFrame({"k": _band_keys(sig[p_ok, block]).view(np.int64), "prompt": p_ok})
-        kb = pd.DataFrame({"k": _band_keys(sig[n_p + b_ok, block]).view(np.int64), "bench": b_ok})
+        kp = pd.DataFrame({"k": row_keys(sig[p_ok, block]).view(np.int64), "prompt": p_ok})
+        kb = pd.DataFrame({"k": row_keys(sig[n_p + b_ok, block]).view(np.int64), "bench": b_ok})
         cand.append(kp.merge(kb, on="k", how="inner")[["prompt", "bench"]])
     pairs = pd.concat(cand, ignore_index=True).drop_duplicates()
     if not len(pairs):

@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["duplicate_groups", "minhash_signatures"]
+__all__ = ["MIX", "duplicate_groups", "minhash_signatures", "row_keys"]
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def minhash_signatures(
@@ -67,7 +67,7 @@ def minhash_signatures(
         for step in range(k):  # k words per shingle
             idx = np.minimum(first + step, len(h) - 1)
             part = np.where(pos[first] + step < own_words[first], h[idx], np.uint64(0))
-            sh = sh * _MIX + part + np.uint64(step + 1)
+            sh = sh * MIX + part + np.uint64(step + 1)
     n = len(texts)
     sig = np.full((n_hashes, n), np.iinfo(np.uint64).max, dtype=np.uint64)
     if not len(sh):
@@ -106,7 +106,7 @@ def duplicate_groups(
     src, dst = [], []
     for band in range(bands):  # LSH bands
         block = sig[:, band * rows:(band + 1) * rows]
-        key = _row_keys(block)
+        key = row_keys(block)
         order = np.argsort(key, kind="stable")
         ks = key[order]
         first = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
@@ -131,10 +131,10 @@ def duplicate_groups(
     return out
 
 
-def _row_keys(block: np.ndarray) -> np.ndarray:
+def row_keys(block: np.ndarray) -> np.ndarray:
     """Combine the columns of a uint64 block into one uint64 key per row."""
     key = np.zeros(len(block), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for col in range(block.shape[1]):  # rows per band
-            key = (key ^ block[:, col]) * _MIX + np.uint64(col + 1)
+            key = (key ^ block[:, col]) * MIX + np.uint64(col + 1)
     return key
